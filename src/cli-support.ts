@@ -1,0 +1,25 @@
+// Small pieces every command shares: usage errors (exit 2) and option parsers with clear messages.
+import { InvalidArgumentError } from 'commander';
+
+/** Bad usage or input: the CLI prints the message and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function parseIntegerOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function parsePositiveNumberOption(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a number > 0, got "${value}"`);
+    return n;
+  };
+}

@@ -1,0 +1,48 @@
+// The callsim program: mounts each command; the commands own their options.
+import { Command, CommanderError } from 'commander';
+import chalk from 'chalk';
+import { createRequire } from 'node:module';
+import { UsageError } from './cli-support.js';
+import { serveCommand } from './serve-command.js';
+import { simulatorCommand } from './simulator-command.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('callsim')
+    .description('Call-testing harness and simulator for voice-AI phone agents on Twilio Media Streams')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx callsim serve                                         # media server + embedded realtime model
+  $ npx callsim replay --direction outbound fixtures/hello-8k-mulaw.wav`,
+    );
+  program.addCommand(serveCommand());
+  program.addCommand(simulatorCommand());
+  // addCommand() does not pass these settings down, so every command gets them here.
+  for (const command of [program, ...program.commands]) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; every usage error exits 2 (commander says 1).
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`${chalk.red('callsim:')} ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`${chalk.red('callsim: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

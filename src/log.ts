@@ -1,0 +1,74 @@
+// Structured logging on stderr: one line per call event of note, as JSON or for people.
+import chalk from 'chalk';
+
+export type LogFormat = 'json' | 'pretty';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const LEVEL_COLOR: Record<LogLevel, (s: string) => string> = {
+  debug: chalk.gray,
+  info: chalk.cyan,
+  warn: chalk.yellow,
+  error: chalk.red,
+};
+
+// Secrets must never reach a log line, whatever field they hide in.
+const SECRET_PATTERNS: RegExp[] = [/sk-[A-Za-z0-9_-]{8,}/g, /Bearer\s+[A-Za-z0-9._-]+/gi];
+
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length >= 6) out = out.split(secret).join('[redacted]');
+  }
+  for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, '[redacted]');
+  return out;
+}
+
+export interface LoggerOptions {
+  format?: LogFormat;
+  level?: LogLevel;
+  /** Values (API keys, auth tokens) to scrub from every line. */
+  secrets?: readonly string[];
+  write?: (line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const format = options.format ?? 'pretty';
+  const minRank = LEVEL_RANK[options.level ?? 'info'];
+  const secrets = (options.secrets ?? []).filter((s) => s.length > 0);
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+
+  const emit = (level: LogLevel, msg: string, fields: LogFields = {}): void => {
+    if (LEVEL_RANK[level] < minRank) return;
+    let line: string;
+    if (format === 'json') {
+      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, jsonSafe);
+    } else {
+      const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v, jsonSafe)}`);
+      line = `${chalk.gray(new Date().toISOString())} ${LEVEL_COLOR[level](level.toUpperCase().padEnd(5))} ${msg}${parts.length ? ' ' + chalk.gray(parts.join(' ')) : ''}`;
+    }
+    write(redactSecrets(line, secrets));
+  };
+
+  return {
+    debug: (msg, fields) => emit('debug', msg, fields),
+    info: (msg, fields) => emit('info', msg, fields),
+    warn: (msg, fields) => emit('warn', msg, fields),
+    error: (msg, fields) => emit('error', msg, fields),
+  };
+}
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+  return value;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,42 @@
+// The interface a call speaks to its realtime model through. One bridge per call; the call
+// handler owns it and is the only thing that listens to it.
+
+export type ModelBackend = 'simulator' | 'openai';
+export type ModelBridgeState = 'connecting' | 'ready' | 'closed';
+
+export interface ModelBridgeListener {
+  /** The session is configured; audio appended from now on goes straight to the model. */
+  onReady(): void;
+  /** A chunk of g711 mu-law audio (base64) for the assistant item `itemId`. */
+  onAudioDelta(base64Audio: string, itemId: string): void;
+  /** The model's voice-activity detector heard the caller start speaking (barge-in). */
+  onSpeechStarted(): void;
+  /** A response finished (completed, cancelled or failed). */
+  onResponseDone(status: string): void;
+  /** A recoverable model-side error (bad event, error event); the session may go on. */
+  onError(code: string, message: string): void;
+  /** The session is gone. `expected` is false when the model side dropped it. */
+  onClosed(reason: string, expected: boolean): void;
+}
+
+export interface ModelBridge {
+  readonly state: ModelBridgeState;
+  /** Bytes written to the model socket but not yet on the wire (the model-side backlog). */
+  readonly bufferedAmount: number;
+  /** Forward one base64 mu-law chunk unchanged (no decode: the model takes g711 mu-law). */
+  appendAudio(base64Audio: string): void;
+  /** Ask the model to speak now (used when the model talks first). */
+  createResponse(): void;
+  /** Cut the assistant item at the point the caller actually heard. */
+  truncate(itemId: string, audioEndMs: number): void;
+  close(): void;
+}
+
+export interface ModelSessionOptions {
+  /** Shown to the model; also tags the connection so a simulator can report per call. */
+  callSid: string;
+  instructions: string;
+  voice: string;
+}
+
+export type ModelBridgeFactory = (options: ModelSessionOptions, listener: ModelBridgeListener) => ModelBridge;

@@ -1,0 +1,142 @@
+// The one model bridge: the `openai` SDK's realtime WebSocket client. Pointed at api.openai.com
+// it is the real OpenAI Realtime API; pointed at the embedded simulator it is the same code path,
+// so tests exercise exactly what production runs.
+import net from 'node:net';
+import OpenAI from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import type { ModelBridge, ModelBridgeFactory, ModelBridgeListener, ModelBridgeState, ModelSessionOptions } from './bridge.js';
+
+export interface RealtimeBridgeConfig {
+  apiKey: string;
+  /** e.g. https://api.openai.com/v1, or http://127.0.0.1:PORT/v1 for the simulator. */
+  baseURL: string;
+  model: string;
+  /**
+   * The SDK always dials wss://. For a plain-ws local simulator we hand `ws` a TCP connector
+   * instead of TLS; the upgrade request and every event still go through the SDK client.
+   */
+  plainTransport: boolean;
+  /** Milliseconds to wait for the session to become ready before giving up. */
+  connectTimeoutMs?: number;
+}
+
+export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
+export const DEFAULT_REALTIME_MODEL = 'gpt-realtime';
+
+export function createRealtimeBridgeFactory(config: RealtimeBridgeConfig): ModelBridgeFactory {
+  // One SDK client per process; each call opens its own realtime socket from it.
+  const client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, maxRetries: 0 });
+  return (options, listener) => new RealtimeBridge(client, config, options, listener);
+}
+
+const APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"';
+const APPEND_SUFFIX = '"}';
+
+class RealtimeBridge implements ModelBridge {
+  state: ModelBridgeState = 'connecting';
+  private readonly rt: OpenAIRealtimeWS;
+  private closedByUs = false;
+  private readonly connectTimer: NodeJS.Timeout;
+
+  constructor(
+    client: OpenAI,
+    config: RealtimeBridgeConfig,
+    private readonly options: ModelSessionOptions,
+    private readonly listener: ModelBridgeListener,
+  ) {
+    this.rt = new OpenAIRealtimeWS(
+      {
+        model: config.model,
+        options: {
+          headers: { 'x-callsim-call-sid': options.callSid },
+          ...(config.plainTransport ? { createConnection: net.createConnection } : {}),
+        },
+      },
+      client,
+    );
+    const timeoutMs = config.connectTimeoutMs ?? 10_000;
+    this.connectTimer = setTimeout(() => {
+      if (this.state === 'connecting') this.finish(`model session not ready after ${timeoutMs} ms`, false);
+    }, timeoutMs);
+    this.connectTimer.unref();
+
+    const socket = this.rt.socket;
+    socket.on('open', () => this.configureSession());
+    socket.on('close', (code, reason) => {
+      this.finish(`model socket closed (${code}${reason.length ? ' ' + reason.toString() : ''})`, this.closedByUs);
+    });
+    socket.on('unexpected-response', (_req, res) => {
+      this.finish(`model refused the connection: HTTP ${res.statusCode ?? '?'}`, false);
+    });
+
+    // The SDK reports socket errors, unparsable events and `error` events here.
+    this.rt.on('error', (err) => {
+      if (this.state === 'closed') return;
+      listener.onError('model_error', err.message.split('\n')[0] ?? 'model error');
+    });
+    this.rt.on('session.updated', () => {
+      if (this.state !== 'connecting') return;
+      clearTimeout(this.connectTimer);
+      this.state = 'ready';
+      listener.onReady();
+    });
+    this.rt.on('response.output_audio.delta', (event) => {
+      if (typeof event.delta === 'string' && event.delta.length > 0) listener.onAudioDelta(event.delta, event.item_id);
+    });
+    this.rt.on('input_audio_buffer.speech_started', () => listener.onSpeechStarted());
+    this.rt.on('response.done', (event) => listener.onResponseDone(event.response?.status ?? 'completed'));
+  }
+
+  get bufferedAmount(): number {
+    return this.rt.socket.bufferedAmount;
+  }
+
+  appendAudio(base64Audio: string): void {
+    if (this.state !== 'ready') return;
+    // Hot path: splice the caller's base64 straight into a constant frame, no decode, no stringify.
+    this.rt.socket.send(APPEND_PREFIX + base64Audio + APPEND_SUFFIX);
+  }
+
+  createResponse(): void {
+    if (this.state === 'ready') this.rt.send({ type: 'response.create' });
+  }
+
+  truncate(itemId: string, audioEndMs: number): void {
+    if (this.state !== 'ready') return;
+    this.rt.send({ type: 'conversation.item.truncate', item_id: itemId, content_index: 0, audio_end_ms: Math.max(0, Math.round(audioEndMs)) });
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.closedByUs = true;
+    this.finish('closed by call', true);
+  }
+
+  private configureSession(): void {
+    this.rt.send({
+      type: 'session.update',
+      session: {
+        type: 'realtime',
+        output_modalities: ['audio'],
+        instructions: this.options.instructions,
+        audio: {
+          input: {
+            format: { type: 'audio/pcmu' },
+            turn_detection: { type: 'server_vad', silence_duration_ms: 500, create_response: true, interrupt_response: true },
+          },
+          output: { format: { type: 'audio/pcmu' }, voice: this.options.voice },
+        },
+      },
+    });
+  }
+
+  private finish(reason: string, expected: boolean): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.connectTimer);
+    const socket = this.rt.socket;
+    if (socket.readyState === socket.OPEN) this.rt.close({ code: 1000, reason: 'call ended' });
+    else if (socket.readyState === socket.CONNECTING) socket.terminate();
+    this.listener.onClosed(reason, expected);
+  }
+}

@@ -1,0 +1,119 @@
+// `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
+import { Command, Option } from 'commander';
+import chalk from 'chalk';
+import { createLogger, type LogFormat, type LogLevel } from './log.js';
+import type { FirstSpeaker } from './server/call-handler.js';
+import { startMediaServer, type ModelOptions } from './server/media-server.js';
+import { parseIntegerOption, UsageError } from './cli-support.js';
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  modelBackend: 'simulator' | 'openai';
+  model?: string;
+  openaiBaseUrl?: string;
+  publicUrl?: string;
+  maxCalls: number;
+  callsEndpoint: boolean;
+  inboundFirstSpeaker: FirstSpeaker;
+  outboundFirstSpeaker: FirstSpeaker;
+  instructions?: string;
+  voice: string;
+  answerMs: number;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the Twilio Media Streams server, bridged to a realtime model (the embedded simulator by default)')
+    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 to accept outside connections)').default('127.0.0.1'))
+    .addOption(new Option('-p, --port <port>', 'port to listen on; 0 picks a free one').default(5050).env('PORT').argParser(parseIntegerOption('--port', 0, 65535)))
+    .addOption(new Option('--model-backend <backend>', 'realtime model: the embedded simulator, or the OpenAI Realtime API (needs OPENAI_API_KEY)').choices(['simulator', 'openai']).default('simulator'))
+    .option('--model <name>', 'OpenAI realtime model (with --model-backend openai)')
+    .option('--openai-base-url <url>', 'OpenAI API base URL (with --model-backend openai)')
+    .option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL')
+    .addOption(new Option('--max-calls <n>', 'refuse calls beyond this many at once').default(5000).argParser(parseIntegerOption('--max-calls', 1)))
+    .option('--no-calls-endpoint', 'do not serve GET /calls (call counters and errors)')
+    .addOption(new Option('--inbound-first-speaker <who>', 'who talks first on inbound calls').choices(['model', 'caller']).default('caller'))
+    .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
+    .option('--instructions <text>', 'system instructions for the model')
+    .option('--voice <voice>', 'model voice', 'alloy')
+    .addOption(new Option('--answer-ms <ms>', 'length of each simulated answer (simulator only)').default(1200).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
+    .addOption(new Option('--log-format <format>', 'log lines on stderr').choices(['pretty', 'json']).default('pretty'))
+    .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addHelpText(
+      'after',
+      `
+Routes (one port):
+  WS   /media            Twilio Media Streams (one call per connection)
+  POST /twiml            TwiML <Connect><Stream> for a call (also /incoming-call); ?direction=outbound
+  GET  /healthz          liveness
+  GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
+
+Examples:
+  $ npx callsim serve                          # simulator model, no key, no network
+  $ npx callsim serve --port 0 --log-format json
+  $ OPENAI_API_KEY=sk-... npx callsim serve --model-backend openai --host 0.0.0.0 --public-url https://agent.example.com`,
+    )
+    .action(async (opts: ServeOptions) => {
+      await runServe(opts);
+    });
+}
+
+async function runServe(opts: ServeOptions): Promise<void> {
+  const apiKey = process.env.OPENAI_API_KEY ?? '';
+  let model: ModelOptions;
+  if (opts.modelBackend === 'openai') {
+    if (!apiKey) throw new UsageError('--model-backend openai needs OPENAI_API_KEY in the environment');
+    model = { backend: 'openai', apiKey, ...(opts.model ? { model: opts.model } : {}), ...(opts.openaiBaseUrl ? { baseURL: opts.openaiBaseUrl } : {}) };
+  } else {
+    model = { backend: 'simulator', simulator: { answerMs: opts.answerMs } };
+  }
+  const secrets = [apiKey, process.env.TWILIO_AUTH_TOKEN ?? ''];
+  const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
+
+  const server = await startMediaServer({
+    host: opts.host,
+    port: opts.port,
+    logger,
+    model,
+    exposeCalls: opts.callsEndpoint,
+    maxCalls: opts.maxCalls,
+    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+    call: {
+      firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
+      voice: opts.voice,
+      ...(opts.instructions ? { instructions: opts.instructions } : {}),
+    },
+  });
+
+  process.stdout.write(
+    `callsim serve listening on ${server.httpUrl}\n` +
+      `  media stream: ${server.wsUrl}\n` +
+      `  model: ${server.modelBackend === 'simulator' ? `embedded realtime simulator (${server.simulator?.baseURL ?? ''})` : 'OpenAI Realtime API'}\n`,
+  );
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(chalk.red(`callsim serve: ${signal} again, exiting now\n`));
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info('shutting down', { signal, liveCalls: server.liveCalls() });
+      void server.close().then(() => {
+        const calls = server.calls();
+        const totals = calls.reduce(
+          (sum, c) => ({ in: sum.in + c.counters.audioInChunks, out: sum.out + c.counters.audioOutChunks, errors: sum.errors + c.errors.length }),
+          { in: 0, out: 0, errors: 0 },
+        );
+        process.stdout.write(`callsim serve stopped: ${calls.length} calls, ${totals.in} audio chunks in, ${totals.out} out, ${totals.errors} call errors\n`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,357 @@
+// Twilio Media Streams wire protocol: the message types both sides import, and parsers that
+// return errors as values so a malformed frame never throws into a socket loop.
+// Reference: Twilio "Media Streams - WebSocket Messages" (bidirectional streams).
+
+export type CallDirection = 'inbound' | 'outbound';
+export const CALL_DIRECTIONS: readonly CallDirection[] = ['inbound', 'outbound'];
+
+/** 20 ms of 8 kHz mu-law: the frame Twilio sends and expects. */
+export const FRAME_MS = 20;
+export const SAMPLE_RATE = 8000;
+export const FRAME_BYTES = 160;
+/** A mu-law byte that decodes to (near) zero: silence padding. */
+export const MULAW_SILENCE = 0xff;
+
+export interface MediaFormat {
+  encoding: string;
+  sampleRate: number;
+  channels: number;
+}
+
+// ---- Twilio -> server -----------------------------------------------------------------------
+
+export interface ConnectedMessage {
+  event: 'connected';
+  protocol: string;
+  version: string;
+}
+
+export interface StartMessage {
+  event: 'start';
+  sequenceNumber: string;
+  streamSid: string;
+  start: {
+    accountSid: string;
+    streamSid: string;
+    callSid: string;
+    tracks: string[];
+    customParameters: Record<string, string>;
+    mediaFormat: MediaFormat;
+  };
+}
+
+export interface MediaMessage {
+  event: 'media';
+  sequenceNumber: string;
+  streamSid: string;
+  media: {
+    track: string;
+    chunk: string;
+    timestamp: string;
+    payload: string;
+  };
+}
+
+export interface MarkMessage {
+  event: 'mark';
+  sequenceNumber: string;
+  streamSid: string;
+  mark: { name: string };
+}
+
+export interface DtmfMessage {
+  event: 'dtmf';
+  sequenceNumber: string;
+  streamSid: string;
+  dtmf: { track: string; digit: string };
+}
+
+export interface StopMessage {
+  event: 'stop';
+  sequenceNumber: string;
+  streamSid: string;
+  stop: { accountSid: string; callSid: string };
+}
+
+export type TwilioInboundMessage =
+  | ConnectedMessage
+  | StartMessage
+  | MediaMessage
+  | MarkMessage
+  | DtmfMessage
+  | StopMessage;
+
+// ---- server -> Twilio -----------------------------------------------------------------------
+
+export interface OutboundMediaMessage {
+  event: 'media';
+  streamSid: string;
+  media: { payload: string };
+}
+
+export interface OutboundMarkMessage {
+  event: 'mark';
+  streamSid: string;
+  mark: { name: string };
+}
+
+export interface ClearMessage {
+  event: 'clear';
+  streamSid: string;
+}
+
+export type TwilioOutboundMessage = OutboundMediaMessage | OutboundMarkMessage | ClearMessage;
+
+// ---- parsing --------------------------------------------------------------------------------
+
+export type ProtocolErrorCode =
+  | 'binary_frame'
+  | 'frame_too_large'
+  | 'malformed_json'
+  | 'not_an_object'
+  | 'unknown_event'
+  | 'missing_field'
+  | 'invalid_field'
+  | 'invalid_base64';
+
+export interface ProtocolError {
+  code: ProtocolErrorCode;
+  message: string;
+}
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: ProtocolError };
+
+/** Largest text frame either side accepts; a 20 ms media event is ~400 bytes. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+type JsonObject = Record<string, unknown>;
+
+function fail<T>(code: ProtocolErrorCode, message: string): ParseResult<T> {
+  return { ok: false, error: { code, message } };
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Twilio sends numbers as strings in some fields; accept both and keep the string form.
+function str(obj: JsonObject, key: string): string | undefined {
+  const value = obj[key];
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Strict base64 check; Buffer.from(x, 'base64') silently skips garbage, so it cannot tell us. */
+export function isBase64(text: string): boolean {
+  return text.length % 4 === 0 && BASE64.test(text);
+}
+
+/** Bytes a valid base64 string decodes to, without decoding it. */
+export function base64DecodedLength(text: string): number {
+  let padding = 0;
+  if (text.endsWith('==')) padding = 2;
+  else if (text.endsWith('=')) padding = 1;
+  return (text.length / 4) * 3 - padding;
+}
+
+function decodeJsonObject(raw: string | Buffer, isBinary: boolean): ParseResult<JsonObject> {
+  if (isBinary) return fail('binary_frame', 'binary WebSocket frames are not part of the protocol');
+  if (raw.length > MAX_MESSAGE_BYTES) {
+    return fail('frame_too_large', `message of ${raw.length} bytes exceeds ${MAX_MESSAGE_BYTES}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (err) {
+    return fail('malformed_json', `malformed JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(value)) return fail('not_an_object', 'message is not a JSON object');
+  return { ok: true, message: value };
+}
+
+function section(msg: JsonObject, key: string, event: string): ParseResult<JsonObject> {
+  const value = msg[key];
+  if (!isObject(value)) return fail('missing_field', `${event} event without a "${key}" object`);
+  return { ok: true, message: value };
+}
+
+/** Parse one message Twilio sends to a Media Streams server. */
+export function parseTwilioMessage(raw: string | Buffer, isBinary = false): ParseResult<TwilioInboundMessage> {
+  const decoded = decodeJsonObject(raw, isBinary);
+  if (!decoded.ok) return decoded;
+  const msg = decoded.message;
+  const event = msg.event;
+  const sequenceNumber = str(msg, 'sequenceNumber') ?? '';
+  const streamSid = str(msg, 'streamSid') ?? '';
+
+  switch (event) {
+    case 'connected':
+      return {
+        ok: true,
+        message: { event, protocol: str(msg, 'protocol') ?? 'Call', version: str(msg, 'version') ?? '' },
+      };
+
+    case 'start': {
+      const startSection = section(msg, 'start', event);
+      if (!startSection.ok) return startSection;
+      const start = startSection.message;
+      const callSid = str(start, 'callSid');
+      const startStreamSid = str(start, 'streamSid') ?? streamSid;
+      if (!callSid) return fail('missing_field', 'start event without start.callSid');
+      if (!startStreamSid) return fail('missing_field', 'start event without a streamSid');
+      const tracks = Array.isArray(start.tracks) ? start.tracks.filter((t): t is string => typeof t === 'string') : ['inbound'];
+      const customParameters: Record<string, string> = {};
+      if (start.customParameters !== undefined) {
+        if (!isObject(start.customParameters)) return fail('invalid_field', 'start.customParameters is not an object');
+        for (const [key, value] of Object.entries(start.customParameters)) {
+          if (typeof value === 'string') customParameters[key] = value;
+        }
+      }
+      const format = isObject(start.mediaFormat) ? start.mediaFormat : {};
+      const mediaFormat: MediaFormat = {
+        encoding: typeof format.encoding === 'string' ? format.encoding : 'audio/x-mulaw',
+        sampleRate: typeof format.sampleRate === 'number' ? format.sampleRate : SAMPLE_RATE,
+        channels: typeof format.channels === 'number' ? format.channels : 1,
+      };
+      return {
+        ok: true,
+        message: {
+          event,
+          sequenceNumber,
+          streamSid: startStreamSid,
+          start: {
+            accountSid: str(start, 'accountSid') ?? '',
+            streamSid: startStreamSid,
+            callSid,
+            tracks,
+            customParameters,
+            mediaFormat,
+          },
+        },
+      };
+    }
+
+    case 'media': {
+      const mediaSection = section(msg, 'media', event);
+      if (!mediaSection.ok) return mediaSection;
+      const media = mediaSection.message;
+      const payload = media.payload;
+      if (typeof payload !== 'string') return fail('invalid_field', 'media.payload is missing or not a string');
+      if (!isBase64(payload)) return fail('invalid_base64', 'media.payload is not valid base64');
+      return {
+        ok: true,
+        message: {
+          event,
+          sequenceNumber,
+          streamSid,
+          media: {
+            track: str(media, 'track') ?? 'inbound',
+            chunk: str(media, 'chunk') ?? '',
+            timestamp: str(media, 'timestamp') ?? '',
+            payload,
+          },
+        },
+      };
+    }
+
+    case 'mark': {
+      const markSection = section(msg, 'mark', event);
+      if (!markSection.ok) return markSection;
+      const mark = markSection.message;
+      const name = str(mark, 'name');
+      if (name === undefined) return fail('missing_field', 'mark event without mark.name');
+      return { ok: true, message: { event, sequenceNumber, streamSid, mark: { name } } };
+    }
+
+    case 'dtmf': {
+      const dtmfSection = section(msg, 'dtmf', event);
+      if (!dtmfSection.ok) return dtmfSection;
+      const dtmf = dtmfSection.message;
+      const digit = str(dtmf, 'digit');
+      if (digit === undefined) return fail('missing_field', 'dtmf event without dtmf.digit');
+      return {
+        ok: true,
+        message: { event, sequenceNumber, streamSid, dtmf: { track: str(dtmf, 'track') ?? 'inbound_track', digit } },
+      };
+    }
+
+    case 'stop': {
+      const stop = isObject(msg.stop) ? msg.stop : {};
+      return {
+        ok: true,
+        message: {
+          event,
+          sequenceNumber,
+          streamSid,
+          stop: { accountSid: str(stop, 'accountSid') ?? '', callSid: str(stop, 'callSid') ?? '' },
+        },
+      };
+    }
+
+    default:
+      return fail('unknown_event', `unknown event ${JSON.stringify(event)}`);
+  }
+}
+
+/** Parse one message a Media Streams server sends back to Twilio. */
+export function parseServerMessage(raw: string | Buffer, isBinary = false): ParseResult<TwilioOutboundMessage> {
+  const decoded = decodeJsonObject(raw, isBinary);
+  if (!decoded.ok) return decoded;
+  const msg = decoded.message;
+  const event = msg.event;
+  const streamSid = str(msg, 'streamSid');
+  if (event !== 'media' && event !== 'mark' && event !== 'clear') {
+    return fail('unknown_event', `unknown event ${JSON.stringify(event)}`);
+  }
+  if (streamSid === undefined) return fail('missing_field', `${event} message without streamSid`);
+  switch (event) {
+    case 'media': {
+      const mediaSection = section(msg, 'media', event);
+      if (!mediaSection.ok) return mediaSection;
+      const media = mediaSection.message;
+      if (typeof media.payload !== 'string') return fail('invalid_field', 'media.payload is missing or not a string');
+      if (!isBase64(media.payload)) return fail('invalid_base64', 'media.payload is not valid base64');
+      return { ok: true, message: { event, streamSid, media: { payload: media.payload } } };
+    }
+    case 'mark': {
+      const markSection = section(msg, 'mark', event);
+      if (!markSection.ok) return markSection;
+      const mark = markSection.message;
+      const name = str(mark, 'name');
+      if (name === undefined) return fail('missing_field', 'mark message without mark.name');
+      return { ok: true, message: { event, streamSid, mark: { name } } };
+    }
+    case 'clear':
+      return { ok: true, message: { event, streamSid } };
+  }
+}
+
+// ---- building server -> Twilio frames -------------------------------------------------------
+
+// The hot path sends thousands of media frames a second; splice the payload into a prefix
+// built once per stream instead of JSON.stringify-ing a fresh object each time.
+export class OutboundFrameBuilder {
+  private readonly mediaPrefix: string;
+  private readonly sid: string;
+
+  constructor(readonly streamSid: string) {
+    this.sid = JSON.stringify(streamSid);
+    this.mediaPrefix = `{"event":"media","streamSid":${this.sid},"media":{"payload":"`;
+  }
+
+  /** `payload` must already be base64 (it is, straight from the model), so it needs no escaping. */
+  media(payloadBase64: string): string {
+    return this.mediaPrefix + payloadBase64 + '"}}';
+  }
+
+  mark(name: string): string {
+    return `{"event":"mark","streamSid":${this.sid},"mark":{"name":${JSON.stringify(name)}}}`;
+  }
+
+  clear(): string {
+    return `{"event":"clear","streamSid":${this.sid}}`;
+  }
+}

@@ -1,0 +1,182 @@
+// callsim serve end to end: a real ws client on loopback drives whole calls through the media
+// server, the openai SDK bridge and the embedded realtime simulator.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
+import type { CallSnapshot } from '../src/server/call-snapshot.js';
+import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './helpers/raw-twilio.js';
+
+let server: RunningMediaServer;
+
+beforeAll(async () => {
+  server = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 600 } } });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function finishedCall(callSid: string): Promise<CallSnapshot> {
+  const snapshot = await eventually(() => server.call(callSid), (s) => s !== null && s.endedAt !== null);
+  if (snapshot === null) throw new Error(`server never reported call ${callSid}`);
+  return snapshot;
+}
+
+async function httpJson(path: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(server.httpUrl + path);
+  return { status: res.status, body: await res.json() };
+}
+
+describe('http routes', () => {
+  it('answers /healthz', async () => {
+    const { status, body } = await httpJson('/healthz');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ ok: true, model: 'simulator' });
+  });
+
+  it('serves TwiML that connects the call to /media with a direction parameter', async () => {
+    const res = await fetch(`${server.httpUrl}/twiml`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', host: 'agent.example.com' },
+      body: 'CallSid=CA123&Direction=outbound-api',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/xml');
+    const xml = await res.text();
+    expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>/);
+    expect(xml).toContain('<Connect>');
+    expect(xml).toMatch(/<Stream url="wss:\/\/[^"]+\/media">/);
+    expect(xml).toContain('<Parameter name="direction" value="outbound"/>');
+    const inbound = await (await fetch(`${server.httpUrl}/incoming-call`, { method: 'POST', body: '' })).text();
+    expect(inbound).toContain('<Parameter name="direction" value="inbound"/>');
+  });
+
+  it('404s unknown calls and routes', async () => {
+    expect((await httpJson('/calls/CAnope')).status).toBe(404);
+    expect((await httpJson('/nope')).status).toBe(404);
+  });
+});
+
+describe.each(['inbound', 'outbound'] as const)('a whole %s call', (direction) => {
+  it('counts every frame in and out and feeds the model all of it', async () => {
+    const call = new RawTwilio(server.wsUrl);
+    await call.opened;
+    call.connected();
+    call.start(direction);
+    // 300 ms of speech then 700 ms of quiet: the simulator's VAD ends the turn and answers.
+    for (let i = 0; i < 50; i++) {
+      call.sendMedia(i < 15 ? loudFrame(i) : SILENT_FRAME);
+      await sleep(20);
+    }
+    await call.until(() => call.media().length > 0, 10_000, 'the model to answer');
+    // Let the answer play out: no new audio for 300 ms.
+    let seen = -1;
+    while (seen !== call.media().length) {
+      seen = call.media().length;
+      await sleep(300);
+    }
+    const firstMark = call.received.find((m) => m.event === 'mark');
+    expect(firstMark).toBeDefined();
+    if (firstMark?.event === 'mark') call.mark(firstMark.mark.name);
+    await sleep(50);
+    call.stop();
+    expect(await call.closed).toBe(1000);
+
+    const snapshot = await finishedCall(call.callSid);
+    expect(snapshot.direction).toBe(direction);
+    expect(snapshot.state).toBe('stopped');
+    expect(snapshot.counters.audioInChunks).toBe(50);
+    expect(snapshot.counters.audioOutChunks).toBe(call.media().length);
+    expect(snapshot.counters.marksSent).toBe(call.count('mark'));
+    expect(snapshot.counters.marksReceived).toBe(1);
+    expect(snapshot.errors).toEqual([]);
+    expect(call.received.every((m) => m.streamSid === call.streamSid)).toBe(true);
+
+    const sessions = server.simulator?.sessionsFor(call.callSid) ?? [];
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]?.appendsReceived).toBe(50);
+    expect(sessions[0]?.audioBytesReceived).toBe(50 * 160);
+    expect(sessions[0]?.speechStarted).toBe(1);
+    // Outbound: the model greets first, then answers the caller's turn.
+    expect(sessions[0]?.responsesStarted).toBe(direction === 'outbound' ? 2 : 1);
+  });
+});
+
+describe('ordering and guards', () => {
+  it('loses nothing when media arrives right after start, before the model session is ready', async () => {
+    const call = new RawTwilio(server.wsUrl);
+    await call.opened;
+    call.connected();
+    call.start('outbound');
+    for (let i = 0; i < 50; i++) call.sendMedia(SILENT_FRAME);
+    const sessions = await eventually(
+      () => server.simulator?.sessionsFor(call.callSid) ?? [],
+      (s) => s[0]?.appendsReceived === 50,
+    );
+    expect(sessions[0]?.appendsReceived).toBe(50);
+    call.stop();
+    await call.closed;
+    const snapshot = await finishedCall(call.callSid);
+    expect(snapshot.counters.audioInChunks).toBe(50);
+    expect(snapshot.counters.modelAudioAppends).toBe(50);
+    expect(snapshot.errors).toEqual([]);
+  });
+
+  it('a second start on the same socket does not start a second model session or loop', async () => {
+    const call = new RawTwilio(server.wsUrl);
+    await call.opened;
+    call.connected();
+    call.start('inbound');
+    const otherCallSid = `${call.callSid.slice(0, -4)}beef`;
+    call.start('outbound', otherCallSid);
+    for (let i = 0; i < 10; i++) call.sendMedia(SILENT_FRAME);
+    await eventually(() => server.simulator?.sessionsFor(call.callSid)[0]?.appendsReceived ?? 0, (n) => n === 10);
+    call.stop();
+    await call.closed;
+    const snapshot = await finishedCall(call.callSid);
+    expect(snapshot.direction).toBe('inbound');
+    expect(snapshot.counters.audioInChunks).toBe(10);
+    expect(snapshot.counters.protocolErrors).toBe(1);
+    expect(snapshot.errors.map((e) => e.code)).toEqual(['duplicate_start']);
+    expect(server.simulator?.sessionsFor(call.callSid)).toHaveLength(1);
+    expect(server.simulator?.sessionsFor(otherCallSid)).toHaveLength(0);
+    expect(server.call(otherCallSid)).toBeNull();
+  });
+
+  it('barge-in: the caller talking over the answer gets a clear and a truncated model item', async () => {
+    const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 4000 } } });
+    try {
+      const call = new RawTwilio(sim.wsUrl);
+      await call.opened;
+      call.connected();
+      call.start('outbound'); // the model greets first
+      let i = 0;
+      let echoed = 0;
+      const feed = setInterval(() => {
+        i += 1;
+        call.sendMedia(call.media().length >= 25 ? loudFrame(i) : SILENT_FRAME);
+        // Play back like Twilio: confirm marks as they arrive.
+        for (; echoed < call.received.length; echoed++) {
+          const m = call.received[echoed];
+          if (m?.event === 'mark') call.mark(m.mark.name);
+        }
+      }, 20);
+      await call.until(() => call.count('clear') > 0, 10_000, 'clear');
+      clearInterval(feed);
+      call.stop();
+      await call.closed;
+      const media = call.media().length;
+      const snapshot = await eventually(() => sim.call(call.callSid), (s) => s?.endedAt != null);
+      expect(snapshot?.counters.bargeIns).toBe(1);
+      expect(snapshot?.counters.clearsSent).toBe(1);
+      expect(snapshot?.counters.audioOutChunks).toBe(media);
+      // The answer was 4 s; the caller cut in well before its end.
+      expect(media).toBeLessThan(4000 / 20);
+      const session = sim.simulator?.sessionsFor(call.callSid)[0];
+      expect(session?.truncations).toHaveLength(1);
+      expect(session?.truncations[0]?.audioEndMs).toBeGreaterThan(0);
+      expect(session?.truncations[0]?.audioEndMs).toBeLessThanOrEqual(media * 20);
+      expect(session?.responsesCancelled).toBe(1);
+    } finally {
+      await sim.close();
+    }
+  });
+});
