@@ -5,6 +5,8 @@ import { createRequire } from 'node:module';
 import { UsageError } from './cli-support.js';
 import { serveCommand } from './serve-command.js';
 import { simulatorCommand } from './simulator-command.js';
+import { replayCommand } from './sim/replay-command.js';
+import { gateCommand } from './gate/gate-command.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -18,9 +20,12 @@ export function buildProgram(): Command {
       `
 Examples:
   $ npx callsim serve                                         # media server + embedded realtime model
-  $ npx callsim replay --direction outbound fixtures/hello-8k-mulaw.wav`,
+  $ npx callsim replay --direction outbound fixtures/hello-8k-mulaw.wav
+  $ npx callsim gate --junit gate.xml                         # pre-deploy gate for CI`,
     );
   program.addCommand(serveCommand());
+  program.addCommand(replayCommand());
+  program.addCommand(gateCommand());
   program.addCommand(simulatorCommand());
   // addCommand() does not pass these settings down, so every command gets them here.
   for (const command of [program, ...program.commands]) command.exitOverride();

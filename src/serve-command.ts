@@ -12,6 +12,7 @@ interface ServeOptions {
   logFormat: LogFormat;
   logLevel: LogLevel;
   modelBackend: 'simulator' | 'openai';
+  simulatorUrl?: string;
   model?: string;
   openaiBaseUrl?: string;
   publicUrl?: string;
@@ -30,6 +31,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 to accept outside connections)').default('127.0.0.1'))
     .addOption(new Option('-p, --port <port>', 'port to listen on; 0 picks a free one').default(5050).env('PORT').argParser(parseIntegerOption('--port', 0, 65535)))
     .addOption(new Option('--model-backend <backend>', 'realtime model: the embedded simulator, or the OpenAI Realtime API (needs OPENAI_API_KEY)').choices(['simulator', 'openai']).default('simulator'))
+    .option('--simulator-url <url>', 'use an already running `callsim simulator` (its baseURL, http://HOST:PORT/v1) instead of starting one in-process')
     .option('--model <name>', 'OpenAI realtime model (with --model-backend openai)')
     .option('--openai-base-url <url>', 'OpenAI API base URL (with --model-backend openai)')
     .option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL')
@@ -68,7 +70,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
     if (!apiKey) throw new UsageError('--model-backend openai needs OPENAI_API_KEY in the environment');
     model = { backend: 'openai', apiKey, ...(opts.model ? { model: opts.model } : {}), ...(opts.openaiBaseUrl ? { baseURL: opts.openaiBaseUrl } : {}) };
   } else {
-    model = { backend: 'simulator', simulator: { answerMs: opts.answerMs } };
+    model = { backend: 'simulator', simulator: { answerMs: opts.answerMs }, ...(opts.simulatorUrl ? { url: opts.simulatorUrl } : {}) };
   }
   const secrets = [apiKey, process.env.TWILIO_AUTH_TOKEN ?? ''];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
@@ -91,7 +93,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
   process.stdout.write(
     `callsim serve listening on ${server.httpUrl}\n` +
       `  media stream: ${server.wsUrl}\n` +
-      `  model: ${server.modelBackend === 'simulator' ? `embedded realtime simulator (${server.simulator?.baseURL ?? ''})` : 'OpenAI Realtime API'}\n`,
+      `  model: ${server.modelBackend === 'simulator' ? `realtime simulator (${server.simulator?.baseURL ?? opts.simulatorUrl ?? ''})` : 'OpenAI Realtime API'}\n`,
   );
 
   await new Promise<void>((resolve) => {

@@ -32,6 +32,8 @@ export interface RealtimeSimulatorOptions {
   /** RMS (0..1) above which a frame counts as speech. */
   vadThreshold?: number;
   faults?: SimulatorFaults;
+  /** Sees every appended audio chunk (decoded), e.g. for a benchmark's latency probe. */
+  onAppend?: (callSid: string | null, audio: Buffer) => void;
 }
 
 export interface SimulatorSessionStats {
@@ -73,6 +75,7 @@ export async function startRealtimeSimulator(options: RealtimeSimulatorOptions =
     vadThreshold: options.vadThreshold ?? 0.02,
     faults: options.faults ?? {},
     ticker: new SharedTicker(),
+    onAppend: options.onAppend ?? null,
   };
   const live = new Set<SimulatorSession>();
   const finished: SimulatorSessionStats[] = [];
@@ -127,6 +130,7 @@ interface SessionConfig {
   vadThreshold: number;
   faults: SimulatorFaults;
   ticker: SharedTicker;
+  onAppend: ((callSid: string | null, audio: Buffer) => void) | null;
 }
 
 interface ActiveResponse {
@@ -244,6 +248,7 @@ class SimulatorSession implements Tickable {
     const bytes = Buffer.from(audio, 'base64');
     this.stats.appendsReceived += 1;
     this.stats.audioBytesReceived += bytes.length;
+    this.config.onAppend?.(this.stats.callSid, bytes);
     const faults = this.config.faults;
     if (faults.dropAfterAppends !== undefined && this.stats.appendsReceived >= faults.dropAfterAppends) {
       this.terminate();

@@ -1,0 +1,258 @@
+// `callsim gate`: options and config file, progress, reports, exit code. The matrix is gate.ts.
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import chalk from 'chalk';
+import { loadWavAsMulawFrames, WavInputError } from '../audio/wav.js';
+import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
+import { parseIntegerOption, parsePositiveNumberOption, UsageError } from '../cli-support.js';
+import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from './gate.js';
+import { formatJunit, formatTable } from './report.js';
+import { TargetError, type TargetSpec } from './target.js';
+
+/** `callsim.config.json` → `gate`: every key optional; command-line options win. */
+export interface GateConfig {
+  fixtures?: string[];
+  directions?: CallDirection[];
+  timings?: GateTiming[];
+  speed?: number;
+  concurrency?: number;
+  url?: string;
+  serverCmd?: string;
+  wsPath?: string;
+  readyTimeoutMs?: number;
+  timeoutMs?: number;
+  tailMs?: number;
+  expectAudio?: boolean;
+  junit?: string;
+  json?: string;
+}
+
+interface GateCliOptions {
+  config?: string;
+  direction?: CallDirection[];
+  timing?: GateTiming[];
+  speed?: number;
+  concurrency?: number;
+  url?: string;
+  serverCmd?: string;
+  wsPath?: string;
+  readyTimeout?: number;
+  timeout?: number;
+  tail?: number;
+  expectAudio?: boolean;
+  junit?: string;
+  json?: string | boolean;
+}
+
+const DEFAULTS = { speed: 1, concurrency: 4, wsPath: '/media', readyTimeoutMs: 20_000, expectAudio: true } as const;
+export const CONFIG_FILE = 'callsim.config.json';
+
+function listOf<T extends string>(flag: string, allowed: readonly T[]): (value: string, previous: T[] | undefined) => T[] {
+  return (value, previous) => {
+    const items = value.split(',').map((v) => v.trim()).filter(Boolean);
+    for (const item of items) {
+      if (!allowed.includes(item as T)) throw new InvalidArgumentError(`${flag}: "${item}" is not one of ${allowed.join(', ')}`);
+    }
+    return [...(previous ?? []), ...(items as T[])];
+  };
+}
+
+export function gateCommand(): Command {
+  return new Command('gate')
+    .description('pre-deploy gate: replay every fixture × direction × timing against a server; fail on any crash or miscount')
+    .argument('[fixtures...]', 'WAV files or folders of them (default: every WAV in ./fixtures)')
+    .option('-c, --config <file>', `config file (default: ./${CONFIG_FILE} when present; its "gate" object)`)
+    .option('--direction <list>', 'directions to test: inbound,outbound (default both)', listOf('--direction', CALL_DIRECTIONS))
+    .option('--timing <list>', 'timings: realtime,burst,early-media (default all)', listOf('--timing', GATE_TIMINGS))
+    .addOption(new Option('--speed <n>', 'pacing of realtime and early-media calls (2 = twice real time)').argParser(parsePositiveNumberOption('--speed')))
+    .addOption(new Option('--concurrency <n>', 'calls at once').argParser(parseIntegerOption('--concurrency', 1, 1000)))
+    .option('--url <ws-url>', 'test a running server at this Media Streams URL')
+    .option('--server-cmd <command>', 'start this server command (any language) for the run; it gets PORT (and {port} in the command) and is stopped afterwards')
+    .option('--ws-path <path>', 'Media Streams path on a --server-cmd server that prints no ws:// URL', DEFAULTS.wsPath)
+    .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').argParser(parseIntegerOption('--ready-timeout', 100)))
+    .addOption(new Option('--timeout <ms>', 'bound on each call').argParser(parseIntegerOption('--timeout', 100)))
+    .addOption(new Option('--tail <ms>', 'line silence after each fixture while the agent answers').argParser(parseIntegerOption('--tail', 0)))
+    .option('--no-expect-audio', 'do not fail calls the server never answers with audio')
+    .option('--junit <file>', 'write a JUnit XML report (for CI test tabs)')
+    .option('--json [file]', 'write the full result as JSON to a file, or to stdout with no file')
+    .addHelpText(
+      'after',
+      `
+Every call is judged by the replay's checks (counters match the wire, no early close, no bad
+frames, audio answered) plus a scan of the server's output for crash signatures (TypeError,
+ReferenceError, "Cannot read properties of undefined", unhandled rejections, Python
+AttributeError/Traceback...), non-finite counters and calls the server never reports.
+Exit 0 when every call passed, 1 when any failed, 2 on bad usage.
+
+Examples:
+  $ npx callsim gate                                        # built-in server, ./fixtures
+  $ npx callsim gate --url wss://staging.example.com/media --junit gate.xml
+  $ npx callsim gate --server-cmd "python3 server.py --port {port}" --concurrency 2
+  $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
+    )
+    .action(async (fixtureArgs: string[], opts: GateCliOptions) => {
+      process.exitCode = await runGateCommand(fixtureArgs, opts);
+    });
+}
+
+async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<number> {
+  const config = loadConfig(opts.config);
+  const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
+  for (const fixture of fixtures) {
+    try {
+      loadWavAsMulawFrames(fixture);
+    } catch (err) {
+      if (err instanceof WavInputError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  const url = opts.url ?? config.url;
+  const serverCmd = opts.serverCmd ?? config.serverCmd;
+  if (url !== undefined && serverCmd !== undefined) throw new UsageError('use --url or --server-cmd, not both');
+  if (url !== undefined && !/^wss?:\/\//.test(url)) throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
+  const target: TargetSpec =
+    url !== undefined
+      ? { kind: 'url', url }
+      : serverCmd !== undefined
+        ? { kind: 'command', command: serverCmd, wsPath: opts.wsPath ?? config.wsPath ?? DEFAULTS.wsPath, readyTimeoutMs: opts.readyTimeout ?? config.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs }
+        : { kind: 'builtin' };
+
+  const jsonToStdout = opts.json === true;
+  const jsonFile = typeof opts.json === 'string' ? opts.json : config.json;
+  const junitFile = opts.junit ?? config.junit;
+  const directions = opts.direction ?? config.directions ?? [...CALL_DIRECTIONS];
+  const timings = opts.timing ?? config.timings ?? [...GATE_TIMINGS];
+  const total = fixtures.length * directions.length * timings.length;
+  const tty = process.stderr.isTTY === true;
+  const progress = (text: string): void => {
+    if (tty) process.stderr.write(`\r\u001b[2K${text}`);
+  };
+  let failedSoFar = 0;
+
+  const options: GateOptions = {
+    fixtures,
+    directions,
+    timings,
+    speed: opts.speed ?? config.speed ?? DEFAULTS.speed,
+    concurrency: opts.concurrency ?? config.concurrency ?? DEFAULTS.concurrency,
+    target,
+    expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
+    ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
+    ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
+    onCallStart: (cell, running, done) => progress(`callsim gate: ${done}/${total} done, ${running} running (${cell.id})`),
+    onCallDone: (result, done) => {
+      if (result.verdict === 'fail') failedSoFar += 1;
+      const mark = result.findings.length === 0 ? chalk.green('pass') : chalk.red('FAIL');
+      // One line per call in CI logs; a single updating line on a terminal.
+      if (tty) progress(`callsim gate: ${done}/${total} done, ${failedSoFar} failed (last: ${result.id} ${mark})`);
+      else process.stderr.write(`callsim gate: [${done}/${total}] ${mark} ${result.id}\n`);
+    },
+  };
+
+  process.stderr.write(`callsim gate: ${total} calls (${fixtures.length} fixtures × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}\n`);
+  let result;
+  try {
+    result = await runGate(options);
+  } catch (err) {
+    if (err instanceof TargetError) {
+      progress('');
+      process.stderr.write(`${chalk.red('callsim gate: cannot start the server:')} ${err.message}\n`);
+      for (const line of err.output.slice(-20)) process.stderr.write(chalk.gray(`  | ${line}\n`));
+      return 1;
+    }
+    throw err;
+  }
+  progress('');
+  if (tty) process.stderr.write('\n');
+
+  if (jsonToStdout) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else process.stdout.write(formatTable(result) + '\n');
+  if (jsonFile !== undefined) writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
+  if (junitFile !== undefined) writeFileSync(junitFile, formatJunit(result));
+  return result.verdict === 'pass' ? 0 : 1;
+}
+
+function loadConfig(explicit: string | undefined): GateConfig {
+  const file = explicit ?? (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined);
+  if (file === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `not valid JSON: ${(err as Error).message}`}`);
+  }
+  const gate = typeof parsed === 'object' && parsed !== null && 'gate' in parsed ? (parsed as { gate: unknown }).gate : parsed;
+  if (typeof gate !== 'object' || gate === null || Array.isArray(gate)) throw new UsageError(`${file}: expected an object with a "gate" object`);
+  return validateConfig(file, gate as Record<string, unknown>);
+}
+
+function validateConfig(file: string, raw: Record<string, unknown>): GateConfig {
+  const bad = (key: string, want: string): never => {
+    throw new UsageError(`${file}: gate.${key} must be ${want}`);
+  };
+  const strings = (key: string, allowed?: readonly string[]): string[] | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && (allowed === undefined || allowed.includes(x)))) {
+      return bad(key, allowed ? `an array of ${allowed.join('|')}` : 'an array of strings');
+    }
+    return v as string[];
+  };
+  const num = (key: string, min: number): number | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) return bad(key, `a number ≥ ${min}`);
+    return v;
+  };
+  const str = (key: string): string | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '') return bad(key, 'a non-empty string');
+    return v;
+  };
+  const known = new Set(['fixtures', 'directions', 'timings', 'speed', 'concurrency', 'url', 'serverCmd', 'wsPath', 'readyTimeoutMs', 'timeoutMs', 'tailMs', 'expectAudio', 'junit', 'json']);
+  for (const key of Object.keys(raw)) if (!known.has(key)) throw new UsageError(`${file}: unknown key gate.${key} (known: ${[...known].join(', ')})`);
+  if (raw.expectAudio !== undefined && typeof raw.expectAudio !== 'boolean') bad('expectAudio', 'true or false');
+  const speed = num('speed', 0);
+  if (speed === 0) bad('speed', 'a number > 0');
+  const config: GateConfig = {};
+  const assign = <K extends keyof GateConfig>(key: K, value: GateConfig[K] | undefined): void => {
+    if (value !== undefined) config[key] = value;
+  };
+  assign('fixtures', strings('fixtures'));
+  assign('directions', strings('directions', CALL_DIRECTIONS) as CallDirection[] | undefined);
+  assign('timings', strings('timings', GATE_TIMINGS) as GateTiming[] | undefined);
+  assign('speed', speed);
+  assign('concurrency', num('concurrency', 1));
+  assign('url', str('url'));
+  assign('serverCmd', str('serverCmd'));
+  assign('wsPath', str('wsPath'));
+  assign('readyTimeoutMs', num('readyTimeoutMs', 100));
+  assign('timeoutMs', num('timeoutMs', 100));
+  assign('tailMs', num('tailMs', 0));
+  assign('expectAudio', raw.expectAudio as boolean | undefined);
+  assign('junit', str('junit'));
+  assign('json', str('json'));
+  return config;
+}
+
+/** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */
+const PACKAGE_FIXTURES = fileURLToPath(new URL('../../../fixtures', import.meta.url));
+
+function resolveFixtures(args: string[]): string[] {
+  const inputs = args.length > 0 ? args : [existsSync('fixtures') ? 'fixtures' : PACKAGE_FIXTURES];
+  const files: string[] = [];
+  for (const input of inputs) {
+    if (!existsSync(input)) throw new UsageError(`${input}: file not found`);
+    if (statSync(input).isDirectory()) {
+      const wavs = readdirSync(input).filter((name) => name.toLowerCase().endsWith('.wav')).sort();
+      if (wavs.length === 0) throw new UsageError(`${input}: no .wav files in this folder`);
+      files.push(...wavs.map((name) => path.join(input, name)));
+    } else {
+      files.push(input);
+    }
+  }
+  return files;
+}

@@ -1,0 +1,214 @@
+// The pre-deploy gate: every fixture × direction × timing replayed against one server, each call
+// judged by the replay's own checks plus a scan of the server's output for crash signatures.
+import path from 'node:path';
+import type { CallDirection } from '../twilio/protocol.js';
+import { runReplay, type ReplayReport } from '../sim/replay.js';
+import type { CrashHit, LogCollector } from './crash-scan.js';
+import { startTarget, type GateTarget, type TargetSpec } from './target.js';
+
+export type GateTiming = 'realtime' | 'burst' | 'early-media';
+export const GATE_TIMINGS: readonly GateTiming[] = ['realtime', 'burst', 'early-media'];
+
+export interface GateCell {
+  id: string;
+  fixture: string;
+  direction: CallDirection;
+  timing: GateTiming;
+}
+
+export type FindingKind = 'replay-check' | 'crash-signature' | 'server-exit' | 'unreported-call' | 'replay-error';
+
+export interface Finding {
+  kind: FindingKind;
+  message: string;
+  /** Server output that backs it up (the error line and what follows). */
+  lines: string[];
+}
+
+export interface GateCallResult extends GateCell {
+  verdict: 'pass' | 'fail';
+  callSid: string | null;
+  durationMs: number;
+  framesSent: number;
+  framesReceived: number;
+  serverCounters: Record<string, number | null> | null;
+  findings: Finding[];
+}
+
+export interface GateResult {
+  verdict: 'pass' | 'fail';
+  target: string;
+  startedAt: string;
+  durationMs: number;
+  calls: GateCallResult[];
+  /** Crash lines no call could be tied to (printed before any call ran, or after all ended). */
+  unattributed: Finding[];
+  serverExit: string | null;
+}
+
+export interface GateOptions {
+  fixtures: string[];
+  directions: CallDirection[];
+  timings: GateTiming[];
+  speed: number;
+  concurrency: number;
+  target: TargetSpec;
+  timeoutMs?: number;
+  tailMs?: number;
+  expectAudio: boolean;
+  onCallDone?: (result: GateCallResult, done: number, total: number) => void;
+  onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
+}
+
+export function buildMatrix(fixtures: string[], directions: CallDirection[], timings: GateTiming[]): GateCell[] {
+  const cells: GateCell[] = [];
+  for (const fixture of fixtures) {
+    for (const direction of directions) {
+      for (const timing of timings) {
+        cells.push({ id: `${path.basename(fixture)} ${direction} ${timing}`, fixture, direction, timing });
+      }
+    }
+  }
+  return cells;
+}
+
+interface CallWindow {
+  result: GateCallResult;
+  /** Why the server had no stats for this call; null when it had them. */
+  statsNote: string | null;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** After a call ends, crash lines still arriving this long after are still blamed on it. */
+const ATTRIBUTION_GRACE_MS = 500;
+
+export async function runGate(options: GateOptions): Promise<GateResult> {
+  const began = Date.now();
+  const cells = buildMatrix(options.fixtures, options.directions, options.timings);
+  const target = await startTarget(options.target);
+  const windows: CallWindow[] = [];
+  let done = 0;
+  let running = 0;
+  try {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < cells.length) {
+        const cell = cells[next] as GateCell;
+        next += 1;
+        running += 1;
+        options.onCallStart?.(cell, running, done, cells.length);
+        const startedAt = Date.now();
+        const { result, statsNote } = await runCell(cell, target, options);
+        running -= 1;
+        done += 1;
+        windows.push({ result, statsNote, startedAt, endedAt: Date.now() });
+        options.onCallDone?.(result, done, cells.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, cells.length)) }, worker));
+    // Let the last lines of output arrive before judging.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  } finally {
+    await target.stop();
+  }
+
+  const unattributed = attributeCrashes(target.logs, windows);
+  markUnreportedCalls(windows);
+  const serverExit = target.exit();
+  const calls = cells.map((cell) => windows.find((w) => w.result.id === cell.id)?.result).filter((r): r is GateCallResult => r !== undefined);
+  for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
+  const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
+  return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit };
+}
+
+async function runCell(cell: GateCell, target: GateTarget, options: GateOptions): Promise<{ result: GateCallResult; statsNote: string | null }> {
+  const result: GateCallResult = {
+    ...cell,
+    verdict: 'fail',
+    callSid: null,
+    durationMs: 0,
+    framesSent: 0,
+    framesReceived: 0,
+    serverCounters: null,
+    findings: [],
+  };
+  const exitBefore = target.exit();
+  if (exitBefore !== null) {
+    result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target.logs) });
+    return { result, statsNote: null };
+  }
+  let report: ReplayReport;
+  try {
+    report = await runReplay({
+      file: cell.fixture,
+      direction: cell.direction,
+      url: target.wsUrl,
+      timing: cell.timing === 'burst' ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed },
+      earlyMedia: cell.timing === 'early-media',
+      // The opposite of early media: give the server time to be ready before audio flows.
+      startDelayMs: cell.timing === 'realtime' ? 200 : 0,
+      expectAudio: options.expectAudio,
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.tailMs !== undefined ? { tailMs: options.tailMs } : {}),
+    });
+  } catch (err) {
+    result.findings.push({ kind: 'replay-error', message: err instanceof Error ? err.message : String(err), lines: [] });
+    return { result, statsNote: null };
+  }
+  result.callSid = report.call.callSid;
+  result.durationMs = report.call.durationMs;
+  result.framesSent = report.call.framesSent;
+  result.framesReceived = report.call.framesReceived;
+  result.serverCounters = report.stats.counters;
+  for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
+  const exitAfter = target.exit();
+  if (exitAfter !== null) {
+    result.findings.push({ kind: 'server-exit', message: `server process ${exitAfter} during this call`, lines: lastLines(target.logs) });
+  }
+  return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats') };
+}
+
+/** A server that reports some calls on /calls but not this one lost track of it. */
+function markUnreportedCalls(windows: CallWindow[]): void {
+  if (!windows.some((w) => w.result.serverCounters !== null)) return;
+  for (const { result, statsNote } of windows) {
+    if (statsNote !== null && result.callSid !== null) {
+      result.findings.push({ kind: 'unreported-call', message: `the server reports other calls but not ${result.callSid}: ${statsNote}`, lines: [] });
+    }
+  }
+}
+
+/**
+ * Ties each crash line to the calls it belongs to: the call whose callSid it names, or else
+ * every call that was running when it was printed.
+ */
+function attributeCrashes(logs: LogCollector, windows: CallWindow[]): Finding[] {
+  const unattributed: Finding[] = [];
+  const seen = new Set<string>();
+  for (const hit of logs.hits) {
+    const finding = crashFinding(logs, hit);
+    const named = windows.filter((w) => w.result.callSid !== null && hit.line.text.includes(w.result.callSid));
+    const owners = named.length > 0 ? named : windows.filter((w) => hit.line.at >= w.startedAt && hit.line.at <= w.endedAt + ATTRIBUTION_GRACE_MS);
+    if (owners.length === 0) {
+      unattributed.push(finding);
+      continue;
+    }
+    for (const owner of owners) {
+      // A traceback hits several signatures over consecutive lines: report each call once per line.
+      const key = `${owner.result.id}\u0000${hit.line.text}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      owner.result.findings.push(owners.length > 1 ? { ...finding, message: `${finding.message} (printed while ${owners.length} calls ran)` } : finding);
+    }
+  }
+  return unattributed;
+}
+
+function crashFinding(logs: LogCollector, hit: CrashHit): Finding {
+  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${hit.line.text.trim().slice(0, 300)}`, lines: logs.context(hit) };
+}
+
+function lastLines(logs: LogCollector, count = 10): string[] {
+  return logs.lines.slice(-count).map((l) => l.text);
+}

@@ -1,0 +1,84 @@
+// The gate's reports: a table for people, JUnit XML for CI systems, JSON for machines.
+import path from 'node:path';
+import chalk from 'chalk';
+import type { GateCallResult, GateResult } from './gate.js';
+
+function counter(result: GateCallResult, name: string): string {
+  const value = result.serverCounters?.[name];
+  if (result.serverCounters === null) return '-';
+  return value === null || value === undefined ? chalk.red('NaN') : String(value);
+}
+
+export function formatTable(result: GateResult): string {
+  const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time'];
+  const rows = result.calls.map((c) => [
+    path.basename(c.fixture),
+    c.direction,
+    c.timing,
+    c.verdict === 'pass' ? chalk.green('pass') : chalk.red('FAIL'),
+    String(c.framesSent),
+    String(c.framesReceived),
+    counter(c, 'audioInChunks'),
+    counter(c, 'audioOutChunks'),
+    `${(c.durationMs / 1000).toFixed(1)}s`,
+  ]);
+  // chalk's escapes take no columns on screen; pad by visible width.
+  const visible = (s: string): number => s.replace(/\u001b\[[0-9;]*m/g, '').length;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))));
+  const line = (cells: string[]): string => cells.map((cell, i) => cell + ' '.repeat((widths[i] ?? 0) - visible(cell))).join('  ');
+  const out = [chalk.bold(line(header)), ...rows.map(line)];
+
+  const failed = result.calls.filter((c) => c.verdict === 'fail');
+  for (const call of failed) {
+    out.push('', chalk.red(`✗ ${call.id}`) + (call.callSid ? chalk.gray(` (${call.callSid})`) : ''));
+    for (const finding of call.findings) {
+      out.push(`    ${chalk.yellow(finding.kind)}: ${finding.message}`);
+      for (const l of finding.lines.slice(0, 8)) out.push(chalk.gray(`      | ${l}`));
+    }
+  }
+  for (const finding of result.unattributed) {
+    out.push('', chalk.red(`✗ server output not tied to any call: ${finding.message}`));
+    for (const l of finding.lines.slice(0, 8)) out.push(chalk.gray(`      | ${l}`));
+  }
+  if (result.serverExit !== null) out.push('', chalk.gray(`server process ${result.serverExit}`));
+  const passed = result.calls.length - failed.length;
+  out.push(
+    '',
+    (result.verdict === 'pass' ? chalk.green.bold('GATE PASSED') : chalk.red.bold('GATE FAILED')) +
+      ` ${passed}/${result.calls.length} calls passed against ${result.target} in ${(result.durationMs / 1000).toFixed(1)}s`,
+  );
+  return out.join('\n');
+}
+
+function xml(text: string): string {
+  // XML 1.0 cannot carry most control characters at all, escaped or not.
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+    .replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
+}
+
+export function formatJunit(result: GateResult): string {
+  const failures = result.calls.filter((c) => c.verdict === 'fail').length;
+  const cases = result.calls.map((c) => {
+    const name = xml(`${path.basename(c.fixture)} ${c.direction} ${c.timing}`);
+    const open = `    <testcase classname="callsim.gate.${c.direction}" name="${name}" time="${(c.durationMs / 1000).toFixed(3)}">`;
+    if (c.verdict === 'pass') return `${open}</testcase>`;
+    const first = c.findings[0]?.message ?? 'failed';
+    const body = c.findings.map((f) => [`${f.kind}: ${f.message}`, ...f.lines.map((l) => `  | ${l}`)].join('\n')).join('\n');
+    return `${open}\n      <failure message="${xml(first)}" type="${xml(c.findings[0]?.kind ?? 'failure')}">${xml(`callSid ${c.callSid ?? '-'}\n${body}`)}</failure>\n    </testcase>`;
+  });
+  const extra = result.unattributed.length
+    ? `\n    <system-err>${xml(result.unattributed.map((f) => [f.message, ...f.lines].join('\n')).join('\n\n'))}</system-err>`
+    : '';
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="callsim gate" tests="${result.calls.length}" failures="${failures}" time="${(result.durationMs / 1000).toFixed(3)}">`,
+    `  <testsuite name="callsim gate: ${xml(result.target)}" tests="${result.calls.length}" failures="${failures}" errors="0" time="${(result.durationMs / 1000).toFixed(3)}" timestamp="${result.startedAt}">`,
+    ...cases,
+    `${extra.slice(1)}`,
+    '  </testsuite>',
+    '</testsuites>',
+  ]
+    .filter((l) => l !== '')
+    .join('\n') + '\n';
+}
