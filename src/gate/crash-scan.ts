@@ -28,14 +28,20 @@ export interface LogLine {
   text: string;
 }
 
+const SAME_CRASH_LINES = 60;
+
 export interface CrashHit {
+  /** The most specific signature seen in the crash (AttributeError over "Python traceback"). */
   signature: string;
+  /** Where the crash starts. */
   line: LogLine;
+  /** The line that names the error, when it comes after the start (a traceback's last line). */
+  detail: LogLine | null;
 }
 
 export function scanLine(line: LogLine): CrashHit | null {
   for (const signature of CRASH_SIGNATURES) {
-    if (signature.pattern.test(line.text)) return { signature: signature.name, line };
+    if (signature.pattern.test(line.text)) return { signature: signature.name, line, detail: null };
   }
   return null;
 }
@@ -72,13 +78,33 @@ export class LogCollector {
     const line: LogLine = { at: Date.now(), stream, text };
     if (this.lines.length < this.maxLines) this.lines.push(line);
     const hit = scanLine(line);
-    if (hit) this.hits.push(hit);
+    if (!hit) return;
+    // One crash can match on several lines (Python's "Traceback" header, then the exception line
+    // after indented frames): a hit joined to the previous one by indented lines only is the same crash.
+    const previous = this.continuedHit(line);
+    if (previous === null) this.hits.push(hit);
+    else {
+      previous.signature = hit.signature;
+      previous.detail = line;
+    }
   }
 
-  /** Lines around a hit (a stack trace follows its error line). */
-  context(hit: CrashHit, after = 6): string[] {
+  private continuedHit(line: LogLine): CrashHit | null {
+    const previous = this.hits[this.hits.length - 1];
+    if (!previous || previous.line.stream !== line.stream) return null;
+    const from = this.lines.lastIndexOf(previous.detail ?? previous.line);
+    const to = this.lines.lastIndexOf(line);
+    if (from < 0 || to < 0 || to - from > SAME_CRASH_LINES) return null;
+    return this.lines.slice(from + 1, to).every((l) => l.stream !== line.stream || /^\s/.test(l.text)) ? previous : null;
+  }
+
+  /** Lines around a hit: a stack trace follows its error line, a "call X failed" may precede it. */
+  context(hit: CrashHit, before = 0, after = 6): string[] {
     const index = this.lines.indexOf(hit.line);
     if (index < 0) return [hit.line.text];
-    return this.lines.slice(index, index + 1 + after).filter((l) => l.stream === hit.line.stream).map((l) => l.text);
+    return this.lines
+      .slice(Math.max(0, index - before), index + 1 + after)
+      .filter((l) => l.stream === hit.line.stream)
+      .map((l) => l.text);
   }
 }

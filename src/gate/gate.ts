@@ -76,6 +76,7 @@ interface CallWindow {
   result: GateCallResult;
   /** Why the server had no stats for this call; null when it had them. */
   statsNote: string | null;
+  streamSid: string | null;
   startedAt: number;
   endedAt: number;
 }
@@ -88,6 +89,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const cells = buildMatrix(options.fixtures, options.directions, options.timings);
   const target = await startTarget(options.target);
   const windows: CallWindow[] = [];
+  let serverExit: string | null = null;
+  let serverExitedAt: number | null = null;
   let done = 0;
   let running = 0;
   try {
@@ -99,10 +102,10 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
         running += 1;
         options.onCallStart?.(cell, running, done, cells.length);
         const startedAt = Date.now();
-        const { result, statsNote } = await runCell(cell, target, options);
+        const { result, statsNote, streamSid } = await runCell(cell, target, options);
         running -= 1;
         done += 1;
-        windows.push({ result, statsNote, startedAt, endedAt: Date.now() });
+        windows.push({ result, statsNote, streamSid, startedAt, endedAt: Date.now() });
         options.onCallDone?.(result, done, cells.length);
       }
     };
@@ -110,19 +113,27 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     // Let the last lines of output arrive before judging.
     await new Promise((resolve) => setTimeout(resolve, 300));
   } finally {
+    // Read before stop(): our own SIGTERM is not a crash.
+    serverExit = target.exit();
+    serverExitedAt = target.exitedAt();
     await target.stop();
   }
 
   const unattributed = attributeCrashes(target.logs, windows);
   markUnreportedCalls(windows);
-  const serverExit = target.exit();
+  if (serverExit !== null && serverExitedAt !== null) {
+    const finding: Finding = { kind: 'server-exit', message: `server process ${serverExit} during this call`, lines: lastLines(target.logs) };
+    const owners = windowsAt(windows, serverExitedAt);
+    for (const owner of owners) owner.result.findings.push(finding);
+    if (owners.length === 0) unattributed.push({ ...finding, message: `server process ${serverExit} while no call ran` });
+  }
   const calls = cells.map((cell) => windows.find((w) => w.result.id === cell.id)?.result).filter((r): r is GateCallResult => r !== undefined);
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
   return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit };
 }
 
-async function runCell(cell: GateCell, target: GateTarget, options: GateOptions): Promise<{ result: GateCallResult; statsNote: string | null }> {
+async function runCell(cell: GateCell, target: GateTarget, options: GateOptions): Promise<{ result: GateCallResult; statsNote: string | null; streamSid: string | null }> {
   const result: GateCallResult = {
     ...cell,
     verdict: 'fail',
@@ -136,7 +147,7 @@ async function runCell(cell: GateCell, target: GateTarget, options: GateOptions)
   const exitBefore = target.exit();
   if (exitBefore !== null) {
     result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target.logs) });
-    return { result, statsNote: null };
+    return { result, statsNote: null, streamSid: null };
   }
   let report: ReplayReport;
   try {
@@ -154,7 +165,7 @@ async function runCell(cell: GateCell, target: GateTarget, options: GateOptions)
     });
   } catch (err) {
     result.findings.push({ kind: 'replay-error', message: err instanceof Error ? err.message : String(err), lines: [] });
-    return { result, statsNote: null };
+    return { result, statsNote: null, streamSid: null };
   }
   result.callSid = report.call.callSid;
   result.durationMs = report.call.durationMs;
@@ -162,11 +173,7 @@ async function runCell(cell: GateCell, target: GateTarget, options: GateOptions)
   result.framesReceived = report.call.framesReceived;
   result.serverCounters = report.stats.counters;
   for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
-  const exitAfter = target.exit();
-  if (exitAfter !== null) {
-    result.findings.push({ kind: 'server-exit', message: `server process ${exitAfter} during this call`, lines: lastLines(target.logs) });
-  }
-  return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats') };
+  return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid };
 }
 
 /** A server that reports some calls on /calls but not this one lost track of it. */
@@ -185,28 +192,37 @@ function markUnreportedCalls(windows: CallWindow[]): void {
  */
 function attributeCrashes(logs: LogCollector, windows: CallWindow[]): Finding[] {
   const unattributed: Finding[] = [];
-  const seen = new Set<string>();
   for (const hit of logs.hits) {
     const finding = crashFinding(logs, hit);
-    const named = windows.filter((w) => w.result.callSid !== null && hit.line.text.includes(w.result.callSid));
-    const owners = named.length > 0 ? named : windows.filter((w) => hit.line.at >= w.startedAt && hit.line.at <= w.endedAt + ATTRIBUTION_GRACE_MS);
+    // A server that names the call (callSid or streamSid) near the error settles it.
+    const nearby = [...logs.context(hit, 3, 0), hit.detail?.text ?? ''].join('\n');
+    const named = windows.filter(
+      (w) => (w.result.callSid !== null && nearby.includes(w.result.callSid)) || (w.streamSid !== null && nearby.includes(w.streamSid)),
+    );
+    const owners = named.length > 0 ? named : windowsAt(windows, hit.line.at);
     if (owners.length === 0) {
       unattributed.push(finding);
       continue;
     }
     for (const owner of owners) {
-      // A traceback hits several signatures over consecutive lines: report each call once per line.
-      const key = `${owner.result.id}\u0000${hit.line.text}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      owner.result.findings.push(owners.length > 1 ? { ...finding, message: `${finding.message} (printed while ${owners.length} calls ran)` } : finding);
+      owner.result.findings.push(owners.length > 1 && named.length === 0 ? { ...finding, message: `${finding.message} (printed while ${owners.length} calls ran)` } : finding);
     }
   }
   return unattributed;
 }
 
+/** The calls running at `at`; if none, the last one(s) to end just before it. */
+function windowsAt(windows: CallWindow[], at: number): CallWindow[] {
+  const running = windows.filter((w) => at >= w.startedAt && at <= w.endedAt);
+  if (running.length > 0) return running;
+  const recent = windows.filter((w) => at > w.endedAt && at <= w.endedAt + ATTRIBUTION_GRACE_MS);
+  const lastEnd = Math.max(...recent.map((w) => w.endedAt));
+  return recent.filter((w) => w.endedAt === lastEnd);
+}
+
 function crashFinding(logs: LogCollector, hit: CrashHit): Finding {
-  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${hit.line.text.trim().slice(0, 300)}`, lines: logs.context(hit) };
+  const headline = (hit.detail ?? hit.line).text.trim().slice(0, 300);
+  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${headline}`, lines: logs.context(hit, 1, 10) };
 }
 
 function lastLines(logs: LogCollector, count = 10): string[] {

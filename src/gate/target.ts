@@ -18,6 +18,8 @@ export interface GateTarget {
   logs: LogCollector;
   /** Set when the server process is gone: "exited with code 1", "killed by SIGSEGV". */
   exit(): string | null;
+  /** Epoch ms it went, or null. */
+  exitedAt(): number | null;
   stop(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function startTarget(spec: TargetSpec): Promise<GateTarget> {
         wsUrl: spec.url,
         logs: new LogCollector(),
         exit: () => null,
+        exitedAt: () => null,
         stop: async () => {},
       };
     case 'command':
@@ -58,6 +61,7 @@ async function startBuiltin(): Promise<GateTarget> {
     wsUrl: server.wsUrl,
     logs,
     exit: () => null,
+    exitedAt: () => null,
     stop: () => server.close(),
   };
 }
@@ -91,6 +95,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     detached: process.platform !== 'win32',
   });
   let exitStatus: string | null = null;
+  let exitedAt: number | null = null;
   let announced: string | null = null;
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
     logs.write('stdout', chunk);
@@ -103,6 +108,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       exitStatus = signal ? `killed by ${signal}` : `exited with code ${code ?? '?'}`;
+      exitedAt = Date.now();
       logs.end();
       resolve();
     });
@@ -131,6 +137,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     wsUrl,
     logs,
     exit: () => exitStatus,
+    exitedAt: () => exitedAt,
     stop: async () => {
       if (exitStatus === null) await killTree(child, exited);
       logs.end();

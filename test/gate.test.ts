@@ -1,0 +1,149 @@
+// The pre-deploy gate against real servers: the built-in one, and planted faulty ones started as
+// child processes (Node and Python), exactly as a CI step would run them.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runGate, type GateCallResult } from '../src/gate/gate.js';
+
+const FIXTURE = 'fixtures/hello-8k-mulaw.wav';
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-gate-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function byId(calls: GateCallResult[], direction: string, timing: string): GateCallResult {
+  const call = calls.find((c) => c.direction === direction && c.timing === timing);
+  if (!call) throw new Error(`no ${direction} ${timing} call in the result`);
+  return call;
+}
+
+function findingText(call: GateCallResult): string {
+  return call.findings.map((f) => `${f.kind}: ${f.message}\n${f.lines.join('\n')}`).join('\n');
+}
+
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/callsim.js', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('callsim gate', () => {
+  it('passes every direction and timing against the built-in server', async () => {
+    const result = await runGate({
+      fixtures: [FIXTURE],
+      directions: ['inbound', 'outbound'],
+      timings: ['realtime', 'burst', 'early-media'],
+      speed: 4,
+      concurrency: 3,
+      target: { kind: 'builtin' },
+      expectAudio: true,
+    });
+    expect(result.calls).toHaveLength(6);
+    expect(result.calls.map((c) => [c.id, c.findings])).toEqual(result.calls.map((c) => [c.id, []]));
+    expect(result.verdict).toBe('pass');
+    for (const call of result.calls) {
+      expect(call.serverCounters?.audioInChunks).toBe(call.framesSent);
+      expect(call.serverCounters?.audioOutChunks).toBe(call.framesReceived);
+      expect(call.framesReceived).toBeGreaterThan(0);
+    }
+  });
+
+  it('names the outbound calls of a server that uses a counter only the inbound path set', async () => {
+    const result = await runGate({
+      fixtures: [FIXTURE],
+      directions: ['inbound', 'outbound'],
+      timings: ['realtime', 'burst'],
+      speed: 4,
+      concurrency: 2,
+      target: { kind: 'command', command: 'node test/servers/forgetful-outbound.mjs --port {port}', wsPath: '/media', readyTimeoutMs: 10_000 },
+      expectAudio: true,
+    });
+    expect(result.verdict).toBe('fail');
+    for (const timing of ['realtime', 'burst']) {
+      expect(byId(result.calls, 'inbound', timing).findings).toEqual([]);
+      const outbound = byId(result.calls, 'outbound', timing);
+      expect(outbound.verdict).toBe('fail');
+      const text = findingText(outbound);
+      expect(text).toContain("TypeError: Cannot read properties of undefined (reading 'push')");
+      expect(text).toMatch(/audioOutChunks is null/);
+      expect(outbound.serverCounters?.audioOutChunks).toBeNull();
+      expect(outbound.findings.some((f) => f.kind === 'crash-signature')).toBe(true);
+    }
+  });
+
+  it('catches a server that crashes only under burst timing', async () => {
+    const result = await runGate({
+      fixtures: [FIXTURE],
+      directions: ['inbound'],
+      timings: ['realtime', 'early-media', 'burst'],
+      speed: 1, // the planted server keeps up with real time, not faster
+      concurrency: 1,
+      target: { kind: 'command', command: 'node test/servers/burst-race.mjs --port {port}', wsPath: '/media', readyTimeoutMs: 10_000 },
+      expectAudio: true,
+    });
+    expect(byId(result.calls, 'inbound', 'realtime').findings).toEqual([]);
+    expect(byId(result.calls, 'inbound', 'early-media').findings).toEqual([]);
+    const burst = byId(result.calls, 'inbound', 'burst');
+    expect(burst.verdict).toBe('fail');
+    expect(findingText(burst)).toContain('TypeError: Cannot set properties of undefined');
+    expect(burst.findings.map((f) => f.kind)).toContain('server-exit');
+    expect(result.serverExit).toBe('exited with code 1');
+  });
+
+  it('runs a Python server through --server-cmd and reports its AttributeError on the outbound path', async () => {
+    const result = await runGate({
+      fixtures: [FIXTURE],
+      directions: ['inbound', 'outbound'],
+      timings: ['burst'],
+      speed: 4,
+      concurrency: 2,
+      target: { kind: 'command', command: 'python3 test/servers/attribute_error_server.py --port {port}', wsPath: '/media', readyTimeoutMs: 10_000 },
+      expectAudio: true,
+    });
+    expect(byId(result.calls, 'inbound', 'burst').findings).toEqual([]);
+    const outbound = byId(result.calls, 'outbound', 'burst');
+    expect(outbound.verdict).toBe('fail');
+    const crash = outbound.findings.find((f) => f.kind === 'crash-signature');
+    expect(crash?.message).toContain("AttributeError: 'Call' object has no attribute 'greeting_marks'");
+    expect(crash?.lines.join('\n')).toContain('Traceback (most recent call last)');
+    // The traceback belongs to the outbound call alone.
+    expect(result.unattributed).toEqual([]);
+  });
+
+  it('as a CLI: exit 1 with a JUnit report naming the failing call, exit 2 on bad usage', async () => {
+    const junit = path.join(tmp, 'gate.xml');
+    const failed = await runCli(['gate', FIXTURE, '--server-cmd', 'node test/servers/forgetful-outbound.mjs --port {port}', '--timing', 'burst', '--junit', junit]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain('GATE FAILED');
+    expect(failed.stdout).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+FAIL/);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testsuites name="callsim gate" tests="2" failures="1"/);
+    expect(xml).toMatch(/<testcase classname="callsim.gate.outbound" name="hello-8k-mulaw.wav outbound burst"[^>]*>\s*<failure message="[^"]+"/);
+    expect(xml).toContain('TypeError');
+
+    expect((await runCli(['gate', '--timing', 'sometimes'])).code).toBe(2);
+    const missing = await runCli(['gate', 'fixtures/nope.wav']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('fixtures/nope.wav: file not found');
+    const badConfig = path.join(tmp, 'bad.json');
+    writeFileSync(badConfig, JSON.stringify({ gate: { concurency: 2 } }));
+    const bad = await runCli(['gate', '--config', badConfig]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown key gate.concurency');
+  });
+
+  it('reads callsim.config.json and prints the matrix', async () => {
+    const config = path.join(tmp, 'callsim.config.json');
+    writeFileSync(config, JSON.stringify({ gate: { fixtures: [FIXTURE], directions: ['outbound'], timings: ['burst'], json: path.join(tmp, 'gate.json') } }));
+    const ok = await runCli(['gate', '--config', config]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+pass/);
+    expect(ok.stdout).toContain('GATE PASSED 1/1');
+    const json = JSON.parse(readFileSync(path.join(tmp, 'gate.json'), 'utf8')) as { verdict: string; calls: unknown[] };
+    expect(json.verdict).toBe('pass');
+    expect(json.calls).toHaveLength(1);
+  });
+});
