@@ -18,6 +18,7 @@ interface ServeOptions {
   publicUrl?: string;
   maxCalls: number;
   callsEndpoint: boolean;
+  callsLocalhostOnly?: boolean;
   inboundFirstSpeaker: FirstSpeaker;
   outboundFirstSpeaker: FirstSpeaker;
   instructions?: string;
@@ -37,6 +38,7 @@ export function serveCommand(): Command {
     .option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL')
     .addOption(new Option('--max-calls <n>', 'refuse calls beyond this many at once').default(5000).argParser(parseIntegerOption('--max-calls', 1)))
     .option('--no-calls-endpoint', 'do not serve GET /calls (call counters and errors)')
+    .option('--calls-localhost-only', 'serve GET /calls only to clients on this machine (loopback)')
     .addOption(new Option('--inbound-first-speaker <who>', 'who talks first on inbound calls').choices(['model', 'caller']).default('caller'))
     .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
     .option('--instructions <text>', 'system instructions for the model')
@@ -52,6 +54,9 @@ Routes (one port):
   POST /twiml            TwiML <Connect><Stream> for a call (also /incoming-call); ?direction=outbound
   GET  /healthz          liveness
   GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
+
+With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403);
+behind a proxy, pass --public-url so the signed URL is the one Twilio used.
 
 Examples:
   $ npx callsim serve                          # simulator model, no key, no network
@@ -72,7 +77,8 @@ async function runServe(opts: ServeOptions): Promise<void> {
   } else {
     model = { backend: 'simulator', simulator: { answerMs: opts.answerMs }, ...(opts.simulatorUrl ? { url: opts.simulatorUrl } : {}) };
   }
-  const secrets = [apiKey, process.env.TWILIO_AUTH_TOKEN ?? ''];
+  const twilioAuthToken = process.env.TWILIO_AUTH_TOKEN ?? '';
+  const secrets = [apiKey, twilioAuthToken];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
   const server = await startMediaServer({
@@ -81,6 +87,8 @@ async function runServe(opts: ServeOptions): Promise<void> {
     logger,
     model,
     exposeCalls: opts.callsEndpoint,
+    callsLocalOnly: opts.callsLocalhostOnly === true,
+    ...(twilioAuthToken ? { twilioAuthToken } : {}),
     maxCalls: opts.maxCalls,
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     call: {
@@ -93,6 +101,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
   process.stdout.write(
     `callsim serve listening on ${server.httpUrl}\n` +
       `  media stream: ${server.wsUrl}\n` +
+      `  Twilio signatures: ${twilioAuthToken ? 'required (TWILIO_AUTH_TOKEN)' : 'not checked (set TWILIO_AUTH_TOKEN to require them)'}\n` +
       `  model: ${server.modelBackend === 'simulator' ? `realtime simulator (${server.simulator?.baseURL ?? opts.simulatorUrl ?? ''})` : 'OpenAI Realtime API'}\n`,
   );
 

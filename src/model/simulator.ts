@@ -3,6 +3,7 @@
 // It does server VAD on the caller's audio and answers each turn with synthesised speech.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import alawmulaw from 'alawmulaw';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -18,6 +19,16 @@ export interface SimulatorFaults {
   sessionReadyDelayMs?: number;
   /** Send a malformed (non-JSON) frame after this many appends. */
   malformedAfterAppends?: number;
+  /** Answer only the first this many upgrades with HTTP 503, then accept (a model that comes back). */
+  refuseFirstConnections?: number;
+  /** Apply dropAfterAppends to only the first this many sessions (default: every session). */
+  dropSessions?: number;
+  /** Stop reading the socket after this many appends (a stalled model; TCP backpressure builds). */
+  stallAfterAppends?: number;
+  /** Resume reading this long after a stall (default: never). */
+  stallMs?: number;
+  /** Wait this long before streaming each answer (a slow model). */
+  answerDelayMs?: number;
 }
 
 export interface RealtimeSimulatorOptions {
@@ -32,6 +43,8 @@ export interface RealtimeSimulatorOptions {
   /** RMS (0..1) above which a frame counts as speech. */
   vadThreshold?: number;
   faults?: SimulatorFaults;
+  /** Finished sessions kept for sessions() (default 2000); the oldest go first. */
+  keepFinishedSessions?: number;
   /** Sees every appended audio chunk (decoded), e.g. for a benchmark's latency probe. */
   onAppend?: (callSid: string | null, audio: Buffer) => void;
 }
@@ -64,7 +77,7 @@ export interface RunningSimulator {
 
 const SPEECH_FRAMES_TO_START = 2;
 const SILENCE_MS_TO_STOP = 500;
-const MAX_FINISHED_SESSIONS = 2000;
+const DEFAULT_KEEP_FINISHED_SESSIONS = 2000;
 
 export async function startRealtimeSimulator(options: RealtimeSimulatorOptions = {}): Promise<RunningSimulator> {
   const host = options.host ?? '127.0.0.1';
@@ -79,26 +92,34 @@ export async function startRealtimeSimulator(options: RealtimeSimulatorOptions =
   };
   const live = new Set<SimulatorSession>();
   const finished: SimulatorSessionStats[] = [];
+  const keepFinished = options.keepFinishedSessions ?? DEFAULT_KEEP_FINISHED_SESSIONS;
+  let upgrades = 0;
+  let sessionsOpened = 0;
 
   const server = http.createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('realtime simulator: WebSocket only\n');
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
-    if (config.faults.refuseConnections || !path?.endsWith('/realtime')) {
-      socket.end(`HTTP/1.1 ${config.faults.refuseConnections ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    upgrades += 1;
+    const refuse = config.faults.refuseConnections === true || upgrades <= (config.faults.refuseFirstConnections ?? 0);
+    if (refuse || !path?.endsWith('/realtime')) {
+      socket.end(`HTTP/1.1 ${refuse ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const header = req.headers['x-callsim-call-sid'];
-      const session = new SimulatorSession(ws, typeof header === 'string' ? header : null, config);
+      sessionsOpened += 1;
+      const dropApplies = config.faults.dropSessions === undefined || sessionsOpened <= config.faults.dropSessions;
+      const session = new SimulatorSession(ws, socket, typeof header === 'string' ? header : null, config, dropApplies);
       live.add(session);
       ws.on('close', () => {
         session.end();
         live.delete(session);
         finished.push(session.stats);
-        if (finished.length > MAX_FINISHED_SESSIONS) finished.splice(0, finished.length - MAX_FINISHED_SESSIONS);
+        if (finished.length > keepFinished) finished.splice(0, finished.length - keepFinished);
       });
     });
   });
@@ -156,8 +177,10 @@ class SimulatorSession implements Tickable {
 
   constructor(
     private readonly ws: WebSocket,
+    private readonly rawSocket: Duplex,
     callSid: string | null,
     private readonly config: SessionConfig,
+    private readonly dropApplies: boolean,
   ) {
     this.stats = {
       id: `sess_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
@@ -250,8 +273,14 @@ class SimulatorSession implements Tickable {
     this.stats.audioBytesReceived += bytes.length;
     this.config.onAppend?.(this.stats.callSid, bytes);
     const faults = this.config.faults;
-    if (faults.dropAfterAppends !== undefined && this.stats.appendsReceived >= faults.dropAfterAppends) {
+    if (this.dropApplies && faults.dropAfterAppends !== undefined && this.stats.appendsReceived >= faults.dropAfterAppends) {
       this.terminate();
+      return;
+    }
+    if (faults.stallAfterAppends !== undefined && this.stats.appendsReceived === faults.stallAfterAppends) {
+      // Read nothing more: the client's writes back up in TCP and then in its own buffer.
+      this.rawSocket.pause();
+      if (faults.stallMs !== undefined) this.later(faults.stallMs, () => this.rawSocket.resume());
       return;
     }
     if (faults.malformedAfterAppends !== undefined && this.stats.appendsReceived === faults.malformedAfterAppends) {
@@ -290,6 +319,16 @@ class SimulatorSession implements Tickable {
   }
 
   private startResponse(): void {
+    const delayMs = this.config.faults.answerDelayMs ?? 0;
+    if (delayMs > 0) {
+      this.later(delayMs, () => this.beginResponse());
+      return;
+    }
+    this.beginResponse();
+  }
+
+  private beginResponse(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
     if (this.response) this.cancelResponse();
     const id = this.newId('resp');
     const itemId = this.newId('item');

@@ -8,6 +8,7 @@ import type { ModelBridge, ModelBridgeFactory } from '../model/bridge.js';
 import type { SharedTicker, Tickable } from '../ticker.js';
 import {
   FRAME_BYTES,
+  MAX_MESSAGE_BYTES,
   OutboundFrameBuilder,
   base64DecodedLength,
   parseTwilioMessage,
@@ -34,6 +35,14 @@ export interface CallConfig {
   backlogWarnIntervalMs: number;
   /** Model reconnect delays; the call ends after the last one fails. */
   modelReconnectDelaysMs: number[];
+  /** How far ahead of real time audio goes to Twilio (its jitter buffer absorbs late ticks). */
+  sendLeadMs: number;
+  /** Stop writing to the model socket (queue instead) while it buffers more than this. */
+  modelHighWaterBytes: number;
+  /** Caller audio queued for the model beyond this ends the call: the model is not coming back. */
+  maxPendingModelChunks: number;
+  /** End the call when Twilio has read nothing for this long while audio waits (0 = never). */
+  twilioStallMs: number;
 }
 
 export const DEFAULT_CALL_CONFIG: CallConfig = {
@@ -46,6 +55,11 @@ export const DEFAULT_CALL_CONFIG: CallConfig = {
   twilioHighWaterBytes: 256 * 1024,
   backlogWarnIntervalMs: 5000,
   modelReconnectDelaysMs: [250, 500, 1000],
+  sendLeadMs: 60,
+  modelHighWaterBytes: 1024 * 1024,
+  // 60 s of 20 ms frames: far beyond any reconnect schedule, small enough to bound a flood.
+  maxPendingModelChunks: 3000,
+  twilioStallMs: 30_000,
 };
 
 export interface CallHandlerDeps {
@@ -55,15 +69,27 @@ export interface CallHandlerDeps {
   ticker: SharedTicker;
   logger: Logger;
   config: CallConfig;
-  /** Called once when the call is over, with its final snapshot. */
+  /**
+   * Called when the call is over, with its final snapshot; called again (rarely, bounded) if a
+   * frame still in flight after the end adds an error to the record.
+   */
   onFinished(handler: CallHandler): void;
 }
 
-/** Audio sent ahead of real time, so a late tick never starves Twilio's jitter buffer. */
-const SEND_LEAD_MS = 60;
 /** A playback mark every this many frames lets barge-in truncate where the caller stopped hearing. */
 const FRAMES_PER_MARK = 10;
 const MAX_ERRORS_KEPT = 50;
+/** Error texts can quote attacker input (an unknown event name); a record never grows past this. */
+const MAX_ERROR_TEXT = 200;
+/** Twilio SIDs are 34 characters; anything much longer is not a SID and is not kept. */
+const MAX_SID_LENGTH = 64;
+let nextSerial = 1;
+
+/** ws receiver errors by code: the call error recorded, the close code ws sent, the end reason. */
+const WS_FRAME_ERRORS: Record<string, [string, number, string]> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: ['frame_too_large', 1009, 'frame too large'],
+  WS_ERR_INVALID_UTF8: ['invalid_utf8', 1007, 'invalid UTF-8'],
+};
 
 interface PlayingItem {
   id: string;
@@ -73,6 +99,8 @@ interface PlayingItem {
 }
 
 export class CallHandler implements Tickable {
+  /** Unique within the process: the registry's key for this call, before and after it ends. */
+  readonly serial: number;
   callSid: string | null;
   streamSid: string | null;
   direction: CallDirection;
@@ -103,10 +131,15 @@ export class CallHandler implements Tickable {
 
   private model: ModelBridge | null;
   private modelGreeted: boolean;
+  /** Bumped per model connection; callbacks from an older connection are ignored. */
+  private modelSessionSeq: number;
   private reconnectAttempt: number;
   private reconnectTimer: NodeJS.Timeout | null;
-  /** Caller audio waiting for the model (while it connects or reconnects); never dropped. */
+  /** Caller audio waiting for the model (while it connects, reconnects or lags); never dropped. */
   private pendingModelAudio: string[];
+  private pendingHead: number;
+  /** Caller audio still waiting for the model when the call ended (reported, not hidden). */
+  private unsentModelAudio: number;
 
   /** Outbound queue: Buffer = one frame of audio, string = a mark name. */
   private outQueue: Array<Buffer | string>;
@@ -119,14 +152,19 @@ export class CallHandler implements Tickable {
   private itemSeq: number;
   private outstandingMarks: number;
   private latestMediaTimestamp: number;
+  /** performance.now() since when the Twilio socket has been above high water; 0 = it is not. */
+  private twilioBlockedSince: number;
 
   private readonly errors: CallErrorRecord[];
   private errorCount: number;
+  private suppressedErrors: number;
   private readonly connectedAt: Date;
   private startedAt: Date | null;
   private endedAt: Date | null;
 
   constructor(private readonly deps: CallHandlerDeps) {
+    this.serial = nextSerial;
+    nextSerial += 1;
     this.callSid = null;
     this.streamSid = null;
     this.direction = 'inbound';
@@ -155,9 +193,12 @@ export class CallHandler implements Tickable {
 
     this.model = null;
     this.modelGreeted = false;
+    this.modelSessionSeq = 0;
     this.reconnectAttempt = 0;
     this.reconnectTimer = null;
     this.pendingModelAudio = [];
+    this.pendingHead = 0;
+    this.unsentModelAudio = 0;
 
     this.outQueue = [];
     this.outHead = 0;
@@ -169,9 +210,11 @@ export class CallHandler implements Tickable {
     this.itemSeq = 0;
     this.outstandingMarks = 0;
     this.latestMediaTimestamp = 0;
+    this.twilioBlockedSince = 0;
 
     this.errors = [];
     this.errorCount = 0;
+    this.suppressedErrors = 0;
     this.connectedAt = new Date();
     this.startedAt = null;
     this.endedAt = null;
@@ -179,13 +222,20 @@ export class CallHandler implements Tickable {
     const socket = deps.socket;
     socket.on('message', (data, isBinary) => this.onSocketMessage(data as Buffer, isBinary));
     socket.on('close', (code) => this.close(`socket closed (${code})`));
-    socket.on('error', (err) => this.recordError('socket_error', err.message));
+    socket.on('error', (err) => {
+      const endedBefore = this.endedAt !== null;
+      const keptBefore = this.errors.length;
+      this.onSocketError(err);
+      this.refreshIfLate(endedBefore, keptBefore);
+    });
   }
 
   // ---- Twilio side --------------------------------------------------------------------------
 
   /** The call boundary: nothing a message does may escape into the socket loop or the process. */
   private onSocketMessage(data: Buffer, isBinary: boolean): void {
+    const endedBefore = this.endedAt !== null;
+    const keptBefore = this.errors.length;
     try {
       const parsed = parseTwilioMessage(data, isBinary);
       if (!parsed.ok) {
@@ -204,15 +254,55 @@ export class CallHandler implements Tickable {
           return this.onMark(message.mark.name);
         case 'dtmf':
           this.dtmfReceived += 1;
-          this.deps.logger.info('dtmf', { callSid: this.callSid, digit: message.dtmf.digit });
+          // Bounded like errors: a flood of key presses must not become a flood of log lines.
+          if (this.dtmfReceived <= MAX_ERRORS_KEPT || this.dtmfReceived % 1000 === 0) {
+            this.deps.logger.info('dtmf', { callSid: this.callSid, digit: message.dtmf.digit.slice(0, 8), dtmfReceived: this.dtmfReceived });
+          }
           return;
         case 'stop':
           return this.onStop();
       }
     } catch (err) {
-      this.recordError('internal_error', err instanceof Error ? `${err.name}: ${err.message}` : String(err));
-      this.deps.logger.error('call handler error', { callSid: this.callSid, error: err });
+      this.internalError(err);
+    } finally {
+      this.refreshIfLate(endedBefore, keptBefore);
     }
+  }
+
+  /** A frame still in flight after the end (a second stop...) is recorded on the finished call too. */
+  private refreshIfLate(endedBefore: boolean, keptBefore: number): void {
+    if (endedBefore && this.errors.length !== keptBefore) this.deps.onFinished(this);
+  }
+
+  private onSocketError(err: Error & { code?: string }): void {
+    const code = err.code ?? '';
+    if (code.startsWith('WS_ERR_')) {
+      // A frame ws refused (too large, invalid UTF-8, bad framing). ws has already sent its close
+      // and stops reading, so the socket's own close event would only say 1006: end the call
+      // here, with the code the peer actually got.
+      const [errorCode, closeCode, what] = WS_FRAME_ERRORS[code] ?? ['invalid_frame', 1002, 'invalid frame'];
+      const detail = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? `frame over ${MAX_MESSAGE_BYTES} bytes` : err.message;
+      this.protocolError(errorCode, `${detail}; socket closed with ${closeCode}`);
+      this.close(`${what} (${closeCode})`, closeCode);
+      return;
+    }
+    this.recordError('socket_error', err.message);
+  }
+
+  /** Something threw inside the call: recorded on this call, never let out into the process. */
+  private internalError(err: unknown): void {
+    this.recordError('internal_error', err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    this.deps.logger.error('call handler error', { callSid: this.callSid, error: err });
+  }
+
+  private guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.internalError(err);
+      }
+    };
   }
 
   private onStart(message: StartMessage): void {
@@ -221,6 +311,10 @@ export class CallHandler implements Tickable {
       return;
     }
     const start = message.start;
+    if (start.callSid.length > MAX_SID_LENGTH || start.streamSid.length > MAX_SID_LENGTH) {
+      this.protocolError('invalid_sid', `start with a callSid/streamSid of ${start.callSid.length}/${start.streamSid.length} characters; ignored`);
+      return;
+    }
     this.callSid = start.callSid;
     this.streamSid = start.streamSid;
     const direction = start.customParameters.direction;
@@ -236,7 +330,7 @@ export class CallHandler implements Tickable {
       callSid: this.callSid,
       streamSid: this.streamSid,
       direction: this.direction,
-      tracks: start.tracks,
+      tracks: start.tracks.slice(0, 4).map((t) => t.slice(0, 32)),
       model: this.deps.modelBackend,
     });
     // Both directions take the same path from here on.
@@ -262,7 +356,8 @@ export class CallHandler implements Tickable {
 
   private onMedia(message: MediaMessage): void {
     if (this.state !== 'started') {
-      this.protocolError(this.state === 'connected' ? 'media_before_start' : 'media_after_stop', `media while the call is ${this.state}; ignored`);
+      const code = this.state === 'connected' ? 'media_before_start' : this.state === 'stopped' ? 'media_after_stop' : 'media_after_end';
+      this.protocolError(code, `media while the call is ${this.state}; ignored`);
       return;
     }
     if (message.streamSid !== '' && message.streamSid !== this.streamSid) {
@@ -309,42 +404,75 @@ export class CallHandler implements Tickable {
   // ---- model side ---------------------------------------------------------------------------
 
   private connectModel(): void {
-    const callSid = this.callSid ?? 'unknown';
-    this.model = this.deps.modelFactory(
-      { callSid, instructions: this.deps.config.instructions, voice: this.deps.config.voice },
-      {
-        onReady: () => this.onModelReady(),
-        onAudioDelta: (audio, itemId) => this.onModelAudio(audio, itemId),
-        onSpeechStarted: () => this.onBargeIn(),
-        onResponseDone: () => this.onModelResponseDone(),
-        onError: (code, message) => this.recordError(code, message),
-        onClosed: (reason, expected) => this.onModelClosed(reason, expected),
-      },
-    );
+    this.modelSessionSeq += 1;
+    const session = this.modelSessionSeq;
+    // Model events arrive from the SDK's socket loop: each is a call boundary of its own, and one
+    // from a connection this call has already replaced is ignored.
+    const live = (): boolean => session === this.modelSessionSeq && this.endedAt === null;
+    try {
+      const bridge = this.deps.modelFactory(
+        { callSid: this.callSid ?? 'unknown', instructions: this.deps.config.instructions, voice: this.deps.config.voice },
+        {
+          onReady: this.guarded(() => live() && this.onModelReady()),
+          onAudioDelta: this.guarded((audio: string, itemId: string) => live() && this.onModelAudio(audio, itemId)),
+          onSpeechStarted: this.guarded(() => live() && this.onBargeIn()),
+          onResponseDone: this.guarded(() => live() && this.onModelResponseDone()),
+          onError: this.guarded((code: string, message: string) => live() && this.recordError(code, message)),
+          onClosed: this.guarded((reason: string, expected: boolean) => session === this.modelSessionSeq && this.onModelClosed(reason, expected)),
+        },
+      );
+      if (session === this.modelSessionSeq && bridge.state !== 'closed') this.model = bridge;
+    } catch (err) {
+      // The SDK can throw while opening (a bad URL): that is a failed connection, not a dead call.
+      this.onModelClosed(`model connection failed: ${err instanceof Error ? err.message : String(err)}`, false);
+    }
+  }
+
+  private pendingModelChunks(): number {
+    return this.pendingModelAudio.length - this.pendingHead;
   }
 
   private forwardToModel(payload: string): void {
     this.modelAudioAppends += 1;
-    const model = this.model;
-    if (model !== null && model.state === 'ready' && this.pendingModelAudio.length === 0) {
-      model.appendAudio(payload);
-      if (model.bufferedAmount > this.deps.config.modelBacklogBytes) this.warnModelBacklog(`${model.bufferedAmount} bytes buffered on the model socket`);
-      return;
-    }
     this.pendingModelAudio.push(payload);
-    if (this.pendingModelAudio.length > this.deps.config.modelBacklogChunks) {
-      this.warnModelBacklog(`${this.pendingModelAudio.length} chunks waiting for the model session`);
+    this.flushToModel();
+    const waiting = this.pendingModelChunks();
+    if (waiting > this.deps.config.maxPendingModelChunks) {
+      this.recordError('model_backlog_overflow', `${waiting} chunks of caller audio waiting for the model (limit ${this.deps.config.maxPendingModelChunks})`);
+      this.deps.logger.error('model not taking audio; ending call', { callSid: this.callSid, queuedChunks: waiting, modelState: this.model?.state ?? 'none' });
+      this.close('model backlog overflow', 1011);
+    } else if (waiting > this.deps.config.modelBacklogChunks) {
+      this.warnModelBacklog(`${waiting} chunks waiting for the model session`);
     }
+  }
+
+  /** Appends queued audio, in order, while the model is ready and its socket is not backed up. */
+  private flushToModel(): void {
+    const model = this.model;
+    if (model === null || model.state !== 'ready') return;
+    const queue = this.pendingModelAudio;
+    const highWater = this.deps.config.modelHighWaterBytes;
+    while (this.pendingHead < queue.length && model.bufferedAmount <= highWater) {
+      model.appendAudio(queue[this.pendingHead] as string);
+      this.pendingHead += 1;
+    }
+    if (this.pendingHead >= queue.length) {
+      queue.length = 0;
+      this.pendingHead = 0;
+    } else if (this.pendingHead > 1024) {
+      this.pendingModelAudio = queue.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
+    if (model.bufferedAmount > this.deps.config.modelBacklogBytes) this.warnModelBacklog(`${model.bufferedAmount} bytes buffered on the model socket`);
   }
 
   private onModelReady(): void {
     const model = this.model;
     if (model === null || this.state !== 'started') return;
     this.reconnectAttempt = 0;
-    const pending = this.pendingModelAudio;
-    this.pendingModelAudio = [];
-    for (const payload of pending) model.appendAudio(payload);
-    if (pending.length > 0) this.deps.logger.debug('model ready; flushed queued audio', { callSid: this.callSid, chunks: pending.length });
+    const queued = this.pendingModelChunks();
+    this.flushToModel();
+    if (queued > 0) this.deps.logger.debug('model ready; flushed queued audio', { callSid: this.callSid, chunks: queued - this.pendingModelChunks() });
     if (!this.modelGreeted) {
       this.modelGreeted = true;
       if (this.deps.config.firstSpeaker[this.direction] === 'model') model.createResponse();
@@ -420,18 +548,20 @@ export class CallHandler implements Tickable {
     if (expected || this.state !== 'started') return;
     const delays = this.deps.config.modelReconnectDelaysMs;
     if (this.reconnectAttempt >= delays.length) {
-      this.recordError('model_unavailable', `${reason}; gave up after ${delays.length} reconnect attempts`);
-      this.deps.logger.error('model unavailable; ending call', { callSid: this.callSid, reason, queuedChunks: this.pendingModelAudio.length });
+      const queued = this.pendingModelChunks();
+      this.recordError('model_unavailable', `${reason}; gave up after ${delays.length} reconnect attempts; ${queued} audio chunks never reached the model`);
+      this.deps.logger.error('model unavailable; ending call', { callSid: this.callSid, reason, queuedChunks: queued });
       this.close('model unavailable', 1011);
       return;
     }
     const delay = delays[this.reconnectAttempt] ?? 1000;
     this.reconnectAttempt += 1;
     this.modelReconnects += 1;
+    this.recordError('model_connection_lost', `${reason}; reconnect ${this.reconnectAttempt}/${delays.length} in ${delay} ms`);
     this.deps.logger.warn('model connection lost; reconnecting', { callSid: this.callSid, reason, attempt: this.reconnectAttempt, delayMs: delay });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.state === 'started') this.connectModel();
+      if (this.state === 'started' && this.endedAt === null) this.connectModel();
     }, delay);
   }
 
@@ -445,6 +575,17 @@ export class CallHandler implements Tickable {
 
   /** Sends what is due, paced at real time; keeps (never drops) audio while the socket is backed up. */
   tick(now: number): boolean {
+    try {
+      return this.sendDue(now);
+    } catch (err) {
+      // The ticker would drop a throwing subscriber; do it here so the loop can be rescheduled.
+      this.sendLoopScheduled = false;
+      this.internalError(err);
+      return false;
+    }
+  }
+
+  private sendDue(now: number): boolean {
     const socket = this.deps.socket;
     const frames = this.frames;
     if (this.state !== 'started' || frames === null || socket.readyState !== socket.OPEN) {
@@ -453,11 +594,10 @@ export class CallHandler implements Tickable {
     }
     if (this.playheadMs < now) this.playheadMs = now;
     const queue = this.outQueue;
-    while (this.outHead < queue.length && this.playheadMs < now + SEND_LEAD_MS) {
-      if (socket.bufferedAmount > this.deps.config.twilioHighWaterBytes) {
-        this.warnTwilioBacklog(`${socket.bufferedAmount} bytes buffered on the Twilio socket, ${this.outFrames} frames queued`);
-        return true;
-      }
+    const lead = this.deps.config.sendLeadMs;
+    while (this.outHead < queue.length && this.playheadMs < now + lead) {
+      if (socket.bufferedAmount > this.deps.config.twilioHighWaterBytes) return this.twilioBackedUp(now);
+      this.twilioBlockedSince = 0;
       const item = queue[this.outHead] as Buffer | string;
       this.outHead += 1;
       if (typeof item === 'string') {
@@ -481,6 +621,23 @@ export class CallHandler implements Tickable {
       this.outQueue = queue.slice(this.outHead);
       this.outHead = 0;
     }
+    return true;
+  }
+
+  /** Twilio is not reading: keep the audio queued and wait; a peer that never reads ends the call. */
+  private twilioBackedUp(now: number): boolean {
+    const socket = this.deps.socket;
+    if (this.twilioBlockedSince === 0) this.twilioBlockedSince = now;
+    const stallMs = this.deps.config.twilioStallMs;
+    if (stallMs > 0 && now - this.twilioBlockedSince >= stallMs) {
+      this.recordError('twilio_stalled', `Twilio read nothing for ${Math.round(now - this.twilioBlockedSince)} ms with ${socket.bufferedAmount} bytes buffered`);
+      this.deps.logger.error('Twilio not reading; ending call', { callSid: this.callSid, bufferedBytes: socket.bufferedAmount, queuedFrames: this.outFrames });
+      this.close('Twilio not reading', 1011);
+      // A close frame would only queue behind what the peer never reads.
+      socket.terminate();
+      return false;
+    }
+    this.warnTwilioBacklog(`${socket.bufferedAmount} bytes buffered on the Twilio socket, ${this.outFrames} frames queued`);
     return true;
   }
 
@@ -509,11 +666,19 @@ export class CallHandler implements Tickable {
 
   private recordError(code: string, message: string): void {
     this.errorCount += 1;
+    const text = message.length > MAX_ERROR_TEXT ? `${message.slice(0, MAX_ERROR_TEXT)}...` : message;
     // Keep (and log) the first errors, which carry the cause; a flood of bad frames must not
-    // flood memory or the log, so after that only every 1000th is logged.
-    if (this.errors.length < MAX_ERRORS_KEPT) this.errors.push({ at: new Date().toISOString(), code, message });
+    // flood memory or the log, so after that one summary record counts the rest and only every
+    // 1000th is logged.
+    const at = new Date().toISOString();
+    if (this.errors.length < MAX_ERRORS_KEPT) {
+      this.errors.push({ at, code, message: text });
+    } else {
+      this.suppressedErrors += 1;
+      this.errors[MAX_ERRORS_KEPT] = { at, code: 'errors_suppressed', message: `${this.suppressedErrors} more errors not kept; last: ${code}: ${text}` };
+    }
     if (this.errorCount <= MAX_ERRORS_KEPT || this.errorCount % 1000 === 0) {
-      this.deps.logger.warn('call error', { callSid: this.callSid, code, message, errorCount: this.errorCount });
+      this.deps.logger.warn('call error', { callSid: this.callSid, code, message: text, errorCount: this.errorCount });
     }
   }
 
@@ -535,8 +700,11 @@ export class CallHandler implements Tickable {
     this.outFrames = 0;
     const socket = this.deps.socket;
     if (socket.readyState === socket.OPEN) socket.close(code, reason.slice(0, 100));
-    const unsentModelAudio = this.pendingModelAudio.length;
+    // Audio the model never got is released but stays counted (snapshot queues.toModel, log line).
+    const unsentModelAudio = this.pendingModelChunks();
+    this.unsentModelAudio = unsentModelAudio;
     this.pendingModelAudio = [];
+    this.pendingHead = 0;
     this.deps.logger.info('call ended', {
       callSid: this.callSid,
       direction: this.direction,
@@ -579,7 +747,8 @@ export class CallHandler implements Tickable {
       counters: this.counters(),
       lastBacklogWarningAt: this.lastBacklogWarningAt,
       lastModelBacklogWarningAt: this.lastModelBacklogWarningAt,
-      queues: { toTwilio: this.outFrames, toModel: this.pendingModelAudio.length },
+      // After the end, toModel is the caller audio that never reached the model.
+      queues: { toTwilio: this.outFrames, toModel: this.endedAt === null ? this.pendingModelChunks() : this.unsentModelAudio },
       model: { backend: this.deps.modelBackend, state: this.model?.state ?? (this.modelSessionStarted ? 'closed' : 'not started') },
       errors: [...this.errors],
       connectedAt: this.connectedAt.toISOString(),

@@ -3,18 +3,20 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { createLogger, silentLogger, type LogFormat, type Logger } from '../log.js';
+import { createLogger, redactSecrets, silentLogger, type LogFormat, type Logger } from '../log.js';
 import type { ModelBackend, ModelBridgeFactory } from '../model/bridge.js';
 import { DEFAULT_OPENAI_BASE_URL, DEFAULT_REALTIME_MODEL, createRealtimeBridgeFactory } from '../model/realtime-bridge.js';
 import { startRealtimeSimulator, type RealtimeSimulatorOptions, type RunningSimulator } from '../model/simulator.js';
 import { SharedTicker } from '../ticker.js';
 import { MAX_MESSAGE_BYTES } from '../twilio/protocol.js';
+import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
 import { CallHandler, DEFAULT_CALL_CONFIG, type CallConfig } from './call-handler.js';
 import type { CallSnapshot } from './call-snapshot.js';
 
 export type ModelOptions =
-  | { backend: 'simulator'; simulator?: RealtimeSimulatorOptions }
+  /** The embedded simulator, started in-process; or, with `url`, one already running elsewhere. */
+  | { backend: 'simulator'; simulator?: RealtimeSimulatorOptions; url?: string }
   | { backend: 'openai'; apiKey: string; model?: string; baseURL?: string };
 
 export interface MediaServerOptions {
@@ -34,6 +36,26 @@ export interface MediaServerOptions {
   keepFinishedCalls?: number;
   /** Serve GET /calls at all. */
   exposeCalls?: boolean;
+  /** Serve GET /calls only to loopback peers (127.0.0.0/8, ::1); others get 403. */
+  callsLocalOnly?: boolean;
+  /**
+   * Twilio auth token. When set, the /media upgrade and /twiml (/incoming-call) require a valid
+   * X-Twilio-Signature; anything else gets 403 before a call handler exists.
+   */
+  twilioAuthToken?: string;
+  /** Give up on a model connection not ready after this long (then reconnect or end the call). */
+  modelConnectTimeoutMs?: number;
+}
+
+/** Server-wide counters: what was refused at the door, and what is still held. */
+export interface MediaServerStats {
+  liveCalls: number;
+  finishedCallsKept: number;
+  /** Calls with a paced send loop on the shared ticker right now. */
+  tickerSubscribers: number;
+  rejectedSignatures: number;
+  rejectedAtCapacity: number;
+  rejectedCallsRequests: number;
 }
 
 export interface RunningMediaServer {
@@ -46,6 +68,7 @@ export interface RunningMediaServer {
   calls(): CallSnapshot[];
   call(callSid: string): CallSnapshot | null;
   liveCalls(): number;
+  stats(): MediaServerStats;
   /** Ends every call cleanly, then stops listening. */
   close(): Promise<void>;
 }
@@ -54,22 +77,28 @@ export const MEDIA_PATH = '/media';
 
 export async function startMediaServer(options: MediaServerOptions = {}): Promise<RunningMediaServer> {
   const host = options.host ?? '127.0.0.1';
-  const logger = options.logger ?? (options.quiet ? silentLogger : createLogger({ format: options.logFormat ?? 'pretty' }));
+  const authToken = options.twilioAuthToken ?? '';
+  // Never echoed: not in a log line (the logger scrubs them) nor in /calls (scrubbed on the way out).
+  const secrets = [authToken, options.model?.backend === 'openai' ? options.model.apiKey : ''].filter((s) => s.length > 0);
+  const logger = options.logger ?? (options.quiet ? silentLogger : createLogger({ format: options.logFormat ?? 'pretty', secrets }));
   const callConfig: CallConfig = { ...DEFAULT_CALL_CONFIG, ...options.call };
   const maxCalls = options.maxCalls ?? 5000;
   const keepFinished = options.keepFinishedCalls ?? 1000;
   const exposeCalls = options.exposeCalls ?? true;
+  const callsLocalOnly = options.callsLocalOnly ?? false;
   const modelOptions: ModelOptions = options.model ?? { backend: 'simulator' };
 
+  const connectTimeout = options.modelConnectTimeoutMs !== undefined ? { connectTimeoutMs: options.modelConnectTimeoutMs } : {};
   let simulator: RunningSimulator | null = null;
   let modelFactory: ModelBridgeFactory;
   if (modelOptions.backend === 'simulator') {
-    simulator = await startRealtimeSimulator({ host: '127.0.0.1', ...modelOptions.simulator });
+    if (modelOptions.url === undefined) simulator = await startRealtimeSimulator({ host: '127.0.0.1', ...modelOptions.simulator });
     modelFactory = createRealtimeBridgeFactory({
       apiKey: 'callsim-simulator',
-      baseURL: simulator.baseURL,
+      baseURL: simulator?.baseURL ?? modelOptions.url ?? '',
       model: 'callsim-simulator',
       plainTransport: true,
+      ...connectTimeout,
     });
   } else {
     modelFactory = createRealtimeBridgeFactory({
@@ -77,13 +106,28 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       baseURL: modelOptions.baseURL ?? DEFAULT_OPENAI_BASE_URL,
       model: modelOptions.model ?? DEFAULT_REALTIME_MODEL,
       plainTransport: false,
+      ...connectTimeout,
     });
   }
 
   const ticker = new SharedTicker();
   const live = new Set<CallHandler>();
-  // Finished calls by insertion order; a Map keeps lookups by callSid cheap and eviction simple.
-  const finished = new Map<CallHandler, CallSnapshot>();
+  // Finished calls by insertion order, keyed by the handler's serial: only the snapshot is kept,
+  // never the handler (and its socket), and the oldest goes first past keepFinished.
+  const finished = new Map<number, CallSnapshot>();
+  const stats = { rejectedSignatures: 0, rejectedAtCapacity: 0, rejectedCallsRequests: 0 };
+  const onFinished = (done: CallHandler): void => {
+    if (!live.delete(done)) {
+      // A late update for a call already finished: refresh it if it is still kept.
+      if (finished.has(done.serial)) finished.set(done.serial, done.snapshot());
+      return;
+    }
+    finished.set(done.serial, done.snapshot());
+    if (finished.size > keepFinished) {
+      const oldest = finished.keys().next();
+      if (!oldest.done) finished.delete(oldest.value);
+    }
+  };
 
   const findCall = (callSid: string): CallSnapshot | null => {
     for (const handler of live) if (handler.callSid === callSid) return handler.snapshot();
@@ -101,15 +145,41 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   });
 
   async function handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      sendJson(res, 400, { error: 'bad request URL' });
+      return;
+    }
     const path = url.pathname;
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       sendJson(res, 200, { ok: true, liveCalls: live.size, model: modelOptions.backend });
       return;
     }
     if ((path === '/twiml' || path === '/incoming-call') && (req.method === 'POST' || req.method === 'GET')) {
-      const body = req.method === 'POST' ? await readBody(req, 64 * 1024) : '';
-      const form = new URLSearchParams(body);
+      let body = '';
+      if (req.method === 'POST') {
+        const read = await readBody(req, 64 * 1024);
+        if (read === null) {
+          res.setHeader('connection', 'close');
+          sendJson(res, 413, { error: 'request body too large' });
+          return;
+        }
+        body = read;
+      }
+      const isForm = (req.headers['content-type'] ?? 'application/x-www-form-urlencoded').startsWith('application/x-www-form-urlencoded');
+      if (authToken !== '') {
+        const signedUrl = requestUrlAsTwilioSaw(req, options.publicUrl, false);
+        const params = req.method === 'POST' && isForm ? formParams(body) : {};
+        if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, params, body)) {
+          stats.rejectedSignatures += 1;
+          logger.warn('request refused: bad Twilio signature', { path, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+          sendJson(res, 403, { error: 'invalid Twilio signature' });
+          return;
+        }
+      }
+      const form = new URLSearchParams(isForm ? body : '');
       const direction = url.searchParams.get('direction') === 'outbound' || url.searchParams.get('direction') === 'inbound'
         ? (url.searchParams.get('direction') as 'inbound' | 'outbound')
         : directionFromTwilio(form.get('Direction'));
@@ -117,14 +187,26 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrl, direction));
       return;
     }
-    if (exposeCalls && path === '/calls' && req.method === 'GET') {
-      sendJson(res, 200, { calls: allCalls() });
-      return;
-    }
-    if (exposeCalls && path.startsWith('/calls/') && req.method === 'GET') {
-      const snapshot = findCall(decodeURIComponent(path.slice('/calls/'.length)));
+    if (exposeCalls && (path === '/calls' || path.startsWith('/calls/')) && req.method === 'GET') {
+      if (callsLocalOnly && !isLoopbackAddress(req.socket.remoteAddress)) {
+        stats.rejectedCallsRequests += 1;
+        sendJson(res, 403, { error: '/calls is served to localhost only' });
+        return;
+      }
+      if (path === '/calls') {
+        sendJson(res, 200, { calls: allCalls() }, secrets);
+        return;
+      }
+      let callSid: string;
+      try {
+        callSid = decodeURIComponent(path.slice('/calls/'.length));
+      } catch {
+        sendJson(res, 400, { error: 'bad callSid' });
+        return;
+      }
+      const snapshot = findCall(callSid);
       if (snapshot === null) sendJson(res, 404, { error: 'no such call' });
-      else sendJson(res, 200, snapshot);
+      else sendJson(res, 200, snapshot, secrets);
       return;
     }
     sendJson(res, 404, { error: `no route for ${req.method ?? '?'} ${path}` });
@@ -132,16 +214,31 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   server.on('upgrade', (req, socket, head) => {
+    // Node hands an upgraded socket over without an error listener: a peer reset here would
+    // otherwise be an uncaught exception that takes every call down.
+    socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
     if (path !== MEDIA_PATH) {
       rejectUpgrade(socket, 404, 'Not Found');
       return;
     }
+    if (authToken !== '') {
+      const signedUrl = requestUrlAsTwilioSaw(req, options.publicUrl, true);
+      if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
+        stats.rejectedSignatures += 1;
+        logger.warn('call refused: bad Twilio signature', { path, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+        rejectUpgrade(socket, 403, 'Forbidden');
+        return;
+      }
+    }
     if (live.size >= maxCalls) {
+      stats.rejectedAtCapacity += 1;
       logger.warn('call refused: at capacity', { liveCalls: live.size, maxCalls });
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
+    // handleUpgrade completes synchronously here (no verifyClient, no permessage-deflate), so
+    // the capacity check above cannot be raced by a burst of upgrades.
     wss.handleUpgrade(req, socket, head, (ws) => {
       const handler = new CallHandler({
         socket: ws,
@@ -150,14 +247,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
         ticker,
         logger,
         config: callConfig,
-        onFinished: (done) => {
-          live.delete(done);
-          finished.set(done, done.snapshot());
-          if (finished.size > keepFinished) {
-            const oldest = finished.keys().next();
-            if (!oldest.done) finished.delete(oldest.value);
-          }
-        },
+        onFinished,
       });
       live.add(handler);
     });
@@ -180,6 +270,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     calls: allCalls,
     call: findCall,
     liveCalls: () => live.size,
+    stats: () => ({ liveCalls: live.size, finishedCallsKept: finished.size, tickerSubscribers: ticker.size, ...stats }),
     close: () => {
       closing ??= (async () => {
         for (const handler of [...live]) handler.close('shutdown', 1001);
@@ -207,24 +298,33 @@ function rejectUpgrade(socket: import('node:stream').Duplex, status: number, tex
   socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+/** `scrub`: the secrets (and key-like strings) to redact; a call record can quote what a peer sent. */
+function sendJson(res: http.ServerResponse, status: number, body: unknown, scrub?: readonly string[]): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json' }).end(scrub === undefined ? json : redactSecrets(json, scrub));
 }
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+/** Resolves null as soon as the body passes `limit`; nothing past it is kept. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new Error('request body too large'));
-        req.destroy();
-        return;
+        chunks.length = 0;
+        resolve(null);
+      } else {
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }

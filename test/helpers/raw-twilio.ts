@@ -30,8 +30,9 @@ export class RawTwilio {
   readonly opened: Promise<void>;
   readonly closed: Promise<number>;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  /** `headers`: extra upgrade headers (e.g. X-Twilio-Signature). */
+  constructor(url: string, options: { headers?: Record<string, string> } = {}) {
+    this.ws = new WebSocket(url, options.headers ? { headers: options.headers } : {});
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
@@ -81,6 +82,10 @@ export class RawTwilio {
 
   send(message: object | string): void {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  sendBinary(data: Buffer): void {
+    this.ws.send(data, { binary: true });
   }
 
   connected(): void {

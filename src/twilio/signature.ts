@@ -1,0 +1,112 @@
+// Twilio request validation (X-Twilio-Signature): HMAC-SHA1, keyed with the account's auth token,
+// over the full URL Twilio requested followed, for form POSTs, by every parameter name and value
+// sorted by name; base64. Media Streams sign their WebSocket upgrade the same way over the wss://
+// URL with no parameters. Reference: Twilio "Webhooks security" and twilio-node's validateRequest.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature';
+
+/** Form parameters as Twilio posted them; a repeated name carries all its values. */
+export type SignatureParams = Readonly<Record<string, string | readonly string[]>>;
+
+/** The base64 signature Twilio would send for this URL (exactly as written) and these parameters. */
+export function computeTwilioSignature(authToken: string, url: string, params: SignatureParams = {}): string {
+  let data = url;
+  // Sorted by UTF-16 code unit, like Twilio's own validators; repeated names: each distinct value, sorted.
+  for (const name of Object.keys(params).sort()) {
+    const value = params[name];
+    if (typeof value === 'string') data += name + value;
+    else if (value !== undefined) for (const v of [...new Set(value)].sort()) data += name + v;
+  }
+  return createHmac('sha1', authToken).update(Buffer.from(data, 'utf8')).digest('base64');
+}
+
+/**
+ * True when `signature` is valid for the URL and parameters. Like Twilio's validators it accepts
+ * the URL with and without an explicit port (Twilio is not consistent about which it signs).
+ * A URL carrying `bodySHA256` (JSON webhooks) is checked without parameters, plus the body hash.
+ */
+export function validateTwilioSignature(
+  authToken: string,
+  signature: string | undefined,
+  url: string,
+  params: SignatureParams = {},
+  rawBody?: string,
+): boolean {
+  if (authToken === '' || signature === undefined || signature === '') return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  const bodyHash = parsed.searchParams.get('bodySHA256');
+  const signedParams = bodyHash !== null ? {} : params;
+  let ok = false;
+  // Check every candidate (no early exit): the time taken must not depend on which one matched.
+  for (const candidate of urlVariants(url, parsed)) {
+    if (constantTimeEqual(signature, computeTwilioSignature(authToken, candidate, signedParams))) ok = true;
+  }
+  if (bodyHash !== null) {
+    const actual = createHash('sha256').update(Buffer.from(rawBody ?? '', 'utf8')).digest('hex');
+    if (!constantTimeEqual(bodyHash.toLowerCase(), actual)) ok = false;
+  }
+  return ok;
+}
+
+/** Form-encoded body to signature parameters, keeping every value of a repeated name. */
+export function formParams(body: string): Record<string, string[]> {
+  const params: Record<string, string[]> = {};
+  for (const [name, value] of new URLSearchParams(body)) (params[name] ??= []).push(value);
+  return params;
+}
+
+/**
+ * The URL Twilio requested, as Twilio saw it. Behind a TLS-terminating proxy this server sees
+ * plain http, so the scheme and host come from `publicUrl` when set (else X-Forwarded-Proto and
+ * Host); path and query always come from the request. `websocket` maps the scheme to ws/wss;
+ * Twilio only dials wss://, which is also the default when nothing says otherwise.
+ */
+export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: string | undefined, websocket: boolean): string {
+  const path = req.url ?? '/';
+  let scheme: string;
+  let host: string;
+  if (publicUrl) {
+    const base = new URL(publicUrl);
+    scheme = base.protocol.replace(/:$/, '');
+    host = base.host;
+  } else {
+    const forwarded = headerValue(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase();
+    scheme = forwarded === 'http' || forwarded === 'https' ? forwarded : websocket ? 'https' : 'http';
+    host = headerValue(req.headers.host) ?? 'localhost';
+  }
+  if (websocket) scheme = scheme === 'http' || scheme === 'ws' ? 'ws' : 'wss';
+  return `${scheme}://${host}${path.startsWith('/') ? path : `/${path}`}`;
+}
+
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The URL as written, normalised (host case, escapes), without and with an explicit port. */
+function urlVariants(raw: string, url: URL): string[] {
+  const withoutPort = new URL(url.toString());
+  withoutPort.port = '';
+  const withPort = new URL(url.toString());
+  let explicit = withPort.toString();
+  if (withPort.port === '') {
+    // URL drops a scheme's default port; splice it back in, as Twilio sometimes signs it.
+    const defaultPort = { 'https:': '443', 'wss:': '443', 'http:': '80', 'ws:': '80' }[withPort.protocol];
+    if (defaultPort !== undefined) explicit = explicit.replace(withPort.host, `${withPort.host}:${defaultPort}`);
+  }
+  return [...new Set([raw, url.toString(), withoutPort.toString(), explicit])];
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  // Lengths of a base64 SHA-1 are public (28); comparing a wrong-length value tells nothing.
+  if (left.length !== right.length) return false;
+  return timingSafeEqual(left, right);
+}
