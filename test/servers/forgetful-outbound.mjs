@@ -7,9 +7,7 @@
 // Inbound calls work. GET /calls/:callSid serves the counters (NaN shows as null in JSON).
 //
 //   node test/servers/forgetful-outbound.mjs --port 0   → "listening on ws://127.0.0.1:PORT/media"
-import http from 'node:http';
-import { pathToFileURL } from 'node:url';
-import { WebSocketServer } from 'ws';
+import { listen, runIfMain } from './harness.mjs';
 
 const FRAME_BYTES = 160;
 const MULAW_SILENCE = 0xff;
@@ -186,81 +184,44 @@ function handleMessage(ws, state, msg) {
   }
 }
 
-export async function start({ port = 0, host = '127.0.0.1', quiet = false } = {}) {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = /^\/calls\/([^/]+)$/.exec(url.pathname);
-    let status = 404;
-    let body = { error: 'not found' };
-    if (req.method === 'GET' && url.pathname === '/calls') {
-      status = 200;
-      body = { calls: [...calls.values()].map(snapshot) };
-    } else if (req.method === 'GET' && match && calls.has(match[1])) {
-      status = 200;
-      body = snapshot(calls.get(match[1]));
-    }
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  });
-  const wss = new WebSocketServer({ server, path: '/media' });
-  wss.on('connection', (ws) => {
-    const state = newCallState();
-    ws.on('message', (data) => {
-      try {
-        handleMessage(ws, state, JSON.parse(data.toString()));
-      } catch (err) {
-        if (!quiet) console.error(`[call ${state.callSid ?? '?'}] error handling message:\n${err.stack}`);
-        ws.close(1011, 'internal error');
-      }
-    });
-    ws.on('close', () => {
-      if (state.state !== 'stopped') state.endReason = 'socket closed';
-      state.state = 'closed';
-      state.endedAt = new Date().toISOString();
-    });
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  return {
-    port: server.address().port,
-    close: () => closeServer(server, wss),
-  };
-}
-
-function closeServer(server, wss) {
-  for (const client of wss.clients) client.terminate();
-  wss.close();
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-function parseArgs(argv) {
-  const args = { port: 0, host: '127.0.0.1' };
-  for (let i = 0; i < argv.length; i += 1) {
-    if (argv[i] === '--port') args.port = Number(argv[++i]);
-    else if (argv[i] === '--host') args.host = argv[++i];
+function serveCalls(req, res) {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const match = /^\/calls\/([^/]+)$/.exec(url.pathname);
+  let status = 404;
+  let body = { error: 'not found' };
+  if (req.method === 'GET' && url.pathname === '/calls') {
+    status = 200;
+    body = { calls: [...calls.values()].map(snapshot) };
+  } else if (req.method === 'GET' && match && calls.has(match[1])) {
+    status = 200;
+    body = snapshot(calls.get(match[1]));
   }
-  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
-    console.error('usage: forgetful-outbound.mjs [--port N] [--host ADDR]');
-    process.exit(2);
-  }
-  return args;
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = parseArgs(process.argv.slice(2));
-  // Handlers go in before the "listening" line: a supervisor may signal as soon as it reads it.
-  let running = null;
-  let stopping = false;
-  const shutdown = () => {
-    stopping = true;
-    void running?.close();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
-  running = await start(args);
-  if (stopping) await running.close();
-  else process.stdout.write(`listening on ws://${args.host}:${running.port}/media\n`);
+export function start({ port = 0, host = '127.0.0.1', quiet = false } = {}) {
+  return listen({
+    port,
+    host,
+    onRequest: serveCalls,
+    onConnection: (ws) => {
+      const state = newCallState();
+      ws.on('message', (data) => {
+        try {
+          handleMessage(ws, state, JSON.parse(data.toString()));
+        } catch (err) {
+          if (!quiet) console.error(`[call ${state.callSid ?? '?'}] error handling message:\n${err.stack}`);
+          ws.close(1011, 'internal error');
+        }
+      });
+      ws.on('close', () => {
+        if (state.state !== 'stopped') state.endReason = 'socket closed';
+        state.state = 'closed';
+        state.endedAt = new Date().toISOString();
+      });
+    },
+  });
 }
+
+await runIfMain(import.meta.url, start);
