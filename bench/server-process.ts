@@ -1,0 +1,59 @@
+// Child process: the media server (`callsim serve` with the model simulator in its own process,
+// reached by URL), so this process's CPU, memory and event-loop lag are the server's alone.
+import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
+import { SelfMeter, serveRpc, type ProcWindowStats } from './shared.js';
+
+export interface ServerStartArgs {
+  simulatorUrl: string;
+}
+
+export interface ServerWindowStats extends ProcWindowStats {
+  /** Twilio media frames the server accepted during the window (sum of audioInChunks). */
+  framesIn: number;
+  framesOut: number;
+  liveCalls: number;
+}
+
+const meter = new SelfMeter();
+let server: RunningMediaServer | null = null;
+let startIn = 0;
+let startOut = 0;
+
+function totals(): { framesIn: number; framesOut: number } {
+  let framesIn = 0;
+  let framesOut = 0;
+  for (const call of server?.calls() ?? []) {
+    framesIn += call.counters.audioInChunks;
+    framesOut += call.counters.audioOutChunks;
+  }
+  return { framesIn, framesOut };
+}
+
+serveRpc({
+  start: async (raw) => {
+    const args = raw as ServerStartArgs;
+    server = await startMediaServer({
+      port: 0,
+      quiet: true,
+      model: { backend: 'simulator', url: args.simulatorUrl },
+      // Every call of a step must still be on GET /calls when the bench checks its counters.
+      keepFinishedCalls: 1_000_000,
+      maxCalls: 1_000_000,
+    });
+    return { port: server.port, httpUrl: server.httpUrl, wsUrl: server.wsUrl };
+  },
+  windowStart: () => {
+    ({ framesIn: startIn, framesOut: startOut } = totals());
+    meter.windowStart();
+  },
+  windowEnd: (): ServerWindowStats => {
+    const stats = meter.windowEnd();
+    const now = totals();
+    return { ...stats, framesIn: now.framesIn - startIn, framesOut: now.framesOut - startOut, liveCalls: server?.liveCalls() ?? 0 };
+  },
+  exit: async () => {
+    await server?.close();
+    // Leave after the reply is out; --cpu-prof writes its profile on a normal exit.
+    setTimeout(() => process.exit(0), 50);
+  },
+});
