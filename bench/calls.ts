@@ -37,6 +37,7 @@ interface BenchOptions {
   out: string;
   profileDir: string | null;
   quick: boolean;
+  modelBatchFrames: number;
 }
 
 // Fine steps where this 2-core machine tops out, coarse beyond; the ramp stops at the first failure.
@@ -66,6 +67,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .addOption(new Option('--settle <s>', 'seconds between the end of the ramp and the measurement').argParser(num('--settle')))
     .addOption(new Option('--ramp <ms>', 'ramp-up time per step (default 2-3 s, by N)').argParser(num('--ramp')))
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated model answer').default(1200).argParser(num('--answer-ms')))
+    .addOption(new Option('--model-batch-frames <n>', 'serve --model-batch-frames: caller frames per append to the model').default(1).argParser(num('--model-batch-frames')))
     .option('--quick', 'short run: steps 50,100, 4 s hold, 2 s burst')
     .option('--no-baseline', 'skip the bare ws baseline')
     .option('--no-burst', 'skip burst (unpaced) mode')
@@ -80,12 +82,12 @@ function parseOptions(argv: string[]): BenchOptions {
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
     steps?: number[]; hold?: number; settle?: number; ramp?: number; answerMs: number; quick?: boolean; baseline: boolean; burst: boolean; realtime: boolean;
-    burstCalls: number; burstInflight: number; burstSeconds?: number; budget: number; out?: string; profile?: string;
+    burstCalls: number; burstInflight: number; burstSeconds?: number; budget: number; out?: string; profile?: string; modelBatchFrames: number;
   }>();
   const quick = o.quick === true;
   // Only a full default run replaces the committed results; anything else goes beside them.
   const full = !quick && o.steps === undefined && o.hold === undefined && o.settle === undefined && o.ramp === undefined && o.burstSeconds === undefined &&
-    o.baseline && o.burst && o.realtime && o.profile === undefined;
+    o.baseline && o.burst && o.realtime && o.profile === undefined && o.modelBatchFrames === 1;
   const out = o.out ?? path.join(REPO_ROOT, 'bench', 'results', full ? 'latest.json' : 'partial.json');
   return {
     steps: o.steps ?? (quick ? [50, 100] : DEFAULT_STEPS),
@@ -93,6 +95,7 @@ function parseOptions(argv: string[]): BenchOptions {
     settleS: o.settle ?? (quick ? 1 : 2),
     rampMs: o.ramp ?? null,
     answerMs: o.answerMs,
+    modelBatchFrames: o.modelBatchFrames,
     // The answer (plus its turn-end and forwarding delay) fits in the caller's silence: no barge-in.
     padSilenceMs: 1000,
     baseline: o.baseline,
@@ -345,7 +348,7 @@ async function startRig(kind: ServerKind, opts: BenchOptions, tag: string): Prom
     simulator = spawnRole('simulator', opts, tag);
     const { baseURL } = await simulator.call<{ baseURL: string }>('start', { answerMs: opts.answerMs, epochMicros });
     server = spawnRole('server', opts, tag);
-    urls = await server.call<{ wsUrl: string; httpUrl: string }>('start', { simulatorUrl: baseURL });
+    urls = await server.call<{ wsUrl: string; httpUrl: string }>('start', { simulatorUrl: baseURL, modelAppendFrames: opts.modelBatchFrames });
   } else {
     server = spawnRole('baseline', opts, tag);
     urls = await server.call<{ wsUrl: string; httpUrl: string }>('start');
@@ -600,7 +603,7 @@ async function main(): Promise<void> {
     chalk.bold('callsim bench: concurrent real-time calls on one machine\n') +
       `  ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, load avg ${machine.loadAverageAtStart.join(' ')}\n` +
       `  processes: load client | media server | model simulator (its own process; server CPU excludes it) | baseline: bare ws echo\n` +
-      `  call audio: ${audio.name} (${audio.frames} frames); model answers ${opts.answerMs} ms per turn\n` +
+      `  call audio: ${audio.name} (${audio.frames} frames); model answers ${opts.answerMs} ms per turn; ${opts.modelBatchFrames} caller frame(s) per model append\n` +
       `  steps ${opts.steps.join(', ')}; ramp 2-3 s, settle ${opts.settleS} s, hold ${opts.holdS} s; pass = 0 frames lost and p99 jitter < ${JITTER_LIMIT_MS} ms\n`,
   );
   if (opts.profileDir) {
@@ -698,6 +701,7 @@ async function main(): Promise<void> {
       settleS: opts.settleS,
       rampMs: opts.steps.map((n) => rampFor(n, opts)),
       answerMs: opts.answerMs,
+      modelBatchFrames: opts.modelBatchFrames,
       callAudio: audio.name,
       jitterLimitMs: JITTER_LIMIT_MS,
       simulator: 'separate process (server CPU excludes the model simulator)',

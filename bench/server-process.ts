@@ -5,6 +5,8 @@ import { SelfMeter, serveRpc, type ProcWindowStats } from './shared.js';
 
 export interface ServerStartArgs {
   simulatorUrl: string;
+  /** serve --model-batch-frames. */
+  modelAppendFrames: number;
 }
 
 export interface ServerWindowStats extends ProcWindowStats {
@@ -36,6 +38,7 @@ serveRpc({
       port: 0,
       quiet: true,
       model: { backend: 'simulator', url: args.simulatorUrl },
+      call: { modelAppendFrames: args.modelAppendFrames },
       // Every call of a step must still be on GET /calls when the bench checks its counters.
       keepFinishedCalls: 1_000_000,
       maxCalls: 1_000_000,

@@ -120,6 +120,35 @@ describe('ordering and guards', () => {
     expect(snapshot.errors).toEqual([]);
   });
 
+  it('with modelAppendFrames 3, batches caller audio into one append per 3 frames and loses none', async () => {
+    const batched = await startMediaServer({ port: 0, quiet: true, call: { modelAppendFrames: 3 }, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
+    try {
+      const call = new RawTwilio(batched.wsUrl);
+      await call.opened;
+      call.connected();
+      call.start('inbound');
+      for (let i = 0; i < 50; i++) call.sendMedia(i < 15 ? loudFrame(i) : SILENT_FRAME);
+      await eventually(() => batched.simulator?.sessionsFor(call.callSid)[0]?.appendsReceived ?? 0, (n) => n === 16);
+      call.stop();
+      await call.closed;
+      const session = await eventually(
+        () => batched.simulator?.sessionsFor(call.callSid)[0],
+        (s) => s?.open === false,
+      );
+      // 16 full batches while the call ran, the last 2 frames flushed when it ended.
+      expect(session?.appendsReceived).toBe(17);
+      expect(session?.audioBytesReceived).toBe(50 * 160);
+      expect(session?.speechStarted).toBe(1);
+      const snapshot = await eventually(() => batched.call(call.callSid), (s) => s?.endedAt != null);
+      expect(snapshot?.counters.audioInChunks).toBe(50);
+      expect(snapshot?.counters.modelAudioAppends).toBe(50);
+      expect(snapshot?.queues.toModel).toBe(0);
+      expect(snapshot?.errors).toEqual([]);
+    } finally {
+      await batched.close();
+    }
+  });
+
   it('a second start on the same socket does not start a second model session or loop', async () => {
     const call = new RawTwilio(server.wsUrl);
     await call.opened;
