@@ -365,6 +365,26 @@ function rampFor(n: number, opts: BenchOptions): number {
   return opts.rampMs ?? Math.min(3000, Math.max(2000, n * 2));
 }
 
+/** One measured window: every process's own numbers plus the machine's, over `seconds`. */
+async function measureWindow(rig: Rig, seconds: number): Promise<{
+  srv: ServerWindowStats | BaselineWindowStats;
+  sim: SimulatorWindowStats | null;
+  cli: ClientWindowStats;
+  machine: MachineCpu | null;
+}> {
+  await Promise.all([rig.server.call('windowStart'), rig.simulator?.call('windowStart'), rig.client.call('windowStart')]);
+  const cpuA = readCpuTimes();
+  await sleep(seconds * 1000);
+  const cpuB = readCpuTimes();
+  const [srv, sim, cli] = await Promise.all([
+    rig.server.call<ServerWindowStats | BaselineWindowStats>('windowEnd'),
+    rig.simulator?.call<SimulatorWindowStats>('windowEnd') ?? Promise.resolve(null),
+    rig.client.call<ClientWindowStats>('windowEnd'),
+  ]);
+  const ours = [srv, sim, cli.proc].reduce((a, p) => a + (p ? (p.cpuMs / p.wallMs) * 100 : 0), 0);
+  return { srv, sim, cli, machine: machineCpu(cpuA, cpuB, ours) };
+}
+
 async function runStep(kind: ServerKind, n: number, opts: BenchOptions): Promise<StepResult> {
   await waitForQuiet(`N=${n} ${kind}`, QUIET_WAIT_MS);
   const rig = await startRig(kind, opts, `${kind}-n${n}`);
@@ -385,19 +405,10 @@ async function runStep(kind: ServerKind, n: number, opts: BenchOptions): Promise
     if (open.failed > 0) progress(chalk.yellow(`${label}: ${open.failed} calls failed to open (${open.firstError ?? '?'})`));
     await sleep(opts.settleS * 1000);
     progress(`${label}: ${open.opened} calls open; measuring ${opts.holdS} s of steady state`);
-    await Promise.all([rig.server.call('windowStart'), rig.simulator?.call('windowStart'), rig.client.call('windowStart')]);
-    const cpuA = readCpuTimes();
-    await sleep(opts.holdS * 1000);
-    const cpuB = readCpuTimes();
-    const [srv, sim, cli] = await Promise.all([
-      rig.server.call<ServerWindowStats | BaselineWindowStats>('windowEnd'),
-      rig.simulator?.call<SimulatorWindowStats>('windowEnd') ?? Promise.resolve(null),
-      rig.client.call<ClientWindowStats>('windowEnd'),
-    ]);
+    const { srv, sim, cli, machine } = await measureWindow(rig, opts.holdS);
     const stop = await rig.client.call<StopResult>('stop', undefined, 60_000);
     const check = await checkCounters(rig.httpUrl, stop);
-    const ours = [srv, sim, cli.proc].reduce((a, p) => a + (p ? (p.cpuMs / p.wallMs) * 100 : 0), 0);
-    return summarise(kind, n, open, srv, sim, cli, stop, check, machineCpu(cpuA, cpuB, ours));
+    return summarise(kind, n, open, srv, sim, cli, stop, check, machine);
   } finally {
     await stopRig(rig);
   }
@@ -475,15 +486,7 @@ async function runBurst(kind: ServerKind, opts: BenchOptions): Promise<BurstResu
     };
     await rig.client.call<OpenResult>('burst', args);
     await sleep(1000);
-    await Promise.all([rig.server.call('windowStart'), rig.simulator?.call('windowStart'), rig.client.call('windowStart')]);
-    const cpuA = readCpuTimes();
-    await sleep(opts.burstS * 1000);
-    const cpuB = readCpuTimes();
-    const [srv, sim, cli] = await Promise.all([
-      rig.server.call<ServerWindowStats | BaselineWindowStats>('windowEnd'),
-      rig.simulator?.call<SimulatorWindowStats>('windowEnd') ?? Promise.resolve(null),
-      rig.client.call<ClientWindowStats>('windowEnd'),
-    ]);
+    const { srv, sim, cli, machine } = await measureWindow(rig, opts.burstS);
     const stop = await rig.client.call<StopResult>('stop', undefined, 60_000);
     const check = await checkCounters(rig.httpUrl, stop);
     const result: BurstResult = {
@@ -495,7 +498,7 @@ async function runBurst(kind: ServerKind, opts: BenchOptions): Promise<BurstResu
       clientCpuPercent: (cli.proc.cpuMs / cli.proc.wallMs) * 100,
       simulatorCpuPercent: sim ? (sim.cpuMs / sim.wallMs) * 100 : null,
       framesSent: stop.calls.reduce((a, c) => a + c.sent, 0),
-      machine: machineCpu(cpuA, cpuB, [srv, sim, cli.proc].reduce((a, p) => a + (p ? (p.cpuMs / p.wallMs) * 100 : 0), 0)),
+      machine,
       framesLost: check.inbound + check.outbound + check.missingCalls + stop.closeTimeouts,
       lostDetail: { callsChecked: check.callsChecked, inbound: check.inbound, outbound: check.outbound, missingCalls: check.missingCalls, closeTimeouts: stop.closeTimeouts },
       windowS: srv.wallMs / 1000,
