@@ -125,6 +125,12 @@ describe('callsim gate', () => {
     expect(xml).toContain('TypeError');
 
     expect((await runCli(['gate', '--timing', 'sometimes'])).code).toBe(2);
+    const empty = await runCli(['gate', FIXTURE, '--direction', ',']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('nothing to test');
+    const noFolder = await runCli(['gate', FIXTURE, '--junit', path.join(tmp, 'missing', 'gate.xml')]);
+    expect(noFolder.code).toBe(2);
+    expect(noFolder.stderr).toContain('does not exist');
     const missing = await runCli(['gate', 'fixtures/nope.wav']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('fixtures/nope.wav: file not found');
@@ -138,7 +144,8 @@ describe('callsim gate', () => {
   it('reads callsim.config.json and prints the matrix', async () => {
     const config = path.join(tmp, 'callsim.config.json');
     writeFileSync(config, JSON.stringify({ gate: { fixtures: [FIXTURE], directions: ['outbound'], timings: ['burst'], json: path.join(tmp, 'gate.json') } }));
-    const ok = await runCli(['gate', '--config', config]);
+    // The fixture named twice (by file and by its folder's listing) is replayed once.
+    const ok = await runCli(['gate', '--config', config, FIXTURE, FIXTURE]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+pass/);
     expect(ok.stdout).toContain('GATE PASSED 1/1');

@@ -48,14 +48,20 @@ export function scanLine(line: LogLine): CrashHit | null {
 
 /** Collects a server's output line by line, remembering which lines look like crashes. */
 export class LogCollector {
+  /** The most recent lines (a chatty server must not eat the gate's memory); hits keep their own. */
   readonly lines: LogLine[] = [];
   readonly hits: CrashHit[] = [];
   private readonly partial: Record<LogLine['stream'], string> = { stdout: '', stderr: '', log: '' };
-  /** Lines kept; a chatty server must not eat the gate's memory. */
   private readonly maxLines: number;
+  private readonly lineListeners: Array<(line: LogLine) => void> = [];
 
   constructor(maxLines = 50_000) {
     this.maxLines = maxLines;
+  }
+
+  /** Calls `listener` with every whole line from now on. */
+  onLine(listener: (line: LogLine) => void): void {
+    this.lineListeners.push(listener);
   }
 
   write(stream: LogLine['stream'], chunk: string): void {
@@ -76,7 +82,10 @@ export class LogCollector {
   add(stream: LogLine['stream'], text: string): void {
     if (text.trim() === '') return;
     const line: LogLine = { at: Date.now(), stream, text };
-    if (this.lines.length < this.maxLines) this.lines.push(line);
+    this.lines.push(line);
+    // Drop the oldest tenth at a time: recent context is what a crash needs.
+    if (this.lines.length > this.maxLines) this.lines.splice(0, Math.ceil(this.maxLines / 10));
+    for (const listener of this.lineListeners) listener(line);
     const hit = scanLine(line);
     if (!hit) return;
     // One crash can match on several lines (Python's "Traceback" header, then the exception line

@@ -70,7 +70,7 @@ export function gateCommand(): Command {
     .addOption(new Option('--concurrency <n>', 'calls at once').argParser(parseIntegerOption('--concurrency', 1, 1000)))
     .option('--url <ws-url>', 'test a running server at this Media Streams URL')
     .option('--server-cmd <command>', 'start this server command (any language) for the run; it gets PORT (and {port} in the command) and is stopped afterwards')
-    .option('--ws-path <path>', 'Media Streams path on a --server-cmd server that prints no ws:// URL', DEFAULTS.wsPath)
+    .option('--ws-path <path>', `Media Streams path on a --server-cmd server that prints no ws:// URL (default: ${DEFAULTS.wsPath})`)
     .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').argParser(parseIntegerOption('--ready-timeout', 100)))
     .addOption(new Option('--timeout <ms>', 'bound on each call').argParser(parseIntegerOption('--timeout', 100)))
     .addOption(new Option('--tail <ms>', 'line silence after each fixture while the agent answers').argParser(parseIntegerOption('--tail', 0)))
@@ -125,6 +125,10 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   const directions = opts.direction ?? config.directions ?? [...CALL_DIRECTIONS];
   const timings = opts.timing ?? config.timings ?? [...GATE_TIMINGS];
   const total = fixtures.length * directions.length * timings.length;
+  if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
+  for (const file of [jsonFile, junitFile]) {
+    if (file !== undefined && !existsSync(path.dirname(path.resolve(file)))) throw new UsageError(`${file}: folder ${path.dirname(file)} does not exist`);
+  }
   const tty = process.stderr.isTTY === true;
   const progress = (text: string): void => {
     if (tty) process.stderr.write(`\r\u001b[2K${text}`);
@@ -143,8 +147,10 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
     onCallStart: (cell, running, done) => progress(`callsim gate: ${done}/${total} done, ${running} running (${cell.id})`),
     onCallDone: (result, done) => {
-      if (result.verdict === 'fail') failedSoFar += 1;
-      const mark = result.findings.length === 0 ? chalk.green('pass') : chalk.red('FAIL');
+      // The call's own findings so far; crash lines printed meanwhile are judged at the end.
+      const failed = result.findings.length > 0;
+      if (failed) failedSoFar += 1;
+      const mark = failed ? chalk.red('FAIL') : chalk.green('pass');
       // One line per call in CI logs; a single updating line on a terminal.
       if (tty) progress(`callsim gate: ${done}/${total} done, ${failedSoFar} failed (last: ${result.id} ${mark})`);
       else process.stderr.write(`callsim gate: [${done}/${total}] ${mark} ${result.id}\n`);
@@ -254,5 +260,12 @@ function resolveFixtures(args: string[]): string[] {
       files.push(input);
     }
   }
-  return files;
+  // The same file named twice (a folder and a file in it) is one fixture.
+  const seen = new Set<string>();
+  return files.filter((file) => {
+    const key = path.resolve(file);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

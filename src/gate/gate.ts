@@ -26,6 +26,7 @@ export interface Finding {
 }
 
 export interface GateCallResult extends GateCell {
+  /** Final once the whole matrix is judged: server output can still add findings after a call ends. */
   verdict: 'pass' | 'fail';
   callSid: string | null;
   durationMs: number;
@@ -88,6 +89,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const began = Date.now();
   const cells = buildMatrix(options.fixtures, options.directions, options.timings);
   const target = await startTarget(options.target);
+  // In cell order: windows[i] is cells[i]'s call once it has run.
   const windows: CallWindow[] = [];
   let serverExit: string | null = null;
   let serverExitedAt: number | null = null;
@@ -97,7 +99,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < cells.length) {
-        const cell = cells[next] as GateCell;
+        const index = next;
+        const cell = cells[index] as GateCell;
         next += 1;
         running += 1;
         options.onCallStart?.(cell, running, done, cells.length);
@@ -105,7 +108,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
         const { result, statsNote, streamSid } = await runCell(cell, target, options);
         running -= 1;
         done += 1;
-        windows.push({ result, statsNote, streamSid, startedAt, endedAt: Date.now() });
+        windows[index] = { result, statsNote, streamSid, startedAt, endedAt: Date.now() };
         options.onCallDone?.(result, done, cells.length);
       }
     };
@@ -127,7 +130,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     for (const owner of owners) owner.result.findings.push(finding);
     if (owners.length === 0) unattributed.push({ ...finding, message: `server process ${serverExit} while no call ran` });
   }
-  const calls = cells.map((cell) => windows.find((w) => w.result.id === cell.id)?.result).filter((r): r is GateCallResult => r !== undefined);
+  const calls = windows.map((w) => w.result);
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
   return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit };

@@ -58,27 +58,30 @@ function xml(text: string): string {
 }
 
 export function formatJunit(result: GateResult): string {
-  const failures = result.calls.filter((c) => c.verdict === 'fail').length;
+  // Server output no call could be tied to fails the gate: it is a failing test case too, so a
+  // CI test tab never shows green for a red gate.
+  const serverCase = result.unattributed.length > 0;
+  const tests = result.calls.length + (serverCase ? 1 : 0);
+  const failures = result.calls.filter((c) => c.verdict === 'fail').length + (serverCase ? 1 : 0);
   const cases = result.calls.map((c) => {
-    const name = xml(`${path.basename(c.fixture)} ${c.direction} ${c.timing}`);
+    const name = xml(c.id);
     const open = `    <testcase classname="callsim.gate.${c.direction}" name="${name}" time="${(c.durationMs / 1000).toFixed(3)}">`;
     if (c.verdict === 'pass') return `${open}</testcase>`;
     const first = c.findings[0]?.message ?? 'failed';
     const body = c.findings.map((f) => [`${f.kind}: ${f.message}`, ...f.lines.map((l) => `  | ${l}`)].join('\n')).join('\n');
     return `${open}\n      <failure message="${xml(first)}" type="${xml(c.findings[0]?.kind ?? 'failure')}">${xml(`callSid ${c.callSid ?? '-'}\n${body}`)}</failure>\n    </testcase>`;
   });
-  const extra = result.unattributed.length
-    ? `\n    <system-err>${xml(result.unattributed.map((f) => [f.message, ...f.lines].join('\n')).join('\n\n'))}</system-err>`
-    : '';
+  if (serverCase) {
+    const first = result.unattributed[0]?.message ?? 'server output';
+    const body = result.unattributed.map((f) => [f.message, ...f.lines.map((l) => `  | ${l}`)].join('\n')).join('\n\n');
+    cases.push(`    <testcase classname="callsim.gate.server" name="server output" time="0.000">\n      <failure message="${xml(first)}" type="crash-signature">${xml(body)}</failure>\n    </testcase>`);
+  }
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="callsim gate" tests="${result.calls.length}" failures="${failures}" time="${(result.durationMs / 1000).toFixed(3)}">`,
-    `  <testsuite name="callsim gate: ${xml(result.target)}" tests="${result.calls.length}" failures="${failures}" errors="0" time="${(result.durationMs / 1000).toFixed(3)}" timestamp="${result.startedAt}">`,
+    `<testsuites name="callsim gate" tests="${tests}" failures="${failures}" time="${(result.durationMs / 1000).toFixed(3)}">`,
+    `  <testsuite name="callsim gate: ${xml(result.target)}" tests="${tests}" failures="${failures}" errors="0" time="${(result.durationMs / 1000).toFixed(3)}" timestamp="${result.startedAt}">`,
     ...cases,
-    `${extra.slice(1)}`,
     '  </testsuite>',
     '</testsuites>',
-  ]
-    .filter((l) => l !== '')
-    .join('\n') + '\n';
+  ].join('\n') + '\n';
 }

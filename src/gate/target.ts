@@ -1,6 +1,7 @@
 // The server under test: the built-in one in-process, a running one at a URL, or any process
 // (any language) started from a command line, watched until it is ready and stopped afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { createLogger } from '../log.js';
 import { startMediaServer, type RunningMediaServer } from '../server/media-server.js';
@@ -97,14 +98,33 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   let exitStatus: string | null = null;
   let exitedAt: number | null = null;
   let announced: string | null = null;
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    logs.write('stdout', chunk);
-    if (announced === null) announced = announcedUrl(chunk, wsPath);
+  // Whole lines only: a URL split across two chunks must still be seen.
+  logs.onLine((line) => {
+    if (announced === null && line.stream !== 'log') announced = announcedUrl(line.text, wsPath, port);
   });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    logs.write('stderr', chunk);
-    if (announced === null) announced = announcedUrl(chunk, wsPath);
-  });
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => logs.write('stdout', chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => logs.write('stderr', chunk));
+  // Ctrl-C or a cancelled CI job must not orphan the server (it has its own process group).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void killTree(child, exited).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  const killNow = (): void => {
+    if (exitStatus === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', killNow);
+  const release = (): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killNow);
+  };
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       exitStatus = signal ? `killed by ${signal}` : `exited with code ${code ?? '?'}`;
@@ -122,13 +142,16 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   let wsUrl: string | null = null;
   while (wsUrl === null) {
     if (exitStatus !== null) {
+      release();
       throw new TargetError(`server command ${exitStatus} before it was ready: ${command}`, logs.lines.map((l) => l.text));
     }
-    if (announced !== null) wsUrl = announced;
-    else if (await accepts(port)) wsUrl = `ws://127.0.0.1:${port}${wsPath}`;
+    // A printed URL says where; a connection accepted there says it is ready.
+    const candidate: string = announced ?? `ws://127.0.0.1:${port}${wsPath}`;
+    if (await accepts(Number(new URL(candidate).port) || port)) wsUrl = candidate;
     else if (Date.now() > deadline) {
       await killTree(child, exited);
-      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (no URL printed, nothing on port ${port}): ${command}`, logs.lines.map((l) => l.text));
+      release();
+      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${command}`, logs.lines.map((l) => l.text));
     } else await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
@@ -140,15 +163,21 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     exitedAt: () => exitedAt,
     stop: async () => {
       if (exitStatus === null) await killTree(child, exited);
+      release();
       logs.end();
     },
   };
 }
 
-function announcedUrl(text: string, wsPath: string): string | null {
+/**
+ * The stream URL a server announces: a ws:// URL, or an http:// one on the port we gave it or on
+ * a "listening" line (a log line about some other service on loopback is not an announcement).
+ */
+function announcedUrl(text: string, wsPath: string, givenPort: number): string | null {
   const match = ANNOUNCED_URL.exec(text);
   if (!match) return null;
   const [, scheme, host, port, path] = match;
+  if (!scheme?.startsWith('ws') && Number(port) !== givenPort && !/listen|serving|running|started/i.test(text)) return null;
   const wsScheme = scheme === 'https' || scheme === 'wss' ? 'wss' : 'ws';
   const loopback = host === '0.0.0.0' || host === 'localhost' ? '127.0.0.1' : host;
   // An http:// banner names the server, not the stream path: add ours.
@@ -156,14 +185,18 @@ function announcedUrl(text: string, wsPath: string): string | null {
   return `${wsScheme}://${loopback}:${port}${streamPath}`;
 }
 
+/**
+ * Ready = answers an HTTP request (any status: a Media Streams server may 404 or 426 it). A plain
+ * HTTP request, not a bare connect-and-drop, which some servers would log as an error of their own.
+ */
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
+    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 1000, headers: { connection: 'close' } }, (res) => {
+      res.resume();
       resolve(true);
     });
-    socket.once('error', () => resolve(false));
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
   });
 }
 
