@@ -120,7 +120,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
       void server.close().then(() => {
         const calls = server.calls();
         const totals = calls.reduce(
-          (sum, c) => ({ in: sum.in + c.counters.audioInChunks, out: sum.out + c.counters.audioOutChunks, errors: sum.errors + c.errors.length }),
+          (sum, c) => ({ in: sum.in + c.counters.audioInChunks, out: sum.out + c.counters.audioOutChunks, errors: sum.errors + c.errorCount }),
           { in: 0, out: 0, errors: 0 },
         );
         process.stdout.write(`callsim serve stopped: ${calls.length} calls, ${totals.in} audio chunks in, ${totals.out} out, ${totals.errors} call errors\n`);

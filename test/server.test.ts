@@ -100,6 +100,40 @@ describe.each(['inbound', 'outbound'] as const)('a whole %s call', (direction) =
   });
 });
 
+describe('playback marks', () => {
+  it('marks every 200 ms of an answer and its end, so barge-in knows what was played', async () => {
+    const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 500 } } });
+    try {
+      const call = new RawTwilio(sim.wsUrl);
+      await call.opened;
+      call.connected();
+      call.start('outbound'); // the model greets: 500 ms = 25 frames
+      await call.until(() => call.media().length === 25 && call.count('mark') === 3, 10_000, 'the whole greeting and its marks');
+      expect(call.received.filter((m) => m.event === 'mark').map((m) => (m.event === 'mark' ? m.mark.name : ''))).toEqual(['1:200', '1:400', '1:500']);
+      call.stop();
+      await call.closed;
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('closes a call whose Twilio side goes silent', async () => {
+    const idle = await startMediaServer({ port: 0, quiet: true, idleTimeoutMs: 200 });
+    try {
+      const call = new RawTwilio(idle.wsUrl);
+      await call.opened;
+      call.connected();
+      call.start('inbound');
+      expect(await call.closed).toBe(1001);
+      const snapshot = await eventually(() => idle.call(call.callSid), (s) => s?.endedAt != null);
+      expect(snapshot?.endReason).toMatch(/^idle: nothing from Twilio for 200 ms/);
+      expect(idle.liveCalls()).toBe(0);
+    } finally {
+      await idle.close();
+    }
+  });
+});
+
 describe('ordering and guards', () => {
   it('loses nothing when media arrives right after start, before the model session is ready', async () => {
     const call = new RawTwilio(server.wsUrl);
@@ -171,7 +205,8 @@ describe('ordering and guards', () => {
   });
 
   it('barge-in: the caller talking over the answer gets a clear and a truncated model item', async () => {
-    const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 4000 } } });
+    // The model still sends a few deltas of the answer after it cancels it, as a real API may.
+    const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 4000, faults: { lateDeltasAfterCancel: 3 } } } });
     try {
       const call = new RawTwilio(sim.wsUrl);
       await call.opened;
@@ -189,7 +224,11 @@ describe('ordering and guards', () => {
         }
       }, 20);
       await call.until(() => call.count('clear') > 0, 10_000, 'clear');
+      const clearAt = call.received.findIndex((m) => m.event === 'clear');
+      // Keep talking: the late deltas of the cut-off answer arrive meanwhile and must not play.
+      await sleep(300);
       clearInterval(feed);
+      expect(call.received.slice(clearAt + 1).filter((m) => m.event === 'media')).toEqual([]);
       call.stop();
       await call.closed;
       const media = call.media().length;

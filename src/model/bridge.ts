@@ -23,8 +23,11 @@ export interface ModelBridge {
   readonly state: ModelBridgeState;
   /** Bytes written to the model socket but not yet on the wire (the model-side backlog). */
   readonly bufferedAmount: number;
-  /** Forward one base64 mu-law chunk unchanged (no decode: the model takes g711 mu-law). */
-  appendAudio(base64Audio: string): void;
+  /**
+   * Forward one base64 mu-law chunk unchanged (no decode: the model takes g711 mu-law). False
+   * when the session cannot take it (not ready, or its socket already closing): keep the audio.
+   */
+  appendAudio(base64Audio: string): boolean;
   /** Ask the model to speak now (used when the model talks first). */
   createResponse(): void;
   /** Cut the assistant item at the point the caller actually heard. */

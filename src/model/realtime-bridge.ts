@@ -91,10 +91,12 @@ class RealtimeBridge implements ModelBridge {
     return this.rt.socket.bufferedAmount;
   }
 
-  appendAudio(base64Audio: string): void {
-    if (this.state !== 'ready') return;
+  appendAudio(base64Audio: string): boolean {
+    // A socket the model side has begun to close drops writes silently: refuse instead.
+    if (this.state !== 'ready' || this.rt.socket.readyState !== this.rt.socket.OPEN) return false;
     // Hot path: splice the caller's base64 straight into a constant frame, no decode, no stringify.
     this.rt.socket.send(APPEND_PREFIX + base64Audio + APPEND_SUFFIX);
+    return true;
   }
 
   createResponse(): void {

@@ -19,6 +19,8 @@ export interface SimulatorFaults {
   sessionReadyDelayMs?: number;
   /** Send a malformed (non-JSON) frame after this many appends. */
   malformedAfterAppends?: number;
+  /** On a cancelled response, still send this many deltas of it first (already in flight, as a real API may). */
+  lateDeltasAfterCancel?: number;
   /** Answer only the first this many upgrades with HTTP 503, then accept (a model that comes back). */
   refuseFirstConnections?: number;
   /** Apply dropAfterAppends to only the first this many sessions (default: every session). */
@@ -352,26 +354,30 @@ class SimulatorSession implements Tickable {
     if (!response || this.ws.readyState !== this.ws.OPEN) return false;
     const answer = this.config.answer;
     const dueBytes = ((now - response.startedAt) * 8 * this.config.streamSpeed) + this.config.deltaBytes;
-    while (response.offset < answer.length && response.offset < dueBytes) {
-      const chunk = answer.subarray(response.offset, response.offset + this.config.deltaBytes);
-      response.offset += chunk.length;
-      this.stats.audioDeltasSent += 1;
-      this.send({
-        type: 'response.output_audio.delta',
-        response_id: response.id,
-        item_id: response.itemId,
-        output_index: 0,
-        content_index: 0,
-        delta: chunk.toString('base64'),
-      });
-    }
+    while (response.offset < answer.length && response.offset < dueBytes) this.sendDelta(response);
     if (response.offset < answer.length) return true;
     this.finishResponse('completed');
     return false;
   }
 
+  private sendDelta(response: ActiveResponse): void {
+    const chunk = this.config.answer.subarray(response.offset, response.offset + this.config.deltaBytes);
+    response.offset += chunk.length;
+    this.stats.audioDeltasSent += 1;
+    this.send({
+      type: 'response.output_audio.delta',
+      response_id: response.id,
+      item_id: response.itemId,
+      output_index: 0,
+      content_index: 0,
+      delta: chunk.toString('base64'),
+    });
+  }
+
   private cancelResponse(): void {
-    if (!this.response) return;
+    const response = this.response;
+    if (!response) return;
+    for (let i = 0; i < (this.config.faults.lateDeltasAfterCancel ?? 0) && response.offset < this.config.answer.length; i++) this.sendDelta(response);
     this.finishResponse('cancelled');
   }
 

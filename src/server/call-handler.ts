@@ -96,6 +96,8 @@ let nextSerial = 1;
 /** ws receiver errors by code: the call error recorded, the close code ws sent, the end reason. */
 const WS_FRAME_ERRORS: Record<string, [string, number, string]> = {
   WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: ['frame_too_large', 1009, 'frame too large'],
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: ['frame_too_large', 1009, 'frame too large'],
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: ['too_many_fragments', 1008, 'too many fragments'],
   WS_ERR_INVALID_UTF8: ['invalid_utf8', 1007, 'invalid UTF-8'],
 };
 
@@ -103,6 +105,8 @@ interface PlayingItem {
   id: string;
   seq: number;
   queuedMs: number;
+  /** Audio time of the last mark queued for this item. */
+  markedMs: number;
   playedMs: number;
 }
 
@@ -161,9 +165,12 @@ export class CallHandler implements Tickable {
   private carry: Buffer | null;
   private frames: OutboundFrameBuilder | null;
   private item: PlayingItem | null;
+  /** The answer last cut off by barge-in; its late deltas are dropped, not played. */
+  private truncatedItemId: string | null;
   private itemSeq: number;
   private outstandingMarks: number;
-  private latestMediaTimestamp: number;
+  /** performance.now() of the last frame from Twilio: the server closes calls that go silent. */
+  lastInboundAt: number;
   /** performance.now() since when the Twilio socket has been above high water; 0 = it is not. */
   private twilioBlockedSince: number;
 
@@ -222,9 +229,10 @@ export class CallHandler implements Tickable {
     this.carry = null;
     this.frames = null;
     this.item = null;
+    this.truncatedItemId = null;
     this.itemSeq = 0;
     this.outstandingMarks = 0;
-    this.latestMediaTimestamp = 0;
+    this.lastInboundAt = performance.now();
     this.twilioBlockedSince = 0;
 
     this.errors = [];
@@ -235,58 +243,57 @@ export class CallHandler implements Tickable {
     this.endedAt = null;
 
     const socket = deps.socket;
-    socket.on('message', (data, isBinary) => this.onSocketMessage(data as Buffer, isBinary));
-    socket.on('close', (code) => this.close(`socket closed (${code})`));
-    socket.on('error', (err) => {
-      const endedBefore = this.endedAt !== null;
-      const keptBefore = this.errors.length;
-      this.onSocketError(err);
-      this.refreshIfLate(endedBefore, keptBefore);
-    });
+    socket.on('message', (data, isBinary) => this.boundary(() => this.onSocketMessage(data as Buffer, isBinary)));
+    socket.on('close', (code) => this.boundary(() => this.close(`socket closed (${code})`)));
+    socket.on('error', (err) => this.boundary(() => this.onSocketError(err)));
+  }
+
+  /**
+   * The call boundary: every event that reaches this call (a socket frame, a close, a model event,
+   * a timer) runs here, so nothing it throws escapes into the socket loop or the process. An error
+   * recorded after the end (a late second stop) still reaches the finished call's record.
+   */
+  private boundary(fn: () => unknown): void {
+    const endedBefore = this.endedAt !== null;
+    const errorsBefore = this.errorCount;
+    try {
+      fn();
+    } catch (err) {
+      this.internalError(err);
+    } finally {
+      if (endedBefore && this.errorCount !== errorsBefore) this.deps.onFinished(this);
+    }
   }
 
   // ---- Twilio side --------------------------------------------------------------------------
 
-  /** The call boundary: nothing a message does may escape into the socket loop or the process. */
   private onSocketMessage(data: Buffer, isBinary: boolean): void {
-    const endedBefore = this.endedAt !== null;
-    const keptBefore = this.errors.length;
-    try {
-      const parsed = parseTwilioMessage(data, isBinary);
-      if (!parsed.ok) {
-        this.protocolError(parsed.error.code, parsed.error.message);
-        return;
-      }
-      const message = parsed.message;
-      switch (message.event) {
-        case 'connected':
-          return;
-        case 'start':
-          return this.onStart(message);
-        case 'media':
-          return this.onMedia(message);
-        case 'mark':
-          return this.onMark(message.mark.name);
-        case 'dtmf':
-          this.dtmfReceived += 1;
-          // Bounded like errors: a flood of key presses must not become a flood of log lines.
-          if (this.dtmfReceived <= MAX_ERRORS_KEPT || this.dtmfReceived % 1000 === 0) {
-            this.deps.logger.info('dtmf', { callSid: this.callSid, digit: message.dtmf.digit.slice(0, 8), dtmfReceived: this.dtmfReceived });
-          }
-          return;
-        case 'stop':
-          return this.onStop();
-      }
-    } catch (err) {
-      this.internalError(err);
-    } finally {
-      this.refreshIfLate(endedBefore, keptBefore);
+    this.lastInboundAt = performance.now();
+    const parsed = parseTwilioMessage(data, isBinary);
+    if (!parsed.ok) {
+      this.protocolError(parsed.error.code, parsed.error.message);
+      return;
     }
-  }
-
-  /** A frame still in flight after the end (a second stop...) is recorded on the finished call too. */
-  private refreshIfLate(endedBefore: boolean, keptBefore: number): void {
-    if (endedBefore && this.errors.length !== keptBefore) this.deps.onFinished(this);
+    const message = parsed.message;
+    switch (message.event) {
+      case 'connected':
+        return;
+      case 'start':
+        return this.onStart(message);
+      case 'media':
+        return this.onMedia(message);
+      case 'mark':
+        return this.onMark(message.mark.name);
+      case 'dtmf':
+        this.dtmfReceived += 1;
+        // Bounded like errors: a flood of key presses must not become a flood of log lines.
+        if (this.dtmfReceived <= MAX_ERRORS_KEPT || this.dtmfReceived % 1000 === 0) {
+          this.deps.logger.info('dtmf', { callSid: this.callSid, digit: message.dtmf.digit.slice(0, 8), dtmfReceived: this.dtmfReceived });
+        }
+        return;
+      case 'stop':
+        return this.onStop();
+    }
   }
 
   private onSocketError(err: Error & { code?: string }): void {
@@ -308,16 +315,6 @@ export class CallHandler implements Tickable {
   private internalError(err: unknown): void {
     this.recordError('internal_error', err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     this.deps.logger.error('call handler error', { callSid: this.callSid, error: err });
-  }
-
-  private guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-    return (...args: A) => {
-      try {
-        fn(...args);
-      } catch (err) {
-        this.internalError(err);
-      }
-    };
   }
 
   private onStart(message: StartMessage): void {
@@ -390,9 +387,7 @@ export class CallHandler implements Tickable {
       this.protocolError('unexpected_payload_length', `media payload of ${bytes} bytes, expected ${FRAME_BYTES}`);
     }
     this.audioInChunks += 1;
-    const timestamp = Number(message.media.timestamp);
-    if (Number.isFinite(timestamp)) this.latestMediaTimestamp = timestamp;
-    this.forwardToModel(payload);
+    this.forwardToModel(payload, bytes);
   }
 
   private onMark(name: string): void {
@@ -428,12 +423,12 @@ export class CallHandler implements Tickable {
       const bridge = this.deps.modelFactory(
         { callSid: this.callSid ?? 'unknown', instructions: this.deps.config.instructions, voice: this.deps.config.voice },
         {
-          onReady: this.guarded(() => live() && this.onModelReady()),
-          onAudioDelta: this.guarded((audio: string, itemId: string) => live() && this.onModelAudio(audio, itemId)),
-          onSpeechStarted: this.guarded(() => live() && this.onBargeIn()),
-          onResponseDone: this.guarded(() => live() && this.onModelResponseDone()),
-          onError: this.guarded((code: string, message: string) => live() && this.recordError(code, message)),
-          onClosed: this.guarded((reason: string, expected: boolean) => session === this.modelSessionSeq && this.onModelClosed(reason, expected)),
+          onReady: () => this.boundary(() => live() && this.onModelReady()),
+          onAudioDelta: (audio, itemId) => this.boundary(() => live() && this.onModelAudio(audio, itemId)),
+          onSpeechStarted: () => this.boundary(() => live() && this.onBargeIn()),
+          onResponseDone: () => this.boundary(() => live() && this.onModelResponseDone()),
+          onError: (code, message) => this.boundary(() => live() && this.recordError(code, message)),
+          onClosed: (reason, expected) => this.boundary(() => session === this.modelSessionSeq && this.onModelClosed(reason, expected)),
         },
       );
       if (session === this.modelSessionSeq && bridge.state !== 'closed') this.model = bridge;
@@ -447,14 +442,13 @@ export class CallHandler implements Tickable {
     return this.pendingModelAudio.length - this.pendingHead;
   }
 
-  private forwardToModel(payload: string): void {
+  private forwardToModel(payload: string, bytes: number): void {
     this.modelAudioAppends += 1;
     const batch = this.appendBatch;
     if (batch === null) {
       this.queueForModel(payload);
       return;
     }
-    const bytes = base64DecodedLength(payload);
     if (this.batchBytes + bytes > batch.length) this.flushAppendBatch();
     if (bytes > batch.length) {
       this.queueForModel(payload);
@@ -474,6 +468,14 @@ export class CallHandler implements Tickable {
   }
 
   private queueForModel(payload: string): void {
+    // The usual case, nothing waiting and the model keeping up: straight through, no queue.
+    const model = this.model;
+    if (this.pendingHead === this.pendingModelAudio.length && model !== null && model.state === 'ready' && model.bufferedAmount <= this.deps.config.modelHighWaterBytes) {
+      if (model.appendAudio(payload)) {
+        if (model.bufferedAmount > this.deps.config.modelBacklogBytes) this.warnModelBacklog(`${model.bufferedAmount} bytes buffered on the model socket`);
+        return;
+      }
+    }
     this.pendingModelAudio.push(payload);
     this.flushToModel();
     const waiting = this.pendingModelChunks();
@@ -493,7 +495,8 @@ export class CallHandler implements Tickable {
     const queue = this.pendingModelAudio;
     const highWater = this.deps.config.modelHighWaterBytes;
     while (this.pendingHead < queue.length && model.bufferedAmount <= highWater) {
-      model.appendAudio(queue[this.pendingHead] as string);
+      // A socket already closing takes nothing: the audio stays queued for the next session.
+      if (!model.appendAudio(queue[this.pendingHead] as string)) break;
       this.pendingHead += 1;
     }
     if (this.pendingHead >= queue.length) {
@@ -521,11 +524,12 @@ export class CallHandler implements Tickable {
 
   private onModelAudio(base64Audio: string, itemId: string): void {
     this.modelAudioDeltas += 1;
-    if (this.state !== 'started') return;
+    // Deltas of an answer the caller already cut off may still be on the way: never replay them.
+    if (this.state !== 'started' || itemId === this.truncatedItemId) return;
     if (this.item === null || this.item.id !== itemId) {
-      this.flushCarry();
+      this.endItem();
       this.itemSeq += 1;
-      this.item = { id: itemId, seq: this.itemSeq, queuedMs: 0, playedMs: 0 };
+      this.item = { id: itemId, seq: this.itemSeq, queuedMs: 0, markedMs: 0, playedMs: 0 };
     }
     const item = this.item;
     let audio = Buffer.from(base64Audio, 'base64');
@@ -547,20 +551,26 @@ export class CallHandler implements Tickable {
     this.outQueue.push(frame);
     this.outFrames += 1;
     item.queuedMs += frame.length / 8;
-    if (Math.round(item.queuedMs / 20) % FRAMES_PER_MARK === 0) this.outQueue.push(`${item.seq}:${item.queuedMs}`);
+    if (item.queuedMs - item.markedMs >= FRAMES_PER_MARK * 20) this.enqueueMark(item);
   }
 
-  private flushCarry(): void {
-    if (this.carry !== null && this.item !== null) {
-      this.enqueueFrame(this.carry, this.item);
-      this.outQueue.push(`${this.item.seq}:${this.item.queuedMs}`);
-    }
+  private enqueueMark(item: PlayingItem): void {
+    this.outQueue.push(`${item.seq}:${item.queuedMs}`);
+    item.markedMs = item.queuedMs;
+  }
+
+  /** The current answer's audio is complete: send its last partial frame and mark its end. */
+  private endItem(): void {
+    const item = this.item;
+    if (item !== null && this.carry !== null) this.enqueueFrame(this.carry, item);
     this.carry = null;
+    // Without an end mark, the last frames would look played before Twilio played them.
+    if (item !== null && item.queuedMs !== item.markedMs) this.enqueueMark(item);
   }
 
   private onModelResponseDone(): void {
     if (this.state !== 'started' || this.item === null) return;
-    this.flushCarry();
+    this.endItem();
     this.scheduleSend();
   }
 
@@ -576,6 +586,7 @@ export class CallHandler implements Tickable {
     this.carry = null;
     this.outstandingMarks = 0;
     this.item = null;
+    this.truncatedItemId = item.id;
     this.bargeIns += 1;
     this.deps.socket.send(this.frames.clear());
     this.clearsSent += 1;
@@ -601,7 +612,7 @@ export class CallHandler implements Tickable {
     this.deps.logger.warn('model connection lost; reconnecting', { callSid: this.callSid, reason, attempt: this.reconnectAttempt, delayMs: delay });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.state === 'started' && this.endedAt === null) this.connectModel();
+      this.boundary(() => this.state === 'started' && this.endedAt === null && this.connectModel());
     }, delay);
   }
 
@@ -696,7 +707,7 @@ export class CallHandler implements Tickable {
     if (now - this.lastModelBacklogWarningAt < this.deps.config.backlogWarnIntervalMs) return;
     this.lastModelBacklogWarningAt = now;
     this.modelBacklogWarnings += 1;
-    this.deps.logger.warn('backlog to model', { callSid: this.callSid, detail, queuedChunks: this.pendingModelAudio.length });
+    this.deps.logger.warn('backlog to model', { callSid: this.callSid, detail, queuedChunks: this.pendingModelChunks() });
   }
 
   private protocolError(code: string, message: string): void {
@@ -758,9 +769,6 @@ export class CallHandler implements Tickable {
     this.deps.onFinished(this);
   }
 
-  get finished(): boolean {
-    return this.endedAt !== null;
-  }
 
   counters(): CallCounters {
     return {
@@ -793,6 +801,7 @@ export class CallHandler implements Tickable {
       queues: { toTwilio: this.outFrames, toModel: this.endedAt === null ? this.pendingModelChunks() : this.unsentModelAudio },
       model: { backend: this.deps.modelBackend, state: this.model?.state ?? (this.modelSessionStarted ? 'closed' : 'not started') },
       errors: [...this.errors],
+      errorCount: this.errorCount,
       connectedAt: this.connectedAt.toISOString(),
       startedAt: this.startedAt?.toISOString() ?? null,
       endedAt: this.endedAt?.toISOString() ?? null,

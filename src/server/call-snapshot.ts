@@ -44,7 +44,9 @@ export interface CallSnapshot {
   lastModelBacklogWarningAt: number;
   queues: { toTwilio: number; toModel: number };
   model: { backend: string; state: string };
+  /** The first errors (bounded); errorCount says how many there were in all. */
   errors: CallErrorRecord[];
+  errorCount: number;
   connectedAt: string;
   startedAt: string | null;
   endedAt: string | null;

@@ -34,6 +34,11 @@ export interface MediaServerOptions {
   maxCalls?: number;
   /** Finished calls kept for GET /calls. */
   keepFinishedCalls?: number;
+  /**
+   * Close a call when Twilio has sent nothing for this long (it streams media continuously, even
+   * silence, so a quiet socket is a dead or half-open peer holding a slot). 0 = never.
+   */
+  idleTimeoutMs?: number;
   /** Serve GET /calls at all. */
   exposeCalls?: boolean;
   /** Serve GET /calls only to loopback peers (127.0.0.0/8, ::1); others get 403. */
@@ -111,6 +116,25 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   }
 
   const ticker = new SharedTicker();
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  // One sweep for all calls, not a timer per call.
+  const idleSweep =
+    idleTimeoutMs > 0
+      ? setInterval(() => {
+          const now = performance.now();
+          for (const handler of live) {
+            if (now - handler.lastInboundAt > idleTimeoutMs) {
+              logger.warn('closing idle call', { callSid: handler.callSid, idleMs: Math.round(now - handler.lastInboundAt) });
+              try {
+                handler.close(`idle: nothing from Twilio for ${idleTimeoutMs} ms`, 1001);
+              } catch (err) {
+                logger.error('closing idle call failed', { callSid: handler.callSid, error: err });
+              }
+            }
+          }
+        }, Math.max(50, Math.min(5000, idleTimeoutMs / 4)))
+      : null;
+  idleSweep?.unref();
   const live = new Set<CallHandler>();
   // Finished calls by insertion order, keyed by the handler's serial: only the snapshot is kept,
   // never the handler (and its socket), and the oldest goes first past keepFinished.
@@ -169,9 +193,9 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
         body = read;
       }
       const isForm = (req.headers['content-type'] ?? 'application/x-www-form-urlencoded').startsWith('application/x-www-form-urlencoded');
+      const params = req.method === 'POST' && isForm ? formParams(body) : {};
       if (authToken !== '') {
         const signedUrl = requestUrlAsTwilioSaw(req, options.publicUrl, false);
-        const params = req.method === 'POST' && isForm ? formParams(body) : {};
         if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, params, body)) {
           stats.rejectedSignatures += 1;
           logger.warn('request refused: bad Twilio signature', { path, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
@@ -179,10 +203,9 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
           return;
         }
       }
-      const form = new URLSearchParams(isForm ? body : '');
-      const direction = url.searchParams.get('direction') === 'outbound' || url.searchParams.get('direction') === 'inbound'
-        ? (url.searchParams.get('direction') as 'inbound' | 'outbound')
-        : directionFromTwilio(form.get('Direction'));
+      // ?direction= wins; else Twilio's own Direction form field (inbound / outbound-api / outbound-dial).
+      const asked = url.searchParams.get('direction');
+      const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
       const streamUrl = streamUrlFor(req, options.publicUrl);
       res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrl, direction));
       return;
@@ -273,6 +296,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     stats: () => ({ liveCalls: live.size, finishedCallsKept: finished.size, tickerSubscribers: ticker.size, ...stats }),
     close: () => {
       closing ??= (async () => {
+        if (idleSweep !== null) clearInterval(idleSweep);
         for (const handler of [...live]) handler.close('shutdown', 1001);
         wss.close();
         server.closeAllConnections();

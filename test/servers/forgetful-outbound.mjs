@@ -113,6 +113,7 @@ function snapshot(state) {
     queues: { toTwilio: 0, toModel: 0 },
     model: { backend: 'none', state: 'idle' },
     errors: state.errors,
+    errorCount: state.errors.length,
     connectedAt: state.connectedAt,
     startedAt: state.startedAt,
     endedAt: state.endedAt,
