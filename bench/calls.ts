@@ -11,12 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import chalk from 'chalk';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { BaselineWindowStats } from './baseline-server.js';
 import type { BurstArgs, CallResult, ClientWindowStats, JitterMode, OpenResult, RealtimeArgs, StopResult } from './load-client.js';
 import type { ServerWindowStats } from './server-process.js';
 import { REPO_ROOT, RpcClient, loadCallAudio, monoMicros, type ProcWindowStats, type Summary } from './shared.js';
 import type { SimulatorWindowStats } from './simulator-process.js';
+import { parseIntegerOption, parsePositiveNumberOption } from '../src/cli-support.js';
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -52,14 +53,10 @@ const JITTER_LIMIT_MS = 20;
 function parseOptions(argv: string[]): BenchOptions {
   const list = (v: string): number[] => v.split(',').map((x) => {
     const n = Number(x.trim());
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--steps: "${x}" is not a positive integer`);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--steps: "${x}" is not a positive integer`);
     return n;
   });
-  const num = (name: string) => (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: "${v}" is not a positive number`);
-    return n;
-  };
+  const num = parsePositiveNumberOption;
   const program = new Command('bench')
     .description('ramp concurrent real-time calls through callsim serve until the caller would hear it')
     .addOption(new Option('--steps <list>', 'concurrent calls per step, comma-separated').argParser(list))
@@ -67,7 +64,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .addOption(new Option('--settle <s>', 'seconds between the end of the ramp and the measurement').argParser(num('--settle')))
     .addOption(new Option('--ramp <ms>', 'ramp-up time per step (default 2-3 s, by N)').argParser(num('--ramp')))
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated model answer').default(1200).argParser(num('--answer-ms')))
-    .addOption(new Option('--model-batch-frames <n>', 'serve --model-batch-frames: caller frames per append to the model').default(1).argParser(num('--model-batch-frames')))
+    .addOption(new Option('--model-batch-frames <n>', 'serve --model-batch-frames: caller frames per append to the model').default(1).argParser(parseIntegerOption('--model-batch-frames', 1, 10)))
     .option('--quick', 'short run: steps 50,100, 4 s hold, 2 s burst')
     .option('--no-baseline', 'skip the bare ws baseline')
     .option('--no-burst', 'skip burst (unpaced) mode')
@@ -722,6 +719,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // Commander already printed the usage problem (or the help).
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
   process.stderr.write(chalk.red(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
   for (const child of children) child.kill('SIGKILL');
   process.exit(1);

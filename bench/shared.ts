@@ -5,14 +5,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import alawmulaw from 'alawmulaw';
-import { loadWavAsMulawFrames, synthesizeSpeechLike } from '../src/audio/wav.js';
+import { floatToMulaw, loadWavAsMulawFrames, synthesizeSpeechLike } from '../src/audio/wav.js';
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../src/twilio/protocol.js';
 
 /** Repository root, from dist/bench/*.js or bench/*.ts alike. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/bench/') ? '../../' : '../', import.meta.url));
 
-export const FRAME_MS = 20;
-export const FRAME_BYTES = 160;
+export { FRAME_BYTES, FRAME_MS };
 
 // ---- IPC ------------------------------------------------------------------------------------
 
@@ -289,14 +288,12 @@ export function loadCallAudio(padSilenceMs: number): CallAudio {
   } else {
     // Same shape as the fixture, synthesised in memory when the file is not there.
     const samples = synthesizeSpeechLike({ durationMs: 2000, sampleRate: 8000, seed: 1, utterances: [{ startMs: 200, endMs: 1100 }] });
-    const pcm = new Int16Array(samples.length);
-    for (let i = 0; i < samples.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round((samples[i] ?? 0) * 32767)));
-    const all = Buffer.from(alawmulaw.mulaw.encode(pcm));
+    const all = floatToMulaw(samples);
     frames = [];
     for (let off = 0; off + FRAME_BYTES <= all.length; off += FRAME_BYTES) frames.push(all.subarray(off, off + FRAME_BYTES));
     name = 'synthesised speech-like 2 s (200-1100 ms)';
   }
-  const silence = Buffer.alloc(FRAME_BYTES, 0xff);
+  const silence = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
   const pad = Math.round(padSilenceMs / FRAME_MS);
   for (let i = 0; i < pad; i++) frames.push(silence);
   return {

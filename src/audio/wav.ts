@@ -415,17 +415,21 @@ export function loadWavAsMulawFrames(path: string): MulawAudio {
   // or drop a frame; the exact-integer division keeps whole-frame durations exact.
   const frameCount = Math.ceil(durationMs / FRAME_MS);
   const total = frameCount * FRAME_BYTES;
-  const used = Math.min(samples.length, total);
-  const pcm = new Int16Array(used);
-  for (let i = 0; i < used; i++) {
-    const v = Math.round(samples[i]! * 32767);
-    pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-  }
   const all = Buffer.alloc(total, MULAW_SILENCE);
-  all.set(mulaw.encode(pcm), 0);
+  all.set(floatToMulaw(samples.subarray(0, Math.min(samples.length, total))), 0);
   const frames: Buffer[] = new Array<Buffer>(frameCount);
   for (let f = 0; f < frameCount; f++) frames[f] = all.subarray(f * FRAME_BYTES, (f + 1) * FRAME_BYTES);
   return { frames, durationMs, source };
+}
+
+/** Float samples (-1..1, clipped) to G.711 mu-law bytes. */
+export function floatToMulaw(samples: Float32Array): Buffer {
+  const pcm = new Int16Array(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const v = Math.round(samples[i]! * 32767);
+    pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  return Buffer.from(mulaw.encode(pcm));
 }
 
 /** Build a playable WAV (8 kHz mono PCM16) from mu-law frames, e.g. a recorded call leg. */

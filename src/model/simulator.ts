@@ -5,9 +5,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import alawmulaw from 'alawmulaw';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { mulawRms, synthesizeSpeechLike } from '../audio/wav.js';
+import { floatToMulaw, mulawRms, synthesizeSpeechLike } from '../audio/wav.js';
 import { SharedTicker, type Tickable } from '../ticker.js';
 
 export interface SimulatorFaults {
@@ -451,9 +450,7 @@ function answerAudio(durationMs: number): Buffer {
   const cached = answerCache.get(durationMs);
   if (cached) return cached;
   const samples = synthesizeSpeechLike({ durationMs, sampleRate: 8000, seed: 7, utterances: [{ startMs: 0, endMs: durationMs }] });
-  const pcm = new Int16Array(samples.length);
-  for (let i = 0; i < samples.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round((samples[i] ?? 0) * 32767)));
-  const audio = Buffer.from(alawmulaw.mulaw.encode(pcm));
+  const audio = floatToMulaw(samples);
   answerCache.set(durationMs, audio);
   return audio;
 }

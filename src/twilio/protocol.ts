@@ -202,12 +202,45 @@ function section(msg: JsonObject, key: string, event: string): ParseResult<JsonO
   return { ok: true, message: value };
 }
 
+function parseMedia(msg: JsonObject): ParseResult<MediaMessage> {
+  const checked = mediaSection(msg);
+  if (!checked.ok) return checked;
+  const { media, payload } = checked.message;
+  // Twilio's frames already have every field as a string, so the parsed object is the message;
+  // only a frame with odd types is rebuilt.
+  if (
+    typeof msg.sequenceNumber === 'string' &&
+    typeof msg.streamSid === 'string' &&
+    typeof media.track === 'string' &&
+    typeof media.chunk === 'string' &&
+    typeof media.timestamp === 'string'
+  ) {
+    return { ok: true, message: msg as unknown as MediaMessage };
+  }
+  return {
+    ok: true,
+    message: {
+      event: 'media',
+      sequenceNumber: str(msg, 'sequenceNumber') ?? '',
+      streamSid: str(msg, 'streamSid') ?? '',
+      media: {
+        track: str(media, 'track') ?? 'inbound',
+        chunk: str(media, 'chunk') ?? '',
+        timestamp: str(media, 'timestamp') ?? '',
+        payload,
+      },
+    },
+  };
+}
+
 /** Parse one message Twilio sends to a Media Streams server. */
 export function parseTwilioMessage(raw: string | Buffer, isBinary = false): ParseResult<TwilioInboundMessage> {
   const decoded = decodeJsonObject(raw, isBinary);
   if (!decoded.ok) return decoded;
   const msg = decoded.message;
   const event = msg.event;
+  // Media is nearly every frame: its own path, before any work the other events need.
+  if (event === 'media') return parseMedia(msg);
   const sequenceNumber = str(msg, 'sequenceNumber') ?? '';
   const streamSid = str(msg, 'streamSid') ?? '';
 
@@ -253,37 +286,6 @@ export function parseTwilioMessage(raw: string | Buffer, isBinary = false): Pars
             tracks,
             customParameters,
             mediaFormat,
-          },
-        },
-      };
-    }
-
-    case 'media': {
-      const checked = mediaSection(msg);
-      if (!checked.ok) return checked;
-      const { media, payload } = checked.message;
-      // The hot path: Twilio's frames already have every field as a string, so the parsed
-      // object is the message; only a frame with odd types is rebuilt.
-      if (
-        typeof msg.sequenceNumber === 'string' &&
-        typeof msg.streamSid === 'string' &&
-        typeof media.track === 'string' &&
-        typeof media.chunk === 'string' &&
-        typeof media.timestamp === 'string'
-      ) {
-        return { ok: true, message: msg as unknown as MediaMessage };
-      }
-      return {
-        ok: true,
-        message: {
-          event,
-          sequenceNumber,
-          streamSid,
-          media: {
-            track: str(media, 'track') ?? 'inbound',
-            chunk: str(media, 'chunk') ?? '',
-            timestamp: str(media, 'timestamp') ?? '',
-            payload,
           },
         },
       };
