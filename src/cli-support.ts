@@ -23,3 +23,18 @@ export function parsePositiveNumberOption(flag: string): (value: string) => numb
     return n;
   };
 }
+
+/** A Media Streams URL: ws:// or wss://, with a hint for the http:// mix-up. */
+export function parseWsUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL (expected ws://host:port/path or wss://...)`);
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    throw new InvalidArgumentError(`Media Streams need a WebSocket URL: did you mean ${value.replace(/^http/, 'ws')}?`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InvalidArgumentError(`"${value}" is not a ws:// or wss:// URL`);
+  return value;
+}

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
-import { loadWavAsMulawFrames, WavInputError } from '../audio/wav.js';
+import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
-import { parseIntegerOption, parsePositiveNumberOption, UsageError } from '../cli-support.js';
+import { parseIntegerOption, parsePositiveNumberOption, parseWsUrl, UsageError } from '../cli-support.js';
 import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from './gate.js';
 import { formatJunit, formatTable } from './report.js';
 import { TargetError, type TargetSpec } from './target.js';
@@ -68,7 +68,7 @@ export function gateCommand(): Command {
     .option('--timing <list>', 'timings: realtime,burst,early-media (default all)', listOf('--timing', GATE_TIMINGS))
     .addOption(new Option('--speed <n>', 'pacing of realtime and early-media calls (2 = twice real time)').argParser(parsePositiveNumberOption('--speed')))
     .addOption(new Option('--concurrency <n>', 'calls at once').argParser(parseIntegerOption('--concurrency', 1, 1000)))
-    .option('--url <ws-url>', 'test a running server at this Media Streams URL')
+    .addOption(new Option('--url <ws-url>', 'test a running server at this Media Streams URL').argParser(parseWsUrl))
     .option('--server-cmd <command>', 'start this server command (any language) for the run; it gets PORT (and {port} in the command) and is stopped afterwards')
     .option('--ws-path <path>', `Media Streams path on a --server-cmd server that prints no ws:// URL (default: ${DEFAULTS.wsPath})`)
     .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').argParser(parseIntegerOption('--ready-timeout', 100)))
@@ -100,9 +100,11 @@ Examples:
 async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<number> {
   const config = loadConfig(opts.config);
   const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
+  // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
+  const audio = new Map<string, MulawAudio>();
   for (const fixture of fixtures) {
     try {
-      loadWavAsMulawFrames(fixture);
+      audio.set(fixture, loadWavAsMulawFrames(fixture));
     } catch (err) {
       if (err instanceof WavInputError) throw new UsageError(err.message);
       throw err;
@@ -111,7 +113,13 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   const url = opts.url ?? config.url;
   const serverCmd = opts.serverCmd ?? config.serverCmd;
   if (url !== undefined && serverCmd !== undefined) throw new UsageError('use --url or --server-cmd, not both');
-  if (url !== undefined && !/^wss?:\/\//.test(url)) throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
+  if (url !== undefined && opts.url === undefined) {
+    try {
+      parseWsUrl(url);
+    } catch (err) {
+      throw new UsageError(`gate.url: ${(err as Error).message}`);
+    }
+  }
   const target: TargetSpec =
     url !== undefined
       ? { kind: 'url', url }
@@ -137,6 +145,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
 
   const options: GateOptions = {
     fixtures,
+    audio,
     directions,
     timings,
     speed: opts.speed ?? config.speed ?? DEFAULTS.speed,

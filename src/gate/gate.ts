@@ -2,6 +2,7 @@
 // judged by the replay's own checks plus a scan of the server's output for crash signatures.
 import path from 'node:path';
 import type { CallDirection } from '../twilio/protocol.js';
+import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
 import { runReplay, type ReplayReport } from '../sim/replay.js';
 import type { CrashHit, LogCollector } from './crash-scan.js';
 import { startTarget, type GateTarget, type TargetSpec } from './target.js';
@@ -49,6 +50,8 @@ export interface GateResult {
 
 export interface GateOptions {
   fixtures: string[];
+  /** Fixtures already decoded, by path; any other is decoded once here. */
+  audio?: ReadonlyMap<string, MulawAudio>;
   directions: CallDirection[];
   timings: GateTiming[];
   speed: number;
@@ -88,6 +91,9 @@ const ATTRIBUTION_GRACE_MS = 500;
 export async function runGate(options: GateOptions): Promise<GateResult> {
   const began = Date.now();
   const cells = buildMatrix(options.fixtures, options.directions, options.timings);
+  // Decode each fixture once, not once per cell.
+  const audio = new Map(options.audio);
+  for (const fixture of options.fixtures) if (!audio.has(fixture)) audio.set(fixture, loadWavAsMulawFrames(fixture));
   const target = await startTarget(options.target);
   // In cell order: windows[i] is cells[i]'s call once it has run.
   const windows: CallWindow[] = [];
@@ -105,7 +111,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
         running += 1;
         options.onCallStart?.(cell, running, done, cells.length);
         const startedAt = Date.now();
-        const { result, statsNote, streamSid } = await runCell(cell, target, options);
+        const { result, statsNote, streamSid } = await runCell(cell, audio.get(cell.fixture) as MulawAudio, target, options);
         running -= 1;
         done += 1;
         windows[index] = { result, statsNote, streamSid, startedAt, endedAt: Date.now() };
@@ -136,7 +142,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit };
 }
 
-async function runCell(cell: GateCell, target: GateTarget, options: GateOptions): Promise<{ result: GateCallResult; statsNote: string | null; streamSid: string | null }> {
+async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, options: GateOptions): Promise<{ result: GateCallResult; statsNote: string | null; streamSid: string | null }> {
   const result: GateCallResult = {
     ...cell,
     verdict: 'fail',
@@ -156,6 +162,7 @@ async function runCell(cell: GateCell, target: GateTarget, options: GateOptions)
   try {
     report = await runReplay({
       file: cell.fixture,
+      audio,
       direction: cell.direction,
       url: target.wsUrl,
       timing: cell.timing === 'burst' ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed },

@@ -4,12 +4,13 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import chalk from 'chalk';
-import { Command, InvalidArgumentError, Option, type ErrorOptions } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { WavInputError } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
 import type { CallTiming } from './clock.js';
 import { runReplay, type ReplayCheck, type ReplayReport } from './replay.js';
 import { DTMF_DIGITS, type CallProgress } from './twilio-client.js';
+import { parseWsUrl } from '../cli-support.js';
 
 export const EXIT_OK = 0;
 export const EXIT_CHECK_FAILED = 1;
@@ -59,23 +60,6 @@ function parsePositiveMs(value: string): number {
   const ms = parseMs(value);
   if (ms === 0) throw new InvalidArgumentError('must be a number of milliseconds > 0.');
   return ms;
-}
-
-function parseWsUrl(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('not a URL (expected ws://host:port/path or wss://...).');
-  }
-  if (url.protocol === 'http:' || url.protocol === 'https:') {
-    const suggestion = value.replace(/^http/, 'ws');
-    throw new InvalidArgumentError(`Media Streams need a WebSocket URL: did you mean ${suggestion}?`);
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new InvalidArgumentError('expected a ws:// or wss:// URL.');
-  }
-  return value;
 }
 
 function parseHttpUrl(value: string): string {
@@ -229,14 +213,6 @@ function progressReporter(enabled: boolean): { update(progress: CallProgress): v
 
 // ---- command --------------------------------------------------------------------------------
 
-/** Commander reports usage errors (unknown option, bad value, bad choice...) with exit code 2. */
-class ReplayCommand extends Command {
-  override error(message: string, errorOptions?: ErrorOptions): never {
-    const exitCode = errorOptions?.exitCode === 0 ? 0 : EXIT_USAGE;
-    return super.error(message, { ...errorOptions, exitCode });
-  }
-}
-
 const EXAMPLES = `
 Examples:
   # replay against the built-in server (started in-process), in real time
@@ -335,7 +311,7 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
 }
 
 export function replayCommand(): Command {
-  const command = new ReplayCommand('replay');
+  const command = new Command('replay');
   command
     .description('Replay a WAV file as a caller over Twilio Media Streams and check that the call was healthy.')
     .argument('<file.wav>', 'caller audio: any WAV (converted to 8 kHz mu-law frames)')

@@ -4,7 +4,7 @@
 // plain JSON so a CI gate can store and diff it.
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { loadWavAsMulawFrames, mulawFramesToWav, type SourceFormat } from '../audio/wav.js';
+import { loadWavAsMulawFrames, type MulawAudio, mulawFramesToWav, type SourceFormat } from '../audio/wav.js';
 import type { CallDirection } from '../twilio/protocol.js';
 import type { CallState } from '../server/call-snapshot.js';
 import { REALTIME, sleep, validateTiming, type CallTiming } from './clock.js';
@@ -21,6 +21,8 @@ import {
 export interface ReplayOptions {
   /** The caller's audio: any WAV the audio module reads. */
   file: string;
+  /** `file` already decoded (a gate replays one fixture many times); read from `file` when absent. */
+  audio?: MulawAudio;
   direction?: CallDirection;
   /** ws:// or wss:// Media Streams URL; default: the built-in server, started in-process. */
   url?: string;
@@ -149,42 +151,35 @@ async function fetchServerSnapshot(
   waitMs: number,
 ): Promise<{ snapshot: JsonObject | null; available: boolean; note: string | null }> {
   const giveUpAt = performance.now() + waitMs;
+  // A snapshot already read is not thrown away because a later poll failed.
+  let lastGood: JsonObject | null = null;
+  const without = (problem: string): { snapshot: JsonObject | null; available: boolean; note: string | null } =>
+    lastGood !== null
+      ? { snapshot: lastGood, available: true, note: `the stats endpoint stopped answering (${problem}) while the call was still ${JSON.stringify(lastGood.state ?? null)}; counters may be incomplete` }
+      : { snapshot: null, available: false, note: `${problem}; only wire-level checks apply` };
   for (;;) {
     let response: Response;
     try {
       response = await fetch(url, { signal: AbortSignal.timeout(STATS_REQUEST_TIMEOUT_MS) });
     } catch (err) {
-      return {
-        snapshot: null,
-        available: false,
-        note: `server has no stats endpoint (${describeFetchError(err)} at ${url}); only wire-level checks apply`,
-      };
+      return without(`server has no stats endpoint (${describeFetchError(err)} at ${url})`);
     }
     if (response.status === 404) {
       await response.body?.cancel();
-      return {
-        snapshot: null,
-        available: false,
-        note: `server has no stats endpoint (HTTP 404 at ${url}); only wire-level checks apply`,
-      };
+      return without(`server has no stats endpoint (HTTP 404 at ${url})`);
     }
     if (!response.ok) {
       await response.body?.cancel();
-      return {
-        snapshot: null,
-        available: false,
-        note: `stats endpoint answered HTTP ${response.status} at ${url}; only wire-level checks apply`,
-      };
+      return without(`stats endpoint answered HTTP ${response.status} at ${url}`);
     }
     let body: unknown;
     try {
       body = await response.json();
     } catch {
-      return { snapshot: null, available: false, note: `stats endpoint at ${url} did not return JSON; only wire-level checks apply` };
+      return without(`stats endpoint at ${url} did not return JSON`);
     }
-    if (!isJsonObject(body)) {
-      return { snapshot: null, available: false, note: `stats endpoint at ${url} did not return a call object; only wire-level checks apply` };
-    }
+    if (!isJsonObject(body)) return without(`stats endpoint at ${url} did not return a call object`);
+    lastGood = body;
     const state = typeof body.state === 'string' ? body.state : '';
     if (ENDED_STATES.has(state)) return { snapshot: body, available: true, note: null };
     if (performance.now() >= giveUpAt) {
@@ -401,7 +396,7 @@ function summarise(record: CallRecord): CallSummary {
 /** Replay `options.file` as one call and judge it. Throws WavInputError for an unreadable WAV. */
 export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
   const began = performance.now();
-  const audio = loadWavAsMulawFrames(options.file);
+  const audio = options.audio ?? loadWavAsMulawFrames(options.file);
   const direction = options.direction ?? 'inbound';
   const timing = options.timing ?? REALTIME;
   validateTiming(timing);
