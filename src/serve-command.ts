@@ -25,6 +25,7 @@ interface ServeOptions {
   voice: string;
   answerMs: number;
   modelBatchFrames: number;
+  drainTimeout: number;
 }
 
 export function serveCommand(): Command {
@@ -46,6 +47,7 @@ export function serveCommand(): Command {
     .option('--instructions <text>', 'system instructions for the model')
     .option('--voice <voice>', 'model voice', 'alloy')
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated answer (simulator only)').default(1200).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
+    .addOption(new Option('--drain-timeout <ms>', 'on SIGINT/SIGTERM, how long live calls may finish before they are closed (a second signal closes them now)').default(10_000).argParser(parseIntegerOption('--drain-timeout', 0)))
     .addOption(new Option('--log-format <format>', 'log lines on stderr').choices(['pretty', 'json']).default('pretty'))
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addHelpText(
@@ -109,15 +111,20 @@ async function runServe(opts: ServeOptions): Promise<void> {
   );
 
   await new Promise<void>((resolve) => {
-    let stopping = false;
+    let signals = 0;
     const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.stderr.write(chalk.red(`callsim serve: ${signal} again, exiting now\n`));
+      signals += 1;
+      if (signals === 2) {
+        logger.warn('closing live calls now', { signal, liveCalls: server.liveCalls() });
+        void server.close(0);
+        return;
+      }
+      if (signals > 2) {
+        process.stderr.write(chalk.red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
         process.exit(1);
       }
-      stopping = true;
-      logger.info('shutting down', { signal, liveCalls: server.liveCalls() });
-      void server.close().then(() => {
+      logger.info('shutting down: no new calls; live calls may finish', { signal, liveCalls: server.liveCalls(), drainMs: opts.drainTimeout });
+      void server.close(opts.drainTimeout).then(() => {
         const calls = server.calls();
         const totals = calls.reduce(
           (sum, c) => ({ in: sum.in + c.counters.audioInChunks, out: sum.out + c.counters.audioOutChunks, errors: sum.errors + c.errorCount }),

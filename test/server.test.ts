@@ -134,6 +134,45 @@ describe('playback marks', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('drains: refuses new calls, lets a live call finish, then stops', async () => {
+    const draining = await startMediaServer({ port: 0, quiet: true });
+    const call = new RawTwilio(draining.wsUrl);
+    await call.opened;
+    call.connected();
+    call.start('inbound');
+    for (let i = 0; i < 5; i++) call.sendMedia(SILENT_FRAME);
+    const began = Date.now();
+    const closed = draining.close(5000);
+    await sleep(100);
+    const late = new RawTwilio(draining.wsUrl);
+    await expect(late.opened).rejects.toThrow(/503/);
+    const health = await fetch(`${draining.httpUrl}/healthz`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ ok: false, draining: true, liveCalls: 1 });
+    // The live call goes on through the drain and ends on its own stop.
+    for (let i = 0; i < 5; i++) call.sendMedia(SILENT_FRAME);
+    call.stop();
+    expect(await call.closed).toBe(1000);
+    await closed;
+    expect(Date.now() - began).toBeLessThan(3000);
+    const snapshot = draining.call(call.callSid);
+    expect(snapshot?.endReason).toBe('stop');
+    expect(snapshot?.counters.audioInChunks).toBe(10);
+  });
+
+  it('closes calls still live when the drain runs out, with 1001', async () => {
+    const draining = await startMediaServer({ port: 0, quiet: true });
+    const call = new RawTwilio(draining.wsUrl);
+    await call.opened;
+    call.connected();
+    call.start('outbound');
+    await draining.close(200);
+    expect(await call.closed).toBe(1001);
+    expect(draining.call(call.callSid)?.endReason).toBe('shutdown');
+  });
+});
+
 describe('ordering and guards', () => {
   it('loses nothing when media arrives right after start, before the model session is ready', async () => {
     const call = new RawTwilio(server.wsUrl);

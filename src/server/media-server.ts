@@ -74,8 +74,11 @@ export interface RunningMediaServer {
   call(callSid: string): CallSnapshot | null;
   liveCalls(): number;
   stats(): MediaServerStats;
-  /** Ends every call cleanly, then stops listening. */
-  close(): Promise<void>;
+  /**
+   * Stops taking calls at once; lets live calls finish for up to `drainMs` (a deploy's grace
+   * period), then ends the rest with 1001 and stops listening.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 export const MEDIA_PATH = '/media';
@@ -116,6 +119,8 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   }
 
   const ticker = new SharedTicker();
+  /** Set by close(): new calls are refused while live ones finish. */
+  let draining = false;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   // One sweep for all calls, not a timer per call.
   const idleSweep =
@@ -178,7 +183,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     }
     const path = url.pathname;
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      sendJson(res, 200, { ok: true, liveCalls: live.size, model: modelOptions.backend });
+      sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: live.size, model: modelOptions.backend });
       return;
     }
     if ((path === '/twiml' || path === '/incoming-call') && (req.method === 'POST' || req.method === 'GET')) {
@@ -254,6 +259,10 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
         return;
       }
     }
+    if (draining) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
     if (live.size >= maxCalls) {
       stats.rejectedAtCapacity += 1;
       logger.warn('call refused: at capacity', { liveCalls: live.size, maxCalls });
@@ -284,6 +293,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
   let closing: Promise<void> | null = null;
+  let drainDeadline = 0;
   return {
     port,
     httpUrl: `http://${urlHost}:${port}`,
@@ -294,13 +304,20 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     call: findCall,
     liveCalls: () => live.size,
     stats: () => ({ liveCalls: live.size, finishedCallsKept: finished.size, tickerSubscribers: ticker.size, ...stats }),
-    close: () => {
+    close: (drainMs = 0) => {
+      // A second close() can only shorten the drain (a second Ctrl-C: close calls now).
+      drainDeadline = closing === null ? Date.now() + drainMs : Math.min(drainDeadline, Date.now() + drainMs);
       closing ??= (async () => {
+        // New calls get 503 (and /healthz says so, for load balancers); HTTP keeps answering, so
+        // /calls still reports the calls that are finishing.
+        draining = true;
+        while (live.size > 0 && Date.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, 50));
         if (idleSweep !== null) clearInterval(idleSweep);
         for (const handler of [...live]) handler.close('shutdown', 1001);
         wss.close();
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await stopped;
         await simulator?.close();
       })();
       return closing;
