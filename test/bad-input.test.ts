@@ -4,19 +4,17 @@
 // whole suite and must come out untouched.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
+import type { RunningMediaServer } from '../src/server/media-server.js';
 import { MAX_MESSAGE_BYTES } from '../src/twilio/protocol.js';
 import { RawTwilio, SILENT_FRAME, eventually, sid } from './helpers/raw-twilio.js';
-import { Bystander, captureLog, finishedCall, startedCall, upgradeStatus, type CapturedLog } from './helpers/robustness.js';
+import { startWatchedServer, type Bystander, finishedCall, startedCall, upgradeStatus, type CapturedLog } from './helpers/robustness.js';
 
 let server: RunningMediaServer;
 let log: CapturedLog;
 let bystander: Bystander;
 
 beforeAll(async () => {
-  log = captureLog();
-  server = await startMediaServer({ port: 0, logger: log.logger, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
-  bystander = await Bystander.start(server);
+  ({ server, log, bystander } = await startWatchedServer());
 });
 
 afterAll(async () => {

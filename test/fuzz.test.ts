@@ -5,9 +5,9 @@
 // call end to end. FUZZ_SEED=n reproduces or varies a run; FUZZ_RUNS=n scales it.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
+import type { RunningMediaServer } from '../src/server/media-server.js';
 import { RawTwilio, eventually, sid } from './helpers/raw-twilio.js';
-import { Bystander, captureLog, healthyCall, type CapturedLog } from './helpers/robustness.js';
+import { startWatchedServer, type Bystander, healthyCall, type CapturedLog } from './helpers/robustness.js';
 
 type JsonValue = fc.JsonValue;
 type Template = 'connected' | 'start' | 'media' | 'mark' | 'dtmf' | 'stop';
@@ -141,9 +141,7 @@ let log: CapturedLog;
 let bystander: Bystander;
 
 beforeAll(async () => {
-  log = captureLog();
-  server = await startMediaServer({ port: 0, logger: log.logger, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
-  bystander = await Bystander.start(server);
+  ({ server, log, bystander } = await startWatchedServer());
 });
 
 afterAll(async () => {

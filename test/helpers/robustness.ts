@@ -4,7 +4,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { CallSnapshot } from '../../src/server/call-snapshot.js';
-import type { RunningMediaServer } from '../../src/server/media-server.js';
+import { startMediaServer, type RunningMediaServer } from '../../src/server/media-server.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './raw-twilio.js';
 
 export interface CapturedLog {
@@ -108,4 +108,17 @@ export function upgradeStatus(wsUrl: string, headers: Record<string, string> = {
     req.on('error', reject);
     req.end();
   });
+}
+
+export interface WatchedServer {
+  server: RunningMediaServer;
+  log: CapturedLog;
+  bystander: Bystander;
+}
+
+/** The bad-input and fuzz suites' server: simulator model, every log line captured, a bystander call streaming through. */
+export async function startWatchedServer(): Promise<WatchedServer> {
+  const log = captureLog();
+  const server = await startMediaServer({ port: 0, logger: log.logger, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
+  return { server, log, bystander: await Bystander.start(server) };
 }
