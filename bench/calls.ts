@@ -14,7 +14,7 @@ import chalk from 'chalk';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { BaselineWindowStats } from './baseline-server.js';
 import type { BurstArgs, CallResult, ClientWindowStats, JitterMode, OpenResult, RealtimeArgs, StopResult } from './load-client.js';
-import type { ServerWindowStats } from './server-process.js';
+import type { ServerStartArgs, ServerWindowStats } from './server-process.js';
 import { REPO_ROOT, RpcClient, loadCallAudio, monoMicros, type ProcWindowStats, type Summary } from './shared.js';
 import type { SimulatorWindowStats } from './simulator-process.js';
 import { parseIntegerOption, parsePositiveNumberOption } from '../src/cli-support.js';
@@ -39,7 +39,15 @@ interface BenchOptions {
   profileDir: string | null;
   quick: boolean;
   modelBatchFrames: number;
+  /** Where the model simulator runs: inside the server process (as `callsim serve` ships) or its own. */
+  simulator: SimulatorPlacement;
 }
+
+type SimulatorPlacement = 'embedded' | 'process';
+const SIMULATOR_TEXT: Record<SimulatorPlacement, string> = {
+  embedded: 'callsim serve with its embedded model simulator (server CPU includes the model)',
+  process: 'media server | model simulator (its own process; server CPU excludes it)',
+};
 
 // Fine steps where this 2-core machine tops out, coarse beyond; the ramp stops at the first failure.
 const DEFAULT_STEPS = [50, 100, 150, 200, 250, 300, 400, 500, 700, 1000, 1300, 1600, 2000];
@@ -64,6 +72,11 @@ function parseOptions(argv: string[]): BenchOptions {
     .addOption(new Option('--settle <s>', 'seconds between the end of the ramp and the measurement').argParser(num('--settle')))
     .addOption(new Option('--ramp <ms>', 'ramp-up time per step (default 2-3 s, by N)').argParser(num('--ramp')))
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated model answer').default(1200).argParser(num('--answer-ms')))
+    .addOption(
+      new Option('--simulator <where>', 'embedded: the model simulator inside the server process, as callsim serve runs it (server CPU includes the model); process: in its own process (server CPU excludes it)')
+        .choices(['embedded', 'process'])
+        .default('embedded'),
+    )
     .addOption(new Option('--model-batch-frames <n>', 'serve --model-batch-frames: caller frames per append to the model').default(1).argParser(parseIntegerOption('--model-batch-frames', 1, 10)))
     .option('--quick', 'short run: steps 50,100, 4 s hold, 2 s burst')
     .option('--no-baseline', 'skip the bare ws baseline')
@@ -80,11 +93,12 @@ function parseOptions(argv: string[]): BenchOptions {
   const o = program.opts<{
     steps?: number[]; hold?: number; settle?: number; ramp?: number; answerMs: number; quick?: boolean; baseline: boolean; burst: boolean; realtime: boolean;
     burstCalls: number; burstInflight: number; burstSeconds?: number; budget: number; out?: string; profile?: string; modelBatchFrames: number;
+    simulator: SimulatorPlacement;
   }>();
   const quick = o.quick === true;
   // Only a full default run replaces the committed results; anything else goes beside them.
   const full = !quick && o.steps === undefined && o.hold === undefined && o.settle === undefined && o.ramp === undefined && o.burstSeconds === undefined &&
-    o.baseline && o.burst && o.realtime && o.profile === undefined && o.modelBatchFrames === 1;
+    o.baseline && o.burst && o.realtime && o.profile === undefined && o.modelBatchFrames === 1 && o.simulator === 'embedded';
   const out = o.out ?? path.join(REPO_ROOT, 'bench', 'results', full ? 'latest.json' : 'partial.json');
   return {
     steps: o.steps ?? (quick ? [50, 100] : DEFAULT_STEPS),
@@ -93,6 +107,7 @@ function parseOptions(argv: string[]): BenchOptions {
     rampMs: o.ramp ?? null,
     answerMs: o.answerMs,
     modelBatchFrames: o.modelBatchFrames,
+    simulator: o.simulator,
     // The answer (plus its turn-end and forwarding delay) fits in the caller's silence: no barge-in.
     padSilenceMs: 1000,
     baseline: o.baseline,
@@ -194,7 +209,8 @@ interface StepResult {
 }
 
 interface StepRecord {
-  media: StepResult;
+  /** null on the steps past the media server's failure that only find the baseline's own ceiling. */
+  media: StepResult | null;
   baseline: StepResult | null;
   /** A failed first run discarded because other processes were busy during it. */
   firstAttempt?: StepResult;
@@ -221,6 +237,14 @@ interface BurstResult {
   framesLost: number;
   lostDetail: LostDetail;
   windowS: number;
+}
+
+function reportBaseline(b: StepResult): void {
+  progress(
+    `N=${b.calls} baseline: jitter p99 ${f1(b.jitterMs.p99)} ms, lost ${b.framesLost}, server ${int(b.server.cpuPercent)}% CPU, ` +
+      `${f1(b.server.cpuMicrosPerFrame)} µs/frame, client ${int(b.client.cpuPercent)}% CPU, client lag p99 ${f1(b.client.eventLoopLagP99Ms)} ms` +
+      (b.pass ? '' : chalk.yellow(` (${b.failReason ?? 'fail'})`)),
+  );
 }
 
 function procReport(p: ProcWindowStats): ProcReport {
@@ -342,10 +366,14 @@ async function startRig(kind: ServerKind, opts: BenchOptions, tag: string): Prom
   let server: RpcClient;
   let urls: { wsUrl: string; httpUrl: string };
   if (kind === 'media') {
-    simulator = spawnRole('simulator', opts, tag);
-    const { baseURL } = await simulator.call<{ baseURL: string }>('start', { answerMs: opts.answerMs, epochMicros });
+    let simulatorUrl: string | null = null;
+    if (opts.simulator === 'process') {
+      simulator = spawnRole('simulator', opts, tag);
+      ({ baseURL: simulatorUrl } = await simulator.call<{ baseURL: string }>('start', { answerMs: opts.answerMs, epochMicros }));
+    }
     server = spawnRole('server', opts, tag);
-    urls = await server.call<{ wsUrl: string; httpUrl: string }>('start', { simulatorUrl: baseURL, modelAppendFrames: opts.modelBatchFrames });
+    const args: ServerStartArgs = { simulatorUrl, answerMs: opts.answerMs, epochMicros, modelAppendFrames: opts.modelBatchFrames };
+    urls = await server.call<{ wsUrl: string; httpUrl: string }>('start', args);
   } else {
     server = spawnRole('baseline', opts, tag);
     urls = await server.call<{ wsUrl: string; httpUrl: string }>('start');
@@ -448,7 +476,7 @@ function summarise(
     clears: sum((c) => c.clears),
     jitterMs: cli.jitterMs,
     underruns: cli.underruns,
-    forwardLatencyMs: sim?.forwardLatencyMs ?? null,
+    forwardLatencyMs: sim?.forwardLatencyMs ?? ('probe' in srv ? srv.probe?.forwardLatencyMs : null) ?? null,
     windowS,
     server: {
       ...procReport(srv),
@@ -539,7 +567,7 @@ function realtimeTable(steps: StepRecord[]): string {
       if (r === null) continue;
       const ratio = r.kind === 'media' && baseline ? r.server.cpuMicrosPerFrame / baseline.server.cpuMicrosPerFrame : null;
       rows.push([
-        r.kind === 'media' ? String(r.calls) : '',
+        r.kind === 'media' || media === null ? String(r.calls) : '',
         r.kind === 'media' ? 'callsim' : chalk.dim('bare ws'),
         int(r.framesSent),
         int(r.framesReceived),
@@ -602,7 +630,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     chalk.bold('callsim bench: concurrent real-time calls on one machine\n') +
       `  ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, load avg ${machine.loadAverageAtStart.join(' ')}\n` +
-      `  processes: load client | media server | model simulator (its own process; server CPU excludes it) | baseline: bare ws echo\n` +
+      `  processes: load client | ${SIMULATOR_TEXT[opts.simulator]} | baseline: bare ws echo\n` +
       `  call audio: ${audio.name} (${audio.frames} frames); model answers ${opts.answerMs} ms per turn; ${opts.modelBatchFrames} caller frame(s) per model append\n` +
       `  steps ${opts.steps.join(', ')}; ramp 2-3 s, settle ${opts.settleS} s, hold ${opts.holdS} s; pass = 0 frames lost and p99 jitter < ${JITTER_LIMIT_MS} ms\n`,
   );
@@ -633,15 +661,31 @@ async function main(): Promise<void> {
     let baseline: StepResult | null = null;
     if (opts.baseline) {
       baseline = await runStep('baseline', n, opts);
-      progress(
-        `N=${n} baseline: jitter p99 ${f1(baseline.jitterMs.p99)} ms, lost ${baseline.framesLost}, server ${int(baseline.server.cpuPercent)}% CPU, ` +
-          `${f1(baseline.server.cpuMicrosPerFrame)} µs/frame, client lag p99 ${f1(baseline.client.eventLoopLagP99Ms)} ms`,
-      );
+      reportBaseline(baseline);
     }
     steps.push({ media, baseline, ...(noiseRetry ? { firstAttempt: noiseRetry } : {}) });
     if (!media.pass) {
       stoppedBy = `first failing step N=${n}: ${media.failReason ?? ''}`;
       break;
+    }
+  }
+
+  // The ceiling of the bare ws echo with the same client on this machine: a media server writes
+  // at least one frame per caller frame too (the model append) and needs a model besides, so this
+  // is the practical ceiling for any server here. Ramped on past the media server's failure,
+  // baseline only, until the baseline fails.
+  const lastBaseline = steps[steps.length - 1]?.baseline ?? null;
+  if (opts.baseline && stoppedBy !== null && lastBaseline?.pass) {
+    for (const n of opts.steps.filter((s) => s > lastBaseline.calls)) {
+      const stepS = rampFor(n, opts) / 1000 + opts.settleS + opts.holdS + 5;
+      if (elapsed() + stepS + burstReserveS > opts.budgetS) {
+        progress(chalk.yellow(`time budget (${opts.budgetS} s) reached before the baseline at N=${n}`));
+        break;
+      }
+      const baseline = await runStep('baseline', n, opts);
+      reportBaseline(baseline);
+      steps.push({ media: null, baseline });
+      if (!baseline.pass) break;
     }
   }
 
@@ -651,20 +695,34 @@ async function main(): Promise<void> {
     if (opts.baseline) burst.baseline = await runBurst('baseline', opts);
   }
 
-  const passing = steps.filter((s) => s.media.pass);
+  const passing = steps.filter((s) => s.media?.pass === true);
   const best = passing[passing.length - 1] ?? null;
   const ratioAt = (s: StepRecord | null): number | null =>
-    s?.baseline ? s.media.server.cpuMicrosPerFrame / s.baseline.server.cpuMicrosPerFrame : null;
+    s?.media && s.baseline ? s.media.server.cpuMicrosPerFrame / s.baseline.server.cpuMicrosPerFrame : null;
+  const baselineSteps = steps.map((s) => s.baseline).filter((b): b is StepResult => b !== null);
+  const baselineFailure = baselineSteps.find((b) => !b.pass) ?? null;
+  const baselinePassing = baselineSteps.filter((b) => b.pass && (baselineFailure === null || b.calls < baselineFailure.calls));
   // Per-frame CPU in the wake-up-bound regime swings between runs; the median over every step
   // is the steadier figure.
   const ratios = steps.map(ratioAt).filter((r): r is number => r !== null).sort((a, b) => a - b);
   const medianRatio = ratios.length === 0 ? null : ratios.length % 2 ? ratios[ratios.length >> 1]! : (ratios[ratios.length / 2 - 1]! + ratios[ratios.length / 2]!) / 2;
   const headline = {
-    maxCalls: best?.media.calls ?? 0,
+    maxCalls: best?.media?.calls ?? 0,
     cpuRatioAtMax: ratioAt(best),
     cpuRatioMedian: medianRatio,
     burstCpuRatio: burst.media && burst.baseline ? burst.media.cpuMicrosPerFrame / burst.baseline.cpuMicrosPerFrame : null,
     stoppedBy: stoppedBy ?? 'all steps passed',
+    /** The same client against the bare ws echo: the most any server could carry on this machine. */
+    baselineCeiling: {
+      maxCalls: baselinePassing[baselinePassing.length - 1]?.calls ?? 0,
+      // A bare echo server's CPU per frame at its largest passing step, scaled to the target: the
+      // share of a core the echo alone would need at 1000 calls × 50 frames/s.
+      coresFor1000Calls: (() => {
+        const top = baselinePassing[baselinePassing.length - 1];
+        return top ? (top.server.cpuMicrosPerFrame * 50 * 1000) / 1e6 : null;
+      })(),
+      firstFailing: baselineFailure ? { calls: baselineFailure.calls, reason: baselineFailure.failReason, clientCpuPercent: baselineFailure.client.cpuPercent, serverCpuPercent: baselineFailure.server.cpuPercent } : null,
+    },
     target: { calls: 1000, cpuRatio: 1.5 },
   };
   const totalS = elapsed();
@@ -685,6 +743,15 @@ async function main(): Promise<void> {
       ` (server CPU/frame ${ratioText} the bare ws baseline there, median over steps ${medianRatio === null ? 'n/a' : `${medianRatio.toFixed(2)}×`}` +
       `${headline.burstCpuRatio !== null ? `; burst ${headline.burstCpuRatio.toFixed(2)}×` : ''}).\n` +
       `  stopped: ${headline.stoppedBy}\n` +
+      (opts.baseline
+        ? `  bare ws baseline, same client: ${headline.baselineCeiling.maxCalls} calls pass` +
+          (baselineFailure
+            ? `; fails at N=${baselineFailure.calls} (${baselineFailure.failReason ?? ''}; client ${int(baselineFailure.client.cpuPercent)}%, server ${int(baselineFailure.server.cpuPercent)}% of a core)\n`
+            : ` (no failing baseline step was run)\n`) +
+          (headline.baselineCeiling.coresFor1000Calls !== null
+            ? `  the bare echo alone at 1000 calls (50,000 frames/s) would need ${headline.baselineCeiling.coresFor1000Calls.toFixed(2)} cores of server CPU at its measured µs/frame\n`
+            : '')
+        : '') +
       `  target: ≥ 1000 calls and ≤ 1.5× baseline → ${headline.maxCalls >= 1000 ? chalk.green('calls met') : chalk.red('calls not met')}, ` +
       `${headline.cpuRatioAtMax !== null && headline.cpuRatioAtMax <= 1.5 ? chalk.green('CPU ratio met') : chalk.red('CPU ratio not met')}\n` +
       `  total time ${(totalS / 60).toFixed(1)} min (${totalS.toFixed(0)} s)\n`,
@@ -704,7 +771,7 @@ async function main(): Promise<void> {
       modelBatchFrames: opts.modelBatchFrames,
       callAudio: audio.name,
       jitterLimitMs: JITTER_LIMIT_MS,
-      simulator: 'separate process (server CPU excludes the model simulator)',
+      simulator: SIMULATOR_TEXT[opts.simulator],
       burst: { connections: opts.burstCalls, inflightPerConnection: opts.burstInflight, seconds: opts.burstS },
       profiled: opts.profileDir !== null,
     },

@@ -1,10 +1,17 @@
-// Child process: the media server (`callsim serve` with the model simulator in its own process,
-// reached by URL), so this process's CPU, memory and event-loop lag are the server's alone.
+// Child process: the media server. With `--simulator embedded` (the default) it is `callsim serve`
+// as shipped, the realtime simulator inside it, so this process's CPU is server plus model; with
+// `--simulator process` the simulator runs in its own process, reached by URL, and this
+// process's CPU, memory and event-loop lag are the server's alone.
 import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
-import { SelfMeter, serveRpc, type ProcWindowStats } from './shared.js';
+import { AppendProbe, SelfMeter, serveRpc, type AppendProbeStats, type ProcWindowStats } from './shared.js';
 
 export interface ServerStartArgs {
-  simulatorUrl: string;
+  /** The simulator process's base URL, or null to run the embedded simulator. */
+  simulatorUrl: string | null;
+  /** Embedded simulator: length of each answer. */
+  answerMs: number;
+  /** Embedded simulator: the run's epoch on the monotonic clock, in µs (for the latency probe). */
+  epochMicros: number;
   /** serve --model-batch-frames. */
   modelAppendFrames: number;
 }
@@ -14,10 +21,13 @@ export interface ServerWindowStats extends ProcWindowStats {
   framesIn: number;
   framesOut: number;
   liveCalls: number;
+  /** Embedded simulator only: the forwarding-latency probe. */
+  probe: AppendProbeStats | null;
 }
 
 const meter = new SelfMeter();
 let server: RunningMediaServer | null = null;
+let probe: AppendProbe | null = null;
 let startIn = 0;
 let startOut = 0;
 
@@ -34,10 +44,14 @@ function totals(): { framesIn: number; framesOut: number } {
 serveRpc({
   start: async (raw) => {
     const args = raw as ServerStartArgs;
+    if (args.simulatorUrl === null) probe = new AppendProbe(args.epochMicros);
     server = await startMediaServer({
       port: 0,
       quiet: true,
-      model: { backend: 'simulator', url: args.simulatorUrl },
+      model:
+        args.simulatorUrl === null
+          ? { backend: 'simulator', simulator: { answerMs: args.answerMs, onAppend: probe!.onAppend } }
+          : { backend: 'simulator', url: args.simulatorUrl },
       call: { modelAppendFrames: args.modelAppendFrames },
       // Every call of a step must still be on GET /calls when the bench checks its counters.
       keepFinishedCalls: 1_000_000,
@@ -47,12 +61,19 @@ serveRpc({
   },
   windowStart: () => {
     ({ framesIn: startIn, framesOut: startOut } = totals());
+    probe?.windowStart();
     meter.windowStart();
   },
   windowEnd: (): ServerWindowStats => {
     const stats = meter.windowEnd();
     const now = totals();
-    return { ...stats, framesIn: now.framesIn - startIn, framesOut: now.framesOut - startOut, liveCalls: server?.liveCalls() ?? 0 };
+    return {
+      ...stats,
+      framesIn: now.framesIn - startIn,
+      framesOut: now.framesOut - startOut,
+      liveCalls: server?.liveCalls() ?? 0,
+      probe: probe?.windowEnd() ?? null,
+    };
   },
   exit: async () => {
     await server?.close();

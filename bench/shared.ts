@@ -266,6 +266,44 @@ export function readStamp(audio: Uint8Array): number {
 
 // ---- call audio -----------------------------------------------------------------------------
 
+/** Forwarding-latency stats of one window: stamped appends as the model simulator saw them. */
+export interface AppendProbeStats {
+  appends: number;
+  /** Client send → input_audio_buffer.append arriving at the simulator, in ms (through the media server). */
+  forwardLatencyMs: Summary;
+  unstamped: number;
+}
+
+/** The simulator's onAppend hook: reads each chunk's send stamp back against the same clock. */
+export class AppendProbe {
+  private readonly latency = new Histogram(0.05, 5000);
+  private measuring = false;
+  private appends = 0;
+  private unstamped = 0;
+
+  constructor(private readonly epochMicros: number) {}
+
+  readonly onAppend = (_callSid: string | null, audio: Buffer): void => {
+    if (!this.measuring) return;
+    this.appends += 1;
+    const stamp = readStamp(audio);
+    if (stamp < 0) this.unstamped += 1;
+    else this.latency.record((monoMicros() - this.epochMicros - stamp) / 1000);
+  };
+
+  windowStart(): void {
+    this.latency.reset();
+    this.appends = 0;
+    this.unstamped = 0;
+    this.measuring = true;
+  }
+
+  windowEnd(): AppendProbeStats {
+    this.measuring = false;
+    return { appends: this.appends, forwardLatencyMs: this.latency.summary(), unstamped: this.unstamped };
+  }
+}
+
 export interface CallAudio {
   name: string;
   /** base64 of bytes STAMP_BYTES..160 of each frame; the payload is stamp + tail. */

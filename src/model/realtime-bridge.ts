@@ -2,6 +2,7 @@
 // it is the real OpenAI Realtime API; pointed at the embedded simulator it is the same code path,
 // so tests exercise exactly what production runs.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import type { ModelBridge, ModelBridgeFactory, ModelBridgeListener, ModelBridgeState, ModelSessionOptions } from './bridge.js';
@@ -12,16 +13,23 @@ export interface RealtimeBridgeConfig {
   baseURL: string;
   model: string;
   /**
-   * The SDK always dials wss://. For a plain-ws local simulator we hand `ws` a TCP connector
-   * instead of TLS; the upgrade request and every event still go through the SDK client.
+   * How `ws` reaches the model. The SDK always dials wss:// ('tls'). A plain-ws simulator gets a
+   * TCP connector instead ('tcp'); the embedded simulator a function that opens an in-process
+   * stream to it. Either way the upgrade request and every event go through the SDK client.
    */
-  plainTransport: boolean;
+  transport: 'tls' | 'tcp' | (() => Duplex);
   /** Milliseconds to wait for the session to become ready before giving up. */
   connectTimeoutMs?: number;
 }
 
 export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
 export const DEFAULT_REALTIME_MODEL = 'gpt-realtime';
+
+// ws's types ask for net.createConnection, but ws takes any Duplex (it only calls setNoDelay and
+// setTimeout where they exist).
+function connectorFor(transport: 'tcp' | (() => Duplex)): typeof net.createConnection {
+  return transport === 'tcp' ? net.createConnection : (transport as unknown as typeof net.createConnection);
+}
 
 export function createRealtimeBridgeFactory(config: RealtimeBridgeConfig): ModelBridgeFactory {
   // One SDK client per process; each call opens its own realtime socket from it.
@@ -49,7 +57,7 @@ class RealtimeBridge implements ModelBridge {
         model: config.model,
         options: {
           headers: { 'x-callsim-call-sid': options.callSid },
-          ...(config.plainTransport ? { createConnection: net.createConnection } : {}),
+          ...(config.transport === 'tls' ? {} : { createConnection: connectorFor(config.transport) }),
         },
       },
       client,

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createInProcessPipe } from './in-process-pipe.js';
 import { floatToMulaw, mulawRms, synthesizeSpeechLike } from '../audio/wav.js';
 import { SharedTicker, type Tickable } from '../ticker.js';
 
@@ -73,6 +74,8 @@ export interface RunningSimulator {
   baseURL: string;
   sessions(): SimulatorSessionStats[];
   sessionsFor(callSid: string): SimulatorSessionStats[];
+  /** A new in-process connection to this simulator, as if accepted on its port. */
+  connect(): Duplex;
   close(): Promise<void>;
 }
 
@@ -137,6 +140,12 @@ export async function startRealtimeSimulator(options: RealtimeSimulatorOptions =
     baseURL: `http://${host}:${port}/v1`,
     sessions,
     sessionsFor: (callSid) => sessions().filter((s) => s.callSid === callSid),
+    connect: () => {
+      const [client, accepted] = createInProcessPipe();
+      // An http server takes any Duplex as a connection this way (Node's documented injection).
+      server.emit('connection', accepted);
+      return client;
+    },
     close: async () => {
       for (const session of live) session.terminate();
       wss.close();

@@ -101,11 +101,13 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   let modelFactory: ModelBridgeFactory;
   if (modelOptions.backend === 'simulator') {
     if (modelOptions.url === undefined) simulator = await startRealtimeSimulator({ host: '127.0.0.1', ...modelOptions.simulator });
+    const embedded = simulator;
     modelFactory = createRealtimeBridgeFactory({
       apiKey: 'callsim-simulator',
-      baseURL: simulator?.baseURL ?? modelOptions.url ?? '',
+      baseURL: embedded?.baseURL ?? modelOptions.url ?? '',
       model: 'callsim-simulator',
-      plainTransport: true,
+      // The embedded simulator is reached in-process: no kernel round trip per frame.
+      transport: embedded ? () => embedded.connect() : 'tcp',
       ...connectTimeout,
     });
   } else {
@@ -113,7 +115,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       apiKey: modelOptions.apiKey,
       baseURL: modelOptions.baseURL ?? DEFAULT_OPENAI_BASE_URL,
       model: modelOptions.model ?? DEFAULT_REALTIME_MODEL,
-      plainTransport: false,
+      transport: 'tls',
       ...connectTimeout,
     });
   }
