@@ -701,7 +701,7 @@ async function main(): Promise<void> {
     s?.media && s.baseline ? s.media.server.cpuMicrosPerFrame / s.baseline.server.cpuMicrosPerFrame : null;
   const baselineSteps = steps.map((s) => s.baseline).filter((b): b is StepResult => b !== null);
   const baselineFailure = baselineSteps.find((b) => !b.pass) ?? null;
-  const baselinePassing = baselineSteps.filter((b) => b.pass && (baselineFailure === null || b.calls < baselineFailure.calls));
+  const baselineTop = baselineSteps.filter((b) => b.pass && (baselineFailure === null || b.calls < baselineFailure.calls)).at(-1) ?? null;
   // Per-frame CPU in the wake-up-bound regime swings between runs; the median over every step
   // is the steadier figure.
   const ratios = steps.map(ratioAt).filter((r): r is number => r !== null).sort((a, b) => a - b);
@@ -712,15 +712,12 @@ async function main(): Promise<void> {
     cpuRatioMedian: medianRatio,
     burstCpuRatio: burst.media && burst.baseline ? burst.media.cpuMicrosPerFrame / burst.baseline.cpuMicrosPerFrame : null,
     stoppedBy: stoppedBy ?? 'all steps passed',
-    /** The same client against the bare ws echo: the most any server could carry on this machine. */
+    /** The same client against the bare ws echo: the practical ceiling of this client on this machine. */
     baselineCeiling: {
-      maxCalls: baselinePassing[baselinePassing.length - 1]?.calls ?? 0,
-      // A bare echo server's CPU per frame at its largest passing step, scaled to the target: the
-      // share of a core the echo alone would need at 1000 calls × 50 frames/s.
-      coresFor1000Calls: (() => {
-        const top = baselinePassing[baselinePassing.length - 1];
-        return top ? (top.server.cpuMicrosPerFrame * 50 * 1000) / 1e6 : null;
-      })(),
+      maxCalls: baselineTop?.calls ?? 0,
+      // The echo's CPU per frame at its largest passing step, scaled to the target: the cores the
+      // echo alone would need at 1000 calls × 50 frames/s.
+      coresFor1000Calls: baselineTop ? (baselineTop.server.cpuMicrosPerFrame * 50 * 1000) / 1e6 : null,
       firstFailing: baselineFailure ? { calls: baselineFailure.calls, reason: baselineFailure.failReason, clientCpuPercent: baselineFailure.client.cpuPercent, serverCpuPercent: baselineFailure.server.cpuPercent } : null,
     },
     target: { calls: 1000, cpuRatio: 1.5 },
