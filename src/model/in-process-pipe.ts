@@ -6,11 +6,16 @@ import { Duplex } from 'node:stream';
 
 type WriteCallback = (error?: Error | null) => void;
 
+/** A chunk the peer wrote, and the peer's write callback, called once the chunk is pushed. */
+interface InFlight {
+  chunk: Buffer;
+  written: WriteCallback;
+}
+
 class PipeEnd extends Duplex {
   peer: PipeEnd | null = null;
-  // Chunks the peer wrote that this end has not pushed yet, with the peer's write callbacks.
-  private incoming: Buffer[] = [];
-  private incomingCallbacks: WriteCallback[] = [];
+  // What the peer wrote that this end has not pushed to its reader yet.
+  private incoming: InFlight[] = [];
   private flushScheduled = false;
   private readerWaiting = true;
   private eofPending = false;
@@ -22,9 +27,8 @@ class PipeEnd extends Duplex {
 
   // Like TCP, delivery is never synchronous: a write returns before the reader sees it, so no
   // handler runs inside another's send.
-  receive(chunk: Buffer, callback: WriteCallback): void {
-    this.incoming.push(chunk);
-    this.incomingCallbacks.push(callback);
+  receive(chunk: Buffer, written: WriteCallback): void {
+    this.incoming.push({ chunk, written });
     this.scheduleFlush();
   }
 
@@ -43,25 +47,23 @@ class PipeEnd extends Duplex {
     this.flushScheduled = false;
     // Taken off the end first: a reader may destroy this end (and settle what is queued) from
     // inside push.
-    const chunks = this.incoming;
-    const callbacks = this.incomingCallbacks;
+    const queued = this.incoming;
     this.incoming = [];
-    this.incomingCallbacks = [];
     let i = 0;
     // A reader that stops reading (push returns false) leaves the rest, and the writer's
     // callbacks, pending: the writer's buffer then grows, as a socket's would.
-    while (i < chunks.length && this.readerWaiting && !this.destroyed) {
-      this.readerWaiting = this.push(chunks[i]);
-      callbacks[i]!();
+    while (i < queued.length && this.readerWaiting && !this.destroyed) {
+      const { chunk, written } = queued[i]!;
+      this.readerWaiting = this.push(chunk);
+      written();
       i += 1;
     }
-    if (i < chunks.length) {
+    if (i < queued.length) {
       if (this.destroyed) {
-        for (let j = i; j < callbacks.length; j++) callbacks[j]!();
+        for (let j = i; j < queued.length; j++) queued[j]!.written();
         return;
       }
-      this.incoming = chunks.slice(i).concat(this.incoming);
-      this.incomingCallbacks = callbacks.slice(i).concat(this.incomingCallbacks);
+      this.incoming = queued.slice(i).concat(this.incoming);
     }
     if (this.incoming.length === 0 && this.eofPending && !this.destroyed) {
       this.eofPending = false;
@@ -95,9 +97,8 @@ class PipeEnd extends Duplex {
     const peer = this.peer;
     // The peer sees end of stream, as after a socket's close; what it still had queued for us
     // was never read.
-    for (const cb of this.incomingCallbacks) cb();
+    for (const { written } of this.incoming) written();
     this.incoming = [];
-    this.incomingCallbacks = [];
     if (peer !== null && !peer.destroyed) peer.receiveEof();
     this.peer = null;
     callback(error);
