@@ -171,6 +171,8 @@ interface LostDetail {
 interface ProcReport {
   cpuPercent: number;
   cpuMs: number;
+  /** Of cpuMs, the share spent in the kernel (socket syscalls, mostly). */
+  kernelShare: number;
   rssMiB: number;
   eventLoopLagP99Ms: number;
 }
@@ -248,7 +250,7 @@ function reportBaseline(b: StepResult): void {
 }
 
 function procReport(p: ProcWindowStats): ProcReport {
-  return { cpuPercent: (p.cpuMs / p.wallMs) * 100, cpuMs: p.cpuMs, rssMiB: p.rssBytes / 2 ** 20, eventLoopLagP99Ms: p.eldP99Ms };
+  return { cpuPercent: (p.cpuMs / p.wallMs) * 100, cpuMs: p.cpuMs, kernelShare: p.cpuMs > 0 ? p.cpuSystemMs / p.cpuMs : 0, rssMiB: p.rssBytes / 2 ** 20, eventLoopLagP99Ms: p.eldP99Ms };
 }
 
 interface ServerCallsBody {
