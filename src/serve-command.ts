@@ -1,10 +1,11 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from './log.js';
 import type { FirstSpeaker } from './server/call-handler.js';
 import { startMediaServer, type ModelOptions } from './server/media-server.js';
 import { parseIntegerOption, UsageError } from './cli-support.js';
+import { parsePublicUrl } from './twilio/signature.js';
 
 interface ServeOptions {
   host: string;
@@ -28,6 +29,15 @@ interface ServeOptions {
   drainTimeout: number;
 }
 
+function publicUrlOption(value: string): string {
+  try {
+    parsePublicUrl(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return value;
+}
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the Twilio Media Streams server, bridged to a realtime model (the embedded simulator by default)')
@@ -37,7 +47,7 @@ export function serveCommand(): Command {
     .option('--simulator-url <url>', 'use an already running `callsim simulator` (its baseURL, http://HOST:PORT/v1) instead of starting one in-process')
     .option('--model <name>', 'OpenAI realtime model (with --model-backend openai)')
     .option('--openai-base-url <url>', 'OpenAI API base URL (with --model-backend openai)')
-    .option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL')
+    .addOption(new Option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL').argParser(publicUrlOption))
     .addOption(new Option('--max-calls <n>', 'refuse calls beyond this many at once').default(5000).argParser(parseIntegerOption('--max-calls', 1)))
     .option('--no-calls-endpoint', 'do not serve GET /calls (call counters and errors)')
     .option('--calls-localhost-only', 'serve GET /calls only to clients on this machine (loopback)')

@@ -145,6 +145,14 @@ describe('signatures behind a proxy', () => {
     expect(await res.text()).toContain('<Stream url="wss://agent.example.com/media">');
   });
 
+  it('a public URL that is not an http(s) URL fails the start, not the first call', async () => {
+    // Parsed per request, "agent.example.com" used to throw inside the upgrade handler and take
+    // the process down with every live call.
+    for (const bad of ['agent.example.com', 'ftp://agent.example.com']) {
+      await expect(startMediaServer({ quiet: true, twilioAuthToken: AUTH_TOKEN, publicUrl: bad })).rejects.toThrow(/public URL must/);
+    }
+  });
+
   it('without it, X-Forwarded-Proto gives the scheme Twilio used', async () => {
     const server = await serve({ twilioAuthToken: AUTH_TOKEN });
     const sig = computeTwilioSignature(AUTH_TOKEN, `https://127.0.0.1:${server.port}/twiml`);

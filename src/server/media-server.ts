@@ -9,7 +9,7 @@ import { DEFAULT_OPENAI_BASE_URL, DEFAULT_REALTIME_MODEL, createRealtimeBridgeFa
 import { startRealtimeSimulator, type RealtimeSimulatorOptions, type RunningSimulator } from '../model/simulator.js';
 import { SharedTicker } from '../ticker.js';
 import { MAX_MESSAGE_BYTES } from '../twilio/protocol.js';
-import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
+import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature, parsePublicUrl } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
 import { CallHandler, DEFAULT_CALL_CONFIG, type CallConfig } from './call-handler.js';
 import type { CallSnapshot } from './call-snapshot.js';
@@ -86,6 +86,8 @@ export const MEDIA_PATH = '/media';
 export async function startMediaServer(options: MediaServerOptions = {}): Promise<RunningMediaServer> {
   const host = options.host ?? '127.0.0.1';
   const authToken = options.twilioAuthToken ?? '';
+  // Parsed once, here: a bad value fails the start, not the first request that needs it.
+  const publicUrl = options.publicUrl === undefined ? null : parsePublicUrl(options.publicUrl);
   // Never echoed: not in a log line (the logger scrubs them) nor in /calls (scrubbed on the way out).
   const secrets = [authToken, options.model?.backend === 'openai' ? options.model.apiKey : ''].filter((s) => s.length > 0);
   const logger = options.logger ?? (options.quiet ? silentLogger : createLogger({ format: options.logFormat ?? 'pretty', secrets }));
@@ -202,7 +204,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       const isForm = (req.headers['content-type'] ?? 'application/x-www-form-urlencoded').startsWith('application/x-www-form-urlencoded');
       const params = req.method === 'POST' && isForm ? formParams(body) : {};
       if (authToken !== '') {
-        const signedUrl = requestUrlAsTwilioSaw(req, options.publicUrl, false);
+        const signedUrl = requestUrlAsTwilioSaw(req, publicUrl, false);
         if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, params, body)) {
           stats.rejectedSignatures += 1;
           logger.warn('request refused: bad Twilio signature', { path, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
@@ -213,7 +215,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       // ?direction= wins; else Twilio's own Direction form field (inbound / outbound-api / outbound-dial).
       const asked = url.searchParams.get('direction');
       const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
-      const streamUrl = streamUrlFor(req, options.publicUrl);
+      const streamUrl = streamUrlFor(req, publicUrl);
       res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrl, direction));
       return;
     }
@@ -253,7 +255,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       return;
     }
     if (authToken !== '') {
-      const signedUrl = requestUrlAsTwilioSaw(req, options.publicUrl, true);
+      const signedUrl = requestUrlAsTwilioSaw(req, publicUrl, true);
       if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
         stats.rejectedSignatures += 1;
         logger.warn('call refused: bad Twilio signature', { path, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
@@ -327,7 +329,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   };
 }
 
-function streamUrlFor(req: http.IncomingMessage, publicUrl: string | undefined): string {
+function streamUrlFor(req: http.IncomingMessage, publicUrl: URL | null): string {
   if (publicUrl) {
     const base = new URL(publicUrl);
     base.protocol = base.protocol === 'http:' ? 'ws:' : 'wss:';

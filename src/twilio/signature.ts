@@ -62,20 +62,31 @@ export function formParams(body: string): Record<string, string[]> {
   return params;
 }
 
+/** The public http(s) URL Twilio reaches this server at (`--public-url`); throws on anything else. */
+export function parsePublicUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`public URL must look like https://agent.example.com, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`public URL must be http:// or https://, got "${value}"`);
+  return url;
+}
+
 /**
  * The URL Twilio requested, as Twilio saw it. Behind a TLS-terminating proxy this server sees
  * plain http, so the scheme and host come from `publicUrl` when set (else X-Forwarded-Proto and
  * Host); path and query always come from the request. `websocket` maps the scheme to ws/wss;
  * Twilio only dials wss://, which is also the default when nothing says otherwise.
  */
-export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: string | undefined, websocket: boolean): string {
+export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: URL | null, websocket: boolean): string {
   const path = req.url ?? '/';
   let scheme: string;
   let host: string;
   if (publicUrl) {
-    const base = new URL(publicUrl);
-    scheme = base.protocol.replace(/:$/, '');
-    host = base.host;
+    scheme = publicUrl.protocol.replace(/:$/, '');
+    host = publicUrl.host;
   } else {
     const forwarded = headerValue(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase();
     scheme = forwarded === 'http' || forwarded === 'https' ? forwarded : websocket ? 'https' : 'http';
