@@ -4,7 +4,8 @@
 // Twilio's playout buffer (for marks and underruns) and echoes marks once "played".
 import WebSocket, { type RawData } from 'ws';
 import { randomBytes } from 'node:crypto';
-import { FRAME_MS, Histogram, SelfMeter, loadCallAudio, monoMicros, serveRpc, stampBase64, type CallAudio, type ProcWindowStats, type Summary } from './shared.js';
+import { FRAME_MS } from '../src/twilio/protocol.js';
+import { Histogram, SelfMeter, loadCallAudio, monoMicros, serveRpc, stampBase64, type CallAudio, type ProcWindowStats, type Summary } from './shared.js';
 
 export type JitterMode =
   /** Media server: frames come in answers; a mark with a new item number starts a new answer. */
@@ -477,7 +478,6 @@ async function stopAll(): Promise<StopResult> {
       call.ws?.terminate();
     }
   }
-  mode = 'idle';
   return { calls: calls.map((c) => c.result()), elapsedMs: performance.now() - t0, closeTimeouts };
 }
 

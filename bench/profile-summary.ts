@@ -25,7 +25,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export interface FunctionTime {
+interface FunctionTime {
   name: string;
   where: string;
   area: string;
@@ -33,7 +33,7 @@ export interface FunctionTime {
   percent: number;
 }
 
-export interface ProfileSummary {
+interface ProfileSummary {
   file: string;
   totalMs: number;
   /** Time not idle: what the process actually spent on CPU (roughly). */
@@ -70,7 +70,7 @@ function whereOf(frame: CallFrame): string {
   return `${short.replace(/^file:\/\//, '')}:${frame.lineNumber + 1}`;
 }
 
-export function summarise(file: string, top = 25): ProfileSummary {
+function summarise(file: string, top = 25): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();

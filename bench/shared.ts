@@ -11,7 +11,6 @@ import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../src/twilio/protocol.js'
 /** Repository root, from dist/bench/*.js or bench/*.ts alike. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/bench/') ? '../../' : '../', import.meta.url));
 
-export { FRAME_BYTES, FRAME_MS };
 
 // ---- IPC ------------------------------------------------------------------------------------
 
@@ -341,9 +340,3 @@ export function loadCallAudio(padSilenceMs: number): CallAudio {
   };
 }
 
-export function fmtBytes(n: number): string {
-  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
-  return `${n} B`;
-}

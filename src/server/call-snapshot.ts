@@ -12,7 +12,7 @@ export interface CallCounters {
   /**
    * Caller frames handed to the model (appended, or queued while it connects), so it equals
    * audioInChunks when nothing was dropped. With modelAppendFrames N, N frames share one
-   * input_audio_buffer.append, so the model sees about a 1/N as many appends.
+   * input_audio_buffer.append, so the model sees about 1/N as many appends.
    */
   modelAudioAppends: number;
   /** Audio deltas the model sent back. */
