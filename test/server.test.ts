@@ -2,8 +2,8 @@
 // server, the openai SDK bridge and the embedded realtime simulator.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
-import type { CallSnapshot } from '../src/server/call-snapshot.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './helpers/raw-twilio.js';
+import { finishedCall, startedCall } from './helpers/robustness.js';
 
 let server: RunningMediaServer;
 
@@ -13,12 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-async function finishedCall(callSid: string): Promise<CallSnapshot> {
-  const snapshot = await eventually(() => server.call(callSid), (s) => s !== null && s.endedAt !== null);
-  if (snapshot === null) throw new Error(`server never reported call ${callSid}`);
-  return snapshot;
-}
 
 async function httpJson(path: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(server.httpUrl + path);
@@ -57,10 +51,7 @@ describe('http routes', () => {
 
 describe.each(['inbound', 'outbound'] as const)('a whole %s call', (direction) => {
   it('counts every frame in and out and feeds the model all of it', async () => {
-    const call = new RawTwilio(server.wsUrl);
-    await call.opened;
-    call.connected();
-    call.start(direction);
+    const call = await startedCall(server, direction);
     // 300 ms of speech then 700 ms of quiet: the simulator's VAD ends the turn and answers.
     for (let i = 0; i < 50; i++) {
       call.sendMedia(i < 15 ? loudFrame(i) : SILENT_FRAME);
@@ -80,7 +71,7 @@ describe.each(['inbound', 'outbound'] as const)('a whole %s call', (direction) =
     call.stop();
     expect(await call.closed).toBe(1000);
 
-    const snapshot = await finishedCall(call.callSid);
+    const snapshot = await finishedCall(server, call.callSid);
     expect(snapshot.direction).toBe(direction);
     expect(snapshot.state).toBe('stopped');
     expect(snapshot.counters.audioInChunks).toBe(50);
@@ -104,10 +95,7 @@ describe('playback marks', () => {
   it('marks every 200 ms of an answer and its end, so barge-in knows what was played', async () => {
     const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 500 } } });
     try {
-      const call = new RawTwilio(sim.wsUrl);
-      await call.opened;
-      call.connected();
-      call.start('outbound'); // the model greets: 500 ms = 25 frames
+      const call = await startedCall(sim, 'outbound'); // the model greets: 500 ms = 25 frames
       await call.until(() => call.media().length === 25 && call.count('mark') === 3, 10_000, 'the whole greeting and its marks');
       expect(call.received.filter((m) => m.event === 'mark').map((m) => (m.event === 'mark' ? m.mark.name : ''))).toEqual(['1:200', '1:400', '1:500']);
       call.stop();
@@ -120,10 +108,7 @@ describe('playback marks', () => {
   it('closes a call whose Twilio side goes silent', async () => {
     const idle = await startMediaServer({ port: 0, quiet: true, idleTimeoutMs: 200 });
     try {
-      const call = new RawTwilio(idle.wsUrl);
-      await call.opened;
-      call.connected();
-      call.start('inbound');
+      const call = await startedCall(idle, 'inbound');
       expect(await call.closed).toBe(1001);
       const snapshot = await eventually(() => idle.call(call.callSid), (s) => s?.endedAt != null);
       expect(snapshot?.endReason).toMatch(/^idle: nothing from Twilio for 200 ms/);
@@ -137,10 +122,7 @@ describe('playback marks', () => {
 describe('shutdown', () => {
   it('drains: refuses new calls, lets a live call finish, then stops', async () => {
     const draining = await startMediaServer({ port: 0, quiet: true });
-    const call = new RawTwilio(draining.wsUrl);
-    await call.opened;
-    call.connected();
-    call.start('inbound');
+    const call = await startedCall(draining, 'inbound');
     for (let i = 0; i < 5; i++) call.sendMedia(SILENT_FRAME);
     const began = Date.now();
     const closed = draining.close(5000);
@@ -163,10 +145,7 @@ describe('shutdown', () => {
 
   it('closes calls still live when the drain runs out, with 1001', async () => {
     const draining = await startMediaServer({ port: 0, quiet: true });
-    const call = new RawTwilio(draining.wsUrl);
-    await call.opened;
-    call.connected();
-    call.start('outbound');
+    const call = await startedCall(draining, 'outbound');
     await draining.close(200);
     expect(await call.closed).toBe(1001);
     expect(draining.call(call.callSid)?.endReason).toBe('shutdown');
@@ -175,10 +154,7 @@ describe('shutdown', () => {
 
 describe('ordering and guards', () => {
   it('loses nothing when media arrives right after start, before the model session is ready', async () => {
-    const call = new RawTwilio(server.wsUrl);
-    await call.opened;
-    call.connected();
-    call.start('outbound');
+    const call = await startedCall(server, 'outbound');
     for (let i = 0; i < 50; i++) call.sendMedia(SILENT_FRAME);
     const sessions = await eventually(
       () => server.simulator?.sessionsFor(call.callSid) ?? [],
@@ -187,7 +163,7 @@ describe('ordering and guards', () => {
     expect(sessions[0]?.appendsReceived).toBe(50);
     call.stop();
     await call.closed;
-    const snapshot = await finishedCall(call.callSid);
+    const snapshot = await finishedCall(server, call.callSid);
     expect(snapshot.counters.audioInChunks).toBe(50);
     expect(snapshot.counters.modelAudioAppends).toBe(50);
     expect(snapshot.errors).toEqual([]);
@@ -196,10 +172,7 @@ describe('ordering and guards', () => {
   it('with modelAppendFrames 3, batches caller audio into one append per 3 frames and loses none', async () => {
     const batched = await startMediaServer({ port: 0, quiet: true, call: { modelAppendFrames: 3 }, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
     try {
-      const call = new RawTwilio(batched.wsUrl);
-      await call.opened;
-      call.connected();
-      call.start('inbound');
+      const call = await startedCall(batched, 'inbound');
       for (let i = 0; i < 50; i++) call.sendMedia(i < 15 ? loudFrame(i) : SILENT_FRAME);
       await eventually(() => batched.simulator?.sessionsFor(call.callSid)[0]?.appendsReceived ?? 0, (n) => n === 16);
       call.stop();
@@ -223,17 +196,14 @@ describe('ordering and guards', () => {
   });
 
   it('a second start on the same socket does not start a second model session or loop', async () => {
-    const call = new RawTwilio(server.wsUrl);
-    await call.opened;
-    call.connected();
-    call.start('inbound');
+    const call = await startedCall(server, 'inbound');
     const otherCallSid = `${call.callSid.slice(0, -4)}beef`;
     call.start('outbound', otherCallSid);
     for (let i = 0; i < 10; i++) call.sendMedia(SILENT_FRAME);
     await eventually(() => server.simulator?.sessionsFor(call.callSid)[0]?.appendsReceived ?? 0, (n) => n === 10);
     call.stop();
     await call.closed;
-    const snapshot = await finishedCall(call.callSid);
+    const snapshot = await finishedCall(server, call.callSid);
     expect(snapshot.direction).toBe('inbound');
     expect(snapshot.counters.audioInChunks).toBe(10);
     expect(snapshot.counters.protocolErrors).toBe(1);
@@ -247,10 +217,7 @@ describe('ordering and guards', () => {
     // The model still sends a few deltas of the answer after it cancels it, as a real API may.
     const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 4000, faults: { lateDeltasAfterCancel: 3 } } } });
     try {
-      const call = new RawTwilio(sim.wsUrl);
-      await call.opened;
-      call.connected();
-      call.start('outbound'); // the model greets first
+      const call = await startedCall(sim, 'outbound'); // the model greets first
       let i = 0;
       let echoed = 0;
       const feed = setInterval(() => {
