@@ -29,6 +29,7 @@ export interface LogLine {
 }
 
 const SAME_CRASH_LINES = 60;
+const PYTHON_TRACEBACK = 'Python traceback';
 
 export interface CrashHit {
   /** The most specific signature seen in the crash (AttributeError over "Python traceback"). */
@@ -88,22 +89,28 @@ export class LogCollector {
     for (const listener of this.lineListeners) listener(line);
     const hit = scanLine(line);
     if (!hit) return;
-    // One crash can match on several lines (Python's "Traceback" header, then the exception line
-    // after indented frames): a hit joined to the previous one by indented lines only is the same crash.
-    const previous = this.continuedHit(line);
-    if (previous === null) this.hits.push(hit);
-    else {
-      previous.signature = hit.signature;
-      previous.detail = line;
+    // A Python traceback matches twice: its "Traceback" header, then the exception line after the
+    // indented frames. That exception line names the header's crash; every other hit is its own
+    // (Node's "TypeError: ..." is followed by indented "at" lines too, and the next call's error
+    // printed right after them is a different crash).
+    const traceback = this.openTraceback(line);
+    const frame = /^\s/.test(line.text);
+    if (traceback === null || (!frame && hit.signature === PYTHON_TRACEBACK)) this.hits.push(hit);
+    else if (!frame) {
+      traceback.signature = hit.signature;
+      traceback.detail = line;
     }
+    // else: a frame of the traceback whose source line names an error ("raise KeyError(...)").
   }
 
-  private continuedHit(line: LogLine): CrashHit | null {
+  /** The last hit, when it is a traceback header still waiting for its exception line and only its frames (indented lines) came since. */
+  private openTraceback(line: LogLine): CrashHit | null {
     const previous = this.hits[this.hits.length - 1];
-    if (!previous || previous.line.stream !== line.stream) return null;
-    const from = this.lines.lastIndexOf(previous.detail ?? previous.line);
-    const to = this.lines.lastIndexOf(line);
-    if (from < 0 || to < 0 || to - from > SAME_CRASH_LINES) return null;
+    if (!previous || previous.signature !== PYTHON_TRACEBACK || previous.detail !== null || previous.line.stream !== line.stream) return null;
+    const from = this.lines.lastIndexOf(previous.line);
+    // `line` was just pushed: it is the last one.
+    const to = this.lines.length - 1;
+    if (from < 0 || to - from > SAME_CRASH_LINES) return null;
     return this.lines.slice(from + 1, to).every((l) => l.stream !== line.stream || /^\s/.test(l.text)) ? previous : null;
   }
 
