@@ -1,6 +1,7 @@
 // The server under test: the built-in one in-process, a running one at a URL, or any process
 // (any language) started from a command line, watched until it is ready and stopped afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { createLogger } from '../log.js';
@@ -108,8 +109,9 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   const onSignal = (signal: NodeJS.Signals): void => {
     void killTree(child, exited).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
+  // The whole group, even when the shell itself has exited: a server it started may not have.
   const killNow = (): void => {
-    if (exitStatus === null && child.pid !== undefined) {
+    if (child.pid !== undefined) {
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {
@@ -142,6 +144,8 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   let wsUrl: string | null = null;
   while (wsUrl === null) {
     if (exitStatus !== null) {
+      // The shell is gone; something it started in the background may still be running.
+      await killTree(child, exited);
       release();
       throw new TargetError(`server command ${exitStatus} before it was ready: ${command}`, logs.lines.map((l) => l.text));
     }
@@ -162,7 +166,8 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     exit: () => exitStatus,
     exitedAt: () => exitedAt,
     stop: async () => {
-      if (exitStatus === null) await killTree(child, exited);
+      // Even when the shell has exited: a server it started may still be running in its group.
+      await killTree(child, exited);
       release();
       logs.end();
     },
@@ -200,18 +205,57 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** SIGTERM the whole process group (the shell and the server it started), SIGKILL after 3 s. */
+const KILL_AFTER_MS = 3000;
+
+/**
+ * SIGTERM the whole process group (the shell and the server it started), SIGKILL after 3 s. The
+ * group is signalled whether or not the shell is still there, and waited for as a whole.
+ */
 async function killTree(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  const signal = (sig: NodeJS.Signals): void => {
+  const group = child.pid !== undefined && process.platform !== 'win32' ? child.pid : null;
+  const signal = (sig: NodeJS.Signals | 0): boolean => {
     try {
-      if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, sig);
+      if (group !== null) process.kill(-group, sig);
       else child.kill(sig);
+      return true;
     } catch {
-      // Already gone.
+      return false; // Already gone (ESRCH).
     }
   };
+  const groupAlive = (): boolean => group !== null && signal(0) && groupRunning(group);
+  const deadline = Date.now() + KILL_AFTER_MS;
   signal('SIGTERM');
-  const timer = setTimeout(() => signal('SIGKILL'), 3000);
+  const timer = setTimeout(() => signal('SIGKILL'), KILL_AFTER_MS);
   await exited;
+  while (groupAlive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   clearTimeout(timer);
+  if (groupAlive()) signal('SIGKILL');
+}
+
+/**
+ * Whether a process of `group` (which signal 0 reached) still runs. Zombies do not count: they run
+ * nothing and wait only for a reaper, which in a container (a PID 1 that seldom or never reaps) may
+ * take seconds or never come. Without a Linux /proc, the signal's answer stands.
+ */
+function groupRunning(group: number): boolean {
+  if (process.platform !== 'linux') return true;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // Gone meanwhile.
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === group && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
 }
