@@ -6,7 +6,9 @@ import type { GateCallResult, GateResult } from './gate.js';
 function counter(result: GateCallResult, name: string): string {
   const value = result.serverCounters?.[name];
   if (result.serverCounters === null) return '-';
-  return value === null || value === undefined ? chalk.red('NaN') : String(value);
+  // Not reported at all is missing, not broken; null is what JSON makes of NaN.
+  if (value === undefined) return chalk.dim('—');
+  return value === null ? chalk.red('NaN') : Number.isFinite(value) ? String(value) : chalk.red(String(value));
 }
 
 export function formatTable(result: GateResult): string {
