@@ -93,6 +93,21 @@ describe('callsim gate', () => {
     expect(result.serverExit).toBe('exited with code 1');
   });
 
+  it('does not blame a call for what the server prints once the gate stops it', async () => {
+    const result = await runGate({
+      fixtures: [FIXTURE],
+      directions: ['inbound'],
+      timings: ['burst'],
+      speed: 4,
+      concurrency: 1,
+      target: { kind: 'command', command: 'CALLSIM_TEST_NOISY_SHUTDOWN=1 node test/servers/forgetful-outbound.mjs --port {port}', wsPath: '/media', readyTimeoutMs: 10_000 },
+      expectAudio: true,
+    });
+    expect(result.unattributed).toEqual([]);
+    expect(result.calls.map((c) => c.findings)).toEqual([[]]);
+    expect(result.verdict).toBe('pass');
+  });
+
   it('runs a Python server through --server-cmd and reports its AttributeError on the outbound path', async () => {
     const result = await runGate({
       fixtures: [FIXTURE],

@@ -99,6 +99,9 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const windows: CallWindow[] = [];
   let serverExit: string | null = null;
   let serverExitedAt: number | null = null;
+  // What the server prints after this is its answer to our SIGTERM (a shutdown traceback, say),
+  // not a call's crash.
+  let judgedUntil = Number.POSITIVE_INFINITY;
   let done = 0;
   let running = 0;
   try {
@@ -125,10 +128,11 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     // Read before stop(): our own SIGTERM is not a crash.
     serverExit = target.exit();
     serverExitedAt = target.exitedAt();
+    judgedUntil = Date.now();
     await target.stop();
   }
 
-  const unattributed = attributeCrashes(target.logs, windows);
+  const unattributed = attributeCrashes(target.logs, windows, judgedUntil);
   markUnreportedCalls(windows);
   if (serverExit !== null && serverExitedAt !== null) {
     const finding: Finding = { kind: 'server-exit', message: `server process ${serverExit} during this call`, lines: lastLines(target.logs) };
@@ -200,9 +204,10 @@ function markUnreportedCalls(windows: CallWindow[]): void {
  * Ties each crash line to the calls it belongs to: the call whose callSid it names, or else
  * every call that was running when it was printed.
  */
-function attributeCrashes(logs: LogCollector, windows: CallWindow[]): Finding[] {
+function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil: number): Finding[] {
   const unattributed: Finding[] = [];
   for (const hit of logs.hits) {
+    if (hit.line.at > judgedUntil) continue;
     const finding = crashFinding(logs, hit);
     // A server that names the call (callSid or streamSid) near the error settles it.
     const nearby = [...logs.context(hit, 3, 0), hit.detail?.text ?? ''].join('\n');
