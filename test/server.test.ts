@@ -213,6 +213,46 @@ describe('ordering and guards', () => {
     expect(server.call(otherCallSid)).toBeNull();
   });
 
+  it('barge-in: marks Twilio returns late for a cleared answer do not make the next answer look played', async () => {
+    const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 1000 } } });
+    let talking = false;
+    let i = 0;
+    const call = await startedCall(sim, 'outbound'); // the model greets first
+    const feed = setInterval(() => {
+      i += 1;
+      call.sendMedia(talking ? loudFrame(i) : SILENT_FRAME);
+    }, 20);
+    try {
+      // Nothing is confirmed played. Talk over the end of the greeting: the first clear.
+      await call.until(() => call.media().length >= 45, 10_000, '45 frames of the greeting');
+      talking = true;
+      await call.until(() => call.count('clear') === 1, 10_000, 'the first clear');
+      talking = false;
+      const clearAt = call.received.findIndex((m) => m.event === 'clear');
+      const heldMarks = call.received.slice(0, clearAt).flatMap((m) => (m.event === 'mark' ? [m.mark.name] : []));
+      // The answer to that turn, sent to its end mark...
+      const answerMarks = (): string[] => call.received.slice(clearAt).flatMap((m) => (m.event === 'mark' ? [m.mark.name] : []));
+      await call.until(() => answerMarks().some((name) => name.endsWith(':1000')), 10_000, 'the second answer sent in full');
+      // Twilio plays all but its last 400 ms, confirming those marks, and only now returns the
+      // greeting's marks, as it does after a clear: as many as the answer still has unconfirmed.
+      const confirmed = answerMarks().slice(0, -2);
+      for (const name of confirmed) call.mark(name);
+      expect(heldMarks.length).toBeGreaterThanOrEqual(answerMarks().length - confirmed.length);
+      for (const name of heldMarks) call.mark(name);
+      await sleep(100);
+      // The caller talks over the second answer, still playing at Twilio: a second clear.
+      talking = true;
+      await call.until(() => call.count('clear') === 2, 5_000, 'the second clear');
+      const snapshot = sim.call(call.callSid);
+      expect(snapshot?.counters.bargeIns).toBe(2);
+    } finally {
+      clearInterval(feed);
+      call.stop();
+      await call.closed;
+      await sim.close();
+    }
+  });
+
   it('barge-in: the caller talking over the answer gets a clear and a truncated model item', async () => {
     // The model still sends a few deltas of the answer after it cancels it, as a real API may.
     const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 4000, faults: { lateDeltasAfterCancel: 3 } } } });

@@ -168,7 +168,6 @@ export class CallHandler implements Tickable {
   /** The answer last cut off by barge-in; its late deltas are dropped, not played. */
   private truncatedItemId: string | null;
   private itemSeq: number;
-  private outstandingMarks: number;
   /** performance.now() of the last frame from Twilio: the server closes calls that go silent. */
   lastInboundAt: number;
   /** performance.now() since when the Twilio socket has been above high water; 0 = it is not. */
@@ -231,7 +230,6 @@ export class CallHandler implements Tickable {
     this.item = null;
     this.truncatedItemId = null;
     this.itemSeq = 0;
-    this.outstandingMarks = 0;
     this.lastInboundAt = performance.now();
     this.twilioBlockedSince = 0;
 
@@ -392,7 +390,6 @@ export class CallHandler implements Tickable {
 
   private onMark(name: string): void {
     this.marksReceived += 1;
-    if (this.outstandingMarks > 0) this.outstandingMarks -= 1;
     const sep = name.indexOf(':');
     const seq = Number(name.slice(0, sep));
     const playedMs = Number(name.slice(sep + 1));
@@ -577,14 +574,15 @@ export class CallHandler implements Tickable {
   /** The caller spoke over the answer: stop what Twilio still has to play and cut the model's item there. */
   private onBargeIn(): void {
     if (this.state !== 'started' || this.item === null || this.frames === null) return;
-    const playing = this.outHead < this.outQueue.length || this.outstandingMarks > 0;
-    if (!playing) return;
     const item = this.item;
+    // Still queued here, or sent and not yet confirmed by its mark. Derived from the current
+    // answer's own marks: the marks Twilio returns for an answer it cleared say nothing about it.
+    const playing = this.outHead < this.outQueue.length || item.playedMs < item.queuedMs;
+    if (!playing) return;
     this.outQueue = [];
     this.outHead = 0;
     this.outFrames = 0;
     this.carry = null;
-    this.outstandingMarks = 0;
     this.item = null;
     this.truncatedItemId = item.id;
     this.bargeIns += 1;
@@ -654,7 +652,6 @@ export class CallHandler implements Tickable {
       if (typeof item === 'string') {
         socket.send(frames.mark(item));
         this.marksSent += 1;
-        this.outstandingMarks += 1;
       } else {
         socket.send(frames.media(item.toString('base64')));
         this.audioOutChunks += 1;
