@@ -1,4 +1,6 @@
 // Small pieces every command shares: usage errors (exit 2) and option parsers with clear messages.
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
 /** Bad usage or input: the CLI prints the message and exits 2. */
@@ -22,6 +24,18 @@ export function parsePositiveNumberOption(flag: string): (value: string) => numb
     if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a number > 0, got "${value}"`);
     return n;
   };
+}
+
+/** A file the command will write: its folder must exist now, not fail after a whole run. */
+export function requireOutputFolder(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new UsageError(`${file}: directory ${dir} does not exist`);
+  }
+  if (!isDir) throw new UsageError(`${file}: ${dir} is not a directory`);
 }
 
 /** A Media Streams URL: ws:// or wss://, with a hint for the http:// mix-up. */

@@ -146,6 +146,10 @@ describe('callsim gate', () => {
     const noFolder = await runCli(['gate', FIXTURE, '--junit', path.join(tmp, 'missing', 'gate.xml')]);
     expect(noFolder.code).toBe(2);
     expect(noFolder.stderr).toContain('does not exist');
+    // A file where the folder should be: refused up front, not after the run.
+    const fileAsFolder = await runCli(['gate', FIXTURE, '--junit', path.join(FIXTURE, 'gate.xml')]);
+    expect(fileAsFolder.code).toBe(2);
+    expect(fileAsFolder.stderr).toContain('is not a directory');
     const missing = await runCli(['gate', 'fixtures/nope.wav']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('fixtures/nope.wav: file not found');

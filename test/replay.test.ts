@@ -577,4 +577,17 @@ describe('callsim replay (child process)', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/missing required argument/);
   });
+
+  it('exits 2 before the call when --save-audio cannot be written (no such folder, or a file in its place)', async () => {
+    const [noFolder, fileAsFolder] = await Promise.all([
+      cli('--url', 'ws://127.0.0.1:9/media', '--save-audio', 'no-such-folder/agent.wav', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--url', 'ws://127.0.0.1:9/media', '--save-audio', 'fixtures/hello-8k-mulaw.wav/agent.wav', 'fixtures/hello-8k-mulaw.wav'),
+    ]);
+    for (const result of [noFolder, fileAsFolder]) {
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+    }
+    expect(noFolder.stderr).toContain('does not exist');
+    expect(fileAsFolder.stderr).toContain('is not a directory');
+  });
 });

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
-import { parseIntegerOption, parsePositiveNumberOption, parseWsUrl, UsageError } from '../cli-support.js';
+import { parseIntegerOption, parsePositiveNumberOption, parseWsUrl, requireOutputFolder, UsageError } from '../cli-support.js';
 import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from './gate.js';
 import { formatJunit, formatTable } from './report.js';
 import { TargetError, type TargetSpec } from './target.js';
@@ -134,9 +134,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   const timings = opts.timing ?? config.timings ?? [...GATE_TIMINGS];
   const total = fixtures.length * directions.length * timings.length;
   if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
-  for (const file of [jsonFile, junitFile]) {
-    if (file !== undefined && !existsSync(path.dirname(path.resolve(file)))) throw new UsageError(`${file}: folder ${path.dirname(file)} does not exist`);
-  }
+  for (const file of [jsonFile, junitFile]) if (file !== undefined) requireOutputFolder(file);
   const tty = process.stderr.isTTY === true;
   const progress = (text: string): void => {
     if (tty) process.stderr.write(`\r\u001b[2K${text}`);

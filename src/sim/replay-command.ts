@@ -1,8 +1,6 @@
 // `callsim replay [options] <file.wav>`: one simulated Twilio call, judged, as a CLI command.
 // Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or input. Results go to stdout
 // (human text or --json); progress and input errors go to stderr.
-import { statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import chalk from 'chalk';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WavInputError } from '../audio/wav.js';
@@ -10,7 +8,7 @@ import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
 import type { CallTiming } from './clock.js';
 import { runReplay, type ReplayCheck, type ReplayReport } from './replay.js';
 import { DTMF_DIGITS, type CallProgress } from './twilio-client.js';
-import { parseWsUrl } from '../cli-support.js';
+import { parseWsUrl, requireOutputFolder } from '../cli-support.js';
 
 export const EXIT_OK = 0;
 export const EXIT_CHECK_FAILED = 1;
@@ -235,20 +233,7 @@ talking, up to --timeout). Stats come from GET /calls/<callSid> on the same host
 Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV.`;
 
 async function runReplayAction(file: string, options: ReplayCliOptions): Promise<void> {
-  if (options.saveAudio !== undefined) {
-    const dir = dirname(resolve(options.saveAudio));
-    let isDir = false;
-    try {
-      isDir = statSync(dir).isDirectory();
-    } catch {
-      isDir = false;
-    }
-    if (!isDir) {
-      process.stderr.write(`callsim replay: ${options.saveAudio}: directory ${dir} does not exist\n`);
-      process.exitCode = EXIT_USAGE;
-      return;
-    }
-  }
+  if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
 
   const timing: CallTiming = options.burst ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed };
   const progress = progressReporter(Boolean(process.stderr.isTTY) && !options.quiet);
