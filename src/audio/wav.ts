@@ -424,12 +424,17 @@ export function loadWavAsMulawFrames(path: string): MulawAudio {
 
 /** Float samples (-1..1, clipped) to G.711 mu-law bytes. */
 export function floatToMulaw(samples: Float32Array): Buffer {
+  return Buffer.from(mulaw.encode(floatToPcm16(samples)));
+}
+
+/** [-1, 1] floats to 16-bit PCM, rounded and clamped (NaN becomes 0). */
+export function floatToPcm16(samples: Float32Array): Int16Array {
   const pcm = new Int16Array(samples.length);
   for (let i = 0; i < samples.length; i++) {
     const v = Math.round(samples[i]! * 32767);
     pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
   }
-  return Buffer.from(mulaw.encode(pcm));
+  return pcm;
 }
 
 /** Build a playable WAV (8 kHz mono PCM16) from mu-law frames, e.g. a recorded call leg. */
