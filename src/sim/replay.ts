@@ -101,6 +101,8 @@ const STATS_POLL_MS = 100;
 const STATS_REQUEST_TIMEOUT_MS = 1500;
 const NORMAL_CLOSE_CODES = new Set([1000, 1005]);
 const APPLICATION_ERROR = 'the caller hears: "An application error has occurred"';
+/** The checks that read the server's own record of the call (GET /calls/:callSid). */
+const SERVER_STATS_CHECKS = ['audio-in-matches', 'audio-out-matches', 'counters-finite', 'no-server-errors'] as const;
 
 /** Default timeout: 30 s, stretched for audio that takes longer than that to replay. */
 export function defaultTimeoutMs(audioMs: number, timing: CallTiming, tailMs: number): number {
@@ -264,9 +266,7 @@ function runChecks(input: CheckInput): { checks: ReplayCheck[]; failures: string
       skip(name, 'the call never connected');
     }
     if (input.expectAudio) skip('audio-returned', 'the call never connected');
-    for (const name of ['audio-in-matches', 'audio-out-matches', 'counters-finite', 'no-server-errors']) {
-      skip(name, 'the call never connected');
-    }
+    for (const name of SERVER_STATS_CHECKS) skip(name, 'the call never connected');
     return { checks, failures };
   }
   pass('connected', `media stream opened at ${call.url}`);
@@ -327,7 +327,7 @@ function runChecks(input: CheckInput): { checks: ReplayCheck[]; failures: string
 
   if (!stats.available) {
     const reason = 'no server stats: only wire-level checks apply';
-    for (const name of ['audio-in-matches', 'audio-out-matches', 'counters-finite', 'no-server-errors']) skip(name, reason);
+    for (const name of SERVER_STATS_CHECKS) skip(name, reason);
     return { checks, failures };
   }
 
