@@ -17,7 +17,7 @@ import type { BurstArgs, CallResult, ClientWindowStats, JitterMode, OpenResult, 
 import type { ServerStartArgs, ServerWindowStats } from './server-process.js';
 import { REPO_ROOT, RpcClient, loadCallAudio, monoMicros, type ProcWindowStats, type Summary } from './shared.js';
 import type { SimulatorWindowStats } from './simulator-process.js';
-import { parseIntegerOption, parsePositiveNumberOption } from '../src/cli-support.js';
+import { parseIntegerOption, parsePositiveNumberOption } from '../src/cli/options.js';
 
 // ---- options --------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 // Twilio's playout buffer (for marks and underruns) and echoes marks once "played".
 import WebSocket, { type RawData } from 'ws';
 import { randomBytes } from 'node:crypto';
-import { FRAME_MS } from '../src/twilio/protocol.js';
+import { FRAME_MS } from '../src/audio/format.js';
 import { Histogram, SelfMeter, loadCallAudio, monoMicros, serveRpc, stampBase64, type CallAudio, type ProcWindowStats, type Summary } from './shared.js';
 
 export type JitterMode =

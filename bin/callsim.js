@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = new URL('../dist/src/cli.js', import.meta.url);
+const cli = new URL('../dist/src/cli/program.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('callsim: not built yet; run `npm install` (or `npm run build`) in the package first\n');
   process.exit(2);

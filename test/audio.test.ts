@@ -10,11 +10,11 @@ import {
   decodeWavToMono8k,
   loadWavAsMulawFrames,
   mulawFramesToWav,
-  mulawRms,
-  synthesizeSpeechLike,
   type MulawAudio,
 } from '../src/audio/wav.js';
-import { FRAME_BYTES, MULAW_SILENCE } from '../src/twilio/protocol.js';
+import { mulawRms } from '../src/audio/g711.js';
+import { synthesizeSpeechLike } from '../src/audio/synth.js';
+import { FRAME_BYTES, MULAW_SILENCE } from '../src/audio/format.js';
 
 const { WaveFile } = wavefile;
 const { mulaw, alaw } = alawmulaw;

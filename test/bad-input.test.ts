@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMediaServer } from '../src/server/media-server.js';
-import { MAX_MESSAGE_BYTES } from '../src/twilio/protocol.js';
+import { MAX_MESSAGE_BYTES } from '../src/twilio/codec.js';
 import { RawTwilio, SILENT_FRAME, eventually, sid } from './helpers/raw-twilio.js';
 import { startWatchedServer, type Bystander, finishedCall, startedCall, upgradeStatus, type CapturedLog } from './helpers/robustness.js';
 

@@ -9,7 +9,7 @@ import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallConfig } from '../src/server/call-handler.js';
 import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
-import type { RealtimeSimulatorOptions } from '../src/model/simulator.js';
+import type { RealtimeSimulatorOptions } from '../src/model/simulator/simulator.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './helpers/raw-twilio.js';
 import { captureLog, finishedCall, startedCall, type CapturedLog } from './helpers/robustness.js';
 

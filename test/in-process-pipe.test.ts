@@ -1,10 +1,11 @@
 // The in-process pipe the server reaches its embedded simulator through: it must behave like a
 // socket where the server relies on it (order, async delivery, backpressure, end and close).
+import type { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createInProcessPipe } from '../src/model/in-process-pipe.js';
-import { startRealtimeSimulator, type RunningSimulator } from '../src/model/simulator.js';
+import { startRealtimeSimulator, type RunningSimulator } from '../src/model/simulator/simulator.js';
 
 function collect(end: Duplex): { chunks: Buffer[]; text: () => string } {
   const chunks: Buffer[] = [];
@@ -82,7 +83,7 @@ describe('simulator.connect()', () => {
     simulator = await startRealtimeSimulator({ host: '127.0.0.1', port: 0 });
     const sim = simulator;
     const ws = new WebSocket('ws://in-process/v1/realtime?model=callsim-simulator', {
-      createConnection: (() => sim.connect()) as unknown as NonNullable<ConstructorParameters<typeof WebSocket>[2]>['createConnection'],
+      createConnection: (() => sim.connect()) as unknown as typeof createConnection,
       headers: { 'x-callsim-call-sid': 'CAinprocess' },
     });
     const first = await new Promise<{ type: string }>((resolve, reject) => {

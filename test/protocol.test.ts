@@ -1,7 +1,7 @@
 // The wire contract both sides import: every event parses to its typed form, and anything
 // malformed comes back as a typed error value instead of an exception.
 import { describe, expect, it } from 'vitest';
-import { OutboundFrameBuilder, base64DecodedLength, isBase64, parseServerMessage, parseTwilioMessage } from '../src/twilio/protocol.js';
+import { OutboundFrameBuilder, base64DecodedLength, isBase64, parseServerMessage, parseTwilioMessage } from '../src/twilio/codec.js';
 
 describe('isBase64', () => {
   it('accepts real base64 of every padding length', () => {

@@ -12,9 +12,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WavInputError, loadWavAsMulawFrames } from '../src/audio/wav.js';
 import { startMediaServer } from '../src/server/media-server.js';
-import { runReplay, statsUrlFor, type ReplayReport } from '../src/sim/replay.js';
-import { placeCall } from '../src/sim/twilio-client.js';
-import { FRAME_BYTES, MULAW_SILENCE } from '../src/twilio/protocol.js';
+import { runReplay, statsUrlFor, type ReplayReport } from '../src/caller/replay.js';
+import { placeCall } from '../src/caller/call.js';
+import { FRAME_BYTES, MULAW_SILENCE } from '../src/audio/format.js';
 import * as earlyClose from './servers/early-close.mjs';
 import * as forgetfulOutbound from './servers/forgetful-outbound.mjs';
 import * as wrongStreamSid from './servers/wrong-streamsid.mjs';
@@ -521,10 +521,12 @@ const CLI = join(ROOT, 'bin/callsim.js');
 
 /** The CLI runs the compiled code: refuse to test a dist/ older than the sources under test. */
 function assertBuilt(): void {
-  for (const name of readdirSync(join(ROOT, 'src/sim')).filter((f) => f.endsWith('.ts'))) {
-    const built = join(ROOT, 'dist/src/sim', name.replace(/\.ts$/, '.js'));
-    if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(ROOT, 'src/sim', name)).mtimeMs) {
-      throw new Error(`dist/src/sim/${name.replace(/\.ts$/, '.js')} is missing or stale: run \`npm run build\` before these tests`);
+  for (const folder of ['src/caller', 'src/cli']) {
+    for (const name of readdirSync(join(ROOT, folder)).filter((f) => f.endsWith('.ts'))) {
+      const built = join(ROOT, 'dist', folder, name.replace(/\.ts$/, '.js'));
+      if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(ROOT, folder, name)).mtimeMs) {
+        throw new Error(`dist/${folder}/${name.replace(/\.ts$/, '.js')} is missing or stale: run \`npm run build\` before these tests`);
+      }
     }
   }
 }

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopbackAddress, startMediaServer, type MediaServerOptions, type RunningMediaServer } from '../src/server/media-server.js';
-import { MAX_MESSAGE_BYTES } from '../src/twilio/protocol.js';
+import { MAX_MESSAGE_BYTES } from '../src/twilio/codec.js';
 import { TWILIO_SIGNATURE_HEADER, computeTwilioSignature, formParams, validateTwilioSignature } from '../src/twilio/signature.js';
 import { RawTwilio, SILENT_FRAME, eventually } from './helpers/raw-twilio.js';
 import { captureLog, finishedCall, healthyCall, startedCall, upgradeStatus, type CapturedLog } from './helpers/robustness.js';

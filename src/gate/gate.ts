@@ -1,9 +1,9 @@
 // The pre-deploy gate: every fixture × direction × timing replayed against one server, each call
 // judged by the replay's own checks plus a scan of the server's output for crash signatures.
 import path from 'node:path';
-import type { CallDirection } from '../twilio/protocol.js';
+import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
-import { runReplay, type ReplayReport } from '../sim/replay.js';
+import { runReplay, type ReplayReport } from '../caller/replay.js';
 import type { CrashHit, LogCollector } from './crash-scan.js';
 import { startTarget, type GateTarget, type TargetSpec } from './target.js';
 

@@ -6,8 +6,8 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import type { ModelBridge, ModelBridgeFactory } from '../model/bridge.js';
 import type { SharedTicker, Tickable } from '../ticker.js';
+import { FRAME_BYTES } from '../audio/format.js';
 import {
-  FRAME_BYTES,
   MAX_MESSAGE_BYTES,
   OutboundFrameBuilder,
   base64DecodedLength,
@@ -15,7 +15,7 @@ import {
   type CallDirection,
   type MediaMessage,
   type StartMessage,
-} from '../twilio/protocol.js';
+} from '../twilio/codec.js';
 import type { CallCounters, CallErrorRecord, CallSnapshot, CallState } from './call-snapshot.js';
 
 export type FirstSpeaker = 'model' | 'caller';

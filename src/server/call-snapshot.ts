@@ -1,6 +1,6 @@
 // The JSON shape of one call as the server reports it on GET /calls and GET /calls/:callSid.
 // The replay client and the gate read exactly this, so it is the contract between them.
-import type { CallDirection } from '../twilio/protocol.js';
+import type { CallDirection } from '../twilio/codec.js';
 
 export type CallState = 'connected' | 'started' | 'stopped' | 'closed';
 

@@ -1,5 +1,5 @@
 // TwiML that connects a call to this server's Media Streams endpoint.
-import type { CallDirection } from './protocol.js';
+import type { CallDirection } from './codec.js';
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c);

@@ -2,7 +2,8 @@
 // test can do what the real fake Twilio (src/sim) never would (a second start, early media...).
 import alawmulaw from 'alawmulaw';
 import WebSocket from 'ws';
-import { FRAME_BYTES, MULAW_SILENCE, parseServerMessage, type TwilioOutboundMessage } from '../../src/twilio/protocol.js';
+import { FRAME_BYTES, MULAW_SILENCE } from '../../src/audio/format.js';
+import { parseServerMessage, type TwilioOutboundMessage } from '../../src/twilio/codec.js';
 
 export const SILENT_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
 

@@ -1,16 +1,11 @@
 // Twilio Media Streams wire protocol: the message types both sides import, and parsers that
 // return errors as values so a malformed frame never throws into a socket loop.
 // Reference: Twilio "Media Streams - WebSocket Messages" (bidirectional streams).
+import { SAMPLE_RATE } from '../audio/format.js';
 
 export type CallDirection = 'inbound' | 'outbound';
 export const CALL_DIRECTIONS: readonly CallDirection[] = ['inbound', 'outbound'];
 
-/** 20 ms of 8 kHz mu-law: the frame Twilio sends and expects. */
-export const FRAME_MS = 20;
-export const SAMPLE_RATE = 8000;
-export const FRAME_BYTES = 160;
-/** A mu-law byte that decodes to (near) zero: silence padding. */
-export const MULAW_SILENCE = 0xff;
 
 export interface MediaFormat {
   encoding: string;

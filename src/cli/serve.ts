@@ -1,11 +1,11 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
-import { createLogger, type LogFormat, type LogLevel } from './log.js';
-import type { FirstSpeaker } from './server/call-handler.js';
-import { startMediaServer, type ModelOptions } from './server/media-server.js';
-import { parseIntegerOption, UsageError } from './cli-support.js';
-import { parsePublicUrl } from './twilio/signature.js';
+import { createLogger, type LogFormat, type LogLevel } from '../log.js';
+import type { FirstSpeaker } from '../server/call-handler.js';
+import { startMediaServer, type ModelOptions } from '../server/media-server.js';
+import { parseIntegerOption, UsageError } from './options.js';
+import { parsePublicUrl } from '../twilio/signature.js';
 
 interface ServeOptions {
   host: string;

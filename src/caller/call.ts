@@ -7,11 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from '../audio/format.js';
 import {
-  FRAME_BYTES,
-  FRAME_MS,
-  MULAW_SILENCE,
-  SAMPLE_RATE,
   parseServerMessage,
   type CallDirection,
   type ConnectedMessage,
@@ -22,7 +19,7 @@ import {
   type StartMessage,
   type StopMessage,
   type TwilioInboundMessage,
-} from '../twilio/protocol.js';
+} from '../twilio/codec.js';
 import { FrameClock, REALTIME, sleep, validateTiming, type CallTiming } from './clock.js';
 
 export const DEFAULT_TAIL_MS = 1500;

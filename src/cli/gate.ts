@@ -1,15 +1,14 @@
 // `callsim gate`: options and config file, progress, reports, exit code. The matrix is gate.ts.
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
-import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
-import { parseIntegerOption, parsePositiveNumberOption, parseWsUrl, requireOutputFolder, UsageError } from '../cli-support.js';
-import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from './gate.js';
-import { formatJunit, formatTable } from './report.js';
-import { TargetError, type TargetSpec } from './target.js';
+import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
+import { packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl, requireOutputFolder, UsageError } from './options.js';
+import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from '../gate/gate.js';
+import { formatJunit, formatTable } from '../gate/report.js';
+import { TargetError, type TargetSpec } from '../gate/target.js';
 
 /** `callsim.config.json` → `gate`: every key optional; command-line options win. */
 export interface GateConfig {
@@ -252,7 +251,7 @@ function validateConfig(file: string, raw: Record<string, unknown>): GateConfig 
 }
 
 /** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */
-const PACKAGE_FIXTURES = fileURLToPath(new URL('../../../fixtures', import.meta.url));
+const PACKAGE_FIXTURES = packageFile('fixtures');
 
 function resolveFixtures(args: string[]): string[] {
   const inputs = args.length > 0 ? args : [existsSync('fixtures') ? 'fixtures' : PACKAGE_FIXTURES];

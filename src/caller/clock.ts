@@ -2,7 +2,7 @@
 // (start + n × frame / speed) against performance.now(), so a late timer never pushes the rest
 // of the call late: the next wait is simply shorter. Accumulated setTimeout delays would drift.
 import { performance } from 'node:perf_hooks';
-import { FRAME_MS } from '../twilio/protocol.js';
+import { FRAME_MS } from '../audio/format.js';
 
 export type CallTiming = { mode: 'realtime'; speed: number } | { mode: 'burst' };
 

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { loadWavAsMulawFrames, type MulawAudio, mulawFramesToWav, type SourceFormat } from '../audio/wav.js';
-import type { CallDirection } from '../twilio/protocol.js';
+import type { CallDirection } from '../twilio/codec.js';
 import type { CallState } from '../server/call-snapshot.js';
 import { REALTIME, sleep, validateTiming, type CallTiming } from './clock.js';
 import {
@@ -16,7 +16,7 @@ import {
   type CallRecord,
   type DtmfPlan,
   type WireErrorSummary,
-} from './twilio-client.js';
+} from './call.js';
 
 export interface ReplayOptions {
   /** The caller's audio: any WAV the audio module reads. */

@@ -6,9 +6,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createInProcessPipe } from './in-process-pipe.js';
-import { floatToMulaw, mulawRms, synthesizeSpeechLike } from '../audio/wav.js';
-import { SharedTicker, type Tickable } from '../ticker.js';
+import { createInProcessPipe } from '../in-process-pipe.js';
+import { floatToMulaw, mulawRms } from '../../audio/g711.js';
+import { synthesizeSpeechLike } from '../../audio/synth.js';
+import { SharedTicker, type Tickable } from '../../ticker.js';
 
 export interface SimulatorFaults {
   /** Answer every upgrade with HTTP 503. */

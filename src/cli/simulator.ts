@@ -1,7 +1,7 @@
 // `callsim simulator`: the embedded realtime simulator on its own, for any OpenAI Realtime client.
 import { Command, Option } from 'commander';
-import { startRealtimeSimulator } from './model/simulator.js';
-import { parseIntegerOption } from './cli-support.js';
+import { startRealtimeSimulator } from '../model/simulator/simulator.js';
+import { parseIntegerOption } from './options.js';
 
 export function simulatorCommand(): Command {
   return new Command('simulator')

@@ -1,5 +1,6 @@
 // Small pieces every command shares: usage errors (exit 2) and option parsers with clear messages.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
@@ -51,4 +52,18 @@ export function parseWsUrl(value: string): string {
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InvalidArgumentError(`"${value}" is not a ws:// or wss:// URL`);
   return value;
+}
+
+/**
+ * A file of the installed package (package.json, the shipped fixtures): found by walking up from
+ * this module, which sits at a different depth when built (dist/src/cli) than in the sources.
+ */
+export function packageFile(relative: string): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('callsim: cannot find its own package.json');
+    dir = parent;
+  }
+  return path.join(dir, relative);
 }

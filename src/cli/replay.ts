@@ -4,11 +4,11 @@
 import chalk from 'chalk';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WavInputError } from '../audio/wav.js';
-import { CALL_DIRECTIONS, type CallDirection } from '../twilio/protocol.js';
-import type { CallTiming } from './clock.js';
-import { runReplay, type ReplayCheck, type ReplayReport } from './replay.js';
-import { DTMF_DIGITS, type CallProgress } from './twilio-client.js';
-import { parseWsUrl, requireOutputFolder } from '../cli-support.js';
+import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
+import type { CallTiming } from '../caller/clock.js';
+import { runReplay, type ReplayCheck, type ReplayReport } from '../caller/replay.js';
+import { DTMF_DIGITS, type CallProgress } from '../caller/call.js';
+import { parseWsUrl, requireOutputFolder } from './options.js';
 
 export const EXIT_OK = 0;
 export const EXIT_CHECK_FAILED = 1;

@@ -1,14 +1,14 @@
 // The callsim program: mounts each command; the commands own their options.
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
-import { createRequire } from 'node:module';
-import { UsageError } from './cli-support.js';
-import { serveCommand } from './serve-command.js';
-import { simulatorCommand } from './simulator-command.js';
-import { replayCommand } from './sim/replay-command.js';
-import { gateCommand } from './gate/gate-command.js';
+import { readFileSync } from 'node:fs';
+import { UsageError, packageFile } from './options.js';
+import { serveCommand } from './serve.js';
+import { simulatorCommand } from './simulator.js';
+import { replayCommand } from './replay.js';
+import { gateCommand } from './gate.js';
 
-const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command('callsim')

@@ -1,0 +1,40 @@
+// callsim's public API: what a user needs to drive callsim from their own test runner. Replay a
+// call and judge it, run the gate, start the media server (the reference agent) or the realtime
+// model simulator, and the Twilio wire codec and audio helpers those are built from. Everything
+// here is typed and stable; anything not exported here is internal and may change.
+//
+//   import { replay, startMediaServer } from 'callsim';
+//   const server = await startMediaServer({ port: 0, quiet: true });
+//   const report = await replay({ file: 'hello.wav', url: server.wsUrl, direction: 'outbound' });
+//   await server.close();
+
+// ---- replaying calls (the fake Twilio) ------------------------------------------------------
+export { runReplay as replay, defaultTimeoutMs, statsUrlFor } from './caller/replay.js';
+export type { ReplayOptions, ReplayReport, ReplayCheck, CheckStatus, CallSummary, ServerStats } from './caller/replay.js';
+export { placeCall } from './caller/call.js';
+export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, WireErrorSummary } from './caller/call.js';
+export type { CallTiming } from './caller/clock.js';
+
+// ---- the pre-deploy gate --------------------------------------------------------------------
+export { runGate as gate, buildMatrix, GATE_TIMINGS } from './gate/gate.js';
+export type { GateOptions, GateResult, GateCallResult, GateCell, GateTiming, Finding, FindingKind } from './gate/gate.js';
+export type { TargetSpec } from './gate/target.js';
+export { CRASH_SIGNATURES, LogCollector, scanLine } from './gate/crash-scan.js';
+export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
+
+// ---- the media server and the model simulator -----------------------------------------------
+export { startMediaServer, MEDIA_PATH } from './server/media-server.js';
+export type { MediaServerOptions, RunningMediaServer, MediaServerStats, ModelOptions } from './server/media-server.js';
+export type { CallSnapshot, CallCounters, CallErrorRecord, CallState } from './server/call-snapshot.js';
+export { startRealtimeSimulator } from './model/simulator/simulator.js';
+export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats } from './model/simulator/simulator.js';
+
+// ---- the Twilio wire format -----------------------------------------------------------------
+export { parseTwilioMessage, parseServerMessage, isBase64, base64DecodedLength, OutboundFrameBuilder, CALL_DIRECTIONS, MAX_MESSAGE_BYTES } from './twilio/codec.js';
+export type * from './twilio/codec.js';
+export { computeTwilioSignature, validateTwilioSignature, TWILIO_SIGNATURE_HEADER } from './twilio/signature.js';
+
+// ---- audio ----------------------------------------------------------------------------------
+export { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from './audio/format.js';
+export { WavInputError, loadWavAsMulawFrames, decodeWavToMono8k, mulawFramesToWav } from './audio/wav.js';
+export type { MulawAudio, DecodedAudio, SourceFormat } from './audio/wav.js';
