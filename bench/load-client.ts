@@ -4,7 +4,7 @@
 // Twilio's playout buffer (for marks and underruns) and echoes marks once "played".
 import WebSocket, { type RawData } from 'ws';
 import { randomBytes } from 'node:crypto';
-import { FRAME_MS } from '../src/audio/format.js';
+import { FRAME_MS, parsePlayoutMark } from '../src/index.js';
 import { Histogram, SelfMeter, loadCallAudio, monoMicros, serveRpc, stampBase64, type CallAudio, type ProcWindowStats, type Summary } from './shared.js';
 
 export type JitterMode =
@@ -277,7 +277,7 @@ class SimCall {
       this.markHead = this.marks.length;
       return;
     }
-    const seq = Number(name.slice(0, name.indexOf(':')));
+    const seq = parsePlayoutMark(name)?.answer ?? -1;
     const p = this.pending;
     // A new answer: the largest gap since the last mark is the silence between two answers
     // (the caller's turn), not jitter.

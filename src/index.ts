@@ -25,6 +25,8 @@ export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
 // ---- the media server and the model simulator -----------------------------------------------
 export { startMediaServer, MEDIA_PATH } from './server/media-server.js';
 export type { MediaServerOptions, RunningMediaServer, MediaServerStats, ModelOptions } from './server/media-server.js';
+export { formatPlayoutMark, parsePlayoutMark } from './server/playout-mark.js';
+export type { PlayoutMark } from './server/playout-mark.js';
 export type { CallSnapshot, CallCounters, CallErrorRecord, CallState } from './server/call-snapshot.js';
 export { startRealtimeSimulator } from './model/simulator/simulator.js';
 export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats } from './model/simulator/simulator.js';

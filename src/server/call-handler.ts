@@ -16,6 +16,7 @@ import {
   type MediaMessage,
   type StartMessage,
 } from '../twilio/codec.js';
+import { formatPlayoutMark } from './playout-mark.js';
 import type { CallCounters, CallErrorRecord, CallSnapshot, CallState } from './call-snapshot.js';
 
 export type FirstSpeaker = 'model' | 'caller';
@@ -552,7 +553,7 @@ export class CallHandler implements Tickable {
   }
 
   private enqueueMark(item: PlayingItem): void {
-    this.outQueue.push(`${item.seq}:${item.queuedMs}`);
+    this.outQueue.push(formatPlayoutMark(item.seq, item.queuedMs));
     item.markedMs = item.queuedMs;
   }
 
