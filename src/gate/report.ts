@@ -1,6 +1,7 @@
 // The gate's reports: a table for people, JUnit XML for CI systems, JSON for machines.
 import path from 'node:path';
 import chalk from 'chalk';
+import { escapeXml as xml } from '../text/xml.js';
 import type { GateCallResult, GateResult } from './gate.js';
 
 function counter(result: GateCallResult, name: string): string {
@@ -50,13 +51,6 @@ export function formatTable(result: GateResult): string {
       ` ${passed}/${result.calls.length} calls passed against ${result.target} in ${(result.durationMs / 1000).toFixed(1)}s`,
   );
   return out.join('\n');
-}
-
-function xml(text: string): string {
-  // XML 1.0 cannot carry most control characters at all, escaped or not.
-  return text
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
-    .replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
 }
 
 export function formatJunit(result: GateResult): string {

@@ -1,9 +1,6 @@
 // TwiML that connects a call to this server's Media Streams endpoint.
+import { escapeXml } from '../text/xml.js';
 import type { CallDirection } from './codec.js';
-
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
-}
 
 export function connectStreamTwiml(streamUrl: string, direction: CallDirection, parameters: Record<string, string> = {}): string {
   const params = { direction, ...parameters };
