@@ -5,7 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { runGate, type GateCallResult } from '../src/gate/gate.js';
+import { GATE_CONFIG_SCHEMA, GateConfigError, loadGateConfig, validateGateConfig } from '../src/gate/config.js';
 
 const FIXTURE = 'fixtures/hello-8k-mulaw.wav';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-gate-'));
@@ -171,5 +173,50 @@ describe('callsim gate', () => {
     const json = JSON.parse(readFileSync(path.join(tmp, 'gate.json'), 'utf8')) as { verdict: string; calls: unknown[] };
     expect(json.verdict).toBe('pass');
     expect(json.calls).toHaveLength(1);
+  });
+});
+
+describe('callsim.config.json (gate/config.ts)', () => {
+  const file = 'callsim.config.json';
+  const problem = (gate: unknown): string => {
+    try {
+      validateGateConfig(file, { gate });
+    } catch (err) {
+      expect(err).toBeInstanceOf(GateConfigError);
+      return (err as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('accepts a full gate object, wrapped in "gate" or bare', () => {
+    const gate = { fixtures: ['fixtures'], directions: ['inbound', 'outbound'], timings: ['realtime', 'burst', 'early-media'], speed: 1, concurrency: 4, serverCmd: 'node server.js', junit: 'gate.xml', expectAudio: false, tailMs: 0 };
+    expect(validateGateConfig(file, { gate })).toEqual(gate);
+    expect(validateGateConfig(file, gate)).toEqual(gate);
+  });
+
+  it('names the file and the key, and says what the key must be', () => {
+    expect(problem({ concurency: 2 })).toMatch(/^callsim\.config\.json: unknown key gate\.concurency \(known: fixtures, directions, timings, speed, concurrency, /);
+    expect(problem({ speed: 0 })).toBe('callsim.config.json: gate.speed must be a number > 0');
+    expect(problem({ speed: '2' })).toBe('callsim.config.json: gate.speed must be a number > 0');
+    expect(problem({ directions: ['inbound', 'sideways'] })).toBe('callsim.config.json: gate.directions must be an array of inbound|outbound');
+    expect(problem({ timings: 'burst' })).toBe('callsim.config.json: gate.timings must be an array of realtime|burst|early-media');
+    expect(problem({ readyTimeoutMs: 99 })).toBe('callsim.config.json: gate.readyTimeoutMs must be a number ≥ 100');
+    expect(problem({ serverCmd: '' })).toBe('callsim.config.json: gate.serverCmd must be a non-empty string');
+    expect(problem({ expectAudio: 'yes' })).toBe('callsim.config.json: gate.expectAudio must be true or false');
+    expect(problem([])).toBe('callsim.config.json: expected an object with a "gate" object');
+  });
+
+  it('reads files: not found and not JSON are errors with the file name', () => {
+    const notJson = path.join(tmp, 'not.json');
+    writeFileSync(notJson, '{ gate: ');
+    expect(() => loadGateConfig(path.join(tmp, 'nope.json'))).toThrow(/nope\.json: file not found/);
+    expect(() => loadGateConfig(notJson)).toThrow(/not\.json: not valid JSON/);
+  });
+
+  it('the same schema gives a JSON Schema (for editors; issue 15 ships it)', () => {
+    const schema = z.toJSONSchema(GATE_CONFIG_SCHEMA) as { additionalProperties: boolean; properties: Record<string, { type?: string; exclusiveMinimum?: number }> };
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties)).toContain('serverCmd');
+    expect(schema.properties.speed).toMatchObject({ type: 'number', exclusiveMinimum: 0 });
   });
 });

@@ -1,5 +1,6 @@
-// `callsim gate`: options and config file, progress, reports, exit code. The matrix is gate.ts.
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+// `callsim gate`: options, progress, reports, exit code. The matrix is gate/gate.ts, the config
+// file gate/config.ts.
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
@@ -9,24 +10,7 @@ import { packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl,
 import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from '../gate/gate.js';
 import { formatJunit, formatTable } from '../gate/report.js';
 import { TargetError, type TargetSpec } from '../gate/target.js';
-
-/** `callsim.config.json` → `gate`: every key optional; command-line options win. */
-export interface GateConfig {
-  fixtures?: string[];
-  directions?: CallDirection[];
-  timings?: GateTiming[];
-  speed?: number;
-  concurrency?: number;
-  url?: string;
-  serverCmd?: string;
-  wsPath?: string;
-  readyTimeoutMs?: number;
-  timeoutMs?: number;
-  tailMs?: number;
-  expectAudio?: boolean;
-  junit?: string;
-  json?: string;
-}
+import { CONFIG_FILE, GateConfigError, loadGateConfig, type GateConfig } from '../gate/config.js';
 
 interface GateCliOptions {
   config?: string;
@@ -46,7 +30,6 @@ interface GateCliOptions {
 }
 
 const DEFAULTS = { speed: 1, concurrency: 4, wsPath: '/media', readyTimeoutMs: 20_000, expectAudio: true } as const;
-export const CONFIG_FILE = 'callsim.config.json';
 
 function listOf<T extends string>(flag: string, allowed: readonly T[]): (value: string, previous: T[] | undefined) => T[] {
   return (value, previous) => {
@@ -97,7 +80,7 @@ Examples:
 }
 
 async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<number> {
-  const config = loadConfig(opts.config);
+  const config = readConfig(opts.config);
   const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
   // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
   const audio = new Map<string, MulawAudio>();
@@ -186,68 +169,13 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   return result.verdict === 'pass' ? 0 : 1;
 }
 
-function loadConfig(explicit: string | undefined): GateConfig {
-  const file = explicit ?? (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined);
-  if (file === undefined) return {};
-  let parsed: unknown;
+function readConfig(file: string | undefined): GateConfig {
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    return loadGateConfig(file);
   } catch (err) {
-    throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `not valid JSON: ${(err as Error).message}`}`);
+    if (err instanceof GateConfigError) throw new UsageError(err.message);
+    throw err;
   }
-  const gate = typeof parsed === 'object' && parsed !== null && 'gate' in parsed ? (parsed as { gate: unknown }).gate : parsed;
-  if (typeof gate !== 'object' || gate === null || Array.isArray(gate)) throw new UsageError(`${file}: expected an object with a "gate" object`);
-  return validateConfig(file, gate as Record<string, unknown>);
-}
-
-function validateConfig(file: string, raw: Record<string, unknown>): GateConfig {
-  const bad = (key: string, want: string): never => {
-    throw new UsageError(`${file}: gate.${key} must be ${want}`);
-  };
-  const strings = (key: string, allowed?: readonly string[]): string[] | undefined => {
-    const v = raw[key];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && (allowed === undefined || allowed.includes(x)))) {
-      return bad(key, allowed ? `an array of ${allowed.join('|')}` : 'an array of strings');
-    }
-    return v as string[];
-  };
-  const num = (key: string, min: number): number | undefined => {
-    const v = raw[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) return bad(key, `a number ≥ ${min}`);
-    return v;
-  };
-  const str = (key: string): string | undefined => {
-    const v = raw[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || v === '') return bad(key, 'a non-empty string');
-    return v;
-  };
-  const known = new Set(['fixtures', 'directions', 'timings', 'speed', 'concurrency', 'url', 'serverCmd', 'wsPath', 'readyTimeoutMs', 'timeoutMs', 'tailMs', 'expectAudio', 'junit', 'json']);
-  for (const key of Object.keys(raw)) if (!known.has(key)) throw new UsageError(`${file}: unknown key gate.${key} (known: ${[...known].join(', ')})`);
-  if (raw.expectAudio !== undefined && typeof raw.expectAudio !== 'boolean') bad('expectAudio', 'true or false');
-  const speed = num('speed', 0);
-  if (speed === 0) bad('speed', 'a number > 0');
-  const config: GateConfig = {};
-  const assign = <K extends keyof GateConfig>(key: K, value: GateConfig[K] | undefined): void => {
-    if (value !== undefined) config[key] = value;
-  };
-  assign('fixtures', strings('fixtures'));
-  assign('directions', strings('directions', CALL_DIRECTIONS) as CallDirection[] | undefined);
-  assign('timings', strings('timings', GATE_TIMINGS) as GateTiming[] | undefined);
-  assign('speed', speed);
-  assign('concurrency', num('concurrency', 1));
-  assign('url', str('url'));
-  assign('serverCmd', str('serverCmd'));
-  assign('wsPath', str('wsPath'));
-  assign('readyTimeoutMs', num('readyTimeoutMs', 100));
-  assign('timeoutMs', num('timeoutMs', 100));
-  assign('tailMs', num('tailMs', 0));
-  assign('expectAudio', raw.expectAudio as boolean | undefined);
-  assign('junit', str('junit'));
-  assign('json', str('json'));
-  return config;
 }
 
 /** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */

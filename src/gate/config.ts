@@ -1,0 +1,82 @@
+// `callsim.config.json` → its `gate` object: read, validated against one zod schema (from which a
+// JSON Schema for editors can be generated), every key optional. Errors name the file and key.
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
+import { GATE_TIMINGS, type GateTiming } from './gate.js';
+
+export const CONFIG_FILE = 'callsim.config.json';
+
+/** A config file that cannot be used; the CLI turns it into a usage error (exit 2). */
+export class GateConfigError extends Error {
+  override readonly name = 'GateConfigError';
+}
+
+const nonEmpty = z.string().min(1);
+
+export const GATE_CONFIG_SCHEMA = z.strictObject({
+  fixtures: z.array(z.string()).optional(),
+  directions: z.array(z.enum(CALL_DIRECTIONS as readonly [CallDirection, ...CallDirection[]])).optional(),
+  timings: z.array(z.enum(GATE_TIMINGS as readonly [GateTiming, ...GateTiming[]])).optional(),
+  speed: z.number().positive().optional(),
+  concurrency: z.number().min(1).optional(),
+  url: nonEmpty.optional(),
+  serverCmd: nonEmpty.optional(),
+  wsPath: nonEmpty.optional(),
+  readyTimeoutMs: z.number().min(100).optional(),
+  timeoutMs: z.number().min(100).optional(),
+  tailMs: z.number().min(0).optional(),
+  expectAudio: z.boolean().optional(),
+  junit: nonEmpty.optional(),
+  json: nonEmpty.optional(),
+});
+
+export type GateConfig = z.infer<typeof GATE_CONFIG_SCHEMA>;
+type GateConfigKey = keyof GateConfig;
+
+/** What each key must be, said the same way whatever zod found wrong with it. */
+const WANTED: Record<GateConfigKey, string> = {
+  fixtures: 'an array of strings',
+  directions: `an array of ${CALL_DIRECTIONS.join('|')}`,
+  timings: `an array of ${GATE_TIMINGS.join('|')}`,
+  speed: 'a number > 0',
+  concurrency: 'a number ≥ 1',
+  url: 'a non-empty string',
+  serverCmd: 'a non-empty string',
+  wsPath: 'a non-empty string',
+  readyTimeoutMs: 'a number ≥ 100',
+  timeoutMs: 'a number ≥ 100',
+  tailMs: 'a number ≥ 0',
+  expectAudio: 'true or false',
+  junit: 'a non-empty string',
+  json: 'a non-empty string',
+};
+const KNOWN_KEYS = Object.keys(GATE_CONFIG_SCHEMA.shape) as GateConfigKey[];
+
+/** The `gate` object of a parsed config file (or the whole file, when it is the gate object itself). */
+export function validateGateConfig(file: string, parsed: unknown): GateConfig {
+  const gate = typeof parsed === 'object' && parsed !== null && 'gate' in parsed ? (parsed as { gate: unknown }).gate : parsed;
+  if (typeof gate !== 'object' || gate === null || Array.isArray(gate)) throw new GateConfigError(`${file}: expected an object with a "gate" object`);
+  const checked = GATE_CONFIG_SCHEMA.safeParse(gate);
+  if (checked.success) return checked.data;
+  // A misspelt key first: it is why the value the user meant is not there.
+  const unknown = checked.error.issues.find((issue) => issue.code === 'unrecognized_keys');
+  if (unknown !== undefined) throw new GateConfigError(`${file}: unknown key gate.${unknown.keys[0]} (known: ${KNOWN_KEYS.join(', ')})`);
+  const issue = checked.error.issues[0];
+  const key = issue?.path[0];
+  if (typeof key === 'string' && Object.hasOwn(WANTED, key)) throw new GateConfigError(`${file}: gate.${key} must be ${WANTED[key as GateConfigKey]}`);
+  throw new GateConfigError(`${file}: ${issue?.message ?? 'not a valid gate config'}`);
+}
+
+/** Reads and validates `explicit`, else ./callsim.config.json when there is one; else every key unset. */
+export function loadGateConfig(explicit: string | undefined): GateConfig {
+  const file = explicit ?? (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined);
+  if (file === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new GateConfigError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `not valid JSON: ${(err as Error).message}`}`);
+  }
+  return validateGateConfig(file, parsed);
+}
