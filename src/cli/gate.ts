@@ -7,6 +7,7 @@ import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import { packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl, requireOutputFolder, UsageError } from './options.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, type ExitCode } from './exit-codes.js';
 import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from '../gate/gate.js';
 import { formatJunit, formatTable } from '../gate/report.js';
 import { TargetError, type TargetSpec } from '../gate/target.js';
@@ -79,7 +80,7 @@ Examples:
     });
 }
 
-async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<number> {
+async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<ExitCode> {
   const config = readConfig(opts.config);
   const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
   // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
@@ -155,7 +156,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
       progress('');
       process.stderr.write(`${chalk.red('callsim gate: cannot start the server:')} ${err.message}\n`);
       for (const line of err.output.slice(-20)) process.stderr.write(chalk.gray(`  | ${line}\n`));
-      return 1;
+      return EXIT_CHECK_FAILED;
     }
     throw err;
   }
@@ -166,7 +167,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   else process.stdout.write(formatTable(result) + '\n');
   if (jsonFile !== undefined) writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
   if (junitFile !== undefined) writeFileSync(junitFile, formatJunit(result));
-  return result.verdict === 'pass' ? 0 : 1;
+  return result.verdict === 'pass' ? EXIT_OK : EXIT_CHECK_FAILED;
 }
 
 function readConfig(file: string | undefined): GateConfig {

@@ -1,8 +1,11 @@
-// The callsim program: mounts each command; the commands own their options.
+// src/cli/: the callsim program (this file) and one file per command, the option parsers they
+// share (options.ts) and the exit codes (exit-codes.ts). The only folder that reads argv, sets
+// process.exitCode or prints usage errors; it may import every other folder, and none imports it.
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { UsageError, packageFile } from './options.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { serveCommand } from './serve.js';
 import { simulatorCommand } from './simulator.js';
 import { replayCommand } from './replay.js';
@@ -39,15 +42,15 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; every usage error exits 2 (commander says 1).
-      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      process.exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
       return;
     }
     if (err instanceof UsageError) {
       process.stderr.write(`${chalk.red('callsim:')} ${err.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT_USAGE;
       return;
     }
     process.stderr.write(`${chalk.red('callsim: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = EXIT_CHECK_FAILED;
   }
 }

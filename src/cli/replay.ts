@@ -1,6 +1,6 @@
 // `callsim replay [options] <file.wav>`: one simulated Twilio call, judged, as a CLI command.
-// Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or input. Results go to stdout
-// (human text or --json); progress and input errors go to stderr.
+// Exit codes (exit-codes.ts): 0 healthy call, 1 a check failed, 2 bad usage or input, 130
+// interrupted. Results go to stdout (human text or --json); progress and input errors to stderr.
 import chalk from 'chalk';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WavInputError } from '../audio/wav.js';
@@ -9,12 +9,8 @@ import type { CallTiming } from '../caller/clock.js';
 import { runReplay, type ReplayCheck, type ReplayReport } from '../caller/replay.js';
 import { DTMF_DIGITS, type CallProgress } from '../caller/call.js';
 import { parseWsUrl, requireOutputFolder } from './options.js';
+import { EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
-export const EXIT_OK = 0;
-export const EXIT_CHECK_FAILED = 1;
-export const EXIT_USAGE = 2;
-/** Conventional exit status after Ctrl-C (128 + SIGINT). */
-const EXIT_INTERRUPTED = 130;
 const PROGRESS_INTERVAL_MS = 100;
 
 interface ReplayCliOptions {
@@ -230,7 +226,7 @@ The caller's audio is followed by --tail ms of silence (kept going while the ser
 talking, up to --timeout). Stats come from GET /calls/<callSid> on the same host as --url unless
 --stats-url says otherwise; without them only wire-level checks run.
 
-Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV.`;
+Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV, 130 interrupted.`;
 
 async function runReplayAction(file: string, options: ReplayCliOptions): Promise<void> {
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
