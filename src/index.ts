@@ -40,3 +40,9 @@ export { computeTwilioSignature, validateTwilioSignature, TWILIO_SIGNATURE_HEADE
 export { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from './audio/format.js';
 export { WavInputError, loadWavAsMulawFrames, decodeWavToMono8k, mulawFramesToWav } from './audio/wav.js';
 export type { MulawAudio, DecodedAudio, SourceFormat } from './audio/wav.js';
+
+// ---- reports, and the gate's config file ----------------------------------------------------
+export { REPORTERS, REPORTER_NAMES, ReporterGroup, parseReporterSpec, reporterConflict, replayCell, replayCallResult, replayRun, formatGateTable, formatReplayReport, formatJunit } from './report/index.js';
+export type { Reporter, ReporterContext, ReporterSpec, ReporterName, ReporterIo, ReporterError, RunCommand, RunStart, CallStart, CallEnd, RunEnd, RunFailure, TextSink } from './report/index.js';
+export { CONFIG_FILE, GATE_CONFIG_SCHEMA, GateConfigError, loadGateConfig, validateGateConfig } from './gate/config.js';
+export type { GateConfig } from './gate/config.js';

@@ -1,5 +1,8 @@
-// The pre-deploy gate: every fixture × direction × timing replayed against one server, each call
-// judged by the replay's own checks plus a scan of the server's output for crash signatures.
+// src/gate/: the pre-deploy gate. This file runs the matrix: every fixture × direction × timing
+// replayed against one server, each call judged by the replay's own checks plus a scan of the
+// server's output for crash signatures (crash-scan.ts); target.ts starts or reaches the server,
+// config.ts reads callsim.config.json. It may import caller/, audio/, twilio/ and, to run the
+// built-in target, server/; never cli/ or report/ (reporters are fed through its hooks).
 import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
@@ -60,7 +63,8 @@ export interface GateOptions {
   timeoutMs?: number;
   tailMs?: number;
   expectAudio: boolean;
-  onCallDone?: (result: GateCallResult, done: number, total: number) => void;
+  /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
+  onCallDone?: (result: GateCallResult, done: number, total: number, report: ReplayReport | null) => void;
   onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
 }
 
@@ -114,11 +118,11 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
         running += 1;
         options.onCallStart?.(cell, running, done, cells.length);
         const startedAt = Date.now();
-        const { result, statsNote, streamSid } = await runCell(cell, audio.get(cell.fixture) as MulawAudio, target, options);
+        const { result, statsNote, streamSid, report } = await runCell(cell, audio.get(cell.fixture) as MulawAudio, target, options);
         running -= 1;
         done += 1;
         windows[index] = { result, statsNote, streamSid, startedAt, endedAt: Date.now() };
-        options.onCallDone?.(result, done, cells.length);
+        options.onCallDone?.(result, done, cells.length, report);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, cells.length)) }, worker));
@@ -146,7 +150,14 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit };
 }
 
-async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, options: GateOptions): Promise<{ result: GateCallResult; statsNote: string | null; streamSid: string | null }> {
+interface CellRun {
+  result: GateCallResult;
+  statsNote: string | null;
+  streamSid: string | null;
+  report: ReplayReport | null;
+}
+
+async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, options: GateOptions): Promise<CellRun> {
   const result: GateCallResult = {
     ...cell,
     verdict: 'fail',
@@ -160,7 +171,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   const exitBefore = target.exit();
   if (exitBefore !== null) {
     result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target.logs) });
-    return { result, statsNote: null, streamSid: null };
+    return { result, statsNote: null, streamSid: null, report: null };
   }
   let report: ReplayReport;
   try {
@@ -179,7 +190,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
     });
   } catch (err) {
     result.findings.push({ kind: 'replay-error', message: err instanceof Error ? err.message : String(err), lines: [] });
-    return { result, statsNote: null, streamSid: null };
+    return { result, statsNote: null, streamSid: null, report: null };
   }
   result.callSid = report.call.callSid;
   result.durationMs = report.call.durationMs;
@@ -187,7 +198,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   result.framesReceived = report.call.framesReceived;
   result.serverCounters = report.stats.counters;
   for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
-  return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid };
+  return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid, report };
 }
 
 /** A server that reports some calls on /calls but not this one lost track of it. */

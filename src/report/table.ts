@@ -1,0 +1,130 @@
+// The text report for people: the gate's table and failure list, or a replay's single-call view.
+// Written once, at the end of the run, to stdout (or a file, without colours).
+import path from 'node:path';
+import type { ChalkInstance } from 'chalk';
+import type { ReplayCheck, ReplayReport } from '../caller/replay.js';
+import type { GateResult } from '../gate/gate.js';
+import { padEndVisible, visibleLength } from '../text/columns.js';
+import { counterRows, counterText } from './counters.js';
+import { writeReport, type Reporter, type ReporterContext, type RunEnd } from './reporter.js';
+
+/** A failure's log excerpt stops here; the JSON report has every line. */
+const EXCERPT_LINES = 8;
+
+export function formatGateTable(result: GateResult, style: ChalkInstance): string {
+  const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time'];
+  const rows = result.calls.map((c) => [
+    path.basename(c.fixture),
+    c.direction,
+    c.timing,
+    c.verdict === 'pass' ? style.green('pass') : style.red('FAIL'),
+    String(c.framesSent),
+    String(c.framesReceived),
+    counterText(c.serverCounters, 'audioInChunks', style),
+    counterText(c.serverCounters, 'audioOutChunks', style),
+    seconds(c.durationMs, ''),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const line = (cells: string[]): string => cells.map((cell, i) => padEndVisible(cell, widths[i] ?? 0)).join('  ');
+  const out = [style.bold(line(header)), ...rows.map(line)];
+
+  const failed = result.calls.filter((c) => c.verdict === 'fail');
+  for (const call of failed) {
+    out.push('', style.red(`✗ ${call.id}`) + (call.callSid ? style.gray(` (${call.callSid})`) : ''));
+    for (const finding of call.findings) {
+      out.push(`    ${style.yellow(finding.kind)}: ${finding.message}`);
+      for (const l of finding.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${l}`));
+    }
+  }
+  for (const finding of result.unattributed) {
+    out.push('', style.red(`✗ server output not tied to any call: ${finding.message}`));
+    for (const l of finding.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${l}`));
+  }
+  if (result.serverExit !== null) out.push('', style.gray(`server process ${result.serverExit}`));
+  const passed = result.calls.length - failed.length;
+  out.push(
+    '',
+    (result.verdict === 'pass' ? style.green.bold('GATE PASSED') : style.red.bold('GATE FAILED')) +
+      ` ${passed}/${result.calls.length} calls passed against ${result.target} in ${seconds(result.durationMs, '')}`,
+  );
+  return out.join('\n');
+}
+
+function seconds(ms: number, unitSpace = ' '): string {
+  return `${(ms / 1000).toFixed(1)}${unitSpace}s`;
+}
+
+function checkLine(check: ReplayCheck, style: ChalkInstance): string {
+  const mark = check.status === 'pass' ? style.green('✓') : check.status === 'fail' ? style.red('✗') : style.dim('–');
+  const name = check.status === 'skip' ? style.dim(check.name.padEnd(24)) : check.name.padEnd(24);
+  return `  ${mark} ${name} ${style.dim(check.reason)}`;
+}
+
+/** What the caller saw of the call: frames, latency, how it closed, playback. */
+function callLines(report: ReplayReport, style: ChalkInstance): string[] {
+  const { call } = report;
+  const lines = [
+    `  frames       sent ${call.framesSent} (${call.audioFramesSent} audio + ${call.silenceFramesSent} silence)` +
+      `, received ${call.framesReceived} (${call.bytesReceived} bytes)`,
+    `  first audio  ${call.firstAudioLatencyMs === null ? 'no audio came back' : `${call.firstAudioLatencyMs} ms`}`,
+    `  duration     ${seconds(call.durationMs)}`,
+  ];
+  const when = call.serverClosedBeforeStop ? style.red('before stop') : call.stopSent ? 'after stop' : 'without stop';
+  lines.push(`  closed       by ${call.closedBy ?? 'nobody'} ${when}, code ${call.closeCode ?? '—'}${call.closeReason ? ` "${call.closeReason}"` : ''}`);
+  if (call.marksReceived > 0 || call.clearsReceived > 0) {
+    lines.push(
+      `  playback     ${call.marksReceived} marks (${call.marksEchoed} echoed, ${call.marksPendingAtEnd} unplayed at hang-up)` +
+        `, ${call.clearsReceived} clears (${call.audioClearedMs} ms dropped)`,
+    );
+  }
+  return lines;
+}
+
+/** A replay's report for people (no trailing newline). `quiet` keeps only the verdict and failures. */
+export function formatReplayReport(report: ReplayReport, style: ChalkInstance, quiet = false): string {
+  const lines: string[] = [];
+  const failed = report.checks.filter((c) => c.status === 'fail').length;
+  const passed = report.checks.filter((c) => c.status === 'pass').length;
+  if (!quiet) {
+    const target = report.target.builtInServer ? `${report.target.url} (built-in server)` : report.target.url;
+    const pace = report.timing.mode === 'burst' ? 'burst' : `real time ×${report.timing.speed}`;
+    lines.push(`${style.bold('callsim replay')} ${report.fixture.file} → ${target}`);
+    lines.push(
+      style.dim(
+        `  ${report.direction} call · ${pace} · audio ${seconds(report.fixture.durationMs)} (${report.fixture.frames} frames) · ` +
+          `call ${report.call.callSid}`,
+      ),
+    );
+    lines.push('');
+    if (report.call.connected) {
+      lines.push(...callLines(report, style), '', ...counterRows(report, style));
+      if (report.stats.note) lines.push(style.dim(`  note: ${report.stats.note}`));
+      lines.push('');
+    }
+    lines.push(...report.checks.map((check) => checkLine(check, style)));
+    if (report.savedAudio) {
+      lines.push(
+        report.savedAudio.error === null
+          ? style.dim(`  saved ${report.savedAudio.frames} frames of the agent's audio to ${report.savedAudio.file}`)
+          : style.red(`  could not save audio to ${report.savedAudio.file}: ${report.savedAudio.error}`),
+      );
+    }
+    lines.push('');
+  }
+  if (report.verdict === 'pass') {
+    lines.push(`${style.green.bold('PASS')} ${style.green(`healthy call: ${passed} checks passed`)}`);
+  } else {
+    lines.push(`${style.red.bold('FAIL')} ${style.red(`${failed} of ${passed + failed} checks failed`)}`);
+    for (const failure of report.failures) lines.push(style.red(`  • ${failure}`));
+  }
+  return lines.join('\n');
+}
+
+export function tableReporter(context: ReporterContext): Reporter {
+  return {
+    async onRunEnd(run: RunEnd) {
+      const text = run.replay !== null ? formatReplayReport(run.replay, context.style, context.quiet) : formatGateTable(run.result, context.style);
+      await writeReport(context, `${text}\n`);
+    },
+  };
+}
