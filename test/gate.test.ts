@@ -174,6 +174,38 @@ describe('callsim gate', () => {
     expect(json.verdict).toBe('pass');
     expect(json.calls).toHaveLength(1);
   });
+
+  it('--reporter junit=FILE --reporter json=FILE2 writes both, and only those: no table, no progress', async () => {
+    const junit = path.join(tmp, 'reported.xml');
+    const json = path.join(tmp, 'reported.json');
+    const run = await runCli(['gate', FIXTURE, '--server-cmd', 'node test/servers/forgetful-outbound.mjs --port {port}', '--timing', 'burst', '--reporter', `junit=${junit}`, '--reporter', `json=${json}`]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).not.toContain('[1/2]');
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testsuites name="callsim gate" tests="2" failures="1"/);
+    const result = JSON.parse(readFileSync(json, 'utf8')) as { verdict: string; calls: Array<{ id: string; verdict: string }> };
+    expect(result.verdict).toBe('fail');
+    expect(result.calls.map((c) => [c.id, c.verdict])).toEqual([
+      ['hello-8k-mulaw.wav inbound burst', 'pass'],
+      ['hello-8k-mulaw.wav outbound burst', 'fail'],
+    ]);
+  });
+
+  it('--reporter: an unknown name, two reports on stdout or a missing folder are usage errors before any call', async () => {
+    const [unknown, twoOnStdout, noFolder] = await Promise.all([
+      runCli(['gate', FIXTURE, '--reporter', 'html=report.html']),
+      runCli(['gate', FIXTURE, '--reporter', 'table', '--json']),
+      runCli(['gate', FIXTURE, '--reporter', `json=${path.join(tmp, 'missing', 'gate.json')}`]),
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown reporter "html" (known: table, json, junit, progress)');
+    expect(twoOnStdout.code).toBe(2);
+    expect(twoOnStdout.stderr).toContain('only one report can go to stdout');
+    expect(noFolder.code).toBe(2);
+    expect(noFolder.stderr).toContain('does not exist');
+    for (const run of [unknown, twoOnStdout, noFolder]) expect(run.stdout).toBe('');
+  });
 });
 
 describe('callsim.config.json (gate/config.ts)', () => {

@@ -2,7 +2,7 @@
 // the wire protocol it speaks, the playback model (marks, clear), the planted faulty servers,
 // the built-in media server, and the CLI as a child process.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -521,7 +521,7 @@ const CLI = join(ROOT, 'bin/callsim.js');
 
 /** The CLI runs the compiled code: refuse to test a dist/ older than the sources under test. */
 function assertBuilt(): void {
-  for (const folder of ['src/caller', 'src/cli']) {
+  for (const folder of ['src/caller', 'src/cli', 'src/report', 'src/text']) {
     for (const name of readdirSync(join(ROOT, folder)).filter((f) => f.endsWith('.ts'))) {
       const built = join(ROOT, 'dist', folder, name.replace(/\.ts$/, '.js'));
       if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(ROOT, folder, name)).mtimeMs) {
@@ -591,5 +591,39 @@ describe('callsim replay (child process)', () => {
     }
     expect(noFolder.stderr).toContain('does not exist');
     expect(fileAsFolder.stderr).toContain('is not a directory');
+  });
+
+  it('--reporter: the same reporters as the gate, a replay being a run of one call', async () => {
+    const url = await startPlanted(earlyClose);
+    const dir = mkdtempSync(join(tmpdir(), 'callsim-replay-reporter-'));
+    try {
+      const junit = join(dir, 'replay.xml');
+      const json = join(dir, 'replay.json');
+      const failed = await cli('--url', url, '--burst', '--reporter', 'table', '--reporter', `junit=${junit}`, '--reporter', `json=${json}`, 'fixtures/hello-8k-mulaw.wav');
+      expect(failed.code).toBe(1);
+      expect(failed.stdout).toContain('the server closed the media stream before stop');
+      expect(readFileSync(junit, 'utf8')).toMatch(/<testsuites name="callsim replay" tests="1" failures="1"[\s\S]*<failure message="the caller hears/);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as ReplayReport;
+      expect(report.verdict).toBe('fail');
+      expect(report.failures[0]).toContain('the server closed the media stream before stop');
+      // Not on a terminal, the progress line is one line per finished call.
+      const logged = await cli('--url', url, '--burst', '--quiet', '--reporter', 'progress', '--reporter', 'table', 'fixtures/hello-8k-mulaw.wav');
+      expect(logged.stderr).toBe('callsim replay: [1/1] FAIL hello-8k-mulaw.wav inbound burst\n');
+      expect(logged.stdout).toMatch(/^FAIL /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--reporter: an unknown name or two reports on stdout exit 2 before the call', async () => {
+    const [unknown, twoOnStdout] = await Promise.all([
+      cli('--url', 'ws://127.0.0.1:9/media', '--reporter', 'tap', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--url', 'ws://127.0.0.1:9/media', '--reporter', 'table', '--json', 'fixtures/hello-8k-mulaw.wav'),
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown reporter "tap" (known: table, json, junit, progress)');
+    expect(twoOnStdout.code).toBe(2);
+    expect(twoOnStdout.stderr).toContain('only one report can go to stdout');
+    for (const result of [unknown, twoOnStdout]) expect(result.stdout).toBe('');
   });
 });

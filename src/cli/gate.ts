@@ -1,17 +1,17 @@
-// `callsim gate`: options, progress, reports, exit code. The matrix is gate/gate.ts, the config
-// file gate/config.ts.
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+// `callsim gate`: options and config file, the reports it writes, exit code. The matrix is
+// gate/gate.ts, the config file gate/config.ts, the reports report/.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
-import { packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl, requireOutputFolder, UsageError } from './options.js';
-import { EXIT_CHECK_FAILED, EXIT_OK, type ExitCode } from './exit-codes.js';
-import { GATE_TIMINGS, runGate, type GateOptions, type GateTiming } from '../gate/gate.js';
-import { formatJunit, formatTable } from '../gate/report.js';
-import { TargetError, type TargetSpec } from '../gate/target.js';
+import { checkReporterOutputs, collectReporter, packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl, REPORTER_OPTION_HELP, UsageError } from './options.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit-codes.js';
+import { GATE_TIMINGS, runGate, type GateOptions, type GateResult, type GateTiming } from '../gate/gate.js';
 import { CONFIG_FILE, GateConfigError, loadGateConfig, type GateConfig } from '../gate/config.js';
+import { TargetError, type TargetSpec } from '../gate/target.js';
+import { ReporterGroup, type ReporterSpec } from '../report/index.js';
 
 interface GateCliOptions {
   config?: string;
@@ -26,6 +26,7 @@ interface GateCliOptions {
   timeout?: number;
   tail?: number;
   expectAudio?: boolean;
+  reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
 }
@@ -58,8 +59,9 @@ export function gateCommand(): Command {
     .addOption(new Option('--timeout <ms>', 'bound on each call').argParser(parseIntegerOption('--timeout', 100)))
     .addOption(new Option('--tail <ms>', 'line silence after each fixture while the agent answers').argParser(parseIntegerOption('--tail', 0)))
     .option('--no-expect-audio', 'do not fail calls the server never answers with audio')
-    .option('--junit <file>', 'write a JUnit XML report (for CI test tabs)')
-    .option('--json [file]', 'write the full result as JSON to a file, or to stdout with no file')
+    .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
+    .option('--junit <file>', 'write a JUnit XML report (for CI test tabs); short for --reporter junit=<file>')
+    .option('--json [file]', 'write the full result as JSON to a file, or to stdout (instead of the table) with no file')
     .addHelpText(
       'after',
       `
@@ -69,10 +71,15 @@ ReferenceError, "Cannot read properties of undefined", unhandled rejections, Pyt
 AttributeError/Traceback...), non-finite counters and calls the server never reports.
 Exit 0 when every call passed, 1 when any failed, 2 on bad usage.
 
+Reports: by default a progress line on stderr and the table on stdout. Each --reporter
+name[=file] (table, json, junit, progress) replaces those defaults; --junit and --json add to
+them, as before.
+
 Examples:
   $ npx callsim gate                                        # built-in server, ./fixtures
   $ npx callsim gate --url wss://staging.example.com/media --junit gate.xml
   $ npx callsim gate --server-cmd "python3 server.py --port {port}" --concurrency 2
+  $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
   $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
     )
     .action(async (fixtureArgs: string[], opts: GateCliOptions) => {
@@ -93,36 +100,14 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
       throw err;
     }
   }
-  const url = opts.url ?? config.url;
-  const serverCmd = opts.serverCmd ?? config.serverCmd;
-  if (url !== undefined && serverCmd !== undefined) throw new UsageError('use --url or --server-cmd, not both');
-  if (url !== undefined && opts.url === undefined) {
-    try {
-      parseWsUrl(url);
-    } catch (err) {
-      throw new UsageError(`gate.url: ${(err as Error).message}`);
-    }
-  }
-  const target: TargetSpec =
-    url !== undefined
-      ? { kind: 'url', url }
-      : serverCmd !== undefined
-        ? { kind: 'command', command: serverCmd, wsPath: opts.wsPath ?? config.wsPath ?? DEFAULTS.wsPath, readyTimeoutMs: opts.readyTimeout ?? config.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs }
-        : { kind: 'builtin' };
-
-  const jsonToStdout = opts.json === true;
-  const jsonFile = typeof opts.json === 'string' ? opts.json : config.json;
-  const junitFile = opts.junit ?? config.junit;
+  const target = targetOf(opts, config);
   const directions = opts.direction ?? config.directions ?? [...CALL_DIRECTIONS];
   const timings = opts.timing ?? config.timings ?? [...GATE_TIMINGS];
   const total = fixtures.length * directions.length * timings.length;
   if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
-  for (const file of [jsonFile, junitFile]) if (file !== undefined) requireOutputFolder(file);
-  const tty = process.stderr.isTTY === true;
-  const progress = (text: string): void => {
-    if (tty) process.stderr.write(`\r\u001b[2K${text}`);
-  };
-  let failedSoFar = 0;
+  const specs = reportersOf(opts, config);
+  checkReporterOutputs(specs);
+  const reporters = new ReporterGroup(specs, { command: 'gate' });
 
   const options: GateOptions = {
     fixtures,
@@ -135,39 +120,30 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
     ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
     ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
-    onCallStart: (cell, running, done) => progress(`callsim gate: ${done}/${total} done, ${running} running (${cell.id})`),
-    onCallDone: (result, done) => {
-      // The call's own findings so far; crash lines printed meanwhile are judged at the end.
-      const failed = result.findings.length > 0;
-      if (failed) failedSoFar += 1;
-      const mark = failed ? chalk.red('FAIL') : chalk.green('pass');
-      // One line per call in CI logs; a single updating line on a terminal.
-      if (tty) progress(`callsim gate: ${done}/${total} done, ${failedSoFar} failed (last: ${result.id} ${mark})`);
-      else process.stderr.write(`callsim gate: [${done}/${total}] ${mark} ${result.id}\n`);
-    },
+    onCallStart: (cell, running, done) => reporters.onCallStart({ cell, running, done, total }),
+    onCallDone: (result, done, _total, report) => reporters.onCallEnd({ result, report, done, total }),
   };
 
-  process.stderr.write(`callsim gate: ${total} calls (${fixtures.length} fixtures × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}\n`);
-  let result;
+  await reporters.onRunStart({
+    total,
+    plan: `${total} calls (${fixtures.length} fixtures × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+  });
+  let result: GateResult;
   try {
     result = await runGate(options);
   } catch (err) {
     if (err instanceof TargetError) {
-      progress('');
+      await reporters.onRunFailure({ message: `cannot start the server: ${err.message}`, output: err.output });
       process.stderr.write(`${chalk.red('callsim gate: cannot start the server:')} ${err.message}\n`);
       for (const line of err.output.slice(-20)) process.stderr.write(chalk.gray(`  | ${line}\n`));
       return EXIT_CHECK_FAILED;
     }
     throw err;
   }
-  progress('');
-  if (tty) process.stderr.write('\n');
-
-  if (jsonToStdout) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else process.stdout.write(formatTable(result) + '\n');
-  if (jsonFile !== undefined) writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
-  if (junitFile !== undefined) writeFileSync(junitFile, formatJunit(result));
-  return result.verdict === 'pass' ? EXIT_OK : EXIT_CHECK_FAILED;
+  await reporters.onRunEnd({ result, replay: null });
+  for (const error of reporters.errors) process.stderr.write(`${chalk.red(`callsim gate: the ${error.reporter} report failed:`)} ${error.message}\n`);
+  if (result.verdict === 'fail') return EXIT_CHECK_FAILED;
+  return reporters.errors.length > 0 ? EXIT_USAGE : EXIT_OK;
 }
 
 function readConfig(file: string | undefined): GateConfig {
@@ -177,6 +153,34 @@ function readConfig(file: string | undefined): GateConfig {
     if (err instanceof GateConfigError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+function targetOf(opts: GateCliOptions, config: GateConfig): TargetSpec {
+  const url = opts.url ?? config.url;
+  const serverCmd = opts.serverCmd ?? config.serverCmd;
+  if (url !== undefined && serverCmd !== undefined) throw new UsageError('use --url or --server-cmd, not both');
+  if (url !== undefined && opts.url === undefined) {
+    try {
+      parseWsUrl(url);
+    } catch (err) {
+      throw new UsageError(`gate.url: ${(err as Error).message}`);
+    }
+  }
+  if (url !== undefined) return { kind: 'url', url };
+  if (serverCmd === undefined) return { kind: 'builtin' };
+  return { kind: 'command', command: serverCmd, wsPath: opts.wsPath ?? config.wsPath ?? DEFAULTS.wsPath, readyTimeoutMs: opts.readyTimeout ?? config.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs };
+}
+
+/** `--reporter`s as given, else the progress line and the table; then the --json / --junit shorthands. */
+function reportersOf(opts: GateCliOptions, config: GateConfig): ReporterSpec[] {
+  const jsonToStdout = opts.json === true;
+  const jsonFile = typeof opts.json === 'string' ? opts.json : config.json;
+  const junitFile = opts.junit ?? config.junit;
+  const specs: ReporterSpec[] = opts.reporter !== undefined ? [...opts.reporter] : [{ name: 'progress', file: null }, ...(jsonToStdout ? [] : [{ name: 'table', file: null } as const])];
+  if (jsonToStdout) specs.push({ name: 'json', file: null });
+  if (jsonFile !== undefined) specs.push({ name: 'json', file: jsonFile });
+  if (junitFile !== undefined) specs.push({ name: 'junit', file: junitFile });
+  return specs;
 }
 
 /** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */

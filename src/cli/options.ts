@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { parseReporterSpec, REPORTER_NAMES, reporterConflict, type ReporterSpec } from '../report/index.js';
 
 /** Bad usage or input: the CLI prints the message and exits 2. */
 export class UsageError extends Error {
@@ -37,6 +38,22 @@ export function requireOutputFolder(file: string): void {
     throw new UsageError(`${file}: directory ${dir} does not exist`);
   }
   if (!isDir) throw new UsageError(`${file}: ${dir} is not a directory`);
+}
+
+/** `--reporter name[=file]`, repeatable: each adds one report. */
+export const REPORTER_OPTION_HELP = `a report to write (repeatable): ${REPORTER_NAMES.join(', ')}; name=FILE writes it to a file. Replaces the default reports`;
+
+export function collectReporter(value: string, previous: ReporterSpec[] | undefined): ReporterSpec[] {
+  const spec = parseReporterSpec(value);
+  if (typeof spec === 'string') throw new InvalidArgumentError(spec);
+  return [...(previous ?? []), spec];
+}
+
+/** Before the run: the reports do not collide, and every file's folder exists. */
+export function checkReporterOutputs(specs: readonly ReporterSpec[]): void {
+  const conflict = reporterConflict(specs);
+  if (conflict !== null) throw new UsageError(conflict);
+  for (const spec of specs) if (spec.file !== null) requireOutputFolder(spec.file);
 }
 
 /** A Media Streams URL: ws:// or wss://, with a hint for the http:// mix-up. */

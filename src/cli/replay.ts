@@ -1,17 +1,16 @@
 // `callsim replay [options] <file.wav>`: one simulated Twilio call, judged, as a CLI command.
 // Exit codes (exit-codes.ts): 0 healthy call, 1 a check failed, 2 bad usage or input, 130
-// interrupted. Results go to stdout (human text or --json); progress and input errors to stderr.
-import chalk from 'chalk';
+// interrupted. Reports go to stdout (the text view, or --json); progress and errors to stderr.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WavInputError } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import type { CallTiming } from '../caller/clock.js';
-import { runReplay, type ReplayCheck, type ReplayReport } from '../caller/replay.js';
-import { DTMF_DIGITS, type CallProgress } from '../caller/call.js';
-import { parseWsUrl, requireOutputFolder } from './options.js';
+import { runReplay, type ReplayReport } from '../caller/replay.js';
+import { DTMF_DIGITS } from '../caller/call.js';
+import type { GateTiming } from '../gate/gate.js';
+import { ReporterGroup, replayCallResult, replayCell, replayRun, type ReporterSpec } from '../report/index.js';
+import { checkReporterOutputs, collectReporter, parseWsUrl, REPORTER_OPTION_HELP, requireOutputFolder } from './options.js';
 import { EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-
-const PROGRESS_INTERVAL_MS = 100;
 
 interface ReplayCliOptions {
   direction: CallDirection;
@@ -28,6 +27,7 @@ interface ReplayCliOptions {
   timeout?: number;
   expectAudio?: boolean;
   json?: boolean;
+  reporter?: ReporterSpec[];
   saveAudio?: string;
   quiet?: boolean;
 }
@@ -82,129 +82,6 @@ function collectParam(value: string, previous: Record<string, string>): Record<s
   return { ...previous, [key]: value.slice(eq + 1) };
 }
 
-// ---- output ---------------------------------------------------------------------------------
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function checkLine(check: ReplayCheck): string {
-  const mark =
-    check.status === 'pass' ? chalk.green('✓') : check.status === 'fail' ? chalk.red('✗') : chalk.dim('–');
-  const name = check.status === 'skip' ? chalk.dim(check.name.padEnd(24)) : check.name.padEnd(24);
-  return `  ${mark} ${name} ${chalk.dim(check.reason)}`;
-}
-
-function counterRows(report: ReplayReport): string[] {
-  const { call } = report;
-  const server = report.stats.counters;
-  const pairs: Array<[label: string, serverName: string, wire: number]> = [
-    ['media in (caller → server)', 'audioInChunks', call.framesSent],
-    ['media out (server → caller)', 'audioOutChunks', call.framesReceived],
-    ['marks sent / received', 'marksSent', call.marksReceived],
-    ['marks echoed back', 'marksReceived', call.marksEchoed],
-    ['clears', 'clearsSent', call.clearsReceived],
-    ['dtmf digits', 'dtmfReceived', call.dtmfDigitsSent.length],
-  ];
-  const rows = [chalk.dim(`  ${'counter'.padEnd(30)}${'server'.padStart(10)}${'wire'.padStart(10)}`)];
-  for (const [label, serverName, wire] of pairs) {
-    const serverValue = server === null ? undefined : server[serverName];
-    const serverText = serverValue === undefined ? '—' : serverValue === null ? 'null' : String(serverValue);
-    const agree = serverValue === wire;
-    const text = `  ${label.padEnd(30)}${serverText.padStart(10)}${String(wire).padStart(10)}`;
-    rows.push(server === null ? text : agree ? text : chalk.yellow(text));
-  }
-  if (server !== null) {
-    const shown = new Set(pairs.map(([, serverName]) => serverName));
-    const others = Object.entries(server)
-      .filter(([name]) => !shown.has(name))
-      .map(([name, value]) => (value === null ? chalk.red(`${name}=null`) : `${name}=${value}`));
-    if (others.length > 0) rows.push(chalk.dim(`  other server counters: `) + others.join(' '));
-  }
-  return rows;
-}
-
-/** The human-readable report (no trailing newline). `quiet` keeps only the verdict and failures. */
-export function formatReplayReport(report: ReplayReport, quiet = false): string {
-  const lines: string[] = [];
-  const { call } = report;
-  const failed = report.checks.filter((c) => c.status === 'fail').length;
-  const passed = report.checks.filter((c) => c.status === 'pass').length;
-  if (!quiet) {
-    const target = report.target.builtInServer ? `${report.target.url} (built-in server)` : report.target.url;
-    const pace = report.timing.mode === 'burst' ? 'burst' : `real time ×${report.timing.speed}`;
-    lines.push(`${chalk.bold('callsim replay')} ${report.fixture.file} → ${target}`);
-    lines.push(
-      chalk.dim(
-        `  ${report.direction} call · ${pace} · audio ${seconds(report.fixture.durationMs)} (${report.fixture.frames} frames) · ` +
-          `call ${call.callSid}`,
-      ),
-    );
-    lines.push('');
-    if (call.connected) {
-      lines.push(
-        `  frames       sent ${call.framesSent} (${call.audioFramesSent} audio + ${call.silenceFramesSent} silence)` +
-          `, received ${call.framesReceived} (${call.bytesReceived} bytes)`,
-      );
-      const latency = call.firstAudioLatencyMs === null ? 'no audio came back' : `${call.firstAudioLatencyMs} ms`;
-      lines.push(`  first audio  ${latency}`);
-      lines.push(`  duration     ${seconds(call.durationMs)}`);
-      const closer = call.closedBy ?? 'nobody';
-      const when = call.serverClosedBeforeStop ? chalk.red('before stop') : call.stopSent ? 'after stop' : 'without stop';
-      lines.push(`  closed       by ${closer} ${when}, code ${call.closeCode ?? '—'}${call.closeReason ? ` "${call.closeReason}"` : ''}`);
-      if (call.marksReceived > 0 || call.clearsReceived > 0) {
-        lines.push(
-          `  playback     ${call.marksReceived} marks (${call.marksEchoed} echoed, ${call.marksPendingAtEnd} unplayed at hang-up)` +
-            `, ${call.clearsReceived} clears (${call.audioClearedMs} ms dropped)`,
-        );
-      }
-      lines.push('');
-      lines.push(...counterRows(report));
-      if (report.stats.note) lines.push(chalk.dim(`  note: ${report.stats.note}`));
-      lines.push('');
-    }
-    lines.push(...report.checks.map(checkLine));
-    if (report.savedAudio) {
-      lines.push(
-        report.savedAudio.error === null
-          ? chalk.dim(`  saved ${report.savedAudio.frames} frames of the agent's audio to ${report.savedAudio.file}`)
-          : chalk.red(`  could not save audio to ${report.savedAudio.file}: ${report.savedAudio.error}`),
-      );
-    }
-    lines.push('');
-  }
-  if (report.verdict === 'pass') {
-    lines.push(`${chalk.green.bold('PASS')} ${chalk.green(`healthy call: ${passed} checks passed`)}`);
-  } else {
-    lines.push(`${chalk.red.bold('FAIL')} ${chalk.red(`${failed} of ${passed + failed} checks failed`)}`);
-    for (const failure of report.failures) lines.push(chalk.red(`  • ${failure}`));
-  }
-  return lines.join('\n');
-}
-
-/** A single self-overwriting status line on a TTY stderr; nothing at all otherwise. */
-function progressReporter(enabled: boolean): { update(progress: CallProgress): void; done(): void } {
-  if (!enabled) return { update() {}, done() {} };
-  let lastDrawn = 0;
-  let drawn = false;
-  return {
-    update(progress) {
-      const now = Date.now();
-      if (now - lastDrawn < PROGRESS_INTERVAL_MS) return;
-      lastDrawn = now;
-      drawn = true;
-      const audio = `${progress.audioFramesSent}/${progress.audioFrames} audio frames`;
-      const line =
-        `  ${progress.phase.padEnd(10)} ${seconds(progress.elapsedMs)}  ${audio}  ` +
-        `sent ${progress.framesSent}  received ${progress.framesReceived}`;
-      process.stderr.write(`\r\x1b[K${chalk.dim(line)}`);
-    },
-    done() {
-      if (drawn) process.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
 // ---- command --------------------------------------------------------------------------------
 
 const EXAMPLES = `
@@ -226,13 +103,34 @@ The caller's audio is followed by --tail ms of silence (kept going while the ser
 talking, up to --timeout). Stats come from GET /calls/<callSid> on the same host as --url unless
 --stats-url says otherwise; without them only wire-level checks run.
 
+Reports: the text report on stdout (and a live line on a terminal). Each --reporter name[=file]
+(table, json, junit, progress) replaces it; --json prints the JSON report instead of it.
+
 Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV, 130 interrupted.`;
+
+/** `--reporter`s as given, else the text view (the live line too, on a terminal); then --json. */
+function reportersOf(options: ReplayCliOptions): ReporterSpec[] {
+  const live = process.stderr.isTTY === true && !options.quiet;
+  const specs: ReporterSpec[] =
+    options.reporter !== undefined
+      ? [...options.reporter]
+      : [...(live ? [{ name: 'progress', file: null } as const] : []), ...(options.json ? [] : [{ name: 'table', file: null } as const])];
+  if (options.json) specs.push({ name: 'json', file: null });
+  return specs;
+}
+
+function gateTimingOf(options: ReplayCliOptions): GateTiming {
+  return options.burst ? 'burst' : options.earlyMedia ? 'early-media' : 'realtime';
+}
 
 async function runReplayAction(file: string, options: ReplayCliOptions): Promise<void> {
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
+  const specs = reportersOf(options);
+  checkReporterOutputs(specs);
+  const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false });
 
   const timing: CallTiming = options.burst ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed };
-  const progress = progressReporter(Boolean(process.stderr.isTTY) && !options.quiet);
+  const cell = replayCell(file, options.direction, gateTimingOf(options));
   const hangUp = new AbortController();
   let interrupted = false;
   const onSigint = (): void => {
@@ -242,6 +140,8 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   };
   process.once('SIGINT', onSigint);
 
+  await reporters.onRunStart({ total: 1, plan: null });
+  reporters.onCallStart({ cell, running: 1, done: 0, total: 1 });
   let report: ReplayReport;
   try {
     report = await runReplay({
@@ -259,35 +159,29 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       expectAudio: options.expectAudio,
       saveAudioPath: options.saveAudio,
       signal: hangUp.signal,
-      onProgress: (p) => progress.update(p),
+      onProgress: (progress) => reporters.onCallProgress(progress),
     });
   } catch (err) {
-    progress.done();
-    if (err instanceof WavInputError) {
-      process.stderr.write(`callsim replay: ${err.file}: ${err.problem}\n`);
-      process.exitCode = EXIT_USAGE;
-      return;
-    }
-    process.stderr.write(`callsim replay: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = EXIT_CHECK_FAILED;
+    const message = err instanceof WavInputError ? `${err.file}: ${err.problem}` : err instanceof Error ? err.message : String(err);
+    await reporters.onRunFailure({ message, output: [] });
+    process.stderr.write(`callsim replay: ${message}\n`);
+    process.exitCode = err instanceof WavInputError ? EXIT_USAGE : EXIT_CHECK_FAILED;
     return;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-  progress.done();
 
-  if (options.json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  } else {
-    process.stdout.write(`${formatReplayReport(report, options.quiet)}\n`);
-  }
+  const call = replayCallResult(cell, report);
+  reporters.onCallEnd({ result: call, report, done: 1, total: 1 });
+  await reporters.onRunEnd(replayRun(call, report));
+  for (const error of reporters.errors) process.stderr.write(`callsim replay: the ${error.reporter} report failed: ${error.message}\n`);
   if (report.savedAudio?.error) {
     process.stderr.write(`callsim replay: ${report.savedAudio.file}: ${report.savedAudio.error}\n`);
   }
 
   if (interrupted) process.exitCode = EXIT_INTERRUPTED;
   else if (report.verdict === 'fail') process.exitCode = EXIT_CHECK_FAILED;
-  else if (report.savedAudio?.error) process.exitCode = EXIT_USAGE;
+  else if (report.savedAudio?.error || reporters.errors.length > 0) process.exitCode = EXIT_USAGE;
   else process.exitCode = EXIT_OK;
 }
 
@@ -324,6 +218,7 @@ export function replayCommand(): Command {
     )
     .option('--expect-audio', 'fail unless the server sends audio back')
     .option('--json', 'print only the JSON report on stdout')
+    .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the text report)', collectReporter)
     .option('--save-audio <out.wav>', "write the agent's audio (everything the server sent) to a WAV file")
     .option('--quiet', 'print only the verdict and failures')
     .showHelpAfterError('(run "callsim replay --help" for usage)')
