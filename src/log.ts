@@ -1,5 +1,6 @@
 // Structured logging on stderr: one line per call event of note, as JSON or for people.
 import chalk from 'chalk';
+import { printable } from './text/printable.js';
 
 export type LogFormat = 'json' | 'pretty';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -52,8 +53,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (format === 'json') {
       line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, jsonSafe);
     } else {
-      const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v, jsonSafe)}`);
-      line = `${chalk.gray(new Date().toISOString())} ${LEVEL_COLOR[level](level.toUpperCase().padEnd(5))} ${msg}${parts.length ? ' ' + chalk.gray(parts.join(' ')) : ''}`;
+      // Field values can quote what a peer sent (a callSid, a digit): escaped, so a newline or an
+      // escape sequence in them cannot forge a log line or drive the terminal.
+      const parts = Object.entries(fields).map(([k, v]) => `${printable(k)}=${printable(typeof v === 'string' ? v : (JSON.stringify(v, jsonSafe) ?? String(v)))}`);
+      line = `${chalk.gray(new Date().toISOString())} ${LEVEL_COLOR[level](level.toUpperCase().padEnd(5))} ${printable(msg)}${parts.length ? ' ' + chalk.gray(parts.join(' ')) : ''}`;
     }
     write(redactSecrets(line, secrets));
   };

@@ -1,7 +1,7 @@
 // The crash scan on real server output: which lines become crash hits, and which hits are one
 // crash.
 import { describe, expect, it } from 'vitest';
-import { LogCollector } from '../src/gate/crash-scan.js';
+import { LogCollector, MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, MAX_LINE_CHARS } from '../src/gate/crash-scan.js';
 
 function collect(stream: 'stdout' | 'stderr', text: string): LogCollector {
   const logs = new LogCollector();
@@ -119,4 +119,58 @@ describe('crash scan', () => {
       { signature: 'AttributeError', line: 'Traceback (most recent call last):', detail: 'AttributeError: no greeting_marks' },
     ]);
   });
+
+  it('keeps at most MAX_LINE_CHARS of a line that never ends, and says how much it cut', () => {
+    const logs = new LogCollector();
+    const chunk = 'x'.repeat(64 * 1024);
+    // 64 MB without a newline, as a server printing a binary blob or a runaway progress line would.
+    for (let i = 0; i < 1024; i++) logs.write('stdout', chunk);
+    logs.write('stdout', "\nTypeError: Cannot read properties of undefined (reading 'push')\n");
+    const [long, crash] = logs.lines;
+    const cut = 64 * 1024 * 1024 - MAX_LINE_CHARS;
+    expect(long?.text).toBe(`${'x'.repeat(MAX_LINE_CHARS)} [... ${cut} more characters cut]`);
+    expect(logs.longLines).toBe(1);
+    expect(logs.charsCut).toBe(cut);
+    expect(crash?.text).toBe("TypeError: Cannot read properties of undefined (reading 'push')");
+    expect(summary(logs).map((h) => h.signature)).toEqual(['TypeError']);
+  });
+
+  it('takes each redraw of a \\r progress bar as a line, and \\r\\n as one line end', () => {
+    const logs = new LogCollector();
+    for (let i = 1; i <= 100; i++) logs.write('stderr', `downloading model ${i}%\r`);
+    logs.write('stderr', 'done\r\nready on port 8080\r');
+    logs.write('stderr', '\nTypeError: boom\r\n');
+    expect(logs.lines.map((l) => l.text)).toEqual([
+      ...Array.from({ length: 100 }, (_, i) => `downloading model ${i + 1}%`),
+      'done',
+      'ready on port 8080',
+      'TypeError: boom',
+    ]);
+    expect(logs.longLines).toBe(0);
+  });
+
+  it("keeps a bounded number of one call's flood of crash lines, and still the other call's crash", () => {
+    const logs = new LogCollector();
+    const flooding = 'CA' + 'a'.repeat(32);
+    const other = 'CA' + 'b'.repeat(32);
+    const lines = Array.from({ length: 1000 }, (_, i) => `TypeError: flood ${i} [call ${flooding}]`).join('\n') + '\n';
+    for (let i = 0; i < 300; i++) logs.write('stderr', lines);
+    logs.write('stderr', `call ${other} failed\nTypeError: Cannot read properties of undefined (reading 'marks')\n`);
+    expect(logs.hits).toHaveLength(MAX_CRASH_HITS_PER_SOURCE + 1);
+    expect(logs.droppedHits).toBe(300_000 - MAX_CRASH_HITS_PER_SOURCE);
+    expect(logs.hits.at(-1)?.line.text).toBe("TypeError: Cannot read properties of undefined (reading 'marks')");
+    // Context still finds each kept hit's own line, and the kept lines stay bounded.
+    expect(logs.context(logs.hits.at(-1)!, 1, 0)).toEqual([`call ${other} failed`, "TypeError: Cannot read properties of undefined (reading 'marks')"]);
+    expect(logs.lines.length).toBeLessThanOrEqual(50_000);
+  });
+
+  it('keeps at most MAX_CRASH_HITS crash hits in all', () => {
+    const logs = new LogCollector();
+    let text = '';
+    for (let i = 0; i < MAX_CRASH_HITS + 500; i++) text += `TypeError: call CA${i.toString(16).padStart(32, '0')} broke\n`;
+    logs.write('stderr', text);
+    expect(logs.hits).toHaveLength(MAX_CRASH_HITS);
+    expect(logs.droppedHits).toBe(500);
+  });
 });
+

@@ -83,4 +83,27 @@ describe.skipIf(process.platform === 'win32')('server command process group', ()
     await target.stop(); // SIGTERM, then SIGKILL 3 s later
     expect(await waitFor(() => gone(pid), 1000)).toBe(true);
   });
+
+  it('stops a server that left the process group (setsid) by its run token, and finds its port free', async () => {
+    const pidFile = path.join(tmp, 'daemon.pid');
+    const command = `setsid node ${server} & echo $! > ${pidFile}; wait`;
+    const target = await startTarget({ kind: 'command', command, wsPath: '/media', readyTimeoutMs: 10_000 });
+    const pid = pidOf(pidFile);
+    leftovers.push(pid);
+    const report = await target.stop();
+    expect(await waitFor(() => gone(pid), 1000)).toBe(true);
+    expect(report).toEqual({ strays: 1, portInUse: false });
+  });
+
+  it('reports a port still served after the stop by a process that shed its environment', async () => {
+    const pidFile = path.join(tmp, 'escaped.pid');
+    const command = `setsid env -i PORT=$PORT ${process.execPath} ${server} & echo $! > ${pidFile}; wait`;
+    const target = await startTarget({ kind: 'command', command, wsPath: '/media', readyTimeoutMs: 10_000 });
+    const pid = pidOf(pidFile);
+    leftovers.push(pid);
+    const report = await target.stop();
+    expect(report).toEqual({ strays: 0, portInUse: true });
+    process.kill(pid, 'SIGKILL');
+  });
 });
+

@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
 import { runReplay, type ReplayReport } from '../caller/replay.js';
-import type { CrashHit, LogCollector } from './crash-scan.js';
-import { startTarget, type GateTarget, type TargetSpec } from './target.js';
+import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit, type LogCollector } from './crash-scan.js';
+import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
 
 export type GateTiming = 'realtime' | 'burst' | 'early-media';
 export const GATE_TIMINGS: readonly GateTiming[] = ['realtime', 'burst', 'early-media'];
@@ -20,7 +20,7 @@ export interface GateCell {
   timing: GateTiming;
 }
 
-export type FindingKind = 'replay-check' | 'crash-signature' | 'server-exit' | 'unreported-call' | 'replay-error';
+export type FindingKind = 'replay-check' | 'crash-signature' | 'server-exit' | 'server-left-running' | 'unreported-call' | 'replay-error';
 
 export interface Finding {
   kind: FindingKind;
@@ -49,6 +49,10 @@ export interface GateResult {
   /** Crash lines no call could be tied to (printed before any call ran, or after all ended). */
   unattributed: Finding[];
   serverExit: string | null;
+  /** What the server printed that the gate cut (overlong lines, crash lines past the cap). */
+  serverOutput: { longLinesCut: number; charsCut: number; crashLinesNotKept: number };
+  /** Processes the server command left outside its process group, stopped by the gate. */
+  strayProcesses: number;
 }
 
 export interface GateOptions {
@@ -102,6 +106,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   // In cell order: windows[i] is cells[i]'s call once it has run.
   const windows: CallWindow[] = [];
   let serverExit: string | null = null;
+  let stopReport: TargetStopReport = { strays: 0, portInUse: false };
   let serverExitedAt: number | null = null;
   // What the server prints after this is its answer to our SIGTERM (a shutdown traceback, say),
   // not a call's crash.
@@ -133,7 +138,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     serverExit = target.exit();
     serverExitedAt = target.exitedAt();
     judgedUntil = Date.now();
-    await target.stop();
+    stopReport = await target.stop();
   }
 
   const unattributed = attributeCrashes(target.logs, windows, judgedUntil);
@@ -144,10 +149,20 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     for (const owner of owners) owner.result.findings.push(finding);
     if (owners.length === 0) unattributed.push({ ...finding, message: `server process ${serverExit} while no call ran` });
   }
+  if (stopReport.portInUse) {
+    unattributed.push({
+      kind: 'server-left-running',
+      message: `the server's port still accepts connections after the gate stopped everything its command started: a process outlived it (detached from its environment?) and will keep serving`,
+      lines: [],
+    });
+  }
   const calls = windows.map((w) => w.result);
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
-  return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit };
+  return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit,
+    serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
+    strayProcesses: stopReport.strays,
+  };
 }
 
 interface CellRun {
@@ -211,12 +226,28 @@ function markUnreportedCalls(windows: CallWindow[]): void {
   }
 }
 
+/** Crash findings listed per call; the rest are counted in one closing finding. */
+export const MAX_CRASH_FINDINGS_PER_CALL = 20;
+
 /**
  * Ties each crash line to the calls it belongs to: the call whose callSid it names, or else
- * every call that was running when it was printed.
+ * every call that was running when it was printed. A call lists at most
+ * MAX_CRASH_FINDINGS_PER_CALL of them: a server that prints a crash on every line must not turn
+ * one call's report into hundreds of megabytes.
  */
 function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil: number): Finding[] {
   const unattributed: Finding[] = [];
+  const listed = new Map<Finding[], number>();
+  const omitted = new Map<Finding[], number>();
+  const add = (findings: Finding[], finding: Finding): void => {
+    const count = listed.get(findings) ?? 0;
+    if (count < MAX_CRASH_FINDINGS_PER_CALL) {
+      findings.push(finding);
+      listed.set(findings, count + 1);
+    } else {
+      omitted.set(findings, (omitted.get(findings) ?? 0) + 1);
+    }
+  };
   for (const hit of logs.hits) {
     if (hit.line.at > judgedUntil) continue;
     const finding = crashFinding(logs, hit);
@@ -227,12 +258,18 @@ function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil
     );
     const owners = named.length > 0 ? named : windowsAt(windows, hit.line.at);
     if (owners.length === 0) {
-      unattributed.push(finding);
+      add(unattributed, finding);
       continue;
     }
     for (const owner of owners) {
-      owner.result.findings.push(owners.length > 1 && named.length === 0 ? { ...finding, message: `${finding.message} (printed while ${owners.length} calls ran)` } : finding);
+      add(owner.result.findings, owners.length > 1 && named.length === 0 ? { ...finding, message: `${finding.message} (printed while ${owners.length} calls ran)` } : finding);
     }
+  }
+  for (const [findings, count] of omitted) {
+    findings.push({ kind: 'crash-signature', message: `${count} more crash line${count === 1 ? '' : 's'} not listed (at most ${MAX_CRASH_FINDINGS_PER_CALL} per call)`, lines: [] });
+  }
+  if (logs.droppedHits > 0) {
+    unattributed.push({ kind: 'crash-signature', message: `${logs.droppedHits} more crash lines in the server's output were counted but not kept (at most ${MAX_CRASH_HITS_PER_SOURCE} per call and ${MAX_CRASH_HITS} per run)`, lines: [] });
   }
   return unattributed;
 }

@@ -1,6 +1,7 @@
 // The server under test: the built-in one in-process, a running one at a URL, or any process
 // (any language) started from a command line, watched until it is ready and stopped afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -22,8 +23,18 @@ export interface GateTarget {
   exit(): string | null;
   /** Epoch ms it went, or null. */
   exitedAt(): number | null;
-  stop(): Promise<void>;
+  stop(): Promise<TargetStopReport>;
 }
+
+/** What stopping a server command found: what it left behind, and whether its port is free again. */
+export interface TargetStopReport {
+  /** Processes it started that had left its process group (a daemon, a setsid child), stopped by their run token. */
+  strays: number;
+  /** Its port still accepted connections after everything it started was stopped. */
+  portInUse: boolean;
+}
+
+const NOTHING_LEFT: TargetStopReport = { strays: 0, portInUse: false };
 
 export class TargetError extends Error {
   override readonly name = 'TargetError';
@@ -46,7 +57,7 @@ export async function startTarget(spec: TargetSpec): Promise<GateTarget> {
         logs: new LogCollector(),
         exit: () => null,
         exitedAt: () => null,
-        stop: async () => {},
+        stop: async () => NOTHING_LEFT,
       };
     case 'command':
       return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs);
@@ -64,7 +75,10 @@ async function startBuiltin(): Promise<GateTarget> {
     logs,
     exit: () => null,
     exitedAt: () => null,
-    stop: () => server.close(),
+    stop: async () => {
+      await server.close();
+      return NOTHING_LEFT;
+    },
   };
 }
 
@@ -90,9 +104,12 @@ const ANNOUNCED_URL = /\b(wss?|https?):\/\/(127\.0\.0\.1|localhost|0\.0\.0\.0|\[
 async function startCommand(command: string, wsPath: string, readyTimeoutMs: number): Promise<GateTarget> {
   const port = await freePort();
   const logs = new LogCollector();
+  // Every process the command starts inherits this: one that leaves the process group (a daemon,
+  // `setsid`, a double fork) is still found by it when the gate stops the server.
+  const runToken = `${RUN_TOKEN_VAR}=${randomBytes(12).toString('hex')}`;
   const child: ChildProcess = spawn(command.replaceAll('{port}', String(port)), {
     shell: true,
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, PORT: String(port), [RUN_TOKEN_VAR]: runToken.slice(RUN_TOKEN_VAR.length + 1) },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: process.platform !== 'win32',
   });
@@ -107,7 +124,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => logs.write('stderr', chunk));
   // Ctrl-C or a cancelled CI job must not orphan the server (it has its own process group).
   const onSignal = (signal: NodeJS.Signals): void => {
-    void killTree(child, exited).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void killTree(child, exited, runToken).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   // The whole group, even when the shell itself has exited: a server it started may not have.
   const killNow = (): void => {
@@ -145,7 +162,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   while (wsUrl === null) {
     if (exitStatus !== null) {
       // The shell is gone; something it started in the background may still be running.
-      await killTree(child, exited);
+      await killTree(child, exited, runToken);
       release();
       throw new TargetError(`server command ${exitStatus} before it was ready: ${command}`, logs.lines.map((l) => l.text));
     }
@@ -153,7 +170,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     const candidate: string = announced ?? `ws://127.0.0.1:${port}${wsPath}`;
     if (await accepts(Number(new URL(candidate).port) || port)) wsUrl = candidate;
     else if (Date.now() > deadline) {
-      await killTree(child, exited);
+      await killTree(child, exited, runToken);
       release();
       throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${command}`, logs.lines.map((l) => l.text));
     } else await new Promise((resolve) => setTimeout(resolve, 100));
@@ -167,9 +184,11 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     exitedAt: () => exitedAt,
     stop: async () => {
       // Even when the shell has exited: a server it started may still be running in its group.
-      await killTree(child, exited);
+      const strays = await killTree(child, exited, runToken);
       release();
       logs.end();
+      const servedPort = Number(new URL(wsUrl).port) || port;
+      return { strays, portInUse: await accepts(servedPort) };
     },
   };
 }
@@ -206,12 +225,15 @@ function accepts(port: number): Promise<boolean> {
 }
 
 const KILL_AFTER_MS = 3000;
+const RUN_TOKEN_VAR = 'CALLSIM_GATE_RUN';
 
 /**
  * SIGTERM the whole process group (the shell and the server it started), SIGKILL after 3 s. The
- * group is signalled whether or not the shell is still there, and waited for as a whole.
+ * group is signalled whether or not the shell is still there, and waited for as a whole. Then
+ * the processes that left the group but carry the run token in their environment get the same.
+ * Returns how many of those strays there were.
  */
-async function killTree(child: ChildProcess, exited: Promise<void>): Promise<void> {
+async function killTree(child: ChildProcess, exited: Promise<void>, runToken: string): Promise<number> {
   const group = child.pid !== undefined && process.platform !== 'win32' ? child.pid : null;
   const signal = (sig: NodeJS.Signals | 0): boolean => {
     try {
@@ -230,6 +252,50 @@ async function killTree(child: ChildProcess, exited: Promise<void>): Promise<voi
   while (groupAlive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   clearTimeout(timer);
   if (groupAlive()) signal('SIGKILL');
+  return killStrays(runToken);
+}
+
+/** Stops every process (outside our group, all of it gone now) whose environment holds `runToken`. */
+async function killStrays(runToken: string): Promise<number> {
+  const strays = processesWithEnv(runToken);
+  if (strays.length === 0) return 0;
+  const send = (pid: number, sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // Gone meanwhile.
+    }
+  };
+  for (const pid of strays) send(pid, 'SIGTERM');
+  const deadline = Date.now() + KILL_AFTER_MS;
+  while (processesWithEnv(runToken).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const pid of processesWithEnv(runToken)) send(pid, 'SIGKILL');
+  return strays.length;
+}
+
+/** Live (not zombie) processes whose environment holds `entry` ("NAME=value"); Linux /proc only. */
+function processesWithEnv(entry: string): number[] {
+  if (process.platform !== 'linux') return [];
+  const found: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${name}/environ`, 'latin1');
+      if (!environ.split('\0').includes(entry)) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'Z' && state !== 'X') found.push(Number(name));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
 }
 
 /**
