@@ -83,6 +83,8 @@ function gateResult(unattributedText = 'TypeError: x is not a function'): GateRe
     calls: [healthyCall, brokenCall],
     unattributed: [{ kind: 'crash-signature', message: unattributedText, lines: [unattributedText, '    at main (server.js:1:1)'] }],
     serverExit: null,
+    serverOutput: { longLinesCut: 0, charsCut: 0, crashLinesNotKept: 0 },
+    strayProcesses: 0,
   };
 }
 

@@ -49,10 +49,10 @@ export interface GateResult {
   /** Crash lines no call could be tied to (printed before any call ran, or after all ended). */
   unattributed: Finding[];
   serverExit: string | null;
-  /** What the server printed that the gate cut (overlong lines, crash lines past the cap). */
-  serverOutput: { longLinesCut: number; charsCut: number; crashLinesNotKept: number };
-  /** Processes the server command left outside its process group, stopped by the gate. */
-  strayProcesses: number;
+  /** What the server printed that the gate cut (overlong lines, crash lines past the cap); null when no output was read (a replay). */
+  serverOutput: { longLinesCut: number; charsCut: number; crashLinesNotKept: number } | null;
+  /** Processes the server command left outside its process group, stopped by the gate; null when there was no command. */
+  strayProcesses: number | null;
 }
 
 export interface GateOptions {
@@ -161,7 +161,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
   return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
-    strayProcesses: stopReport.strays,
+    strayProcesses: options.target.kind === 'command' ? stopReport.strays : null,
   };
 }
 

@@ -116,6 +116,8 @@ export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
       calls: [call],
       unattributed: [],
       serverExit: null,
+      serverOutput: null,
+      strayProcesses: null,
     },
     replay: report,
   };
