@@ -30,6 +30,8 @@ export {
 export type { CallEnding, CallRecord, WireErrorKind, WireErrorSummary } from './record.js';
 export { newSid } from '../twilio/codec.js';
 
+/** WebSocket close code 1000 (RFC 6455 §7.4.1): the caller hangs up cleanly. */
+const NORMAL_CLOSURE = 1000;
 /** At most this share of timeoutMs is kept back from the tail so stop and close still fit. */
 const CLOSE_RESERVE_SHARE = 1 / 4;
 
@@ -210,7 +212,7 @@ class SimulatedCall {
     if (this.line.state !== 'closed' && !this.stopSent) this.sendStop();
     // Twilio's side is done; a well-behaved server closes the socket once it has seen stop.
     await sleep(this.options.closeGraceMs, this.socketClosed.signal);
-    this.line.close(1000, 'stream stopped');
+    this.line.close(NORMAL_CLOSURE, 'stream stopped');
     await sleep(this.options.closeGraceMs, this.socketClosed.signal);
     if (this.line.state !== 'closed') {
       this.line.terminate();
@@ -234,7 +236,7 @@ class SimulatedCall {
       return;
     }
     if (!this.stopSent) this.sendStop();
-    this.line.close(1000, ending === 'timeout' ? 'call timed out' : 'caller hung up');
+    this.line.close(NORMAL_CLOSURE, ending === 'timeout' ? 'call timed out' : 'caller hung up');
     const terminateTimer = setTimeout(() => this.line.terminate(), this.options.closeGraceMs);
     void this.line.closed.then(() => clearTimeout(terminateTimer));
   }

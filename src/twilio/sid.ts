@@ -5,6 +5,9 @@ import { randomBytes } from 'node:crypto';
 
 export type SidPrefix = 'AC' | 'CA' | 'MZ';
 
+/** 16 random bytes: the 32 hex digits after the prefix. */
+const SID_RANDOM_BYTES = 16;
+
 /** The three SIDs one stream is known by. */
 export interface StreamIds {
   accountSid: string;
@@ -14,7 +17,7 @@ export interface StreamIds {
 
 /** A fresh random SID of the given type. */
 export function newSid(prefix: SidPrefix): string {
-  return prefix + randomBytes(16).toString('hex');
+  return prefix + randomBytes(SID_RANDOM_BYTES).toString('hex');
 }
 
 /** Fresh SIDs for one call's stream. */
