@@ -2,7 +2,7 @@
 // as shipped, the realtime simulator inside it, so this process's CPU is server plus model; with
 // `--simulator process` the simulator runs in its own process, reached by URL, and this
 // process's CPU, memory and event-loop lag are the server's alone.
-import { startMediaServer, type RunningMediaServer } from '../src/index.js';
+import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
 import { AppendProbe, SelfMeter, serveRpc, type AppendProbeStats, type ProcWindowStats } from './shared.js';
 
 export interface ServerStartArgs {

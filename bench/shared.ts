@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, loadWavAsMulawFrames } from '../src/index.js';
-// Not in the public API (yet): the fallback audio when the fixture is missing.
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../src/audio/format.js';
 import { floatToMulaw } from '../src/audio/g711.js';
 import { synthesizeSpeechLike } from '../src/audio/synth.js';
+import { loadWavAsMulawFrames } from '../src/audio/wav.js';
 
 /** Repository root, from dist/bench/*.js or bench/*.ts alike. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/bench/') ? '../../' : '../', import.meta.url));

@@ -2,7 +2,7 @@
 // media server's CPU excludes the model's. It also hosts the inbound latency probe: each appended
 // chunk carries the client's send time (see stampBase64), read back here against the same
 // monotonic clock.
-import { startRealtimeSimulator, type RunningSimulator } from '../src/index.js';
+import { startRealtimeSimulator, type RunningSimulator } from '../src/model/simulator/simulator.js';
 import { AppendProbe, SelfMeter, serveRpc, type AppendProbeStats, type ProcWindowStats } from './shared.js';
 
 export interface SimulatorStartArgs {
