@@ -1,10 +1,10 @@
 // Child process: the Twilio side of N concurrent calls, as lean as it can be so the machine's
 // CPU goes to the server under test. One drift-free scheduler sends every call's frames (no
 // timer per call); each call records inter-arrival times of the audio it gets back, models
-// Twilio's playout buffer (for marks and underruns) and echoes marks once "played".
+// Twilio's playout buffer (for marks and underruns) and echoes marks once "played". Every frame
+// it sends is built by callsim's Twilio codec (TwilioCarrierSerializer), as the fake Twilio's are.
 import WebSocket, { type RawData } from 'ws';
-import { randomBytes } from 'node:crypto';
-import { FRAME_MS, parsePlayoutMark } from '../src/index.js';
+import { FRAME_BYTES, FRAME_MS, TwilioCarrierSerializer, newStreamIds, parsePlayoutMark, type CarrierSerializer } from '../src/index.js';
 import { Histogram, SelfMeter, loadCallAudio, monoMicros, serveRpc, stampBase64, type CallAudio, type ProcWindowStats, type Summary } from './shared.js';
 
 export type JitterMode =
@@ -77,15 +77,12 @@ const SLOTS = FRAME_MS; // 1 ms per slot
 const zeroMask = (mask: Buffer): void => {
   mask.fill(0);
 };
-const CONNECTED_MSG = '{"event":"connected","protocol":"Call","version":"1.0.0"}';
-const MEDIA_HEAD = '{"event":"media","sequenceNumber":"';
+/** How a server media message begins when its keys come in callsim serve's order. */
 const MEDIA_HEAD_BYTES = '{"event":"media"';
-const CHUNK_AT = '","media":{"track":"inbound","chunk":"';
-const TIMESTAMP_AT = '","timestamp":"';
-const PAYLOAD_AT = '","payload":"';
-const MEDIA_TAIL = '"}}';
-
 const PAYLOAD_KEY = Buffer.from('"payload":"');
+const MS_PER_MULAW_BYTE = FRAME_MS / FRAME_BYTES;
+/** Played marks are dropped from the queue in batches of at least this many. */
+const MARK_COMPACT_AT = 64;
 
 /** Audio length of a media message, from its base64 payload's length (no decode, no parse). */
 function audioMs(data: Buffer): number {
@@ -95,7 +92,7 @@ function audioMs(data: Buffer): number {
   const end = data.indexOf(0x22, start);
   if (end < 0) return FRAME_MS;
   const pad = (data[end - 1] === 0x3d ? 1 : 0) + (data[end - 2] === 0x3d ? 1 : 0);
-  return (((end - start) >> 2) * 3 - pad) / 8;
+  return (((end - start) >> 2) * 3 - pad) * MS_PER_MULAW_BYTE;
 }
 
 // ---- per-process state ----------------------------------------------------------------------
@@ -113,17 +110,14 @@ let windowFrom = 0;
 let mode: 'realtime' | 'burst' | 'idle' = 'idle';
 let maxInflight = 0;
 const calls: SimCall[] = [];
-const runTag = randomBytes(6).toString('hex');
 
 class SimCall {
+  private readonly carrier: CarrierSerializer;
   readonly callSid: string;
-  readonly streamSid: string;
   state: CallState = 'idle';
   ws: WebSocket | null = null;
   error: string | null = null;
 
-  msgSeq = 0;
-  chunk = 0;
   sent = 0;
   received = 0;
   marksReceived = 0;
@@ -143,16 +137,12 @@ class SimCall {
   private pending: number[] = [];
   private marks: Array<{ name: string; due: number }> = [];
   private markHead = 0;
-  private readonly streamPrefix: string;
-  private readonly markPrefix: string;
   onClosed: (() => void) | null = null;
 
   constructor(readonly index: number) {
-    const hex = index.toString(16).padStart(8, '0');
-    this.callSid = `CA${runTag}${'0'.repeat(32 - runTag.length - hex.length)}${hex}`;
-    this.streamSid = `MZ${runTag}${'0'.repeat(32 - runTag.length - hex.length)}${hex}`;
-    this.streamPrefix = `","streamSid":"${this.streamSid}`;
-    this.markPrefix = `","streamSid":"${this.streamSid}","mark":{"name":`;
+    const ids = newStreamIds();
+    this.callSid = ids.callSid;
+    this.carrier = new TwilioCarrierSerializer(ids);
   }
 
   connect(url: string, onOpen: () => void): void {
@@ -163,12 +153,8 @@ class SimCall {
     this.ws = ws;
     ws.on('open', () => {
       if (this.state !== 'connecting') return;
-      ws.send(CONNECTED_MSG);
-      this.msgSeq = 1;
-      ws.send(
-        `{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC${runTag}${'0'.repeat(20)}","streamSid":"${this.streamSid}","callSid":"${this.callSid}",` +
-          `"tracks":["inbound"],"customParameters":{"direction":"inbound"},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"${this.streamSid}"}`,
-      );
+      ws.send(this.carrier.serialize({ type: 'connected' }));
+      ws.send(this.carrier.serialize({ type: 'start', customParameters: { direction: 'inbound' } }));
       this.state = 'streaming';
       onOpen();
     });
@@ -195,12 +181,9 @@ class SimCall {
   /** One frame now (scheduler or burst pump). */
   sendFrame(): void {
     const a = audio!;
-    const ws = this.ws!;
-    const n = this.chunk;
-    this.chunk = n + 1;
-    this.msgSeq += 1;
+    const n = this.sent;
     const payload = stampBase64(monoMicros() - epoch) + a.tails[n % a.frames]!;
-    ws.send(MEDIA_HEAD + this.msgSeq + this.streamPrefix + CHUNK_AT + (n + 1) + TIMESTAMP_AT + n * FRAME_MS + PAYLOAD_AT + payload + MEDIA_TAIL);
+    this.ws!.send(this.carrier.serialize({ type: 'audio', payload, timestampMs: n * FRAME_MS }));
     this.sent += 1;
     if (measuring) windowSent += 1;
   }
@@ -210,7 +193,7 @@ class SimCall {
     if (this.state !== 'streaming') return;
     this.sendFrame();
     while (this.markHead < this.marks.length && this.marks[this.markHead]!.due <= now) this.echoMark(this.marks[this.markHead++]!.name);
-    if (this.markHead > 64 && this.markHead === this.marks.length) {
+    if (this.markHead > MARK_COMPACT_AT && this.markHead === this.marks.length) {
       this.marks = [];
       this.markHead = 0;
     }
@@ -218,8 +201,7 @@ class SimCall {
 
   private echoMark(name: string): void {
     if (this.ws === null || this.ws.readyState !== WebSocket.OPEN) return;
-    this.msgSeq += 1;
-    this.ws.send(`{"event":"mark","sequenceNumber":"${this.msgSeq}${this.markPrefix}${JSON.stringify(name)}}}`);
+    this.ws.send(this.carrier.serialize({ type: 'mark-played', name }));
     this.marksEchoed += 1;
   }
 
@@ -304,8 +286,7 @@ class SimCall {
     const ws = this.ws;
     if (ws === null || this.state !== 'streaming') return;
     this.state = 'stopping';
-    this.msgSeq += 1;
-    ws.send(`{"event":"stop","sequenceNumber":"${this.msgSeq}","streamSid":"${this.streamSid}","stop":{"accountSid":"AC${runTag}${'0'.repeat(20)}","callSid":"${this.callSid}"}}`);
+    ws.send(this.carrier.serialize({ type: 'hangup' }));
   }
 
   result(): CallResult {

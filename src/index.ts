@@ -33,6 +33,8 @@ export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, Simul
 
 // ---- the Twilio wire format -----------------------------------------------------------------
 export { parseTwilioMessage, parseServerMessage, isBase64, base64DecodedLength, OutboundFrameBuilder, CALL_DIRECTIONS, MAX_MESSAGE_BYTES } from './twilio/codec.js';
+export { InboundFrameBuilder, TwilioCarrierSerializer, startMessage, CONNECTED_MESSAGE, newSid, newStreamIds } from './twilio/codec.js';
+export { STREAM_PROTOCOL, STREAM_PROTOCOL_VERSION, MULAW_ENCODING, TWILIO_MEDIA_FORMAT, DTMF_TRACK } from './twilio/codec.js';
 export type * from './twilio/codec.js';
 export { computeTwilioSignature, validateTwilioSignature, TWILIO_SIGNATURE_HEADER } from './twilio/signature.js';
 

@@ -1,9 +1,20 @@
 // A bare-hands Twilio for server tests: explicit control over every frame and its order, so a
-// test can do what the real fake Twilio (src/sim) never would (a second start, early media...).
+// test can do what the real fake Twilio (src/caller) never would (a second start, early media...).
+// Its frames are built by the codec (numbered as Twilio numbers them); `send` takes any object or
+// string for the deliberately malformed ones.
 import alawmulaw from 'alawmulaw';
 import WebSocket from 'ws';
-import { FRAME_BYTES, MULAW_SILENCE } from '../../src/audio/format.js';
-import { parseServerMessage, type TwilioOutboundMessage } from '../../src/twilio/codec.js';
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../../src/audio/format.js';
+import {
+  InboundFrameBuilder,
+  newSid,
+  newStreamIds,
+  parseServerMessage,
+  startMessage,
+  type SidPrefix,
+  type StartDetails,
+  type TwilioOutboundMessage,
+} from '../../src/twilio/codec.js';
 
 export const SILENT_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
 
@@ -14,19 +25,19 @@ export function loudFrame(index = 0): Buffer {
   return Buffer.from(alawmulaw.mulaw.encode(pcm));
 }
 
-export function sid(prefix: string): string {
-  return prefix + Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+export function sid(prefix: SidPrefix): string {
+  return newSid(prefix);
 }
 
 export class RawTwilio {
   readonly ws: WebSocket;
   readonly received: TwilioOutboundMessage[] = [];
   readonly unparsable: string[] = [];
-  readonly callSid = sid('CA');
-  readonly streamSid = sid('MZ');
+  private readonly ids = newStreamIds();
+  readonly callSid = this.ids.callSid;
+  readonly streamSid = this.ids.streamSid;
   closeCode: number | null = null;
-  private seq = 0;
-  private chunk = 0;
+  private readonly frames = new InboundFrameBuilder(this.ids);
   private listeners: Array<() => void> = [];
   readonly opened: Promise<void>;
   readonly closed: Promise<number>;
@@ -90,45 +101,31 @@ export class RawTwilio {
   }
 
   connected(): void {
-    this.send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
+    this.send(this.frames.connected());
   }
 
+  /** `start` for this stream; other SIDs make the odd second start a test may want. */
   start(direction: 'inbound' | 'outbound' | undefined, callSid = this.callSid, streamSid = this.streamSid): void {
-    this.seq += 1;
-    this.send({
-      event: 'start',
-      sequenceNumber: String(this.seq),
-      streamSid,
-      start: {
-        accountSid: sid('AC'),
-        streamSid,
-        callSid,
-        tracks: ['inbound'],
-        customParameters: direction ? { direction } : {},
-        mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-      },
-    });
+    const details: StartDetails = { customParameters: direction ? { direction } : {} };
+    if (callSid === this.callSid && streamSid === this.streamSid) {
+      this.send(this.frames.start(details));
+      return;
+    }
+    const ids = { accountSid: this.ids.accountSid, callSid, streamSid };
+    this.send(startMessage(this.frames.nextSequenceNumber(), ids, details));
   }
 
+  /** The next media frame, stamped with its audio time since the stream began. */
   sendMedia(frame: Buffer): void {
-    this.seq += 1;
-    this.chunk += 1;
-    this.send({
-      event: 'media',
-      sequenceNumber: String(this.seq),
-      streamSid: this.streamSid,
-      media: { track: 'inbound', chunk: String(this.chunk), timestamp: String(this.chunk * 20), payload: frame.toString('base64') },
-    });
+    this.send(this.frames.media(frame.toString('base64'), this.frames.lastChunk() * FRAME_MS));
   }
 
   mark(name: string): void {
-    this.seq += 1;
-    this.send({ event: 'mark', sequenceNumber: String(this.seq), streamSid: this.streamSid, mark: { name } });
+    this.send(this.frames.mark(name));
   }
 
   stop(): void {
-    this.seq += 1;
-    this.send({ event: 'stop', sequenceNumber: String(this.seq), streamSid: this.streamSid, stop: { accountSid: 'AC', callSid: this.callSid } });
+    this.send(this.frames.stop());
   }
 }
 

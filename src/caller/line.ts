@@ -1,0 +1,128 @@
+// The media socket of one fake call: dials the server's Media Streams URL, carries text frames
+// both ways and keeps how it ended. Its states: dialling -> open -> closed, or dialling -> closed
+// when the upgrade fails. Network trouble is never thrown: it is kept as connectError (before
+// open) or socketError (after), for the call's record.
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+
+export type LineState = 'dialling' | 'open' | 'closed';
+
+export interface LineHandlers {
+  /** The socket is open: Twilio's side speaks first. */
+  onOpen(): void;
+  onMessage(raw: Buffer, isBinary: boolean): void;
+  /** The socket has closed, whoever closed it (also when it never opened). */
+  onClosed(): void;
+}
+
+/** One line for a socket error; Node's happy-eyeballs AggregateError has an empty message. */
+function describeSocketError(err: NodeJS.ErrnoException): string {
+  const inner = err instanceof AggregateError ? (err.errors[0] as NodeJS.ErrnoException | undefined) : undefined;
+  const message = err.message || inner?.message || '';
+  const code = err.code ?? inner?.code;
+  if (!message) return code ?? 'connection failed';
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+function asBuffer(data: WebSocket.RawData): Buffer {
+  return Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
+
+export class MediaLine {
+  private socket: WebSocket | null = null;
+  private current: LineState = 'dialling';
+  /** Whether the socket ever opened (it stays true once closed). */
+  opened = false;
+  /** The caller, not the server, began the close (or gave up dialling). */
+  closedByCaller = false;
+  /** Why the WebSocket never opened (ECONNREFUSED, HTTP 404 on upgrade, handshake timeout...). */
+  connectError: string | null = null;
+  /** A WebSocket-level error after the connection opened (bad frame, reset...). */
+  socketError: string | null = null;
+  closeCode: number | null = null;
+  closeReason = '';
+  /** performance.now() instant the socket closed. */
+  closedAt: number | null = null;
+  private resolveClosed: () => void = () => {};
+  readonly closed = new Promise<void>((resolve) => {
+    this.resolveClosed = resolve;
+  });
+
+  constructor(private readonly handlers: LineHandlers) {}
+
+  get state(): LineState {
+    return this.current;
+  }
+
+  /** Resolves true once open, false when the socket closed (or could not be made) first. */
+  dial(url: string, handshakeTimeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let socket: WebSocket;
+      try {
+        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false });
+      } catch (err) {
+        // Invalid URL and the like are thrown synchronously by the constructor.
+        this.connectError = (err as Error).message;
+        this.markClosed(null, '');
+        resolve(false);
+        return;
+      }
+      this.socket = socket;
+      socket.on('open', () => {
+        this.opened = true;
+        this.current = 'open';
+        this.handlers.onOpen();
+        resolve(true);
+      });
+      socket.on('message', (data, isBinary) => this.handlers.onMessage(asBuffer(data), isBinary));
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        // Before open: ECONNREFUSED, "Unexpected server response: 404", handshake timeout, DNS...
+        if (!this.opened) this.connectError ??= describeSocketError(err);
+        else this.socketError ??= err.message;
+      });
+      socket.on('close', (code, reason) => {
+        this.markClosed(code, reason.toString('utf8'));
+        if (!this.opened) {
+          this.connectError ??= 'connection closed before the WebSocket opened';
+          resolve(false);
+        }
+      });
+    });
+  }
+
+  /** Sends one text frame; false when the line is not open. */
+  send(frame: string): boolean {
+    const socket = this.socket;
+    if (this.current !== 'open' || !socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(frame);
+    return true;
+  }
+
+  /** The caller begins the close handshake. */
+  close(code: number, reason: string): void {
+    if (this.current === 'closed' || !this.socket) return;
+    this.closedByCaller = true;
+    this.socket.close(code, reason);
+  }
+
+  /** Gives up a dial that has not opened yet, saying why. */
+  abandonDial(why: string): void {
+    this.connectError ??= why;
+    this.closedByCaller = true;
+    this.socket?.terminate();
+  }
+
+  terminate(): void {
+    this.socket?.terminate();
+  }
+
+  private markClosed(code: number | null, reason: string): void {
+    if (this.current === 'closed') return;
+    this.current = 'closed';
+    this.closedAt = performance.now();
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.handlers.onClosed();
+    this.resolveClosed();
+  }
+}

@@ -1,0 +1,194 @@
+// One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
+// the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
+import type { AgentMessageErrorCode, CallDirection, StreamIds } from '../twilio/codec.js';
+
+export type WireErrorKind = AgentMessageErrorCode;
+
+export interface WireErrorSummary {
+  kind: WireErrorKind;
+  count: number;
+  /** The first occurrence, as text. */
+  example: string;
+}
+
+export type CallEnding =
+  /** Audio, tail and stop all sent. */
+  | 'completed'
+  /** The server closed the socket (or the connection dropped) before `stop`. */
+  | 'server_closed'
+  /** timeoutMs ran out before `stop` could be sent. */
+  | 'timeout'
+  /** The caller was told to hang up early (signal). */
+  | 'aborted'
+  | 'connect_failed';
+
+export interface CallRecord {
+  url: string;
+  direction: CallDirection;
+  accountSid: string;
+  callSid: string;
+  streamSid: string;
+  customParameters: Record<string, string>;
+  connected: boolean;
+  /** Why the WebSocket never opened (ECONNREFUSED, HTTP 404 on upgrade, handshake timeout...). */
+  connectError: string | null;
+  ending: CallEnding;
+  /** All media frames sent: the caller's audio plus tail silence. */
+  framesSent: number;
+  audioFramesSent: number;
+  silenceFramesSent: number;
+  dtmfDigitsSent: string;
+  stopSent: boolean;
+  /** Media frames received and accepted (right streamSid, valid payload), cleared ones included. */
+  framesReceived: number;
+  /** Decoded bytes of those frames' payloads. */
+  bytesReceived: number;
+  /** The decoded payloads, in order (for --save-audio). */
+  receivedAudio: Buffer[];
+  marksReceived: number;
+  marksEchoed: number;
+  /** Marks still waiting for playback when the call ended (never echoed). */
+  marksPendingAtEnd: number;
+  clearsReceived: number;
+  /** Audio ms a clear dropped before it was played. */
+  audioClearedMs: number;
+  /** ms from the first media frame sent (or `start`, if the server spoke first) to the first media received. */
+  firstAudioLatencyMs: number | null;
+  /** Wall ms between the first and the last frame of the caller's audio (pacing check). */
+  audioSendMs: number | null;
+  tailCappedByTimeout: boolean;
+  /** Wall ms from dialling to the socket closing. */
+  durationMs: number;
+  closeCode: number | null;
+  closeReason: string;
+  closedBy: 'server' | 'caller' | null;
+  serverClosedBeforeStop: boolean;
+  /** A WebSocket-level error after the connection opened (bad frame, reset...). */
+  socketError: string | null;
+  wireErrors: WireErrorSummary[];
+  startedAt: string;
+}
+
+/** Everything the caller recorded except the raw audio. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio'>;
+
+export function toCallSummary(record: CallRecord): CallSummary {
+  const { receivedAudio: _audio, ...summary } = record;
+  return summary;
+}
+
+/** What was sent and heard on one call, counted as it happens (performance.now() instants). */
+export class CallLedger {
+  framesSent = 0;
+  audioFramesSent = 0;
+  dtmfDigitsSent = '';
+  startSentAt: number | null = null;
+  firstMediaSentAt: number | null = null;
+  firstAudioFrameAt: number | null = null;
+  lastAudioFrameAt: number | null = null;
+  framesReceived = 0;
+  bytesReceived = 0;
+  readonly receivedAudio: Buffer[] = [];
+  lastServerMediaAt: number | null = null;
+  firstAudioLatencyMs: number | null = null;
+  marksReceived = 0;
+  marksEchoed = 0;
+  marksPendingAtEnd = 0;
+  clearsReceived = 0;
+  tailCappedByTimeout = false;
+  private readonly wireErrors = new Map<WireErrorKind, WireErrorSummary>();
+
+  mediaSent(now: number, isAudio: boolean): void {
+    this.framesSent += 1;
+    this.firstMediaSentAt ??= now;
+    if (isAudio) {
+      this.audioFramesSent += 1;
+      this.firstAudioFrameAt ??= now;
+      this.lastAudioFrameAt = now;
+    }
+  }
+
+  audioReceived(audio: Buffer, now: number): void {
+    this.framesReceived += 1;
+    this.bytesReceived += audio.length;
+    this.receivedAudio.push(audio);
+    this.lastServerMediaAt = now;
+    if (this.firstAudioLatencyMs === null) {
+      const reference = this.firstMediaSentAt ?? this.startSentAt ?? now;
+      this.firstAudioLatencyMs = Math.max(0, now - reference);
+    }
+  }
+
+  wireError(kind: WireErrorKind, example: string): void {
+    const existing = this.wireErrors.get(kind);
+    if (existing) existing.count += 1;
+    else this.wireErrors.set(kind, { kind, count: 1, example });
+  }
+
+  wireErrorSummaries(): WireErrorSummary[] {
+    return [...this.wireErrors.values()];
+  }
+}
+
+/** How the line itself went: the facts a CallRecord adds to the ledger's counts. */
+export interface LineOutcome {
+  url: string;
+  direction: CallDirection;
+  ids: StreamIds;
+  customParameters: Record<string, string>;
+  connected: boolean;
+  connectError: string | null;
+  ending: CallEnding;
+  stopSent: boolean;
+  closedBy: 'server' | 'caller' | null;
+  closeCode: number | null;
+  closeReason: string;
+  socketError: string | null;
+  durationMs: number;
+  audioClearedMs: number;
+  startedAt: string;
+}
+
+const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
+
+export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord {
+  const { audioFramesSent } = ledger;
+  return {
+    url: line.url,
+    direction: line.direction,
+    accountSid: line.ids.accountSid,
+    callSid: line.ids.callSid,
+    streamSid: line.ids.streamSid,
+    customParameters: { ...line.customParameters },
+    connected: line.connected,
+    connectError: line.connectError,
+    ending: line.ending,
+    framesSent: ledger.framesSent,
+    audioFramesSent,
+    silenceFramesSent: ledger.framesSent - audioFramesSent,
+    dtmfDigitsSent: ledger.dtmfDigitsSent,
+    stopSent: line.stopSent,
+    framesReceived: ledger.framesReceived,
+    bytesReceived: ledger.bytesReceived,
+    receivedAudio: ledger.receivedAudio,
+    marksReceived: ledger.marksReceived,
+    marksEchoed: ledger.marksEchoed,
+    marksPendingAtEnd: ledger.marksPendingAtEnd,
+    clearsReceived: ledger.clearsReceived,
+    audioClearedMs: Math.round(line.audioClearedMs),
+    firstAudioLatencyMs: roundOrNull(ledger.firstAudioLatencyMs),
+    audioSendMs:
+      ledger.firstAudioFrameAt === null || ledger.lastAudioFrameAt === null
+        ? null
+        : Math.round(ledger.lastAudioFrameAt - ledger.firstAudioFrameAt),
+    tailCappedByTimeout: ledger.tailCappedByTimeout,
+    durationMs: Math.round(line.durationMs),
+    closeCode: line.closeCode,
+    closeReason: line.closeReason,
+    closedBy: line.closedBy,
+    serverClosedBeforeStop: line.closedBy === 'server' && !line.stopSent,
+    socketError: line.socketError,
+    wireErrors: ledger.wireErrorSummaries(),
+    startedAt: line.startedAt,
+  };
+}

@@ -1,0 +1,138 @@
+// The server's own account of a call: GET /calls/:callSid, polled until the server reports the
+// call ended (or the wait runs out), and its counters read as numbers or null. A server without
+// the endpoint is no failure here: the replay then judges the wire alone.
+import { performance } from 'node:perf_hooks';
+import type { CallState } from '../server/call-snapshot.js';
+import { sleep } from './clock.js';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface ServerStats {
+  /** The URL asked (null when the call never connected). */
+  url: string | null;
+  available: boolean;
+  /** Why stats are missing or may be incomplete; null when all is well. */
+  note: string | null;
+  /** The snapshot's counters; a counter the server reported as NaN/undefined/non-number is null. */
+  counters: Record<string, number | null> | null;
+}
+
+export interface FetchedSnapshot {
+  snapshot: JsonObject | null;
+  available: boolean;
+  note: string | null;
+}
+
+/** How long to wait for the server to report the call as stopped/closed. */
+export const DEFAULT_STATS_WAIT_MS = 2000;
+const STATS_POLL_MS = 100;
+const STATS_REQUEST_TIMEOUT_MS = 1500;
+
+/**
+ * The stats URL for a call. Explicit `statsUrl`: a `{callSid}` / `:callSid` placeholder is
+ * filled in, a path ending in /calls gets the SID appended, any other base gets /calls/<sid>.
+ * Default: the WebSocket URL's host and port over http(s), path /calls/<sid>.
+ */
+export function statsUrlFor(wsUrl: string, callSid: string, statsUrl?: string): string {
+  const sid = encodeURIComponent(callSid);
+  if (statsUrl !== undefined) {
+    if (statsUrl.includes('{callSid}')) return statsUrl.replace('{callSid}', sid);
+    if (statsUrl.includes(':callSid')) return statsUrl.replace(':callSid', sid);
+    const url = new URL(statsUrl);
+    const path = url.pathname.replace(/\/+$/, '');
+    url.pathname = path.endsWith('/calls') ? `${path}/${sid}` : `${path}/calls/${sid}`;
+    return url.toString();
+  }
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  url.pathname = `/calls/${sid}`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeFetchError(err: unknown): string {
+  const cause = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+  if (cause?.code) return cause.code;
+  if (err instanceof Error && err.name === 'TimeoutError') return 'no answer';
+  return err instanceof Error ? err.message : String(err);
+}
+
+const ENDED_STATES: ReadonlySet<string> = new Set<CallState>(['stopped', 'closed']);
+
+export async function fetchServerSnapshot(
+  url: string,
+  waitMs: number,
+): Promise<FetchedSnapshot> {
+  const giveUpAt = performance.now() + waitMs;
+  // A snapshot already read is not thrown away because a later poll failed.
+  let lastGood: JsonObject | null = null;
+  const without = (problem: string): FetchedSnapshot =>
+    lastGood !== null
+      ? { snapshot: lastGood, available: true, note: `the stats endpoint stopped answering (${problem}) while the call was still ${JSON.stringify(lastGood.state ?? null)}; counters may be incomplete` }
+      : { snapshot: null, available: false, note: `${problem}; only wire-level checks apply` };
+  for (;;) {
+    let response: Response;
+    try {
+      response = await fetch(url, { signal: AbortSignal.timeout(STATS_REQUEST_TIMEOUT_MS) });
+    } catch (err) {
+      return without(`server has no stats endpoint (${describeFetchError(err)} at ${url})`);
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return without(`server has no stats endpoint (HTTP 404 at ${url})`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      return without(`stats endpoint answered HTTP ${response.status} at ${url}`);
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch {
+      return without(`stats endpoint at ${url} did not return JSON`);
+    }
+    if (!isJsonObject(body)) return without(`stats endpoint at ${url} did not return a call object`);
+    lastGood = body;
+    const state = typeof body.state === 'string' ? body.state : '';
+    if (ENDED_STATES.has(state)) return { snapshot: body, available: true, note: null };
+    if (performance.now() >= giveUpAt) {
+      return {
+        snapshot: body,
+        available: true,
+        note: `the server still reports the call as ${JSON.stringify(state || null)} ${waitMs} ms after it ended; counters may be incomplete`,
+      };
+    }
+    await sleep(STATS_POLL_MS);
+  }
+}
+
+export function countersOf(snapshot: JsonObject | null): Record<string, number | null> | null {
+  if (!snapshot || !isJsonObject(snapshot.counters)) return null;
+  const counters: Record<string, number | null> = {};
+  for (const [name, value] of Object.entries(snapshot.counters)) {
+    counters[name] = typeof value === 'number' && Number.isFinite(value) ? value : null;
+  }
+  return counters;
+}
+
+/** The server's view of one call; for a call that never connected there is nothing to ask. */
+export async function readServerStats(
+  wsUrl: string,
+  call: { connected: boolean; callSid: string },
+  statsUrl: string | undefined,
+  waitMs: number,
+): Promise<{ stats: ServerStats; snapshot: JsonObject | null }> {
+  if (!call.connected) return { stats: { url: null, available: false, note: 'the call never connected', counters: null }, snapshot: null };
+  const url = statsUrlFor(wsUrl, call.callSid, statsUrl);
+  const fetched = await fetchServerSnapshot(url, waitMs);
+  return {
+    stats: { url, available: fetched.available, note: fetched.note, counters: countersOf(fetched.snapshot) },
+    snapshot: fetched.snapshot,
+  };
+}
