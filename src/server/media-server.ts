@@ -1,5 +1,5 @@
 // The media server: HTTP routes and the Media Streams WebSocket on one port, the registry of
-// calls, and shutdown. Each WebSocket gets its own CallHandler; this module only routes.
+// calls, and shutdown. Each WebSocket gets its own Call; this module only routes.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -11,7 +11,8 @@ import { SharedTicker } from '../ticker.js';
 import { MAX_MESSAGE_BYTES } from '../twilio/codec.js';
 import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature, parsePublicUrl } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
-import { CallHandler, DEFAULT_CALL_CONFIG, type CallConfig } from './call-handler.js';
+import { Call } from './call/call.js';
+import { DEFAULT_CALL_CONFIG, type CallConfig } from './call/config.js';
 import type { CallSnapshot } from './call-snapshot.js';
 
 export type ModelOptions =
@@ -144,12 +145,12 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
         }, Math.max(50, Math.min(5000, idleTimeoutMs / 4)))
       : null;
   idleSweep?.unref();
-  const live = new Set<CallHandler>();
+  const live = new Set<Call>();
   // Finished calls by insertion order, keyed by the handler's serial: only the snapshot is kept,
   // never the handler (and its socket), and the oldest goes first past keepFinished.
   const finished = new Map<number, CallSnapshot>();
   const stats = { rejectedSignatures: 0, rejectedAtCapacity: 0, rejectedCallsRequests: 0 };
-  const onFinished = (done: CallHandler): void => {
+  const onFinished = (done: Call): void => {
     if (!live.delete(done)) {
       // A late update for a call already finished: refresh it if it is still kept.
       if (finished.has(done.serial)) finished.set(done.serial, done.snapshot());
@@ -276,7 +277,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     // handleUpgrade completes synchronously here (no verifyClient, no permessage-deflate), so
     // the capacity check above cannot be raced by a burst of upgrades.
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const handler = new CallHandler({
+      const handler = new Call({
         socket: ws,
         modelFactory,
         modelBackend: modelOptions.backend,
