@@ -16,7 +16,8 @@ export type ModelLinkState =
   | 'closed'; //     closed by the call
 
 const MOVES: Readonly<Record<ModelLinkState, readonly ModelLinkState[]>> = {
-  idle: ['connecting', 'closed'],
+  // A call that ends before its start never asks for a session: the link stays idle ("not started").
+  idle: ['connecting'],
   connecting: ['open', 'backing-off', 'gave-up', 'closed'],
   open: ['backing-off', 'gave-up', 'closed'],
   'backing-off': ['connecting', 'closed'],
@@ -113,7 +114,7 @@ export class ModelLink {
     this.timer = null;
     const bridge = this.bridge;
     this.bridge = null;
-    if (this.current !== 'gave-up' && this.current !== 'closed') this.move('closed');
+    if (this.current !== 'idle' && this.current !== 'gave-up' && this.current !== 'closed') this.move('closed');
     bridge?.close();
   }
 
