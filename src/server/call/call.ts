@@ -11,10 +11,9 @@
 // Everything a call owns is created in the constructor and released when it ends; nothing about
 // a call lives anywhere else. The parts may import audio/, twilio/, the model bridge interface,
 // log and ticker; never caller/, gate/, report/ or cli/.
-import type { WebSocket } from 'ws';
+import type { RawData } from 'ws';
 import type { Logger } from '../../log.js';
 import type { ModelBridgeFactory } from '../../model/bridge.js';
-import type { SharedTicker } from '../../ticker.js';
 import type { CallSnapshot } from '../call-snapshot.js';
 import { CLOSE_CODE } from '../close-code.js';
 import { BargeIn } from './barge-in.js';
@@ -23,18 +22,26 @@ import type { CallConfig } from './config.js';
 import { TwilioInbound, type AcceptedStart } from './inbound.js';
 import { CallLifecycle, type CallPhase } from './lifecycle.js';
 import { ModelLink, type ModelLinkEvents } from './model-link.js';
-import { Playout } from './playout.js';
+import { Playout, type PlayoutSocket, type PlayoutTicker } from './playout.js';
 import { CallRecord } from './record.js';
 import { Uplink } from './uplink.js';
 
 /** A close frame's reason must fit in 123 bytes; ours are short ASCII, cut well before that. */
 const MAX_CLOSE_REASON_CHARS = 100;
 
+/** The Twilio socket as a call uses it: a ws WebSocket (or a fake one in unit tests). */
+export interface CallSocket extends PlayoutSocket {
+  on(event: 'message', listener: (data: RawData, isBinary: boolean) => void): unknown;
+  on(event: 'close', listener: (code: number) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  close(code: number, reason: string): void;
+}
+
 export interface CallDeps {
-  socket: WebSocket;
+  socket: CallSocket;
   modelFactory: ModelBridgeFactory;
   modelBackend: string;
-  ticker: SharedTicker;
+  ticker: PlayoutTicker;
   logger: Logger;
   config: CallConfig;
   /**

@@ -16,6 +16,9 @@ import type { CallRecord } from './record.js';
 export const FRAMES_PER_MARK = 10;
 const MARK_EVERY_MS = FRAMES_PER_MARK * FRAME_MS;
 
+/** The shared ticker, as far as playout subscribes to it. */
+export type PlayoutTicker = Pick<SharedTicker, 'subscribe' | 'unsubscribe'>;
+
 /** The Twilio socket, as far as playout writes to it (a ws WebSocket). */
 export interface PlayoutSocket {
   send(data: string): void;
@@ -64,7 +67,7 @@ export class Playout implements Tickable {
 
   constructor(
     private readonly socket: PlayoutSocket,
-    private readonly ticker: SharedTicker,
+    private readonly ticker: PlayoutTicker,
     private readonly config: PlayoutConfig,
     private readonly record: CallRecord,
     private readonly logger: Logger,
