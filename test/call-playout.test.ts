@@ -19,6 +19,15 @@ function playout(overrides: Partial<PlayoutConfig> = {}) {
   return { out, socket, ticker, record, log, stalls, bargeIn, truncations };
 }
 
+/** Five frames queued behind a Twilio socket buffering 2000 bytes, over a high-water mark of 1000. */
+function backedUp(twilioStallMs: number) {
+  const p = playout({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, twilioStallMs });
+  p.out.begin('MZ1');
+  p.out.enqueueAudio(audio(160 * 5), 'item_1');
+  p.socket.bufferedAmount = 2000;
+  return p;
+}
+
 describe('playout', () => {
   it('sends nothing before the stream is known, then frames with a mark every 200 ms and at the end', () => {
     const { out, socket, ticker, record } = playout({ sendLeadMs: 10_000 });
@@ -77,10 +86,7 @@ describe('playout', () => {
   });
 
   it('backed-up socket: pauses with rate-limited warnings, keeps every frame, resumes when it drains', () => {
-    const { out, socket, ticker, record, log } = playout({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, twilioStallMs: 0 });
-    out.begin('MZ1');
-    out.enqueueAudio(audio(160 * 5), 'item_1');
-    socket.bufferedAmount = 2000;
+    const { out, socket, ticker, record, log } = backedUp(0);
     ticker.tick(0);
     ticker.tick(10);
     expect(socket.sent).toEqual([]);
@@ -94,10 +100,7 @@ describe('playout', () => {
   });
 
   it('a peer that reads nothing for twilioStallMs: the call ends, the socket is dropped', () => {
-    const { out, socket, ticker, record, stalls, log } = playout({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, twilioStallMs: 400 });
-    out.begin('MZ1');
-    out.enqueueAudio(audio(160 * 5), 'item_1');
-    socket.bufferedAmount = 2000;
+    const { socket, ticker, record, stalls, log } = backedUp(400);
     ticker.tick(1000);
     ticker.tick(1399);
     expect(stalls).toEqual([]);
@@ -110,10 +113,7 @@ describe('playout', () => {
   });
 
   it('the stall clock starts again each time the socket drains', () => {
-    const { out, socket, ticker, stalls } = playout({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, twilioStallMs: 400 });
-    out.begin('MZ1');
-    out.enqueueAudio(audio(160 * 5), 'item_1');
-    socket.bufferedAmount = 2000;
+    const { socket, ticker, stalls } = backedUp(400);
     ticker.tick(1000);
     // It read: one frame goes out, and it backs up again.
     socket.bufferedAmount = 0;
