@@ -8,20 +8,22 @@ import { audio, keptLog, newRecord } from './helpers/call-fakes.js';
 function inbound(phase: CallPhase = 'awaiting-start') {
   const log = keptLog();
   const record = newRecord(log);
-  const lifecycle = new CallLifecycle(() => {
-    throw new Error('illegal move in a test');
+  const lifecycle = new CallLifecycle({
+    internalError(err) {
+      throw err;
+    },
   });
   const routed: string[] = [];
   const starts: AcceptedStart[] = [];
   const routes: InboundRoutes = {
-    start: (start) => {
+    onStart: (start) => {
       starts.push(start);
       lifecycle.move('live');
     },
-    media: (payload, bytes) => routed.push(`media ${bytes}`),
-    mark: (name) => routed.push(`mark ${name}`),
-    stop: () => routed.push('stop'),
-    end: (reason, code) => routed.push(`end ${code} ${reason}`),
+    onMedia: (payload, bytes) => routed.push(`media ${bytes}`),
+    onMark: (name) => routed.push(`mark ${name}`),
+    onStop: () => routed.push('stop'),
+    close: (reason, code) => routed.push(`end ${code} ${reason}`),
   };
   const dispatch = new TwilioInbound(lifecycle, record, log.logger, routes);
   const send = (body: unknown, isBinary = false): void => dispatch.dispatch(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), isBinary);

@@ -15,8 +15,8 @@ const LEGAL: Array<[CallPhase, CallPhase]> = [
 ];
 
 /** A lifecycle brought to `phase` by legal moves. */
-function at(phase: CallPhase, illegal: Array<[CallPhase, CallPhase]> = []): CallLifecycle {
-  const lifecycle = new CallLifecycle((from, to) => illegal.push([from, to]));
+function at(phase: CallPhase, illegal: string[] = []): CallLifecycle {
+  const lifecycle = new CallLifecycle({ internalError: (err) => illegal.push(err instanceof Error ? err.message : String(err)) });
   const path: Record<CallPhase, CallPhase[]> = {
     'awaiting-start': [],
     live: ['live'],
@@ -31,7 +31,7 @@ function at(phase: CallPhase, illegal: Array<[CallPhase, CallPhase]> = []): Call
 
 describe('the call lifecycle', () => {
   it('starts awaiting start, reported as connected', () => {
-    const lifecycle = new CallLifecycle(() => {});
+    const lifecycle = new CallLifecycle({ internalError() {} });
     expect(lifecycle.phase).toBe('awaiting-start');
     expect(lifecycle.reported).toBe('connected');
     expect(lifecycle.isOpen).toBe(true);
@@ -39,13 +39,13 @@ describe('the call lifecycle', () => {
   });
 
   it.each(PHASES.flatMap((from) => PHASES.map((to) => [from, to] as const)))('%s -> %s: legal only if in the table', (from, to) => {
-    const illegal: Array<[CallPhase, CallPhase]> = [];
+    const illegal: string[] = [];
     const lifecycle = at(from, illegal);
     const legal = LEGAL.some(([a, b]) => a === from && b === to);
     expect(lifecycle.move(to)).toBe(legal);
     expect(lifecycle.phase).toBe(legal ? to : from);
     // An illegal move is reported (the call records it as an internal error), never made.
-    expect(illegal).toEqual(legal ? [] : [[from, to]]);
+    expect(illegal).toEqual(legal ? [] : [`illegal call move ${from} -> ${to}`]);
   });
 
   it('reads as the GET /calls states, which only tell a Twilio stop from any other end', () => {

@@ -24,9 +24,9 @@ function harness(delays = [20, 40, 80], throwOn?: string): Harness {
   const events: string[] = [];
   const thrown: unknown[] = [];
   const boundary: CallBoundary = {
-    run(fn, a, b) {
+    run(self, method, a, b) {
       try {
-        fn(a, b);
+        method.call(self, a, b);
       } catch (err) {
         thrown.push(err);
       }
@@ -144,7 +144,7 @@ describe('the model link', () => {
       { instructions: '', voice: 'alloy', modelReconnectDelaysMs: [20] },
       record,
       keptLog().logger,
-      { run: (fn, a, b) => fn(a, b) },
+      { run: (self, method, a, b) => method.call(self, a, b) },
       { onOpen() {}, onAudio() {}, onSpeechStarted() {}, onResponseDone() {}, onGaveUp() {} },
     );
     expect(throwing.start()).toBe(true);

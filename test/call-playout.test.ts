@@ -13,7 +13,7 @@ function playout(overrides: Partial<PlayoutConfig> = {}) {
   const socket = new FakeSocket();
   const ticker = new FakeTicker();
   const stalls: string[] = [];
-  const out = new Playout(socket, ticker, testConfig(overrides), record, log.logger, () => stalls.push('stalled'));
+  const out = new Playout(socket, ticker, testConfig(overrides), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
   const truncations: Array<[string, number]> = [];
   const bargeIn = new BargeIn(out, { truncate: (id, ms) => truncations.push([id, ms]) }, record, log.logger);
   return { out, socket, ticker, record, log, stalls, bargeIn, truncations };
@@ -105,7 +105,7 @@ describe('playout', () => {
     ticker.tick(1399);
     expect(stalls).toEqual([]);
     ticker.tick(1400);
-    expect(stalls).toEqual(['stalled']);
+    expect(stalls).toEqual(['1011 Twilio not reading']);
     expect(socket.terminated).toBe(true);
     expect(ticker.subscribers.size).toBe(0);
     expect(record.snapshot({ state: 'closed', queues: { toTwilio: 0, toModel: 0 }, modelState: '' }).errors.map((e) => e.message)).toEqual(['Twilio read nothing for 400 ms with 2000 bytes buffered']);
@@ -125,7 +125,7 @@ describe('playout', () => {
     ticker.tick(1500);
     expect(stalls).toEqual([]);
     ticker.tick(1700);
-    expect(stalls).toEqual(['stalled']);
+    expect(stalls).toEqual(['1011 Twilio not reading']);
   });
 
   it('a socket that is no longer open: off the ticker, the audio kept', () => {

@@ -22,13 +22,13 @@ class Target {
   }
 }
 
-function uplink(overrides: Partial<UplinkConfig> = {}): { up: Uplink; target: Target; bridge: FakeBridge; overflows: number[]; log: KeptLog; record: ReturnType<typeof newRecord> } {
+function uplink(overrides: Partial<UplinkConfig> = {}): { up: Uplink; target: Target; bridge: FakeBridge; overflows: string[]; log: KeptLog; record: ReturnType<typeof newRecord> } {
   const log = keptLog();
   const record = newRecord(log);
   const bridge = new FakeBridge({ callSid: 'CA1', instructions: '', voice: 'alloy' }, { onReady() {}, onAudioDelta() {}, onSpeechStarted() {}, onResponseDone() {}, onError() {}, onClosed() {} });
   const target = new Target(bridge);
-  const overflows: number[] = [];
-  const up = new Uplink(testConfig(overrides), target, record, log.logger, () => overflows.push(up.queuedChunks));
+  const overflows: string[] = [];
+  const up = new Uplink(testConfig(overrides), target, record, log.logger, { close: (reason, code) => overflows.push(`${code} ${reason}, ${up.queuedChunks} queued`) });
   return { up, target, bridge, overflows, log, record };
 }
 
@@ -123,7 +123,7 @@ describe('the uplink', () => {
   it('past maxPendingModelChunks the call must end; the waiting audio is counted as unsent', () => {
     const { up, overflows, record, log } = uplink({ maxPendingModelChunks: 10, modelBacklogChunks: 5 });
     for (let i = 0; i < 11; i++) up.forward(frame(i), 160);
-    expect(overflows).toEqual([11]);
+    expect(overflows).toEqual(['1011 model backlog overflow, 11 queued']);
     expect(record.snapshot({ state: 'started', queues: { toTwilio: 0, toModel: 0 }, modelState: '' }).errors.map((e) => e.code)).toEqual(['model_backlog_overflow']);
     expect(log.records.find((r) => r.msg === 'model not taking audio; ending call')).toMatchObject({ queuedChunks: 11, modelState: 'connecting' });
     expect(record.counters.modelBacklogWarnings).toBe(1);

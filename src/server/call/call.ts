@@ -17,9 +17,9 @@ import type { ModelBridgeFactory } from '../../model/bridge.js';
 import type { CallSnapshot } from '../call-snapshot.js';
 import { CLOSE_CODE } from '../close-code.js';
 import { BargeIn } from './barge-in.js';
-import type { CallBoundary } from './boundary.js';
+import type { CallBoundary, CallEnding } from './boundary.js';
 import type { CallConfig } from './config.js';
-import { TwilioInbound, type AcceptedStart } from './inbound.js';
+import { TwilioInbound, type AcceptedStart, type InboundRoutes } from './inbound.js';
 import { CallLifecycle, type CallPhase } from './lifecycle.js';
 import { ModelLink, type ModelLinkEvents } from './model-link.js';
 import { Playout, type PlayoutSocket, type PlayoutTicker } from './playout.js';
@@ -51,7 +51,11 @@ export interface CallDeps {
   onFinished(call: Call): void;
 }
 
-export class Call implements CallBoundary {
+/**
+ * The coordinator. Besides its own API (close, snapshot, and what the registry reads) it is the
+ * handler of its parts' events, InboundRoutes and ModelLinkEvents: each runs inside the boundary.
+ */
+export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkEvents {
   private readonly record: CallRecord;
   private readonly lifecycle: CallLifecycle;
   private readonly inbound: TwilioInbound;
@@ -63,21 +67,16 @@ export class Call implements CallBoundary {
   constructor(private readonly deps: CallDeps) {
     const { socket, config, logger } = deps;
     this.record = new CallRecord(logger, deps.modelBackend, config.backlogWarnIntervalMs);
-    this.lifecycle = new CallLifecycle((from, to) => this.record.internalError(new Error(`illegal call move ${from} -> ${to}`)));
-    this.link = new ModelLink(deps.modelFactory, config, this.record, logger, this, this.modelEvents());
-    this.uplink = new Uplink(config, this.link, this.record, logger, () => this.close('model backlog overflow', CLOSE_CODE.internalError));
-    this.playout = new Playout(socket, deps.ticker, config, this.record, logger, () => this.close('Twilio not reading', CLOSE_CODE.internalError));
+    this.lifecycle = new CallLifecycle(this.record);
+    this.link = new ModelLink(deps.modelFactory, config, this.record, logger, this, this);
+    this.uplink = new Uplink(config, this.link, this.record, logger, this);
+    this.playout = new Playout(socket, deps.ticker, config, this.record, logger, this);
     this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger);
-    this.inbound = new TwilioInbound(this.lifecycle, this.record, logger, {
-      start: (start) => this.start(start),
-      media: this.uplink.forward,
-      mark: this.playout.confirm,
-      stop: () => this.end('stopping', 'stop', CLOSE_CODE.normal),
-      end: (reason, code) => this.close(reason, code),
-    });
-    socket.on('message', (data, isBinary) => this.run(this.inbound.dispatch, data as Buffer, isBinary));
-    socket.on('close', (code) => this.run(this.socketClosed, code, undefined));
-    socket.on('error', (err) => this.run(this.inbound.socketError, err, undefined));
+    this.inbound = new TwilioInbound(this.lifecycle, this.record, logger, this);
+    const inbound = this.inbound;
+    socket.on('message', (data, isBinary) => this.run(inbound, inbound.dispatch, data as Buffer, isBinary));
+    socket.on('close', (code) => this.run(this, this.socketClosed, code, undefined));
+    socket.on('error', (err) => this.run(inbound, inbound.socketError, err, undefined));
   }
 
   get serial(): number {
@@ -101,11 +100,11 @@ export class Call implements CallBoundary {
    * The call boundary: a part's exception is recorded on this call, never let out. An error
    * recorded after the end (a late second stop) still reaches the finished call's record.
    */
-  run<A, B>(fn: (a: A, b: B) => void, a: A, b: B): void {
+  run<T, A, B>(self: T, method: (this: T, a: A, b: B) => void, a: A, b: B): void {
     const endedBefore = this.lifecycle.hasEnded;
     const errorsBefore = this.record.errorCount;
     try {
-      fn(a, b);
+      method.call(self, a, b);
     } catch (err) {
       this.record.internalError(err);
     } finally {
@@ -127,7 +126,9 @@ export class Call implements CallBoundary {
     });
   }
 
-  private start(start: AcceptedStart): void {
+  // ---- Twilio's events (InboundRoutes) -------------------------------------------------------
+
+  onStart(start: AcceptedStart): void {
     if (!this.lifecycle.move('live')) return;
     const record = this.record;
     record.direction = start.direction;
@@ -138,9 +139,54 @@ export class Call implements CallBoundary {
     this.link.start();
   }
 
-  private readonly socketClosed = (code: number): void => {
+  onMedia(payload: string, bytes: number): void {
+    this.uplink.forward(payload, bytes);
+  }
+
+  onMark(name: string): void {
+    this.playout.confirm(name);
+  }
+
+  onStop(): void {
+    this.end('stopping', 'stop', CLOSE_CODE.normal);
+  }
+
+  // ---- the model's events (ModelLinkEvents) --------------------------------------------------
+
+  onOpen(first: boolean): void {
+    const queued = this.uplink.queuedChunks;
+    this.uplink.flush();
+    if (queued > 0) this.deps.logger.debug('model ready; flushed queued audio', { callSid: this.record.callSid, chunks: queued - this.uplink.queuedChunks });
+    if (first && this.deps.config.firstSpeaker[this.record.direction] === 'model') this.link.createResponse();
+  }
+
+  onAudio(base64Audio: string, itemId: string): void {
+    this.record.counters.modelAudioDeltas += 1;
+    // Deltas of an answer the caller already cut off may still be on the way: never replay them.
+    if (this.lifecycle.phase === 'live' && !this.bargeIn.isCutOff(itemId)) this.playout.enqueueAudio(base64Audio, itemId);
+  }
+
+  onSpeechStarted(): void {
+    if (this.lifecycle.phase === 'live') this.bargeIn.onSpeechStarted();
+  }
+
+  onResponseDone(): void {
+    if (this.lifecycle.phase === 'live') this.playout.endAnswer();
+  }
+
+  onGaveUp(reason: string): void {
+    const queued = this.uplink.queuedChunks;
+    const attempts = this.deps.config.modelReconnectDelaysMs.length;
+    this.record.recordError('model_unavailable', `${reason}; gave up after ${attempts} reconnect attempts; ${queued} audio chunks never reached the model`);
+    this.deps.logger.error('model unavailable; ending call', { callSid: this.record.callSid, reason, queuedChunks: queued });
+    this.close('model unavailable', CLOSE_CODE.internalError);
+  }
+
+  // ---- the end ------------------------------------------------------------------------------
+
+  private socketClosed(code: number): void {
     this.close(`socket closed (${code})`);
-  };
+  }
 
   private end(draining: 'stopping' | 'closing', reason: string, code: number): void {
     if (!this.lifecycle.isOpen || !this.lifecycle.move(draining)) return;
@@ -163,35 +209,5 @@ export class Call implements CallBoundary {
       errors: record.errorCount,
     });
     this.deps.onFinished(this);
-  }
-
-  /** What the call does with the model's events; each runs inside the boundary (see ModelLink). */
-  private modelEvents(): ModelLinkEvents {
-    return {
-      onOpen: (first) => {
-        const queued = this.uplink.queuedChunks;
-        this.uplink.flush();
-        if (queued > 0) this.deps.logger.debug('model ready; flushed queued audio', { callSid: this.record.callSid, chunks: queued - this.uplink.queuedChunks });
-        if (first && this.deps.config.firstSpeaker[this.record.direction] === 'model') this.link.createResponse();
-      },
-      onAudio: (base64Audio, itemId) => {
-        this.record.counters.modelAudioDeltas += 1;
-        // Deltas of an answer the caller already cut off may still be on the way: never replay them.
-        if (this.lifecycle.phase === 'live' && !this.bargeIn.isCutOff(itemId)) this.playout.enqueueAudio(base64Audio, itemId);
-      },
-      onSpeechStarted: () => {
-        if (this.lifecycle.phase === 'live') this.bargeIn.onSpeechStarted();
-      },
-      onResponseDone: () => {
-        if (this.lifecycle.phase === 'live') this.playout.endAnswer();
-      },
-      onGaveUp: (reason) => {
-        const queued = this.uplink.queuedChunks;
-        const attempts = this.deps.config.modelReconnectDelaysMs.length;
-        this.record.recordError('model_unavailable', `${reason}; gave up after ${attempts} reconnect attempts; ${queued} audio chunks never reached the model`);
-        this.deps.logger.error('model unavailable; ending call', { callSid: this.record.callSid, reason, queuedChunks: queued });
-        this.close('model unavailable', CLOSE_CODE.internalError);
-      },
-    };
   }
 }

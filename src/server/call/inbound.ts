@@ -5,6 +5,7 @@
 import type { Logger } from '../../log.js';
 import { FRAME_BYTES } from '../../audio/format.js';
 import { MAX_MESSAGE_BYTES, base64DecodedLength, parseTwilioMessage, type CallDirection, type MediaMessage, type StartMessage } from '../../twilio/codec.js';
+import type { CallEnding } from './boundary.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { isLoggedOccurrence, type CallRecord } from './record.js';
 
@@ -32,15 +33,13 @@ export interface AcceptedStart {
   tracks: string[];
 }
 
-/** Where validated events go. */
-export interface InboundRoutes {
-  start(start: AcceptedStart): void;
+/** Where validated events go (the call). */
+export interface InboundRoutes extends CallEnding {
+  onStart(start: AcceptedStart): void;
   /** Accepted caller audio: valid base64 of `bytes` (> 0) bytes, already counted. */
-  media(payload: string, bytes: number): void;
-  mark(name: string): void;
-  stop(): void;
-  /** The socket cannot go on (ws refused a frame and already sent its close). */
-  end(reason: string, closeCode: number): void;
+  onMedia(payload: string, bytes: number): void;
+  onMark(name: string): void;
+  onStop(): void;
 }
 
 export class TwilioInbound {
@@ -56,7 +55,7 @@ export class TwilioInbound {
     this.lastFrameAt = performance.now();
   }
 
-  readonly dispatch = (data: Buffer, isBinary: boolean): void => {
+  dispatch(data: Buffer, isBinary: boolean): void {
     this.lastFrameAt = performance.now();
     const parsed = parseTwilioMessage(data, isBinary);
     if (!parsed.ok) {
@@ -73,7 +72,7 @@ export class TwilioInbound {
         return this.onMedia(message);
       case 'mark':
         this.record.counters.marksReceived += 1;
-        return this.routes.mark(message.mark.name);
+        return this.routes.onMark(message.mark.name);
       case 'dtmf':
         this.record.counters.dtmfReceived += 1;
         // Bounded like errors: a flood of key presses must not become a flood of log lines.
@@ -84,9 +83,9 @@ export class TwilioInbound {
       case 'stop':
         return this.onStop();
     }
-  };
+  }
 
-  readonly socketError = (err: Error & { code?: string }): void => {
+  socketError(err: Error & { code?: string }): void {
     const code = err.code ?? '';
     if (!code.startsWith('WS_ERR_')) {
       this.record.recordError('socket_error', err.message);
@@ -98,8 +97,8 @@ export class TwilioInbound {
     const [errorCode, closeCode, what] = WS_FRAME_ERRORS[code] ?? OTHER_FRAME_ERROR;
     const detail = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? `frame over ${MAX_MESSAGE_BYTES} bytes` : err.message;
     this.record.protocolError(errorCode, `${detail}; socket closed with ${closeCode}`);
-    this.routes.end(`${what} (${closeCode})`, closeCode);
-  };
+    this.routes.close(`${what} (${closeCode})`, closeCode);
+  }
 
   private onStart(message: StartMessage): void {
     if (this.lifecycle.phase !== 'awaiting-start') {
@@ -122,7 +121,7 @@ export class TwilioInbound {
       this.record.protocolError('invalid_direction', `customParameters.direction "${asked}" is not inbound|outbound; using inbound`);
     }
     const tracks = start.tracks.slice(0, MAX_TRACKS_LOGGED).map((t) => t.slice(0, MAX_TRACK_CHARS));
-    this.routes.start({ streamSid: start.streamSid, direction, tracks });
+    this.routes.onStart({ streamSid: start.streamSid, direction, tracks });
   }
 
   private onMedia(message: MediaMessage): void {
@@ -148,7 +147,7 @@ export class TwilioInbound {
       this.record.protocolError('unexpected_payload_length', `media payload of ${bytes} bytes, expected ${FRAME_BYTES}`);
     }
     this.record.counters.audioInChunks += 1;
-    this.routes.media(payload, bytes);
+    this.routes.onMedia(payload, bytes);
   }
 
   private onStop(): void {
@@ -157,6 +156,6 @@ export class TwilioInbound {
       return;
     }
     if (this.lifecycle.phase === 'awaiting-start') this.record.protocolError('stop_before_start', 'stop before start');
-    this.routes.stop();
+    this.routes.onStop();
   }
 }

@@ -36,7 +36,8 @@ const REPORTED: Readonly<Record<CallPhase, CallState>> = {
 export class CallLifecycle {
   private current: CallPhase;
 
-  constructor(private readonly onIllegalMove: (from: CallPhase, to: CallPhase) => void) {
+  /** `bugs`: where an illegal move is reported (the call record, as an internal error). */
+  constructor(private readonly bugs: { internalError(err: unknown): void }) {
     this.current = 'awaiting-start';
   }
 
@@ -61,7 +62,7 @@ export class CallLifecycle {
   /** Moves to `next` if the table allows it; an illegal move is reported and refused. */
   move(next: CallPhase): boolean {
     if (!MOVES[this.current].includes(next)) {
-      this.onIllegalMove(this.current, next);
+      this.bugs.internalError(new Error(`illegal call move ${this.current} -> ${next}`));
       return false;
     }
     this.current = next;

@@ -143,36 +143,33 @@ export class ModelLink {
     }
   }
 
-  /**
-   * One session's events. Model events arrive from the SDK's socket loop: each is an event of
-   * the call (run inside its boundary), and one from a session already replaced or closed is
-   * ignored. Made once per session; no event allocates.
-   */
   private listenerFor(session: number): ModelBridgeListener {
-    const current = (): boolean => session === this.session && (this.current === 'connecting' || this.current === 'open');
-    const { boundary, events } = this;
-    return {
-      onReady: () => current() && boundary.run(this.opened, undefined, undefined),
-      onAudioDelta: (audio, itemId) => current() && boundary.run(events.onAudio, audio, itemId),
-      onSpeechStarted: () => current() && boundary.run(events.onSpeechStarted, undefined, undefined),
-      onResponseDone: () => current() && boundary.run(events.onResponseDone, undefined, undefined),
-      onError: (code, message) => current() && boundary.run(this.modelError, code, message),
-      onClosed: (reason, expected) => session === this.session && boundary.run(this.lost, reason, expected),
-    };
+    return new SessionListener(this, session, this.boundary, this.events);
   }
 
-  private readonly opened = (): void => {
+  /** Whether an event of `session` still means something: it is the current one, and not over. */
+  isCurrent(session: number): boolean {
+    return session === this.session && (this.current === 'connecting' || this.current === 'open');
+  }
+
+  /** Whether `session` is still the one the link waits on (its close matters even once closing). */
+  isLatest(session: number): boolean {
+    return session === this.session;
+  }
+
+  /** Session events, for SessionListener (they run inside the call boundary). */
+  opened(): void {
     if (!this.move('open')) return;
     this.attempt = 0;
     this.sessionsOpened += 1;
     this.events.onOpen(this.sessionsOpened === 1);
-  };
+  }
 
-  private readonly modelError = (code: string, message: string): void => {
+  modelError(code: string, message: string): void {
     this.record.recordError(code, message);
-  };
+  }
 
-  private readonly lost = (reason: string, expected: boolean): void => {
+  lost(reason: string, expected: boolean): void {
     this.bridge = null;
     if (expected || (this.current !== 'connecting' && this.current !== 'open')) return;
     const delays = this.config.modelReconnectDelaysMs;
@@ -187,15 +184,51 @@ export class ModelLink {
     this.record.recordError('model_connection_lost', `${reason}; reconnect ${this.attempt}/${delays.length} in ${delay} ms`);
     this.logger.warn('model connection lost; reconnecting', { callSid: this.record.callSid, reason, attempt: this.attempt, delayMs: delay });
     this.move('backing-off');
-    this.timer = setTimeout(this.backedOff, delay);
-  };
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.boundary.run(this, this.reconnect, undefined, undefined);
+    }, delay);
+  }
 
-  private readonly backedOff = (): void => {
-    this.timer = null;
-    this.boundary.run(this.reconnect, undefined, undefined);
-  };
-
-  private readonly reconnect = (): void => {
+  private reconnect(): void {
     if (this.current === 'backing-off') this.connect();
-  };
+  }
+}
+
+/**
+ * One session's events. Model events arrive from the SDK's socket loop: each is an event of the
+ * call (run inside its boundary), and one from a session already replaced or closed is ignored.
+ * One object per session, its methods shared: no closures per call, no allocation per event.
+ */
+class SessionListener implements ModelBridgeListener {
+  constructor(
+    private readonly link: ModelLink,
+    private readonly session: number,
+    private readonly boundary: CallBoundary,
+    private readonly events: ModelLinkEvents,
+  ) {}
+
+  onReady(): void {
+    if (this.link.isCurrent(this.session)) this.boundary.run(this.link, this.link.opened, undefined, undefined);
+  }
+
+  onAudioDelta(base64Audio: string, itemId: string): void {
+    if (this.link.isCurrent(this.session)) this.boundary.run(this.events, this.events.onAudio, base64Audio, itemId);
+  }
+
+  onSpeechStarted(): void {
+    if (this.link.isCurrent(this.session)) this.boundary.run(this.events, this.events.onSpeechStarted, undefined, undefined);
+  }
+
+  onResponseDone(): void {
+    if (this.link.isCurrent(this.session)) this.boundary.run(this.events, this.events.onResponseDone, undefined, undefined);
+  }
+
+  onError(code: string, message: string): void {
+    if (this.link.isCurrent(this.session)) this.boundary.run(this.link, this.link.modelError, code, message);
+  }
+
+  onClosed(reason: string, expected: boolean): void {
+    if (this.link.isLatest(this.session)) this.boundary.run(this.link, this.link.lost, reason, expected);
+  }
 }

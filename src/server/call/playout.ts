@@ -8,6 +8,8 @@ import type { SharedTicker, Tickable } from '../../ticker.js';
 import { FRAME_BYTES, FRAME_MS, mulawMs } from '../../audio/format.js';
 import { OutboundFrameBuilder } from '../../twilio/codec.js';
 import { formatPlayoutMark, parsePlayoutMark } from '../playout-mark.js';
+import { CLOSE_CODE } from '../close-code.js';
+import type { CallEnding } from './boundary.js';
 import type { CallConfig } from './config.js';
 import { Fifo } from './fifo.js';
 import type { CallRecord } from './record.js';
@@ -71,8 +73,8 @@ export class Playout implements Tickable {
     private readonly config: PlayoutConfig,
     private readonly record: CallRecord,
     private readonly logger: Logger,
-    /** Twilio read nothing for twilioStallMs: the call must end (the socket is then dropped). */
-    private readonly onStalled: () => void,
+    /** Ended when Twilio reads nothing for twilioStallMs (the socket is then dropped). */
+    private readonly call: CallEnding,
   ) {
     this.state = 'not-started';
     this.queue = new Fifo();
@@ -132,11 +134,11 @@ export class Playout implements Tickable {
   }
 
   /** Twilio echoed a mark: that much of the current answer has played. */
-  readonly confirm = (name: string): void => {
+  confirm(name: string): void {
     const mark = parsePlayoutMark(name);
     const answer = this.answer;
     if (mark !== null && answer !== null && mark.answer === answer.seq && mark.audioMs > answer.playedMs) answer.playedMs = mark.audioMs;
-  };
+  }
 
   /**
    * The current answer while the caller may still be hearing it: queued here, or sent and not yet
@@ -237,7 +239,7 @@ export class Playout implements Tickable {
     if (stallMs > 0 && now - this.blockedSince >= stallMs) {
       this.record.recordError('twilio_stalled', `Twilio read nothing for ${Math.round(now - this.blockedSince)} ms with ${socket.bufferedAmount} bytes buffered`);
       this.logger.error('Twilio not reading; ending call', { callSid: this.record.callSid, bufferedBytes: socket.bufferedAmount, queuedFrames: this.queuedFrames });
-      this.onStalled();
+      this.call.close('Twilio not reading', CLOSE_CODE.internalError);
       // A close frame would only queue behind what the peer never reads.
       socket.terminate();
       return false;

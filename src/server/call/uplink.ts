@@ -6,6 +6,8 @@
 import type { Logger } from '../../log.js';
 import type { ModelBridge } from '../../model/bridge.js';
 import { FRAME_BYTES } from '../../audio/format.js';
+import { CLOSE_CODE } from '../close-code.js';
+import type { CallEnding } from './boundary.js';
 import type { CallConfig } from './config.js';
 import { Fifo } from './fifo.js';
 import type { CallRecord } from './record.js';
@@ -34,8 +36,8 @@ export class Uplink {
     private readonly target: UplinkTarget,
     private readonly record: CallRecord,
     private readonly logger: Logger,
-    /** The queue passed maxPendingModelChunks: the call must end. */
-    private readonly onOverflow: () => void,
+    /** Ended when the queue passes maxPendingModelChunks. */
+    private readonly call: CallEnding,
   ) {
     this.pending = new Fifo();
     this.batch = config.modelAppendFrames > 1 ? Buffer.alloc(FRAME_BYTES * config.modelAppendFrames) : null;
@@ -50,7 +52,7 @@ export class Uplink {
   }
 
   /** One accepted caller frame: valid base64 of `bytes` bytes. */
-  readonly forward = (payload: string, bytes: number): void => {
+  forward(payload: string, bytes: number): void {
     this.record.counters.modelAudioAppends += 1;
     const batch = this.batch;
     if (batch === null) {
@@ -65,7 +67,7 @@ export class Uplink {
     this.batchBytes += batch.write(payload, this.batchBytes, 'base64');
     this.batchFrames += 1;
     if (this.batchFrames >= this.config.modelAppendFrames) this.flushBatch();
-  };
+  }
 
   /** Appends queued audio, in order, while the session is open and its socket not backed up. */
   flush(): void {
@@ -114,7 +116,7 @@ export class Uplink {
     if (waiting > this.config.maxPendingModelChunks) {
       this.record.recordError('model_backlog_overflow', `${waiting} chunks of caller audio waiting for the model (limit ${this.config.maxPendingModelChunks})`);
       this.logger.error('model not taking audio; ending call', { callSid: this.record.callSid, queuedChunks: waiting, modelState: this.target.bridgeState });
-      this.onOverflow();
+      this.call.close('model backlog overflow', CLOSE_CODE.internalError);
     } else if (waiting > this.config.modelBacklogChunks) {
       this.record.warnBacklog('toModel', `${waiting} chunks waiting for the model session`, waiting);
     }
