@@ -134,7 +134,7 @@ export class ModelLink {
     try {
       const bridge = this.factory(
         { callSid: this.record.callSid ?? 'unknown', instructions: this.config.instructions, voice: this.config.voice },
-        this.listenerFor(session),
+        new SessionListener(this, session, this.boundary, this.events),
       );
       if (session === this.session && bridge.state !== 'closed') this.bridge = bridge;
     } catch (err) {
@@ -143,21 +143,18 @@ export class ModelLink {
     }
   }
 
-  private listenerFor(session: number): ModelBridgeListener {
-    return new SessionListener(this, session, this.boundary, this.events);
-  }
+  // ---- for SessionListener: a session's events, each inside the call boundary ----------------
 
-  /** Whether an event of `session` still means something: it is the current one, and not over. */
+  /** An event of `session` still means something: it is the current one, and the link is not over. */
   isCurrent(session: number): boolean {
     return session === this.session && (this.current === 'connecting' || this.current === 'open');
   }
 
-  /** Whether `session` is still the one the link waits on (its close matters even once closing). */
+  /** `session` is the newest one: its close is handled (lost() decides whether it matters). */
   isLatest(session: number): boolean {
     return session === this.session;
   }
 
-  /** Session events, for SessionListener (they run inside the call boundary). */
   opened(): void {
     if (!this.move('open')) return;
     this.attempt = 0;
