@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
-import type { FirstSpeaker } from '../server/call-handler.js';
+import type { FirstSpeaker } from '../server/call/config.js';
 import { startMediaServer, type ModelOptions } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
