@@ -9,8 +9,21 @@ import type { CallEnding } from './boundary.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { isLoggedOccurrence, type CallRecord } from './record.js';
 
-/** Twilio SIDs are 34 characters; anything much longer is not a SID and is not kept. */
-const MAX_SID_LENGTH = 64;
+/**
+ * What this server takes for a SID: letters and digits, at most 64 of them. Twilio's are a
+ * two-letter prefix and 32 hex digits; anything else (a newline, a non-Latin-1 character, 10 kB)
+ * is not a SID and never reaches a log line, a /calls answer or the model's HTTP header.
+ */
+const SID_SHAPE = /^[A-Za-z0-9]{1,64}$/;
+
+export function isSidShaped(value: string): boolean {
+  return SID_SHAPE.test(value);
+}
+
+/** A peer's SID as an error message may quote it: itself when SID-shaped, else only its length. */
+function quotedSid(value: string): string {
+  return isSidShaped(value) ? value : `a malformed SID of ${value.length} characters`;
+}
 /** Tracks and digits are logged, not trusted: at most this much of each. */
 const MAX_TRACKS_LOGGED = 4;
 const MAX_TRACK_CHARS = 32;
@@ -106,8 +119,8 @@ export class TwilioInbound {
       return;
     }
     const start = message.start;
-    if (start.callSid.length > MAX_SID_LENGTH || start.streamSid.length > MAX_SID_LENGTH) {
-      this.record.protocolError('invalid_sid', `start with a callSid/streamSid of ${start.callSid.length}/${start.streamSid.length} characters; ignored`);
+    if (!isSidShaped(start.callSid) || !isSidShaped(start.streamSid)) {
+      this.record.protocolError('invalid_sid', `start with a callSid/streamSid that is not letters and digits (at most 64): ${quotedSid(start.callSid)} / ${quotedSid(start.streamSid)}; ignored`);
       return;
     }
     // Named first, so everything recorded from here on (a bad direction too) carries the callSid.
@@ -133,7 +146,7 @@ export class TwilioInbound {
       return;
     }
     if (message.streamSid !== '' && message.streamSid !== this.record.streamSid) {
-      this.record.protocolError('wrong_stream_sid', `media for stream ${message.streamSid}, this call is ${this.record.streamSid}; ignored`);
+      this.record.protocolError('wrong_stream_sid', `media for stream ${quotedSid(message.streamSid)}, this call is ${this.record.streamSid}; ignored`);
       return;
     }
     const payload = message.media.payload;
