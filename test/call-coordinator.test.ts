@@ -12,7 +12,7 @@ function call(config: Partial<CallConfig> = {}) {
   const ticker = new FakeTicker();
   const log = keptLog();
   const finished: Array<ReturnType<Call['snapshot']>> = [];
-  const c = new Call({ socket, modelFactory: model.factory, modelBackend: 'simulator', ticker, logger: log.logger, config: testConfig({ sendLeadMs: 10_000, ...config }), onFinished: (done) => finished.push(done.snapshot()) });
+  const c = new Call({ socket, modelFactory: model.factory, modelBackend: 'simulator', ticker, logger: log.logger, config: testConfig({ sendLeadMs: 10_000, ...config }), admitStart: () => null, onFinished: (done) => finished.push(done.snapshot()) });
   const start = (direction: 'inbound' | 'outbound' = 'inbound'): void => {
     socket.message({ event: 'connected', protocol: 'Call', version: '1.0.0' });
     socket.message({ event: 'start', sequenceNumber: '1', streamSid: 'MZ1', start: { callSid: 'CA1', streamSid: 'MZ1', accountSid: 'AC1', tracks: ['inbound'], customParameters: { direction } } });

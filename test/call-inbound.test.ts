@@ -16,6 +16,7 @@ function inbound(phase: CallPhase = 'awaiting-start') {
   const routed: string[] = [];
   const starts: AcceptedStart[] = [];
   const routes: InboundRoutes = {
+    admitStart: () => null,
     onStart: (start) => {
       starts.push(start);
       lifecycle.move('live');

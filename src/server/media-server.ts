@@ -2,7 +2,9 @@
 // realtime model. This file starts and stops it and wires the rest together:
 //
 //   routes.ts       GET /healthz, the TwiML webhook, GET /calls, admission of the /media upgrade
-//   registry.ts     live calls, finished snapshots, lookup, the idle sweep
+//   registry.ts     sockets awaiting start, live calls, finished snapshots, lookup, pages, the sweep
+//   start-admission.ts  whether a start becomes a call: stream token, one per callSid, a free slot
+//   stream-token.ts   the per-call token /twiml puts in the <Stream> and the start must carry
 //   call/           one call: a coordinator around its lifecycle and parts (see call/call.ts)
 //   call-snapshot.ts  the JSON contract of GET /calls
 //   playout-mark.ts   the published mark-name contract
@@ -25,6 +27,8 @@ import type { CallSnapshot } from './call-snapshot.js';
 import { CLOSE_CODE } from './close-code.js';
 import { CallRegistry } from './registry.js';
 import { INITIAL_REFUSALS, MEDIA_PATH, httpHandler, upgradeHandler, type RouteContext } from './routes.js';
+import { StartAdmission } from './start-admission.js';
+import { StreamTokens } from './stream-token.js';
 
 export { MEDIA_PATH } from './routes.js';
 export type { ModelOptions } from '../model/backend.js';
@@ -49,6 +53,13 @@ export interface MediaServerOptions {
    * silence, so a quiet socket is a dead or half-open peer holding a slot). 0 = never.
    */
   idleTimeoutMs?: number;
+  /**
+   * Close a socket that sent no valid `start` this long after it was accepted (Twilio sends
+   * `connected` and `start` at once). 0 = never.
+   */
+  startTimeoutMs?: number;
+  /** Sockets awaiting their start, at most; beyond it the oldest is closed (1013) for each new one. */
+  maxAwaitingStart?: number;
   /** Serve GET /calls at all. */
   exposeCalls?: boolean;
   /** Serve GET /calls only to loopback peers (127.0.0.0/8, ::1); others get 403. */
@@ -64,13 +75,21 @@ export interface MediaServerOptions {
 
 /** Server-wide counters: what was refused at the door, and what is still held. */
 export interface MediaServerStats {
+  /** Calls admitted by a valid start and not yet over: what --max-calls counts. */
   liveCalls: number;
+  /** Sockets accepted that have not sent a valid start yet. */
+  awaitingStart: number;
+  /** Sockets the start deadline closed. */
+  closedWithoutStart: number;
   finishedCallsKept: number;
   /** Calls with a paced send loop on the shared ticker right now. */
   tickerSubscribers: number;
   rejectedSignatures: number;
   rejectedAtCapacity: number;
   rejectedCallsRequests: number;
+  rejectedStreamTokens: number;
+  rejectedDuplicateCalls: number;
+  evictedBeforeStart: number;
 }
 
 export interface RunningMediaServer {
@@ -82,6 +101,7 @@ export interface RunningMediaServer {
   /** Live and recently finished calls. */
   calls(): CallSnapshot[];
   call(callSid: string): CallSnapshot | null;
+  /** Calls admitted by a valid start and not yet over. */
   liveCalls(): number;
   stats(): MediaServerStats;
   /**
@@ -91,7 +111,9 @@ export interface RunningMediaServer {
   close(drainMs?: number): Promise<void>;
 }
 
-const DEFAULTS = Object.freeze({ host: '127.0.0.1', maxCalls: 5000, keepFinishedCalls: 1000, idleTimeoutMs: 60_000 });
+/** Finished sockets that never started are kept apart, at most this many: evidence, not calls. */
+const KEEP_FINISHED_UNSTARTED = 100;
+const DEFAULTS = Object.freeze({ host: '127.0.0.1', maxCalls: 5000, keepFinishedCalls: 1000, idleTimeoutMs: 60_000, startTimeoutMs: 5000, maxAwaitingStart: 1000 });
 /** How often a draining server looks whether its last call has finished. */
 const DRAIN_POLL_MS = 50;
 
@@ -108,10 +130,20 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
 
   const model = await startModelBackend(modelOptions, options.modelConnectTimeoutMs);
   const ticker = new SharedTicker();
-  const registry = new CallRegistry({ keepFinished: options.keepFinishedCalls ?? DEFAULTS.keepFinishedCalls, idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs, logger });
+  const keepFinished = options.keepFinishedCalls ?? DEFAULTS.keepFinishedCalls;
+  const registry = new CallRegistry({
+    keepFinished,
+    keepFinishedUnstarted: Math.min(keepFinished, KEEP_FINISHED_UNSTARTED),
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+    startTimeoutMs: options.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
+    logger,
+  });
   /** Set by close(): new calls are refused while live ones finish. */
   let draining = false;
   const refusals = { ...INITIAL_REFUSALS };
+  const maxCalls = options.maxCalls ?? DEFAULTS.maxCalls;
+  const tokens = authToken === '' ? null : new StreamTokens(authToken);
+  const admission = new StartAdmission({ registry, tokens, maxCalls, refusals, logger });
   const routes: RouteContext = {
     logger,
     authToken,
@@ -120,7 +152,9 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     modelBackend: model.backend,
     exposeCalls: options.exposeCalls ?? true,
     callsLocalOnly: options.callsLocalOnly ?? false,
-    maxCalls: options.maxCalls ?? DEFAULTS.maxCalls,
+    maxCalls,
+    maxAwaitingStart: options.maxAwaitingStart ?? DEFAULTS.maxAwaitingStart,
+    tokens,
     registry,
     refusals,
     isDraining: () => draining,
@@ -131,7 +165,17 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   server.on(
     'upgrade',
     upgradeHandler(routes, wss, (socket) => {
-      registry.add(new Call({ socket, modelFactory: model.bridgeFactory, modelBackend: model.backend, ticker, logger, config: callConfig, onFinished: registry.finish }));
+      const call: Call = new Call({
+        socket,
+        modelFactory: model.bridgeFactory,
+        modelBackend: model.backend,
+        ticker,
+        logger,
+        config: callConfig,
+        admitStart: (request) => admission.admit(call, request),
+        onFinished: registry.finish,
+      });
+      registry.add(call);
     }),
   );
 
@@ -159,8 +203,15 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     modelBackend: model.backend,
     calls: () => registry.all(),
     call: (callSid) => registry.find(callSid),
-    liveCalls: () => registry.liveCount,
-    stats: () => ({ liveCalls: registry.liveCount, finishedCallsKept: registry.finishedCount, tickerSubscribers: ticker.size, ...refusals }),
+    liveCalls: () => registry.startedCount,
+    stats: () => ({
+      liveCalls: registry.startedCount,
+      awaitingStart: registry.awaitingStartCount,
+      closedWithoutStart: registry.closedWithoutStart,
+      finishedCallsKept: registry.finishedCount,
+      tickerSubscribers: ticker.size,
+      ...refusals,
+    }),
     close: (drainMs = 0) => {
       // A second close() can only shorten the drain (a second Ctrl-C: close calls now).
       drainDeadline = closing === null ? Date.now() + drainMs : Math.min(drainDeadline, Date.now() + drainMs);

@@ -8,7 +8,11 @@ import { redactSecrets, type Logger } from '../log.js';
 import type { ModelBackend } from '../model/bridge.js';
 import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
+import { isSidShaped } from './call/inbound.js';
+import { isLoggedOccurrence } from './call/record.js';
+import { CLOSE_CODE } from './close-code.js';
 import type { CallRegistry } from './registry.js';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token.js';
 
 /** Where Twilio opens Media Streams (the `<Stream url>` of the TwiML). */
 export const MEDIA_PATH = '/media';
@@ -22,7 +26,18 @@ const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 
 /** What was refused at the door: the one list of these counters. */
-export const INITIAL_REFUSALS = Object.freeze({ rejectedSignatures: 0, rejectedAtCapacity: 0, rejectedCallsRequests: 0 });
+export const INITIAL_REFUSALS = Object.freeze({
+  rejectedSignatures: 0,
+  /** Upgrades refused with 503, and starts refused with 1013, while every call slot was taken. */
+  rejectedAtCapacity: 0,
+  rejectedCallsRequests: 0,
+  /** Starts with a missing, wrong, expired or spent stream token (signatures checked). */
+  rejectedStreamTokens: 0,
+  /** Starts for a callSid that already had a live call. */
+  rejectedDuplicateCalls: 0,
+  /** Sockets still awaiting their start, let go to make room for a newer one. */
+  evictedBeforeStart: 0,
+});
 export type RefusalCounters = { -readonly [K in keyof typeof INITIAL_REFUSALS]: number };
 
 export interface RouteContext {
@@ -36,6 +51,10 @@ export interface RouteContext {
   exposeCalls: boolean;
   callsLocalOnly: boolean;
   maxCalls: number;
+  /** Sockets awaiting their start beyond this: the oldest is let go for each new one. */
+  maxAwaitingStart: number;
+  /** Mints the per-call stream token /twiml puts in the <Stream>; null when signatures are off. */
+  tokens: StreamTokens | null;
   registry: CallRegistry;
   refusals: RefusalCounters;
   /** New calls are refused while the server drains. */
@@ -62,7 +81,7 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   const path = url.pathname;
   if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
     const draining = ctx.isDraining();
-    sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: ctx.registry.liveCount, model: ctx.modelBackend });
+    sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: ctx.registry.startedCount, model: ctx.modelBackend });
     return;
   }
   if (TWIML_PATHS.includes(path) && (req.method === 'POST' || req.method === 'GET')) {
@@ -101,7 +120,10 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   // ?direction= wins; else Twilio's own Direction form field (inbound / outbound-api / outbound-dial).
   const asked = url.searchParams.get('direction');
   const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
-  res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction));
+  // The webhook is signed per call: its CallSid gets the one token that opens its stream.
+  const callSid = params.CallSid?.[0] ?? url.searchParams.get('CallSid') ?? '';
+  const token: Record<string, string> = ctx.tokens !== null && isSidShaped(callSid) ? { [STREAM_TOKEN_PARAMETER]: ctx.tokens.mint(callSid) } : {};
+  res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction, token));
 }
 
 function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
@@ -128,8 +150,10 @@ function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerRes
 
 /**
  * The /media upgrade: refused (403 / 503 / 404) before any call exists, or handed to `onCall`.
- * handleUpgrade completes synchronously here (no verifyClient, no permessage-deflate), so the
- * capacity check cannot be raced by a burst of upgrades.
+ * Capacity here is the started calls: a socket holds a call slot only once a valid start admitted
+ * it (start-admission.ts), so the 503 is the common case and a start past it gets 1013. Sockets
+ * awaiting their start are bounded on their own: past the bound the oldest is let go, so a crowd
+ * of strangers that never start cannot keep a real call (which starts within a round trip) out.
  */
 export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: (socket: WebSocket) => void): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
@@ -154,15 +178,27 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
-    const liveCalls = ctx.registry.liveCount;
+    const liveCalls = ctx.registry.startedCount;
     if (liveCalls >= ctx.maxCalls) {
       ctx.refusals.rejectedAtCapacity += 1;
       ctx.logger.warn('call refused: at capacity', { liveCalls, maxCalls: ctx.maxCalls });
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
+    if (ctx.registry.awaitingStartCount >= ctx.maxAwaitingStart) evictOldestAwaiting(ctx);
     wss.handleUpgrade(req, socket, head, onCall);
   };
+}
+
+function evictOldestAwaiting(ctx: RouteContext): void {
+  const oldest = ctx.registry.oldestAwaitingStart();
+  if (oldest === null) return;
+  ctx.refusals.evictedBeforeStart += 1;
+  // A crowd of strangers makes one of these per socket: the first ones, then every 1000th.
+  if (isLoggedOccurrence(ctx.refusals.evictedBeforeStart)) {
+    ctx.logger.warn('too many sockets awaiting start; closing the oldest', { maxAwaitingStart: ctx.maxAwaitingStart, evicted: ctx.refusals.evictedBeforeStart });
+  }
+  oldest.close('too many streams awaiting start', CLOSE_CODE.tryAgainLater);
 }
 
 /** The wss:// URL Twilio should stream to: the public URL's host, or the Host it reached us by. */

@@ -16,6 +16,7 @@ import type { Logger } from '../../log.js';
 import type { ModelBridgeFactory } from '../../model/bridge.js';
 import type { CallSnapshot } from '../call-snapshot.js';
 import { CLOSE_CODE } from '../close-code.js';
+import type { AdmitStart, StartRefusal, StartRequest } from './admission.js';
 import { BargeIn } from './barge-in.js';
 import type { CallBoundary, CallEnding } from './boundary.js';
 import type { CallConfig } from './config.js';
@@ -44,6 +45,8 @@ export interface CallDeps {
   ticker: PlayoutTicker;
   logger: Logger;
   config: CallConfig;
+  /** The server's say on a valid start (stream token, a callSid already live, capacity). */
+  admitStart: AdmitStart;
   /**
    * Called when the call is over, with its final snapshot; called again (rarely, bounded) if a
    * frame still in flight after the end adds an error to the record.
@@ -63,8 +66,11 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   private readonly uplink: Uplink;
   private readonly playout: Playout;
   private readonly bargeIn: BargeIn;
+  /** performance.now() the socket was accepted: the start deadline runs from here. */
+  readonly openedAt: number;
 
   constructor(private readonly deps: CallDeps) {
+    this.openedAt = performance.now();
     const { socket, config, logger } = deps;
     this.record = new CallRecord(logger, deps.modelBackend, config.backlogWarnIntervalMs);
     this.lifecycle = new CallLifecycle(this.record);
@@ -87,9 +93,9 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     return this.record.callSid;
   }
 
-  /** performance.now() of the last frame from Twilio (the registry's idle sweep reads it). */
+  /** performance.now() of the start or the last audio from Twilio (the registry's idle sweep reads it). */
   get lastInboundAt(): number {
-    return this.inbound.lastFrameAt;
+    return this.inbound.lastMediaAt;
   }
 
   get phase(): CallPhase {
@@ -127,6 +133,10 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   }
 
   // ---- Twilio's events (InboundRoutes) -------------------------------------------------------
+
+  admitStart(request: StartRequest): StartRefusal | null {
+    return this.deps.admitStart(request);
+  }
 
   onStart(start: AcceptedStart): void {
     if (!this.lifecycle.move('live')) return;

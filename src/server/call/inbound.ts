@@ -5,6 +5,7 @@
 import type { Logger } from '../../log.js';
 import { FRAME_BYTES } from '../../audio/format.js';
 import { MAX_MESSAGE_BYTES, base64DecodedLength, parseTwilioMessage, type CallDirection, type MediaMessage, type StartMessage } from '../../twilio/codec.js';
+import type { AdmitStart } from './admission.js';
 import type { CallEnding } from './boundary.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { isLoggedOccurrence, type CallRecord } from './record.js';
@@ -48,6 +49,8 @@ export interface AcceptedStart {
 
 /** Where validated events go (the call). */
 export interface InboundRoutes extends CallEnding {
+  /** Asked before a valid start names the call: the server may refuse it (and the call ends). */
+  admitStart: AdmitStart;
   onStart(start: AcceptedStart): void;
   /** Accepted caller audio: valid base64 of `bytes` (> 0) bytes, already counted. */
   onMedia(payload: string, bytes: number): void;
@@ -56,8 +59,12 @@ export interface InboundRoutes extends CallEnding {
 }
 
 export class TwilioInbound {
-  /** performance.now() of the last frame from Twilio: the server closes calls that go silent. */
-  lastFrameAt: number;
+  /**
+   * performance.now() of the start, then of the last accepted audio: the server closes calls that
+   * go silent. Twilio streams media every 20 ms, silence included, so only audio counts: any other
+   * frame (a `connected` every 20 s) is cheap to send forever and must not keep a call slot.
+   */
+  lastMediaAt: number;
 
   constructor(
     private readonly lifecycle: CallLifecycle,
@@ -65,11 +72,10 @@ export class TwilioInbound {
     private readonly logger: Logger,
     private readonly routes: InboundRoutes,
   ) {
-    this.lastFrameAt = performance.now();
+    this.lastMediaAt = performance.now();
   }
 
   dispatch(data: Buffer, isBinary: boolean): void {
-    this.lastFrameAt = performance.now();
     const parsed = parseTwilioMessage(data, isBinary);
     if (!parsed.ok) {
       this.record.protocolError(parsed.error.code, parsed.error.message);
@@ -123,6 +129,14 @@ export class TwilioInbound {
       this.record.protocolError('invalid_sid', `start with a callSid/streamSid that is not letters and digits (at most 64): ${quotedSid(start.callSid)} / ${quotedSid(start.streamSid)}; ignored`);
       return;
     }
+    const refusal = this.routes.admitStart({ callSid: start.callSid, customParameters: start.customParameters });
+    if (refusal !== null) {
+      // Never named: a refused start must not shadow the record of the call it claimed to be.
+      this.record.protocolError(refusal.code, refusal.message);
+      this.routes.close(refusal.reason, refusal.closeCode);
+      return;
+    }
+    this.lastMediaAt = performance.now();
     // Named first, so everything recorded from here on (a bad direction too) carries the callSid.
     this.record.callSid = start.callSid;
     this.record.streamSid = start.streamSid;
@@ -160,6 +174,7 @@ export class TwilioInbound {
       this.record.protocolError('unexpected_payload_length', `media payload of ${bytes} bytes, expected ${FRAME_BYTES}`);
     }
     this.record.counters.audioInChunks += 1;
+    this.lastMediaAt = performance.now();
     this.routes.onMedia(payload, bytes);
   }
 
