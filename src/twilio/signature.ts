@@ -22,6 +22,35 @@ export function computeTwilioSignature(authToken: string, url: string, params: S
   return createHmac('sha1', authToken).update(Buffer.from(data, 'utf8')).digest('base64');
 }
 
+/** `url` with the `bodySHA256` query parameter Twilio adds when it posts a JSON body. */
+export function withBodySha256(url: string, rawBody: string): string {
+  const hash = createHash('sha256').update(Buffer.from(rawBody, 'utf8')).digest('hex');
+  return `${url}${url.includes('?') ? '&' : '?'}bodySHA256=${hash}`;
+}
+
+/** What Twilio sends for a request: the URL it requests (with bodySHA256 for JSON) and the header. */
+export interface SignedRequest {
+  url: string;
+  signature: string;
+}
+
+/**
+ * Signs a request the way Twilio does ("Webhooks security"): a form POST over the URL plus its
+ * sorted parameters, a GET or a WebSocket upgrade over the URL alone, a JSON body over the URL
+ * with the body's SHA-256 added as `bodySHA256` (the body itself is not in the HMAC).
+ */
+export function signTwilioRequest(
+  authToken: string,
+  url: string,
+  body: { form: SignatureParams } | { json: string } | null = null,
+): SignedRequest {
+  if (body !== null && 'json' in body) {
+    const signedUrl = withBodySha256(url, body.json);
+    return { url: signedUrl, signature: computeTwilioSignature(authToken, signedUrl) };
+  }
+  return { url, signature: computeTwilioSignature(authToken, url, body?.form ?? {}) };
+}
+
 /**
  * True when `signature` is valid for the URL and parameters. Like Twilio's validators it accepts
  * the URL with and without an explicit port (Twilio is not consistent about which it signs).
