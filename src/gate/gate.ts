@@ -251,11 +251,14 @@ function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil
   for (const hit of logs.hits) {
     if (hit.line.at > judgedUntil) continue;
     const finding = crashFinding(logs, hit);
-    // A server that names the call (callSid or streamSid) near the error settles it.
-    const nearby = [...logs.context(hit, 3, 0), hit.detail?.text ?? ''].join('\n');
-    const named = windows.filter(
-      (w) => (w.result.callSid !== null && nearby.includes(w.result.callSid)) || (w.streamSid !== null && nearby.includes(w.streamSid)),
-    );
+    // A server that names the call (callSid or streamSid) near the error settles it: the line
+    // nearest the error that names any call, so another call's line printed just before is not blamed.
+    const nearby = [hit.detail?.text ?? '', hit.line.text, ...logs.context(hit, 3, 0).reverse(), ...logs.preceding(hit, 3)];
+    let named: CallWindow[] = [];
+    for (const text of nearby) {
+      named = windows.filter((w) => (w.result.callSid !== null && text.includes(w.result.callSid)) || (w.streamSid !== null && text.includes(w.streamSid)));
+      if (named.length > 0) break;
+    }
     const owners = named.length > 0 ? named : windowsAt(windows, hit.line.at);
     if (owners.length === 0) {
       add(unattributed, finding);
