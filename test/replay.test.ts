@@ -583,6 +583,30 @@ describe('callsim replay (child process)', () => {
     expect(missing.stderr).toMatch(/missing required argument/);
   });
 
+  it('through a webhook (--webhook-path, --direction outbound): the JSON report has the call flow; webhook options are one choice', async () => {
+    const url = await startPlanted(forgetfulOutbound);
+    const outbound = await cli('--url', url, '--webhook-path', '/twiml', '--direction', 'outbound', '--burst', '--json', 'fixtures/hello-8k-mulaw.wav');
+    expect(outbound.code).toBe(1);
+    const report = JSON.parse(outbound.stdout) as ReplayReport;
+    expect(report.callFlow).toMatchObject({ mode: 'webhook', webhook: { method: 'POST', params: { Direction: 'outbound-api' } }, stream: { verb: 'Connect', parameters: { direction: 'outbound' } } });
+    const [both, paramWithWebhook, paramOnBuiltIn, badWebhook, badDelay] = await Promise.all([
+      cli('--url', url, '--no-webhook', '--webhook-path', '/twiml', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--url', url, '--webhook-path', '/twiml', '--param', 'a=b', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--param', 'a=b', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--webhook', 'ftp://127.0.0.1/twiml', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--network-delay-ms', 'soon', 'fixtures/hello-8k-mulaw.wav'),
+    ]);
+    for (const result of [both, paramWithWebhook, paramOnBuiltIn, badWebhook, badDelay]) {
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+    }
+    expect(both.stderr).toContain('use --webhook-path or --no-webhook, not both');
+    expect(paramWithWebhook.stderr).toContain('--param sets customParameters in direct mode only');
+    expect(paramOnBuiltIn.stderr).toContain('--param sets customParameters in direct mode only');
+    expect(badWebhook.stderr).toContain('a voice webhook is an http:// or https:// URL');
+    expect(badDelay.stderr).toContain('expected milliseconds, as 30 or 20-40');
+  });
+
   it('exits 2 before the call when --save-audio cannot be written (no such folder, or a file in its place)', async () => {
     const [noFolder, fileAsFolder] = await Promise.all([
       cli('--url', 'ws://127.0.0.1:9/media', '--save-audio', 'no-such-folder/agent.wav', 'fixtures/hello-8k-mulaw.wav'),

@@ -86,6 +86,7 @@ function gateResult(unattributedText = 'TypeError: x is not a function'): GateRe
     serverExit: null,
     serverOutput: { longLinesCut: 0, charsCut: 0, crashLinesNotKept: 0 },
     strayProcesses: 0,
+    notes: [],
   };
 }
 
