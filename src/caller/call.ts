@@ -47,6 +47,13 @@ function padFrame(frame: Buffer): Buffer {
   return padded;
 }
 
+/** Each digit of the call's DTMF plan with the media frame it goes out before. */
+function dtmfSchedule(options: ResolvedOptions): Array<{ frameIndex: number; digit: string }> {
+  const firstFrame = options.dtmfAtMs === null ? options.frames.length : Math.ceil(options.dtmfAtMs / FRAME_MS);
+  const spacingFrames = Math.round(DTMF_DIGIT_SPACING_MS / FRAME_MS);
+  return [...options.dtmfDigits].map((digit, i) => ({ frameIndex: firstFrame + i * spacingFrames, digit }));
+}
+
 class SimulatedCall {
   private readonly ids: Readonly<StreamIds>;
   private readonly tracks: readonly MediaTrack[];
@@ -143,7 +150,7 @@ class SimulatedCall {
     this.send({ type: 'connected' });
     this.send({ type: 'start', customParameters: this.options.customParameters });
     this.ledger.startSentAt = performance.now();
-    this.scheduleDtmf();
+    this.dtmfQueue = dtmfSchedule(this.options);
     if (this.options.earlyMedia) {
       // Same tick as start: these frames reach the server back to back with it.
       this.phase = 'audio';
@@ -151,14 +158,6 @@ class SimulatedCall {
       const early = Math.min(EARLY_MEDIA_FRAMES, this.options.frames.length);
       for (let n = 0; n < early; n += 1) this.sendFrame(n, this.options.frames[n]!, true);
     }
-  }
-
-  private scheduleDtmf(): void {
-    const digits = this.options.dtmfDigits;
-    if (digits === '') return;
-    const firstFrame = this.options.dtmfAtMs === null ? this.options.frames.length : Math.ceil(this.options.dtmfAtMs / FRAME_MS);
-    const spacingFrames = Math.round(DTMF_DIGIT_SPACING_MS / FRAME_MS);
-    this.dtmfQueue = [...digits].map((digit, i) => ({ frameIndex: firstFrame + i * spacingFrames, digit }));
   }
 
   /**
