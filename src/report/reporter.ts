@@ -96,6 +96,7 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
   return {
     ...cell,
     verdict: report.verdict,
+    placement: report.callFlow.mode,
     callSid: report.call.callSid,
     durationMs: report.call.durationMs,
     framesSent: report.call.framesSent,
@@ -118,6 +119,7 @@ export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
       serverExit: null,
       serverOutput: null,
       strayProcesses: null,
+      notes: [],
     },
     replay: report,
   };

@@ -5,6 +5,7 @@ import type { ChalkInstance } from 'chalk';
 import type { ReplayCheck, ReplayReport } from '../caller/replay.js';
 import type { GateResult } from '../gate/gate.js';
 import { padEndVisible, visibleLength } from '../text/columns.js';
+import { printable } from '../text/printable.js';
 import { counterRows, counterText } from './counters.js';
 import { writeReport, type Reporter, type ReporterContext, type RunEnd } from './reporter.js';
 
@@ -41,6 +42,7 @@ export function formatGateTable(result: GateResult, style: ChalkInstance): strin
     for (const l of finding.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${l}`));
   }
   if (result.serverExit !== null) out.push('', style.gray(`server process ${result.serverExit}`));
+  if (result.notes.length > 0) out.push('', ...result.notes.map((note) => style.dim(`note: ${printable(note)}`)));
   const passed = result.calls.length - failed.length;
   out.push(
     '',
@@ -58,6 +60,24 @@ function checkLine(check: ReplayCheck, style: ChalkInstance): string {
   const mark = check.status === 'pass' ? style.green('✓') : check.status === 'fail' ? style.red('✗') : style.dim('–');
   const name = check.status === 'skip' ? style.dim(check.name.padEnd(24)) : check.name.padEnd(24);
   return `  ${mark} ${name} ${style.dim(check.reason)}`;
+}
+
+/** How Twilio set the call up: webhook and TwiML, or direct mode; and what the report should know. */
+function flowLines(report: ReplayReport, style: ChalkInstance): string[] {
+  const flow = report.callFlow;
+  const lines: string[] = [];
+  if (flow.webhook !== null) {
+    const status = flow.webhook.status === null ? 'no answer' : `HTTP ${flow.webhook.status}`;
+    lines.push(`  webhook      ${flow.webhook.method} ${printable(flow.webhook.url)} → ${status}${flow.webhook.signed ? ' (signed)' : ''}`);
+  }
+  if (flow.stream !== null) {
+    const verb = flow.stream.verb === null ? 'direct' : `<${flow.stream.verb}><Stream>`;
+    const dialled = flow.stream.dialledUrl !== flow.stream.url ? ` dialled as ${printable(flow.stream.dialledUrl)}` : '';
+    const params = Object.keys(flow.stream.parameters).length;
+    lines.push(`  stream       ${verb} ${printable(flow.stream.url)}${dialled} · tracks ${flow.stream.tracks.join('+') || '-'} · ${params} parameter${params === 1 ? '' : 's'}`);
+  }
+  for (const note of [flow.fallback, flow.directionNote, ...flow.notes]) if (note !== null) lines.push(style.dim(`  note: ${printable(note)}`));
+  return lines;
 }
 
 /** What the caller saw of the call: frames, latency, how it closed, playback. */
@@ -95,7 +115,7 @@ export function formatReplayReport(report: ReplayReport, style: ChalkInstance, q
           `call ${report.call.callSid}`,
       ),
     );
-    lines.push('');
+    lines.push('', ...flowLines(report, style));
     if (report.call.connected) {
       lines.push(...callLines(report, style), '', ...counterRows(report, style));
       if (report.stats.note) lines.push(style.dim(`  note: ${report.stats.note}`));
