@@ -2,6 +2,7 @@
 // handler exists), a cap on concurrent calls and on message size, no secret in any log line or
 // in /calls, and /calls that can be switched off or kept to localhost.
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -219,11 +220,56 @@ describe('signatures behind a proxy', () => {
     }
   });
 
-  it('without it, X-Forwarded-Proto gives the scheme Twilio used', async () => {
-    const server = await serve({ twilioAuthToken: AUTH_TOKEN });
+  it('without it, under --trust-proxy, X-Forwarded-Proto gives the scheme Twilio used', async () => {
+    const server = await serve({ twilioAuthToken: AUTH_TOKEN, trustProxy: true });
     const sig = computeTwilioSignature(AUTH_TOKEN, `https://127.0.0.1:${server.port}/twiml`);
     expect((await fetch(`${server.httpUrl}/twiml`, { headers: { [TWILIO_SIGNATURE_HEADER]: sig } })).status).toBe(403);
     expect((await fetch(`${server.httpUrl}/twiml`, { headers: { [TWILIO_SIGNATURE_HEADER]: sig, 'x-forwarded-proto': 'https' } })).status).toBe(200);
+  });
+
+  it('without --trust-proxy, X-Forwarded-Proto is anyone\'s to send and is ignored', async () => {
+    const server = await serve({ twilioAuthToken: AUTH_TOKEN });
+    const httpsSig = computeTwilioSignature(AUTH_TOKEN, `https://127.0.0.1:${server.port}/twiml`);
+    const httpSig = computeTwilioSignature(AUTH_TOKEN, `http://127.0.0.1:${server.port}/twiml`);
+    expect((await fetch(`${server.httpUrl}/twiml`, { headers: { [TWILIO_SIGNATURE_HEADER]: httpsSig, 'x-forwarded-proto': 'https' } })).status).toBe(403);
+    expect((await fetch(`${server.httpUrl}/twiml`, { headers: { [TWILIO_SIGNATURE_HEADER]: httpSig, 'x-forwarded-proto': 'https' } })).status).toBe(200);
+  });
+
+  it('without --public-url, a signature made for another host is refused even with Host set to match', async () => {
+    const log = captureLog();
+    const server = await serve({ twilioAuthToken: AUTH_TOKEN, logger: log.logger, quiet: false });
+    // Another deployment on the same Twilio account (same auth token) signed these.
+    const otherHost = 'staging.example.com';
+    const upgradeSig = computeTwilioSignature(AUTH_TOKEN, `wss://${otherHost}/media`);
+    expect(await upgradeStatus(server.wsUrl, { host: otherHost, [TWILIO_SIGNATURE_HEADER]: upgradeSig })).toBe(403);
+    const body = 'CallSid=CA0123456789abcdef0123456789abcdef&Direction=inbound';
+    const twimlSig = computeTwilioSignature(AUTH_TOKEN, `http://${otherHost}/twiml`, formParams(body));
+    // fetch will not send a Host of our choosing; a plain request will.
+    const hookStatus = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: server.port, path: '/twiml', method: 'POST', headers: { host: otherHost, 'content-type': 'application/x-www-form-urlencoded', [TWILIO_SIGNATURE_HEADER]: twimlSig } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(hookStatus).toBe(403);
+    expect(server.stats().rejectedSignatures).toBe(2);
+    expect(log.records().filter((r) => r.hostNotOurs === true)).toHaveLength(2);
+    // The healthy twin: signed for this server's own address (also by the name localhost).
+    expect(await upgradeStatus(server.wsUrl, { [TWILIO_SIGNATURE_HEADER]: computeTwilioSignature(AUTH_TOKEN, `wss://127.0.0.1:${server.port}/media`) })).toBe(101);
+    expect(await upgradeStatus(server.wsUrl, { host: `localhost:${server.port}`, [TWILIO_SIGNATURE_HEADER]: computeTwilioSignature(AUTH_TOKEN, `wss://localhost:${server.port}/media`) })).toBe(101);
+    // And it said so at start.
+    const warning = log.records().find((r) => String(r.msg).startsWith('Twilio signatures are checked without --public-url'));
+    expect(warning?.hosts).toEqual(expect.arrayContaining([`127.0.0.1:${server.port}`, `localhost:${server.port}`]));
+  });
+
+  it('no start-up warning with --public-url, or without signatures', async () => {
+    for (const options of [{ twilioAuthToken: AUTH_TOKEN, publicUrl: 'https://agent.example.com' }, {}]) {
+      const log = captureLog();
+      await serve({ ...options, logger: log.logger, quiet: false });
+      expect(log.records().filter((r) => r.level === 'warn')).toEqual([]);
+    }
   });
 });
 
@@ -372,6 +418,24 @@ describe('/calls exposure', () => {
   it('loopback detection', () => {
     for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) expect(isLoopbackAddress(a)).toBe(true);
     for (const a of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '128.0.0.1', '', undefined]) expect(isLoopbackAddress(a)).toBe(false);
+  });
+
+  it('callsLocalOnly behind a proxy on this host: a forwarded request is refused unless --trust-proxy reads the client from X-Forwarded-For', async () => {
+    const get = (server: RunningMediaServer, xff?: string): Promise<number> =>
+      fetch(`${server.httpUrl}/calls`, { headers: xff === undefined ? {} : { 'x-forwarded-for': xff } }).then((r) => r.status);
+    // The proxy connects from loopback: the socket says localhost whoever the client is.
+    const plain = await serve({ callsLocalOnly: true });
+    expect(await get(plain)).toBe(200);
+    expect(await get(plain, '203.0.113.7')).toBe(403);
+    expect(await get(plain, '127.0.0.1')).toBe(403);
+    const proxied = await serve({ callsLocalOnly: true, trustProxy: true });
+    expect(await get(proxied, '203.0.113.7')).toBe(403);
+    // The last entry is the one the proxy wrote; what the client put before it is not believed.
+    expect(await get(proxied, '127.0.0.1, 203.0.113.7')).toBe(403);
+    expect(await get(proxied, '203.0.113.7, 127.0.0.1')).toBe(200);
+    expect(await get(proxied)).toBe(200);
+    expect(plain.stats().rejectedCallsRequests).toBe(2);
+    expect(proxied.stats().rejectedCallsRequests).toBe(2);
   });
 
   const external = Object.values(os.networkInterfaces())

@@ -20,6 +20,9 @@ interface ServeOptions {
   maxCalls: number;
   callsEndpoint: boolean;
   callsLocalhostOnly?: boolean;
+  trustProxy?: boolean;
+  startTimeout: number;
+  maxAwaitingStart: number;
   inboundFirstSpeaker: FirstSpeaker;
   outboundFirstSpeaker: FirstSpeaker;
   instructions?: string;
@@ -47,8 +50,11 @@ export function serveCommand(): Command {
     .option('--simulator-url <url>', 'use an already running `callsim simulator` (its baseURL, http://HOST:PORT/v1) instead of starting one in-process')
     .option('--model <name>', 'OpenAI realtime model (with --model-backend openai)')
     .option('--openai-base-url <url>', 'OpenAI API base URL (with --model-backend openai)')
-    .addOption(new Option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL').argParser(publicUrlOption))
+    .addOption(new Option('--public-url <url>', 'public https URL Twilio reaches this server at: the TwiML <Stream> URL, and the URL signatures are checked against').argParser(publicUrlOption))
+    .option('--trust-proxy', 'behind a reverse proxy: believe its X-Forwarded-Proto (the scheme Twilio used) and X-Forwarded-For (the client, for --calls-localhost-only)')
     .addOption(new Option('--max-calls <n>', 'refuse calls beyond this many at once').default(5000).argParser(parseIntegerOption('--max-calls', 1)))
+    .addOption(new Option('--start-timeout <ms>', 'close a socket that sent no valid start this long after it connected (0 = never)').default(5000).argParser(parseIntegerOption('--start-timeout', 0)))
+    .addOption(new Option('--max-awaiting-start <n>', 'sockets waiting for their start, at most; beyond it the oldest is closed (they hold no call slot)').default(1000).argParser(parseIntegerOption('--max-awaiting-start', 1)))
     .option('--no-calls-endpoint', 'do not serve GET /calls (call counters and errors)')
     .option('--calls-localhost-only', 'serve GET /calls only to clients on this machine (loopback)')
     .addOption(new Option('--inbound-first-speaker <who>', 'who talks first on inbound calls').choices(['model', 'caller']).default('caller'))
@@ -69,8 +75,10 @@ Routes (one port):
   GET  /healthz          liveness
   GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
 
-With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403);
-behind a proxy, pass --public-url so the signed URL is the one Twilio used.
+With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403),
+and each stream's start must carry the one-use token /twiml put in its <Stream>. Behind a proxy
+or tunnel, pass --public-url so the signed URL is the one Twilio used (without it, only a Host
+that names this server itself is believed), and --trust-proxy to read X-Forwarded-Proto/-For.
 
 Examples:
   $ npx callsim serve                          # simulator model, no key, no network
@@ -102,8 +110,11 @@ async function runServe(opts: ServeOptions): Promise<void> {
     model,
     exposeCalls: opts.callsEndpoint,
     callsLocalOnly: opts.callsLocalhostOnly === true,
+    trustProxy: opts.trustProxy === true,
     ...(twilioAuthToken ? { twilioAuthToken } : {}),
     maxCalls: opts.maxCalls,
+    startTimeoutMs: opts.startTimeout,
+    maxAwaitingStart: opts.maxAwaitingStart,
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     call: {
       firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },

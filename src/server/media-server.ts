@@ -25,6 +25,7 @@ import { Call } from './call/call.js';
 import { DEFAULT_CALL_CONFIG, type CallConfig } from './call/config.js';
 import type { CallSnapshot } from './call-snapshot.js';
 import { CLOSE_CODE } from './close-code.js';
+import { ownHostsOf } from './origin.js';
 import { CallRegistry } from './registry.js';
 import { INITIAL_REFUSALS, MEDIA_PATH, httpHandler, upgradeHandler, type RouteContext } from './routes.js';
 import { StartAdmission } from './start-admission.js';
@@ -42,8 +43,14 @@ export interface MediaServerOptions {
   logger?: Logger;
   model?: ModelOptions;
   call?: Partial<CallConfig>;
-  /** Public base URL Twilio reaches us at (for the TwiML stream URL); default: from the Host header. */
+  /**
+   * Public base URL Twilio reaches us at: the TwiML stream URL and the URL signatures are checked
+   * against. Without it, a signature is checked against the Host header only when that names
+   * this server itself (origin.ts).
+   */
   publicUrl?: string;
+  /** Behind a proxy: believe its X-Forwarded-Proto (the scheme Twilio used) and X-Forwarded-For (the client). */
+  trustProxy?: boolean;
   /** Refuse new calls beyond this many live ones (HTTP 503 on the upgrade). */
   maxCalls?: number;
   /** Finished calls kept for GET /calls. */
@@ -141,6 +148,8 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   /** Set by close(): new calls are refused while live ones finish. */
   let draining = false;
   const refusals = { ...INITIAL_REFUSALS };
+  /** Filled once the server listens (the port may be 0 until then). */
+  const ownHosts = new Set<string>();
   const maxCalls = options.maxCalls ?? DEFAULTS.maxCalls;
   const tokens = authToken === '' ? null : new StreamTokens(authToken);
   const admission = new StartAdmission({ registry, tokens, maxCalls, refusals, logger });
@@ -148,6 +157,8 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     logger,
     authToken,
     publicUrl,
+    trustProxy: options.trustProxy ?? false,
+    ownHosts,
     secrets,
     modelBackend: model.backend,
     exposeCalls: options.exposeCalls ?? true,
@@ -191,6 +202,10 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
+  for (const name of ownHostsOf(host, port)) ownHosts.add(name);
+  if (authToken !== '' && publicUrl === null) {
+    logger.warn('Twilio signatures are checked without --public-url: only requests whose Host names this server itself are accepted; behind a proxy or tunnel, set --public-url', { hosts: [...ownHosts] });
+  }
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
   let closing: Promise<void> | null = null;

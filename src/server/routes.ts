@@ -6,11 +6,12 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { redactSecrets, type Logger } from '../log.js';
 import type { ModelBackend } from '../model/bridge.js';
-import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
+import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
 import { isSidShaped } from './call/inbound.js';
 import { isLoggedOccurrence } from './call/record.js';
 import { CLOSE_CODE } from './close-code.js';
+import { cameThroughProxy, clientAddress, isLoopbackAddress, signedRequestUrl } from './origin.js';
 import type { CallRegistry } from './registry.js';
 import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token.js';
 
@@ -45,6 +46,10 @@ export interface RouteContext {
   /** '' = signatures not checked. */
   authToken: string;
   publicUrl: URL | null;
+  /** Believe X-Forwarded-Proto / X-Forwarded-For (origin.ts). */
+  trustProxy: boolean;
+  /** This server's own `host:port` names: without publicUrl, the only Hosts a signature may be for. */
+  ownHosts: ReadonlySet<string>;
   /** Scrubbed from every /calls response: a call record can quote what a peer sent. */
   secrets: readonly string[];
   modelBackend: ModelBackend;
@@ -112,10 +117,10 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   const signedParams = req.method === 'POST' && isForm ? formParams(body) : {};
   const params = req.method === 'GET' ? formParams(url.search) : signedParams;
   if (ctx.authToken !== '') {
-    const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, false);
-    if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, signedParams, body)) {
+    const signedUrl = signedRequestUrl(req, ctx, false);
+    if (signedUrl === null || !validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, signedParams, body)) {
       ctx.refusals.rejectedSignatures += 1;
-      ctx.logger.warn('request refused: bad Twilio signature', { path: url.pathname, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+      ctx.logger.warn('request refused: bad Twilio signature', { path: url.pathname, method: req.method, remote: clientAddress(req, ctx.trustProxy), hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined, ...(signedUrl === null ? { hostNotOurs: true } : {}) });
       sendJson(res, 403, { error: 'invalid Twilio signature' });
       return;
     }
@@ -130,10 +135,15 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
 }
 
 function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
-  if (ctx.callsLocalOnly && !isLoopbackAddress(req.socket.remoteAddress)) {
-    ctx.refusals.rejectedCallsRequests += 1;
-    sendJson(res, 403, { error: '/calls is served to localhost only' });
-    return;
+  if (ctx.callsLocalOnly) {
+    // Through a proxy on this host the socket is loopback whoever the client is: without
+    // --trust-proxy its X-Forwarded-For cannot be read, so the request is refused, not let in.
+    const unknownClient = !ctx.trustProxy && cameThroughProxy(req);
+    if (unknownClient || !isLoopbackAddress(clientAddress(req, ctx.trustProxy))) {
+      ctx.refusals.rejectedCallsRequests += 1;
+      sendJson(res, 403, { error: unknownClient ? '/calls is served to localhost only, and this request came through a proxy (start with --trust-proxy to read its X-Forwarded-For)' : '/calls is served to localhost only' });
+      return;
+    }
   }
   if (path === CALLS_PATH) {
     sendJson(res, 200, { calls: ctx.registry.all() }, ctx.secrets);
@@ -169,10 +179,10 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
       return;
     }
     if (ctx.authToken !== '') {
-      const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, true);
-      if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
+      const signedUrl = signedRequestUrl(req, ctx, true);
+      if (signedUrl === null || !validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
         ctx.refusals.rejectedSignatures += 1;
-        ctx.logger.warn('call refused: bad Twilio signature', { path, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+        ctx.logger.warn('call refused: bad Twilio signature', { path, remote: clientAddress(req, ctx.trustProxy), hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined, ...(signedUrl === null ? { hostNotOurs: true } : {}) });
         rejectUpgrade(socket, 403, 'Forbidden');
         return;
       }
@@ -232,11 +242,7 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, scrub
   res.writeHead(status, { 'content-type': 'application/json' }).end(scrub === undefined ? json : redactSecrets(json, scrub));
 }
 
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  return v4.startsWith('127.') || address === '::1';
-}
+export { isLoopbackAddress } from './origin.js';
 
 /** Resolves null as soon as the body passes `limit`; nothing past it is kept. */
 function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
