@@ -77,7 +77,7 @@ function onConnection(ws: WebSocket): void {
 }
 
 const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/calls') {
+  if (req.method === 'GET' && req.url?.split('?')[0] === '/calls') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ calls }));
     return;
   }

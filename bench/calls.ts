@@ -254,18 +254,24 @@ function procReport(p: ProcWindowStats): ProcReport {
 }
 
 interface ServerCallsBody {
-  calls: Array<{ callSid: string | null; counters: { audioInChunks: number; audioOutChunks: number }; errors: unknown[] }>;
+  /** callsim serve: summaries with errorCount; the baseline echo: whole records with errors. */
+  calls: Array<{ callSid: string | null; counters: { audioInChunks: number; audioOutChunks: number }; errorCount?: number; errors?: unknown[] }>;
+  /** The next page (callsim serve pages GET /calls); absent or null on the last one. */
+  next?: string | null;
 }
 
 /** Client and server must agree on every call's frame counts, exactly. */
 async function checkCounters(httpUrl: string, stop: StopResult): Promise<{ callsChecked: number; inbound: number; outbound: number; missingCalls: number; serverErrors: number }> {
-  const res = await fetch(`${httpUrl}/calls`);
-  const body = (await res.json()) as ServerCallsBody;
   const bySid = new Map<string, ServerCallsBody['calls'][number]>();
   let serverErrors = 0;
-  for (const c of body.calls) {
-    if (c.callSid !== null) bySid.set(c.callSid, c);
-    serverErrors += c.errors.length;
+  // Every page, at the largest page size the server allows.
+  for (let path: string | null = '/calls?limit=1000'; path !== null; ) {
+    const body = (await (await fetch(`${httpUrl}${path}`)).json()) as ServerCallsBody;
+    for (const c of body.calls) {
+      if (c.callSid !== null) bySid.set(c.callSid, c);
+      serverErrors += c.errorCount ?? c.errors?.length ?? 0;
+    }
+    path = body.next ?? null;
   }
   let inbound = 0;
   let outbound = 0;

@@ -17,6 +17,8 @@ import { captureLog, finishedCall, healthyCall, signedDialling, startedCall, upg
 // Shaped like the real things, so pattern-based scrubbing gets no help from an odd format.
 const AUTH_TOKEN = randomBytes(16).toString('hex');
 const API_KEY = `sk-proj-${randomBytes(24).toString('base64url')}`;
+const CALLS_TOKEN = randomBytes(18).toString('base64url');
+const BEARER = { authorization: `Bearer ${CALLS_TOKEN}` };
 
 const servers: RunningMediaServer[] = [];
 async function serve(options: MediaServerOptions): Promise<RunningMediaServer> {
@@ -265,7 +267,7 @@ describe('signatures behind a proxy', () => {
   });
 
   it('no start-up warning with --public-url, or without signatures', async () => {
-    for (const options of [{ twilioAuthToken: AUTH_TOKEN, publicUrl: 'https://agent.example.com' }, {}]) {
+    for (const options of [{ twilioAuthToken: AUTH_TOKEN, publicUrl: 'https://agent.example.com', callsToken: CALLS_TOKEN }, {}]) {
       const log = captureLog();
       await serve({ ...options, logger: log.logger, quiet: false });
       expect(log.records().filter((r) => r.level === 'warn')).toEqual([]);
@@ -347,7 +349,7 @@ describe('secrets', () => {
     const dumps: string[] = [];
 
     // 1. Simulator model, signatures on: good calls, refused upgrades, refused webhooks.
-    const sim = await serve({ logger: both, quiet: false, twilioAuthToken: AUTH_TOKEN });
+    const sim = await serve({ logger: both, quiet: false, twilioAuthToken: AUTH_TOKEN, callsToken: CALLS_TOKEN });
     await healthyCall(sim, await signedDialling(sim, AUTH_TOKEN));
     expect(await upgradeStatus(sim.wsUrl, secretHeaders)).toBe(403);
     expect(await upgradeStatus(`${sim.wsUrl}?token=${AUTH_TOKEN}&key=${API_KEY}`, secretHeaders)).toBe(403);
@@ -364,10 +366,10 @@ describe('secrets', () => {
     echo.send(`{"event":"${AUTH_TOKEN}"`);
     const live = await eventually(() => sim.call(echo.callSid), (s) => s?.counters.protocolErrors === 3);
     expect(live?.counters.protocolErrors).toBe(3);
-    dumps.push(await (await fetch(`${sim.httpUrl}/calls`)).text(), await (await fetch(`${sim.httpUrl}/calls/${echo.callSid}`)).text());
+    dumps.push(await (await fetch(`${sim.httpUrl}/calls`, { headers: BEARER })).text(), await (await fetch(`${sim.httpUrl}/calls/${echo.callSid}`, { headers: BEARER })).text());
     echo.stop();
     await echo.closed;
-    dumps.push(await (await fetch(`${sim.httpUrl}/calls`)).text());
+    dumps.push(await (await fetch(`${sim.httpUrl}/calls`, { headers: BEARER })).text());
 
     // 2. The OpenAI backend with a (fake) key, pointed at something that is not TLS: every model
     //    connection fails, the reasons are logged and recorded, the call ends.
@@ -397,11 +399,13 @@ describe('secrets', () => {
     for (const text of serverOwn) {
       expect(text).not.toContain(API_KEY);
       expect(text).not.toContain(AUTH_TOKEN);
+      expect(text).not.toContain(CALLS_TOKEN);
     }
     // ...and what a peer quoted back is scrubbed on the way out, in the log and in /calls.
     for (const text of [...log.lines, ...dumps]) {
       expect(text).not.toContain(API_KEY);
       expect(text).not.toContain(AUTH_TOKEN);
+      expect(text).not.toContain(CALLS_TOKEN);
     }
     expect(dumps.join('').includes('[redacted]')).toBe(true);
   });

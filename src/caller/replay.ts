@@ -81,6 +81,8 @@ export interface ReplayOptions {
   allowServerHangup?: boolean;
   /** Where GET /calls/:callSid lives; default: the WebSocket URL's host over http(s). */
   statsUrl?: string;
+  /** Bearer token for it (callsim serve's --calls-token, CALLSIM_CALLS_TOKEN); null: none. */
+  statsToken?: string | null;
   timing?: CallTiming;
   earlyMedia?: boolean;
   startDelayMs?: number;
@@ -131,6 +133,9 @@ export interface ReplayReport {
   /** Wall ms for the whole replay, server start-up and stats included. */
   elapsedMs: number;
 }
+
+/** --save-audio keeps at most this much of what the agent said (4.8 MB); the rest is counted (call.receivedFramesNotKept). */
+export const MAX_SAVED_AUDIO_MS = 10 * 60_000;
 
 /** What a replay adds to its audio's own replay time before the call counts as hung. */
 const TIMEOUT_HEADROOM_MS = 10_000;
@@ -211,12 +216,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       dtmf: options.dtmf,
       tailMs,
       timeoutMs,
+      // Only --save-audio keeps what the agent said, and at most MAX_SAVED_AUDIO_MS of it.
+      keepAudioMs: options.saveAudioPath === undefined ? 0 : MAX_SAVED_AUDIO_MS,
       signal: options.signal,
       onProgress: options.onProgress,
     });
     const call = toCallSummary(record);
 
-    const { stats, snapshot: serverSnapshot } = await readServerStats(record.url, record, options.statsUrl, options.statsWaitMs ?? DEFAULT_STATS_WAIT_MS);
+    const { stats, snapshot: serverSnapshot } = await readServerStats(record.url, record, options.statsUrl, options.statsWaitMs ?? DEFAULT_STATS_WAIT_MS, options.statsToken ?? null);
 
     const { checks, failures } = runChecks({
       call,
@@ -233,7 +240,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     if (options.saveAudioPath !== undefined) {
       try {
         writeFileSync(options.saveAudioPath, mulawFramesToWav(record.receivedAudio));
-        savedAudio = { file: options.saveAudioPath, frames: record.framesReceived, error: null };
+        savedAudio = { file: options.saveAudioPath, frames: record.receivedAudio.length, error: null };
       } catch (err) {
         savedAudio = { file: options.saveAudioPath, frames: 0, error: (err as Error).message };
       }

@@ -28,6 +28,30 @@ export interface FetchedSnapshot {
 export const DEFAULT_STATS_WAIT_MS = 2000;
 const STATS_POLL_MS = 100;
 const STATS_REQUEST_TIMEOUT_MS = 1500;
+/**
+ * One call's snapshot is a few kB (its error records are bounded); an answer past this is not a
+ * snapshot, and is not read on: a server whose answer never ends must not grow the replay.
+ */
+export const MAX_STATS_BODY_BYTES = 1024 * 1024;
+
+/** The body as text, or null once it passes `limit` bytes (the rest is never read). */
+async function readBounded(response: Response, limit: number): Promise<string | null> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /**
  * The stats URL for a call. Explicit `statsUrl`: a `{callSid}` / `:callSid` placeholder is
@@ -65,10 +89,13 @@ function describeFetchError(err: unknown): string {
 
 const ENDED_STATES: ReadonlySet<string> = new Set<CallState>(['stopped', 'closed']);
 
+/** `token`: sent as `Authorization: Bearer` (a server that guards /calls, as callsim serve's --calls-token). */
 export async function fetchServerSnapshot(
   url: string,
   waitMs: number,
+  token: string | null = null,
 ): Promise<FetchedSnapshot> {
+  const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   const giveUpAt = performance.now() + waitMs;
   // A snapshot already read is not thrown away because a later poll failed.
   let lastGood: JsonObject | null = null;
@@ -79,7 +106,7 @@ export async function fetchServerSnapshot(
   for (;;) {
     let response: Response;
     try {
-      response = await fetch(url, { signal: AbortSignal.timeout(STATS_REQUEST_TIMEOUT_MS) });
+      response = await fetch(url, { headers, signal: AbortSignal.timeout(STATS_REQUEST_TIMEOUT_MS) });
     } catch (err) {
       return without(`server has no stats endpoint (${describeFetchError(err)} at ${url})`);
     }
@@ -89,12 +116,16 @@ export async function fetchServerSnapshot(
     }
     if (!response.ok) {
       await response.body?.cancel();
-      return without(`stats endpoint answered HTTP ${response.status} at ${url}`);
+      const hint = response.status === 401 || response.status === 403 ? (token === null ? ' (a guarded /calls: set CALLSIM_CALLS_TOKEN)' : ' (the token was refused)') : '';
+      return without(`stats endpoint answered HTTP ${response.status} at ${url}${hint}`);
     }
     let body: unknown;
     try {
-      body = await response.json();
-    } catch {
+      const text = await readBounded(response, MAX_STATS_BODY_BYTES);
+      if (text === null) return without(`stats endpoint at ${url} answered more than ${MAX_STATS_BODY_BYTES} bytes for one call; not read further`);
+      body = JSON.parse(text);
+    } catch (err) {
+      if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return without(`stats endpoint at ${url} did not finish its answer within ${STATS_REQUEST_TIMEOUT_MS} ms`);
       return without(`stats endpoint at ${url} did not return JSON`);
     }
     if (!isJsonObject(body)) return without(`stats endpoint at ${url} did not return a call object`);
@@ -127,10 +158,11 @@ export async function readServerStats(
   call: { connected: boolean; callSid: string },
   statsUrl: string | undefined,
   waitMs: number,
+  token: string | null = null,
 ): Promise<{ stats: ServerStats; snapshot: JsonObject | null }> {
   if (!call.connected) return { stats: { url: null, available: false, note: 'the call never connected', counters: null }, snapshot: null };
   const url = statsUrlFor(wsUrl, call.callSid, statsUrl);
-  const fetched = await fetchServerSnapshot(url, waitMs);
+  const fetched = await fetchServerSnapshot(url, waitMs, token);
   return {
     stats: { url, available: fetched.available, note: fetched.note, counters: countersOf(fetched.snapshot) },
     snapshot: fetched.snapshot,

@@ -164,6 +164,8 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     target,
     expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
     placement,
+    // callsim serve guards GET /calls with it (--calls-token); a server command inherits it too.
+    statsToken: process.env.CALLSIM_CALLS_TOKEN || null,
     ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
     ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
     onCallStart: (cell, running, done) => reporters.onCallStart({ cell, running, done, total }),

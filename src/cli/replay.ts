@@ -193,6 +193,8 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       ...(options.congestionMs !== undefined ? { congestionMs: options.congestionMs } : {}),
       allowServerHangup: options.allowServerHangup ?? false,
       statsUrl: options.statsUrl,
+      // callsim serve guards GET /calls with it (--calls-token): never an option, so never in `ps`.
+      statsToken: process.env.CALLSIM_CALLS_TOKEN || null,
       timing,
       earlyMedia: options.earlyMedia,
       startDelayMs: options.startDelay,

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
-import { startMediaServer, type ModelOptions } from '../server/media-server.js';
+import { MIN_CALLS_TOKEN_CHARS, startMediaServer, type ModelOptions } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
 
@@ -21,6 +21,7 @@ interface ServeOptions {
   callsEndpoint: boolean;
   callsLocalhostOnly?: boolean;
   trustProxy?: boolean;
+  callsToken?: string;
   startTimeout: number;
   maxAwaitingStart: number;
   inboundFirstSpeaker: FirstSpeaker;
@@ -30,6 +31,11 @@ interface ServeOptions {
   answerMs: number;
   modelBatchFrames: number;
   drainTimeout: number;
+}
+
+function callsTokenOption(value: string): string {
+  if (value.length < MIN_CALLS_TOKEN_CHARS) throw new InvalidArgumentError(`must be at least ${MIN_CALLS_TOKEN_CHARS} characters.`);
+  return value;
 }
 
 function publicUrlOption(value: string): string {
@@ -56,6 +62,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--start-timeout <ms>', 'close a socket that sent no valid start this long after it connected (0 = never)').default(5000).argParser(parseIntegerOption('--start-timeout', 0)))
     .addOption(new Option('--max-awaiting-start <n>', 'sockets waiting for their start, at most; beyond it the oldest is closed (they hold no call slot)').default(1000).argParser(parseIntegerOption('--max-awaiting-start', 1)))
     .option('--no-calls-endpoint', 'do not serve GET /calls (call counters and errors)')
+    .addOption(new Option('--calls-token <token>', `GET /calls needs "Authorization: Bearer <token>" (at least ${MIN_CALLS_TOKEN_CHARS} characters); required to read /calls when TWILIO_AUTH_TOKEN is set`).env('CALLSIM_CALLS_TOKEN').argParser(callsTokenOption))
     .option('--calls-localhost-only', 'serve GET /calls only to clients on this machine (loopback)')
     .addOption(new Option('--inbound-first-speaker <who>', 'who talks first on inbound calls').choices(['model', 'caller']).default('caller'))
     .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
@@ -73,7 +80,8 @@ Routes (one port):
   WS   /media            Twilio Media Streams (one call per connection)
   POST /twiml            TwiML <Connect><Stream> for a call (also /incoming-call); ?direction=outbound
   GET  /healthz          liveness
-  GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
+  GET  /calls            a page of live and recent calls, newest first (?limit=, up to 1000; next)
+  GET  /calls/:callSid   one call: counters, direction, state, errors
 
 With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403),
 and each stream's start must carry the one-use token /twiml put in its <Stream>. Behind a proxy
@@ -100,7 +108,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
     model = { backend: 'simulator', simulator: { answerMs: opts.answerMs }, ...(opts.simulatorUrl ? { url: opts.simulatorUrl } : {}) };
   }
   const twilioAuthToken = process.env.TWILIO_AUTH_TOKEN ?? '';
-  const secrets = [apiKey, twilioAuthToken];
+  const secrets = [apiKey, twilioAuthToken, opts.callsToken ?? ''];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
   const server = await startMediaServer({
@@ -111,6 +119,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
     exposeCalls: opts.callsEndpoint,
     callsLocalOnly: opts.callsLocalhostOnly === true,
     trustProxy: opts.trustProxy === true,
+    ...(opts.callsToken ? { callsToken: opts.callsToken } : {}),
     ...(twilioAuthToken ? { twilioAuthToken } : {}),
     maxCalls: opts.maxCalls,
     startTimeoutMs: opts.startTimeout,

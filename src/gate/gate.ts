@@ -93,6 +93,8 @@ export interface GateOptions {
   tailMs?: number;
   expectAudio: boolean;
   placement?: GatePlacement;
+  /** Bearer token for the server's GET /calls (callsim serve's --calls-token); null: none. */
+  statsToken?: string | null;
   /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
   onCallDone?: (result: GateCallResult, done: number, total: number, report: ReplayReport | null) => void;
   onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
@@ -188,8 +190,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const calls = windows.map((w) => w.result);
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
-  // The auth token the gate signs with may be in the server's command line or in what it printed.
-  const secrets = [options.placement?.authToken ?? ''].filter((s) => s !== '');
+  // The auth token the gate signs with (and the /calls token) may be in the server's command line or in what it printed.
+  const secrets = [options.placement?.authToken ?? '', options.statsToken ?? ''].filter((s) => s !== '');
   const scrub = (finding: Finding): Finding => ({ ...finding, message: redactSecrets(finding.message, secrets), lines: finding.lines.map((l) => redactSecrets(l, secrets)) });
   for (const call of calls) call.findings = call.findings.map(scrub);
   return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
@@ -254,6 +256,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
       ...(placement.webhookMethod !== undefined ? { webhookMethod: placement.webhookMethod } : {}),
       ...(placement.params !== undefined ? { params: placement.params } : {}),
       authToken: placement.authToken ?? null,
+      statsToken: options.statsToken ?? null,
       allowServerHangup: placement.allowServerHangup ?? false,
       ...(placement.networkDelay !== undefined ? { networkDelay: placement.networkDelay } : {}),
       ...(placement.congestionMs !== undefined ? { congestionMs: placement.congestionMs } : {}),

@@ -72,6 +72,11 @@ export interface MediaServerOptions {
   /** Serve GET /calls only to loopback peers (127.0.0.0/8, ::1); others get 403. */
   callsLocalOnly?: boolean;
   /**
+   * GET /calls needs `Authorization: Bearer <this>`. With signatures checked it is needed
+   * whether set or not: without one, /calls then answers 401 to everyone.
+   */
+  callsToken?: string;
+  /**
    * Twilio auth token. When set, the /media upgrade and /twiml (/incoming-call) require a valid
    * X-Twilio-Signature; anything else gets 403 before a call handler exists.
    */
@@ -118,6 +123,8 @@ export interface RunningMediaServer {
   close(drainMs?: number): Promise<void>;
 }
 
+/** A bearer token anyone could guess protects nothing. */
+export const MIN_CALLS_TOKEN_CHARS = 16;
 /** Finished sockets that never started are kept apart, at most this many: evidence, not calls. */
 const KEEP_FINISHED_UNSTARTED = 100;
 const DEFAULTS = Object.freeze({ host: '127.0.0.1', maxCalls: 5000, keepFinishedCalls: 1000, idleTimeoutMs: 60_000, startTimeoutMs: 5000, maxAwaitingStart: 1000 });
@@ -131,7 +138,9 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   const publicUrl = options.publicUrl === undefined ? null : parsePublicUrl(options.publicUrl);
   const modelOptions: ModelOptions = options.model ?? { backend: 'simulator' };
   // Never echoed: not in a log line (the logger scrubs them) nor in /calls (scrubbed on the way out).
-  const secrets = [authToken, modelBackendSecret(modelOptions)].filter((s) => s.length > 0);
+  const callsToken = options.callsToken ?? null;
+  if (callsToken !== null && callsToken.length < MIN_CALLS_TOKEN_CHARS) throw new Error(`the /calls token must be at least ${MIN_CALLS_TOKEN_CHARS} characters`);
+  const secrets = [authToken, modelBackendSecret(modelOptions), callsToken ?? ''].filter((s) => s.length > 0);
   const logger = options.logger ?? (options.quiet ? silentLogger : createLogger({ format: options.logFormat ?? 'pretty', secrets }));
   const callConfig: CallConfig = { ...DEFAULT_CALL_CONFIG, ...options.call };
 
@@ -160,6 +169,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     trustProxy: options.trustProxy ?? false,
     ownHosts,
     secrets,
+    callsToken,
     modelBackend: model.backend,
     exposeCalls: options.exposeCalls ?? true,
     callsLocalOnly: options.callsLocalOnly ?? false,
@@ -203,6 +213,9 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   }
   const port = (server.address() as AddressInfo).port;
   for (const name of ownHostsOf(host, port)) ownHosts.add(name);
+  if (authToken !== '' && callsToken === null && (options.exposeCalls ?? true)) {
+    logger.warn('Twilio signatures are checked and no /calls token is set: GET /calls answers 401 to everyone; set --calls-token to read it');
+  }
   if (authToken !== '' && publicUrl === null) {
     logger.warn('Twilio signatures are checked without --public-url: only requests whose Host names this server itself are accepted; behind a proxy or tunnel, set --public-url', { hosts: [...ownHosts] });
   }

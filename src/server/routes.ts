@@ -4,14 +4,16 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { redactSecrets, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { ModelBackend } from '../model/bridge.js';
 import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
 import { isSidShaped } from './call/inbound.js';
 import { isLoggedOccurrence } from './call/record.js';
 import { CLOSE_CODE } from './close-code.js';
-import { cameThroughProxy, clientAddress, isLoopbackAddress, signedRequestUrl } from './origin.js';
+import { serveCalls } from './calls-route.js';
+import { sendJson } from './http-reply.js';
+import { clientAddress, signedRequestUrl } from './origin.js';
 import type { CallRegistry } from './registry.js';
 import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token.js';
 
@@ -52,6 +54,8 @@ export interface RouteContext {
   ownHosts: ReadonlySet<string>;
   /** Scrubbed from every /calls response: a call record can quote what a peer sent. */
   secrets: readonly string[];
+  /** The bearer token GET /calls requires (calls-route.ts); null: none set. */
+  callsToken: string | null;
   modelBackend: ModelBackend;
   exposeCalls: boolean;
   callsLocalOnly: boolean;
@@ -94,7 +98,7 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
     return;
   }
   if (ctx.exposeCalls && (path === CALLS_PATH || path.startsWith(CALL_PATH_PREFIX)) && req.method === 'GET') {
-    calls(ctx, req, res, path);
+    await serveCalls({ ...ctx, signaturesChecked: ctx.authToken !== '' }, req, res, path, url);
     return;
   }
   sendJson(res, 404, { error: `no route for ${req.method ?? '?'} ${path}` });
@@ -134,32 +138,6 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction, token));
 }
 
-function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
-  if (ctx.callsLocalOnly) {
-    // Through a proxy on this host the socket is loopback whoever the client is: without
-    // --trust-proxy its X-Forwarded-For cannot be read, so the request is refused, not let in.
-    const unknownClient = !ctx.trustProxy && cameThroughProxy(req);
-    if (unknownClient || !isLoopbackAddress(clientAddress(req, ctx.trustProxy))) {
-      ctx.refusals.rejectedCallsRequests += 1;
-      sendJson(res, 403, { error: unknownClient ? '/calls is served to localhost only, and this request came through a proxy (start with --trust-proxy to read its X-Forwarded-For)' : '/calls is served to localhost only' });
-      return;
-    }
-  }
-  if (path === CALLS_PATH) {
-    sendJson(res, 200, { calls: ctx.registry.all() }, ctx.secrets);
-    return;
-  }
-  let callSid: string;
-  try {
-    callSid = decodeURIComponent(path.slice(CALL_PATH_PREFIX.length));
-  } catch {
-    sendJson(res, 400, { error: 'bad callSid' });
-    return;
-  }
-  const snapshot = ctx.registry.find(callSid);
-  if (snapshot === null) sendJson(res, 404, { error: 'no such call' });
-  else sendJson(res, 200, snapshot, ctx.secrets);
-}
 
 /**
  * The /media upgrade: refused (403 / 503 / 404) before any call exists, or handed to `onCall`.
@@ -236,11 +214,6 @@ function rejectUpgrade(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
-/** `scrub`: the secrets (and key-like strings) to redact; a call record can quote what a peer sent. */
-function sendJson(res: http.ServerResponse, status: number, body: unknown, scrub?: readonly string[]): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json' }).end(scrub === undefined ? json : redactSecrets(json, scrub));
-}
 
 export { isLoopbackAddress } from './origin.js';
 
