@@ -61,7 +61,7 @@ class SimulatedCall {
   private readonly network: CallNetwork;
   /** Mark echoes on their way back to the server. */
   private readonly echoes: DelayedSender;
-  private readonly ledger = new CallLedger();
+  private readonly ledger: CallLedger;
   private readonly dialledAt = performance.now();
   private readonly startedAtIso = new Date().toISOString();
   /** Sending stops here so stop + close still fit inside timeoutMs. */
@@ -85,6 +85,7 @@ class SimulatedCall {
     this.carrier = new TwilioCarrierSerializer(this.ids, { tracks: this.tracks });
     this.network = new CallNetwork(options.networkDelay, options.networkSeed ?? seedFrom(this.ids.callSid));
     this.echoes = new DelayedSender(this.network, () => performance.now());
+    this.ledger = new CallLedger(options.keepAudioBytes);
     const closeReserve = Math.min(options.closeGraceMs, options.timeoutMs * CLOSE_RESERVE_SHARE);
     this.tailCutoff = this.dialledAt + options.timeoutMs - closeReserve;
     this.audioClock = new FrameClock(options.timing);

@@ -7,6 +7,7 @@
 // this line, instead of buffering without bound.
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { MAX_MESSAGE_BYTES } from '../twilio/codec.js';
 
 export type LineState = 'dialling' | 'open' | 'closed';
 
@@ -87,7 +88,9 @@ export class MediaLine {
     return new Promise((resolve) => {
       let socket: WebSocket;
       try {
-        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false, headers: { ...headers } });
+        // maxPayload: a frame past the largest message either side takes is refused by ws (1009)
+        // as it arrives, never buffered whole (ws's own default would take 100 MiB per frame).
+        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, headers: { ...headers } });
       } catch (err) {
         // Invalid URL and the like are thrown synchronously by the constructor.
         this.connectError = (err as Error).message;

@@ -1,6 +1,6 @@
 // What one fake-Twilio call can be told (PlaceCallOptions), its defaults, and their checking:
 // bad options are a RangeError before anything is dialled, never a half-placed call.
-import { FRAME_BYTES } from '../audio/format.js';
+import { FRAME_BYTES, MULAW_BYTES_PER_MS } from '../audio/format.js';
 import type { CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
 import { DEFAULT_NETWORK_DELAY, validateNetworkDelay, type NetworkDelay } from './network.js';
@@ -83,6 +83,8 @@ export interface PlaceCallOptions {
   /** Bounds the whole call, connecting included. */
   timeoutMs?: number;
   closeGraceMs?: number;
+  /** Audio ms of what the agent sends kept in the record's receivedAudio (for --save-audio); default 0: none, only counted. */
+  keepAudioMs?: number;
   /** Aborting hangs up now: `stop`, then close. */
   signal?: AbortSignal;
   onProgress?: (progress: CallProgress) => void;
@@ -110,6 +112,8 @@ export interface ResolvedOptions {
   quietMs: number;
   timeoutMs: number;
   closeGraceMs: number;
+  /** Bytes of the agent's audio the record keeps. */
+  keepAudioBytes: number;
   signal: AbortSignal | undefined;
   onProgress: ((progress: CallProgress) => void) | undefined;
 }
@@ -160,6 +164,7 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
     quietMs: nonNegative('quietMs', options.quietMs, DEFAULT_QUIET_MS),
     timeoutMs,
     closeGraceMs: nonNegative('closeGraceMs', options.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
+    keepAudioBytes: Math.floor(nonNegative('keepAudioMs', options.keepAudioMs, 0) * MULAW_BYTES_PER_MS),
     signal: options.signal,
     onProgress: options.onProgress,
   };

@@ -56,8 +56,10 @@ export interface CallRecord {
   framesReceived: number;
   /** Decoded bytes of those frames' payloads. */
   bytesReceived: number;
-  /** The decoded payloads, in order (for --save-audio). */
+  /** The decoded payloads, in order, as far as the call was told to keep them (--save-audio); else none. */
   receivedAudio: Buffer[];
+  /** Frames received but not kept in receivedAudio: past what the call keeps (all of them when it keeps none). */
+  receivedFramesNotKept: number;
   marksReceived: number;
   marksEchoed: number;
   /** Marks never echoed: still waiting for playback when the call ended, or their echo still on the wire. */
@@ -107,6 +109,8 @@ export class CallLedger {
   framesReceived = 0;
   bytesReceived = 0;
   readonly receivedAudio: Buffer[] = [];
+  receivedFramesNotKept = 0;
+  private keptAudioBytes = 0;
   lastServerMediaAt: number | null = null;
   firstAudioLatencyMs: number | null = null;
   marksReceived = 0;
@@ -115,6 +119,12 @@ export class CallLedger {
   clearsReceived = 0;
   tailCappedByTimeout = false;
   private readonly wireErrors = new Map<WireErrorKind, WireErrorSummary>();
+
+  /**
+   * `keepAudioBytes`: how much of what the agent sends is kept, for --save-audio. Only that: a
+   * server that floods media must cost the caller counters, not memory.
+   */
+  constructor(private readonly keepAudioBytes = 0) {}
 
   mediaSent(now: number, isAudio: boolean): void {
     this.framesSent += 1;
@@ -135,7 +145,12 @@ export class CallLedger {
   audioReceived(audio: Buffer, now: number): void {
     this.framesReceived += 1;
     this.bytesReceived += audio.length;
-    this.receivedAudio.push(audio);
+    if (this.keptAudioBytes + audio.length <= this.keepAudioBytes) {
+      this.receivedAudio.push(audio);
+      this.keptAudioBytes += audio.length;
+    } else {
+      this.receivedFramesNotKept += 1;
+    }
     this.lastServerMediaAt = now;
     if (this.firstAudioLatencyMs === null) {
       const reference = this.firstMediaSentAt ?? this.startSentAt ?? now;
@@ -203,6 +218,7 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     framesReceived: ledger.framesReceived,
     bytesReceived: ledger.bytesReceived,
     receivedAudio: ledger.receivedAudio,
+    receivedFramesNotKept: ledger.receivedFramesNotKept,
     marksReceived: ledger.marksReceived,
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
