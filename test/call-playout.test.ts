@@ -147,6 +147,23 @@ describe('playout', () => {
     expect(record.counters.backlogWarnings).toBe(1);
   });
 
+  it('past maxPendingTwilioFrames a delta ends the call (1011 model audio overflow) unqueued; release counts what never went out', () => {
+    const { out, stalls, record } = playout({ maxPendingTwilioFrames: 10 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 8), 'item_1');
+    expect(out.framesQueued).toBe(8);
+    out.enqueueAudio(audio(160 * 3), 'item_1');
+    expect(stalls).toEqual(['1011 model audio overflow']);
+    expect(out.framesQueued).toBe(8);
+    expect(record.snapshot({ state: 'started', queues: { toTwilio: 0, toModel: 0 }, modelState: '' }).errors.map((e) => e.message)).toEqual([
+      '8 frames of model audio wait for Twilio and a delta of 3 more came (limit 10, 0.2 s)',
+    ]);
+    expect(out.framesNotSent).toBeNull();
+    expect(out.release()).toBe(11);
+    expect(out.framesNotSent).toBe(11);
+    expect(out.framesQueued).toBe(0);
+  });
+
   it('release: off the ticker, nothing queued, nothing sent after', () => {
     const { out, socket, ticker } = playout();
     out.begin('MZ1');

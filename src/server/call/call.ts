@@ -126,8 +126,8 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   snapshot(): CallSnapshot {
     return this.record.snapshot({
       state: this.lifecycle.reported,
-      // After the end, toModel is the caller audio that never reached the model.
-      queues: { toTwilio: this.playout.framesQueued, toModel: this.uplink.queuedChunks },
+      // After the end, toModel is the caller audio that never reached the model, toTwilio the model audio that never went out.
+      queues: { toTwilio: this.playout.framesNotSent ?? this.playout.framesQueued, toModel: this.uplink.queuedChunks },
       modelState: this.link.reported,
     });
   }
@@ -203,19 +203,20 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     const record = this.record;
     record.endedAt = new Date();
     record.endReason = reason;
-    this.playout.release();
+    const unsentTwilioAudio = this.playout.release();
     const unsentModelAudio = this.uplink.finish();
     this.link.close();
     const socket = this.deps.socket;
     if (socket.readyState === socket.OPEN) socket.close(code, reason.slice(0, MAX_CLOSE_REASON_CHARS));
     this.lifecycle.move(draining === 'stopping' ? 'stopped' : 'closed');
-    // Audio the model never got is released but stays counted (snapshot queues.toModel, this line).
+    // Audio that never went out, either way, is released but stays counted (snapshot queues, this line).
     this.deps.logger.info('call ended', {
       callSid: record.callSid,
       direction: record.direction,
       reason,
       ...record.counters,
       unsentModelAudio,
+      unsentTwilioAudio,
       errors: record.errorCount,
     });
     this.deps.onFinished(this);

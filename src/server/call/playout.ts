@@ -6,7 +6,7 @@
 import type { Logger } from '../../log.js';
 import type { SharedTicker, Tickable } from '../../ticker.js';
 import { FRAME_BYTES, FRAME_MS, mulawMs } from '../../audio/format.js';
-import { OutboundFrameBuilder } from '../../twilio/codec.js';
+import { OutboundFrameBuilder, base64DecodedLength } from '../../twilio/codec.js';
 import { formatPlayoutMark, parsePlayoutMark } from '../playout-mark.js';
 import { CLOSE_CODE } from '../close-code.js';
 import type { CallEnding } from './boundary.js';
@@ -50,7 +50,7 @@ type PlayoutState =
   | 'scheduled' //   audio or marks queued; on the ticker
   | 'released'; //   the call is over
 
-export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames'>;
+export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames' | 'maxPendingTwilioFrames'>;
 
 export class Playout implements Tickable {
   private state: PlayoutState;
@@ -66,6 +66,10 @@ export class Playout implements Tickable {
   private answers: number;
   /** performance.now() since when the socket has been above high water; null while it is not. */
   private blockedSince: number | null;
+  /** Frames of a delta refused for overflow: never queued, counted as not sent. */
+  private refusedFrames: number;
+  /** Frames that never went to Twilio, once released; null while the call runs. */
+  private unsent: number | null;
 
   constructor(
     private readonly socket: PlayoutSocket,
@@ -73,7 +77,7 @@ export class Playout implements Tickable {
     private readonly config: PlayoutConfig,
     private readonly record: CallRecord,
     private readonly logger: Logger,
-    /** Ended when Twilio reads nothing for twilioStallMs (the socket is then dropped). */
+    /** Ended when Twilio reads nothing for twilioStallMs (the socket is then dropped), or when the model runs away. */
     private readonly call: CallEnding,
   ) {
     this.state = 'not-started';
@@ -85,11 +89,18 @@ export class Playout implements Tickable {
     this.answer = null;
     this.answers = 0;
     this.blockedSince = null;
+    this.refusedFrames = 0;
+    this.unsent = null;
   }
 
-  /** Frames waiting to go to Twilio. */
+  /** Frames waiting to go to Twilio (none once released). */
   get framesQueued(): number {
     return this.queuedFrames;
+  }
+
+  /** Once released: the frames that never went to Twilio (queued, or refused for overflow); null before. */
+  get framesNotSent(): number | null {
+    return this.unsent;
   }
 
   /** The stream is known: frames can be addressed to it. Once per call. */
@@ -100,8 +111,14 @@ export class Playout implements Tickable {
     this.schedule();
   }
 
-  /** A delta of the model's answer `itemId`: framed, marked, queued. */
+  /** A delta of the model's answer `itemId`: framed, marked, queued; past the bound, the call ends. */
   enqueueAudio(base64Audio: string, itemId: string): void {
+    // Counted before decoding: a 10 MB delta is refused without ever being decoded.
+    const incoming = Math.floor(((this.carry?.length ?? 0) + base64DecodedLength(base64Audio)) / FRAME_BYTES);
+    if (this.queuedFrames + incoming > this.config.maxPendingTwilioFrames) {
+      this.overflow(incoming);
+      return;
+    }
     if (this.answer === null || this.answer.id !== itemId) {
       this.endAnswer();
       this.answers += 1;
@@ -163,13 +180,15 @@ export class Playout implements Tickable {
     this.record.counters.clearsSent += 1;
   }
 
-  /** The call is over: off the ticker, everything queued let go. */
-  release(): void {
+  /** The call is over: off the ticker, everything queued let go (and counted). Returns the frames never sent. */
+  release(): number {
+    this.unsent ??= this.queuedFrames + this.refusedFrames;
     this.state = 'released';
     this.ticker.unsubscribe(this);
     this.queue.clear();
     this.queuedFrames = 0;
     this.carry = null;
+    return this.unsent;
   }
 
   /** Sends what is due, paced at real time; keeps (never drops) audio while the socket is backed up. */
@@ -182,6 +201,17 @@ export class Playout implements Tickable {
       this.record.internalError(err);
       return false;
     }
+  }
+
+  private overflow(incoming: number): void {
+    const limit = this.config.maxPendingTwilioFrames;
+    this.refusedFrames += incoming;
+    this.record.recordError(
+      'model_audio_overflow',
+      `${this.queuedFrames} frames of model audio wait for Twilio and a delta of ${incoming} more came (limit ${limit}, ${(limit * FRAME_MS) / 1000} s)`,
+    );
+    this.logger.error('model audio overflow; ending call', { callSid: this.record.callSid, queuedFrames: this.queuedFrames, refusedFrames: incoming, limit });
+    this.call.close('model audio overflow', CLOSE_CODE.internalError);
   }
 
   private schedule(): void {
