@@ -118,7 +118,9 @@ export interface RunningMediaServer {
   stats(): MediaServerStats;
   /**
    * Stops taking calls at once; lets live calls finish for up to `drainMs` (a deploy's grace
-   * period), then ends the rest with 1001 and stops listening.
+   * period), then ends the rest with 1001, gives their peers a second to answer the close frame,
+   * drops the sockets that did not and stops listening. A second call ends the drain and the
+   * handshakes at once (the promise is the first call's).
    */
   close(drainMs?: number): Promise<void>;
 }
@@ -130,6 +132,10 @@ const KEEP_FINISHED_UNSTARTED = 100;
 const DEFAULTS = Object.freeze({ host: '127.0.0.1', maxCalls: 5000, keepFinishedCalls: 1000, idleTimeoutMs: 60_000, startTimeoutMs: 5000, maxAwaitingStart: 1000 });
 /** How often a draining server looks whether its last call has finished. */
 const DRAIN_POLL_MS = 50;
+/** How long, at shutdown, peers get to answer the close frame before their sockets are dropped. */
+const CLOSE_HANDSHAKE_GRACE_MS = 1000;
+const HANDSHAKE_POLL_MS = 20;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startMediaServer(options: MediaServerOptions = {}): Promise<RunningMediaServer> {
   const host = options.host ?? DEFAULTS.host;
@@ -223,6 +229,8 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
 
   let closing: Promise<void> | null = null;
   let drainDeadline = 0;
+  /** Set by a second close(): no more waiting for calls to finish or peers to answer. */
+  let hurry = false;
   return {
     port,
     httpUrl: `http://${urlHost}:${port}`,
@@ -241,16 +249,22 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
       ...refusals,
     }),
     close: (drainMs = 0) => {
-      // A second close() can only shorten the drain (a second Ctrl-C: close calls now).
+      // A second close() (a second Ctrl-C) ends the drain and the close handshakes at once.
+      if (closing !== null) hurry = true;
       drainDeadline = closing === null ? Date.now() + drainMs : Math.min(drainDeadline, Date.now() + drainMs);
       closing ??= (async () => {
         // New calls get 503 (and /healthz says so, for load balancers); HTTP keeps answering, so
         // /calls still reports the calls that are finishing.
         draining = true;
-        while (registry.liveCount > 0 && Date.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+        while (registry.liveCount > 0 && Date.now() < drainDeadline && !hurry) await sleep(DRAIN_POLL_MS);
         registry.stopSweep();
         registry.closeAll('shutdown', CLOSE_CODE.goingAway);
         wss.close();
+        // A caller that stopped reading never answers our close frame, and ws would wait 30 s
+        // for it: a healthy peer answers within a round trip, the rest are dropped.
+        const handshakesBy = Date.now() + CLOSE_HANDSHAKE_GRACE_MS;
+        while (wss.clients.size > 0 && Date.now() < handshakesBy && !hurry) await sleep(HANDSHAKE_POLL_MS);
+        for (const socket of wss.clients) socket.terminate();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await stopped;
