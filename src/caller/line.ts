@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { MAX_MESSAGE_BYTES } from '../twilio/codec.js';
+import { printable } from '../text/printable.js';
 
 export type LineState = 'dialling' | 'open' | 'closed';
 
@@ -108,8 +109,9 @@ export class MediaLine {
       socket.on('message', (data, isBinary) => this.handlers.onMessage(asBuffer(data), isBinary));
       socket.on('error', (err: NodeJS.ErrnoException) => {
         // Before open: ECONNREFUSED, "Unexpected server response: 404", handshake timeout, DNS...
-        if (!this.opened) this.connectError ??= describeSocketError(err);
-        else this.socketError ??= err.message;
+        // Kept printable: a message can quote what the server sent.
+        if (!this.opened) this.connectError ??= printable(describeSocketError(err));
+        else this.socketError ??= printable(err.message);
       });
       socket.on('close', (code, reason) => {
         this.markClosed(code, reason.toString('utf8'));
@@ -174,7 +176,8 @@ export class MediaLine {
     this.current = 'closed';
     this.closedAt = performance.now();
     this.closeCode = code;
-    this.closeReason = reason;
+    // The server chose it: kept printable, so no report or terminal shows it raw.
+    this.closeReason = printable(reason);
     this.handlers.onClosed();
     this.resolveClosed();
   }

@@ -1,6 +1,10 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import { printableExcerpt } from '../text/printable.js';
+
+/** A wire error's example quotes what the server sent: at most this much of it, printable. */
+const EXAMPLE_CHARS = 200;
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -8,7 +12,7 @@ export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
 export interface WireErrorSummary {
   kind: WireErrorKind;
   count: number;
-  /** The first occurrence, as text. */
+  /** The first occurrence, as text (printable, at most 200 characters). */
   example: string;
 }
 
@@ -161,7 +165,7 @@ export class CallLedger {
   wireError(kind: WireErrorKind, example: string): void {
     const existing = this.wireErrors.get(kind);
     if (existing) existing.count += 1;
-    else this.wireErrors.set(kind, { kind, count: 1, example });
+    else this.wireErrors.set(kind, { kind, count: 1, example: printableExcerpt(example, EXAMPLE_CHARS) });
   }
 
   wireErrorSummaries(): WireErrorSummary[] {

@@ -3,6 +3,7 @@
 // the endpoint is no failure here: the replay then judges the wire alone.
 import { performance } from 'node:perf_hooks';
 import type { CallState } from '../server/call-snapshot.js';
+import { printable, printableExcerpt } from '../text/printable.js';
 import { sleep } from './clock.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -101,7 +102,7 @@ export async function fetchServerSnapshot(
   let lastGood: JsonObject | null = null;
   const without = (problem: string): FetchedSnapshot =>
     lastGood !== null
-      ? { snapshot: lastGood, available: true, note: `the stats endpoint stopped answering (${problem}) while the call was still ${JSON.stringify(lastGood.state ?? null)}; counters may be incomplete` }
+      ? { snapshot: lastGood, available: true, note: `the stats endpoint stopped answering (${problem}) while the call was still ${quotedState(lastGood.state)}; counters may be incomplete` }
       : { snapshot: null, available: false, note: `${problem}; only wire-level checks apply` };
   for (;;) {
     let response: Response;
@@ -136,20 +137,28 @@ export async function fetchServerSnapshot(
       return {
         snapshot: body,
         available: true,
-        note: `the server still reports the call as ${JSON.stringify(state || null)} ${waitMs} ms after it ended; counters may be incomplete`,
+        note: `the server still reports the call as ${quotedState(state || null)} ${waitMs} ms after it ended; counters may be incomplete`,
       };
     }
     await sleep(STATS_POLL_MS);
   }
 }
 
+/** The server named its counters: the names are kept printable and short, like any server string. */
+const COUNTER_NAME_CHARS = 100;
+
 export function countersOf(snapshot: JsonObject | null): Record<string, number | null> | null {
   if (!snapshot || !isJsonObject(snapshot.counters)) return null;
   const counters: Record<string, number | null> = {};
   for (const [name, value] of Object.entries(snapshot.counters)) {
-    counters[name] = typeof value === 'number' && Number.isFinite(value) ? value : null;
+    counters[printableExcerpt(name, COUNTER_NAME_CHARS)] = typeof value === 'number' && Number.isFinite(value) ? value : null;
   }
   return counters;
+}
+
+/** A state the server reported, as a note quotes it. */
+function quotedState(state: JsonValue | undefined): string {
+  return printableExcerpt(JSON.stringify(state ?? null), 100);
 }
 
 /** The server's view of one call; for a call that never connected there is nothing to ask. */
@@ -164,7 +173,8 @@ export async function readServerStats(
   const url = statsUrlFor(wsUrl, call.callSid, statsUrl);
   const fetched = await fetchServerSnapshot(url, waitMs, token);
   return {
-    stats: { url, available: fetched.available, note: fetched.note, counters: countersOf(fetched.snapshot) },
+    // A note can quote the server (a state, an error text): printable before any report shows it.
+    stats: { url, available: fetched.available, note: fetched.note === null ? null : printable(fetched.note), counters: countersOf(fetched.snapshot) },
     snapshot: fetched.snapshot,
   };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
 import { DEFAULT_WEBHOOK_PATH, runReplay, type NetworkDelay, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
+import { printable } from '../text/printable.js';
 import { redactSecrets } from '../log.js';
 import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit, type LogCollector } from './crash-scan.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
@@ -192,7 +193,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
   // The auth token the gate signs with (and the /calls token) may be in the server's command line or in what it printed.
   const secrets = [options.placement?.authToken ?? '', options.statsToken ?? ''].filter((s) => s !== '');
-  const scrub = (finding: Finding): Finding => ({ ...finding, message: redactSecrets(finding.message, secrets), lines: finding.lines.map((l) => redactSecrets(l, secrets)) });
+  // Findings quote the server (its output, its error texts): printable, so no report shows them raw.
+  const scrub = (finding: Finding): Finding => ({ ...finding, message: printable(redactSecrets(finding.message, secrets)), lines: finding.lines.map((l) => printable(redactSecrets(l, secrets))) });
   for (const call of calls) call.findings = call.findings.map(scrub);
   return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },

@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createLogger } from '../log.js';
 import { startMediaServer, type RunningMediaServer } from '../server/media-server.js';
+import { printable } from '../text/printable.js';
 import { LogCollector } from './crash-scan.js';
 
 export type TargetSpec =
@@ -164,7 +165,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
       // The shell is gone; something it started in the background may still be running.
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`server command ${exitStatus} before it was ready: ${command}`, logs.lines.map((l) => l.text));
+      throw new TargetError(`server command ${exitStatus} before it was ready: ${command}`, logs.lines.map((l) => printable(l.text)));
     }
     // A printed URL says where; a connection accepted there says it is ready.
     const candidate: string = announced ?? `ws://127.0.0.1:${port}${wsPath}`;
@@ -172,7 +173,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     else if (Date.now() > deadline) {
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${command}`, logs.lines.map((l) => l.text));
+      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${command}`, logs.lines.map((l) => printable(l.text)));
     } else await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
