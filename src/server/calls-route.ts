@@ -11,7 +11,6 @@
 // built in ~300 ms on the event loop, and four pollers pushed a live call's frame gaps to 250 ms).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { once } from 'node:events';
 import { redactSecrets } from '../log.js';
 import { headerValue } from '../twilio/signature.js';
 import type { CallListEntry, CallSnapshot } from './call-snapshot.js';
@@ -124,10 +123,21 @@ async function servePage(ctx: CallsAccess, res: http.ServerResponse, url: URL): 
 /** Writes, then lets the event loop go (and waits for the client to read when it lags); false: the client left. */
 async function writeSlice(res: http.ServerResponse, text: string): Promise<boolean> {
   if (res.destroyed) return false;
-  const flowing = res.write(text);
-  if (!flowing) await Promise.race([once(res, 'drain'), once(res, 'close')]);
-  else await new Promise((resolve) => setImmediate(resolve));
+  if (res.write(text)) await new Promise((resolve) => setImmediate(resolve));
+  else await drainedOrClosed(res);
   return !res.destroyed;
+}
+
+function drainedOrClosed(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 export function summaryOf(snapshot: CallSnapshot): CallListEntry {
