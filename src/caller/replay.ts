@@ -11,8 +11,9 @@
 //   stream-url.ts where a <Stream url> is dialled and what is signed
 //   call-flow.ts one call as Twilio places it: webhook -> TwiML -> signed stream (or direct mode)
 //   stats.ts     the server's account of the call (GET /calls/:callSid)
+//   bounded-body.ts an HTTP body read to a limit (the TwiML, a snapshot)
 //   checks.ts    the named checks over both views
-// It may import src/twilio/ (the wire format, through codec.ts) and src/audio/, and the media
+// It may import src/twilio/ (the wire format, through codec.ts), src/audio/, src/text/, and the media
 // server only lazily, for the built-in target; never src/gate/, src/report/ or src/cli/.
 //
 // One replayed call, judged: load a WAV, place the call (through the voice webhook of the built-in

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { CallState } from '../server/call-snapshot.js';
 import { printable, printableExcerpt } from '../text/printable.js';
+import { readLimited } from './bounded-body.js';
 import { sleep } from './clock.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -34,25 +35,6 @@ const STATS_REQUEST_TIMEOUT_MS = 1500;
  * snapshot, and is not read on: a server whose answer never ends must not grow the replay.
  */
 export const MAX_STATS_BODY_BYTES = 1024 * 1024;
-
-/** The body as text, or null once it passes `limit` bytes (the rest is never read). */
-async function readBounded(response: Response, limit: number): Promise<string | null> {
-  const reader = response.body?.getReader();
-  if (reader === undefined) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /**
  * The stats URL for a call. Explicit `statsUrl`: a `{callSid}` / `:callSid` placeholder is
@@ -122,7 +104,7 @@ export async function fetchServerSnapshot(
     }
     let body: unknown;
     try {
-      const text = await readBounded(response, MAX_STATS_BODY_BYTES);
+      const text = await readLimited(response, MAX_STATS_BODY_BYTES);
       if (text === null) return without(`stats endpoint at ${url} answered more than ${MAX_STATS_BODY_BYTES} bytes for one call; not read further`);
       body = JSON.parse(text);
     } catch (err) {
