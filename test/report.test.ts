@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Chalk } from 'chalk';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay, type ReplayReport } from '../src/caller/replay.js';
@@ -25,13 +24,12 @@ import {
   type TextSink,
 } from '../src/report/index.js';
 import { startMediaServer } from '../src/server/media-server.js';
+import { COLOUR, PLAIN } from '../src/text/style.js';
 import { escapeXml } from '../src/text/xml.js';
 import { connectStreamTwiml } from '../src/twilio/twiml.js';
 import * as forgetfulOutbound from './servers/forgetful-outbound.mjs';
 
 const FIXTURE = 'fixtures/hello-8k-mulaw.wav';
-const PLAIN = new Chalk({ level: 0 });
-const COLOUR = new Chalk({ level: 1 });
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-report-'));
 
 /** A stdout/stderr stand-in that keeps what was written, in order, across every sink sharing `log`. */

@@ -3,7 +3,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import { checkReporterOutputs, collectReporter, packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl, REPORTER_OPTION_HELP, UsageError } from './options.js';
@@ -12,6 +11,7 @@ import { GATE_TIMINGS, runGate, type GateOptions, type GateResult, type GateTimi
 import { CONFIG_FILE, GateConfigError, loadGateConfig, type GateConfig } from '../gate/config.js';
 import { TargetError, type TargetSpec } from '../gate/target.js';
 import { ReporterGroup, type ReporterSpec } from '../report/index.js';
+import { styleFor } from '../text/style.js';
 
 interface GateCliOptions {
   config?: string;
@@ -134,14 +134,15 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   } catch (err) {
     if (err instanceof TargetError) {
       await reporters.onRunFailure({ message: `cannot start the server: ${err.message}`, output: err.output });
-      process.stderr.write(`${chalk.red('callsim gate: cannot start the server:')} ${err.message}\n`);
-      for (const line of err.output.slice(-20)) process.stderr.write(chalk.gray(`  | ${line}\n`));
+      const style = styleFor(process.stderr);
+      process.stderr.write(`${style.red('callsim gate: cannot start the server:')} ${err.message}\n`);
+      for (const line of err.output.slice(-20)) process.stderr.write(style.gray(`  | ${line}\n`));
       return EXIT_CHECK_FAILED;
     }
     throw err;
   }
   await reporters.onRunEnd({ result, replay: null });
-  for (const error of reporters.errors) process.stderr.write(`${chalk.red(`callsim gate: the ${error.reporter} report failed:`)} ${error.message}\n`);
+  for (const error of reporters.errors) process.stderr.write(`${styleFor(process.stderr).red(`callsim gate: the ${error.reporter} report failed:`)} ${error.message}\n`);
   if (result.verdict === 'fail') return EXIT_CHECK_FAILED;
   return reporters.errors.length > 0 ? EXIT_USAGE : EXIT_OK;
 }

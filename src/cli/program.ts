@@ -2,7 +2,6 @@
 // share (options.ts) and the exit codes (exit-codes.ts). The only folder that reads argv, sets
 // process.exitCode or prints usage errors; it may import every other folder, and none imports it.
 import { Command, CommanderError } from 'commander';
-import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { UsageError, packageFile } from './options.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -10,6 +9,7 @@ import { serveCommand } from './serve.js';
 import { simulatorCommand } from './simulator.js';
 import { replayCommand } from './replay.js';
 import { gateCommand } from './gate.js';
+import { styleFor } from '../text/style.js';
 
 const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
 
@@ -46,11 +46,11 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`${chalk.red('callsim:')} ${err.message}\n`);
+      process.stderr.write(`${styleFor(process.stderr).red('callsim:')} ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }
-    process.stderr.write(`${chalk.red('callsim: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`${styleFor(process.stderr).red('callsim: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = EXIT_CHECK_FAILED;
   }
 }

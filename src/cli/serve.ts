@@ -1,11 +1,11 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import type { FirstSpeaker } from '../server/call-handler.js';
 import { startMediaServer, type ModelOptions } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
+import { styleFor } from '../text/style.js';
 
 interface ServeOptions {
   host: string;
@@ -130,7 +130,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
         return;
       }
       if (signals > 2) {
-        process.stderr.write(chalk.red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
+        process.stderr.write(styleFor(process.stderr).red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
         process.exit(1);
       }
       logger.info('shutting down: no new calls; live calls may finish', { signal, liveCalls: server.liveCalls(), drainMs: opts.drainTimeout });

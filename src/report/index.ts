@@ -4,13 +4,13 @@
 // gate`. A new reporter is one new file and one line here. This folder may import the types of
 // caller/ and gate/ results and the helpers in text/; never the server, the model or the CLI.
 import path from 'node:path';
-import chalk, { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
 import type { CallProgress } from '../caller/call.js';
 import { jsonReporter } from './json.js';
 import { junitReporter } from './junit.js';
 import { progressReporter } from './progress.js';
 import type { CallEnd, CallStart, Reporter, ReporterContext, RunCommand, RunEnd, RunFailure, RunStart, TextSink } from './reporter.js';
 import { tableReporter } from './table.js';
+import { PLAIN, styleFor, type Style } from '../text/style.js';
 
 interface ReporterKind {
   create: (context: ReporterContext) => Reporter;
@@ -70,9 +70,9 @@ export interface ReporterIo {
   command: RunCommand;
   stdout?: TextSink;
   stderr?: TextSink;
-  /** Colours for each stream; default: chalk's own detection for stdout and for stderr. */
-  stdoutStyle?: ChalkInstance;
-  stderrStyle?: ChalkInstance;
+  /** Colours for each stream; default: what NO_COLOR, FORCE_COLOR and the stream itself say (text/style.ts). */
+  stdoutStyle?: Style;
+  stderrStyle?: Style;
   quiet?: boolean;
 }
 
@@ -81,8 +81,6 @@ export interface ReporterError {
   hook: keyof Reporter;
   message: string;
 }
-
-const NO_COLOUR = new Chalk({ level: 0 });
 
 /**
  * The reporters of one run behind one set of hooks. A reporter that throws is recorded in
@@ -99,7 +97,7 @@ export class ReporterGroup implements Required<Reporter> {
     const ordered = [...specs].sort((a, b) => Number(REPORTERS[b.name].stream === 'stderr') - Number(REPORTERS[a.name].stream === 'stderr'));
     this.members = ordered.map((spec) => {
       const kind: ReporterKind = REPORTERS[spec.name];
-      const style = spec.file !== null ? NO_COLOUR : kind.stream === 'stderr' ? (io.stderrStyle ?? chalkStderr) : (io.stdoutStyle ?? chalk);
+      const style = spec.file !== null ? PLAIN : kind.stream === 'stderr' ? (io.stderrStyle ?? styleFor(stderr)) : (io.stdoutStyle ?? styleFor(stdout));
       const context: ReporterContext = { command: io.command, file: spec.file, stdout, stderr, style, quiet: io.quiet ?? false };
       return { name: spec.name, reporter: kind.create(context) };
     });

@@ -2,10 +2,10 @@
 // run of one call) and `callsim gate` (a run of the matrix). Modelled on Vitest's reporters.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChalkInstance } from 'chalk';
 import type { CallProgress } from '../caller/call.js';
 import type { ReplayReport } from '../caller/replay.js';
 import type { GateCallResult, GateCell, GateResult, GateTiming } from '../gate/gate.js';
+import type { Style } from '../text/style.js';
 
 export type RunCommand = 'replay' | 'gate';
 
@@ -75,7 +75,7 @@ export interface ReporterContext {
   stdout: TextSink;
   stderr: TextSink;
   /** Colours for the stream the reporter writes to (none when it writes a file). */
-  style: ChalkInstance;
+  style: Style;
   /** Less detail: only verdicts and failures (`callsim replay --quiet`). */
   quiet: boolean;
 }

@@ -1,17 +1,17 @@
 // The text report for people: the gate's table and failure list, or a replay's single-call view.
 // Written once, at the end of the run, to stdout (or a file, without colours).
 import path from 'node:path';
-import type { ChalkInstance } from 'chalk';
 import type { ReplayCheck, ReplayReport } from '../caller/replay.js';
 import type { GateResult } from '../gate/gate.js';
 import { padEndVisible, visibleLength } from '../text/columns.js';
+import type { Style } from '../text/style.js';
 import { counterRows, counterText } from './counters.js';
 import { writeReport, type Reporter, type ReporterContext, type RunEnd } from './reporter.js';
 
 /** A failure's log excerpt stops here; the JSON report has every line. */
 const EXCERPT_LINES = 8;
 
-export function formatGateTable(result: GateResult, style: ChalkInstance): string {
+export function formatGateTable(result: GateResult, style: Style): string {
   const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time'];
   const rows = result.calls.map((c) => [
     path.basename(c.fixture),
@@ -44,7 +44,7 @@ export function formatGateTable(result: GateResult, style: ChalkInstance): strin
   const passed = result.calls.length - failed.length;
   out.push(
     '',
-    (result.verdict === 'pass' ? style.green.bold('GATE PASSED') : style.red.bold('GATE FAILED')) +
+    (result.verdict === 'pass' ? style.bold(style.green('GATE PASSED')) : style.bold(style.red('GATE FAILED'))) +
       ` ${passed}/${result.calls.length} calls passed against ${result.target} in ${seconds(result.durationMs, '')}`,
   );
   return out.join('\n');
@@ -54,14 +54,14 @@ function seconds(ms: number, unitSpace = ' '): string {
   return `${(ms / 1000).toFixed(1)}${unitSpace}s`;
 }
 
-function checkLine(check: ReplayCheck, style: ChalkInstance): string {
+function checkLine(check: ReplayCheck, style: Style): string {
   const mark = check.status === 'pass' ? style.green('✓') : check.status === 'fail' ? style.red('✗') : style.dim('–');
   const name = check.status === 'skip' ? style.dim(check.name.padEnd(24)) : check.name.padEnd(24);
   return `  ${mark} ${name} ${style.dim(check.reason)}`;
 }
 
 /** What the caller saw of the call: frames, latency, how it closed, playback. */
-function callLines(report: ReplayReport, style: ChalkInstance): string[] {
+function callLines(report: ReplayReport, style: Style): string[] {
   const { call } = report;
   const lines = [
     `  frames       sent ${call.framesSent} (${call.audioFramesSent} audio + ${call.silenceFramesSent} silence)` +
@@ -81,7 +81,7 @@ function callLines(report: ReplayReport, style: ChalkInstance): string[] {
 }
 
 /** A replay's report for people (no trailing newline). `quiet` keeps only the verdict and failures. */
-export function formatReplayReport(report: ReplayReport, style: ChalkInstance, quiet = false): string {
+export function formatReplayReport(report: ReplayReport, style: Style, quiet = false): string {
   const lines: string[] = [];
   const failed = report.checks.filter((c) => c.status === 'fail').length;
   const passed = report.checks.filter((c) => c.status === 'pass').length;
@@ -112,9 +112,9 @@ export function formatReplayReport(report: ReplayReport, style: ChalkInstance, q
     lines.push('');
   }
   if (report.verdict === 'pass') {
-    lines.push(`${style.green.bold('PASS')} ${style.green(`healthy call: ${passed} checks passed`)}`);
+    lines.push(`${style.bold(style.green('PASS'))} ${style.green(`healthy call: ${passed} checks passed`)}`);
   } else {
-    lines.push(`${style.red.bold('FAIL')} ${style.red(`${failed} of ${passed + failed} checks failed`)}`);
+    lines.push(`${style.bold(style.red('FAIL'))} ${style.red(`${failed} of ${passed + failed} checks failed`)}`);
     for (const failure of report.failures) lines.push(style.red(`  • ${failure}`));
   }
   return lines.join('\n');
