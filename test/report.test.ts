@@ -280,11 +280,27 @@ describe('progress', () => {
     const group = new ReporterGroup([{ name: 'table', file: null }, { name: 'progress', file: null }], { command: 'gate', stdout, stderr, stdoutStyle: PLAIN, stderrStyle: PLAIN });
     await feed(group, cells[1] as string);
     const drawn = stderr.chunks.slice(1);
-    expect(drawn.every((chunk) => chunk.startsWith('\r\u001b[2K') && !chunk.includes('\n'))).toBe(true);
-    expect(drawn).toContain('\r\u001b[2Kcallsim gate: 1/3 done, 1 running (a.wav outbound burst)');
-    expect(drawn).toContain('\r\u001b[2Kcallsim gate: 2/3 done, 1 failed (last: a.wav outbound burst FAIL)');
-    expect(log.at(-2)).toBe('err:\r\u001b[2K');
+    // Redrawn with a carriage return, over-written with spaces: no newline, no escape code.
+    expect(drawn.every((chunk) => chunk.startsWith('\r') && !chunk.includes('\n') && !chunk.includes('\u001b'))).toBe(true);
+    expect(drawn.map((chunk) => chunk.trimEnd())).toContain('\rcallsim gate: 1/3 done, 1 running (a.wav outbound burst)');
+    expect(drawn.map((chunk) => chunk.trimEnd())).toContain('\rcallsim gate: 2/3 done, 1 failed (last: a.wav outbound burst FAIL)');
+    // Cleared (every column the last drawing used blanked) before the table prints.
+    const last = drawn.at(-2) ?? '';
+    expect(log.at(-2)).toBe(`err:\r${' '.repeat(last.trimEnd().length - 1)}\r`);
     expect(log.at(-1)).toMatch(/^out:fixture/);
+  });
+
+  it('on a narrow terminal: every drawing fits the width, and a shorter one blanks what the longer left', async () => {
+    const stderr = Object.assign(new Capture(true), { columns: 40 });
+    await feed(new ReporterGroup([{ name: 'progress', file: null }], { command: 'gate', stdout: new Capture(false), stderr, stderrStyle: COLOUR }), cells[1] as string);
+    const drawn = stderr.chunks.slice(1, -1);
+    const visible = (chunk: string): string => chunk.replace(/\u001b\[[0-9;]*m/g, '').replace('\r', '');
+    for (const chunk of drawn) expect(visible(chunk).length).toBeLessThanOrEqual(39);
+    expect(drawn.some((chunk) => visible(chunk).trimEnd().endsWith('…'))).toBe(true);
+    // A cut line that was coloured resets the colour: nothing leaks into the next drawing.
+    for (const chunk of drawn.filter((c) => c.includes('\u001b[3'))) expect(chunk.trimEnd()).toMatch(/\u001b\[0m$/);
+    const widths = drawn.map((chunk) => visible(chunk).length);
+    for (let i = 1; i < widths.length; i++) expect(widths[i]).toBeGreaterThanOrEqual(visible(drawn[i - 1] as string).trimEnd().length);
   });
 
   it('a replay draws its call’s own progress on a terminal, and nothing of it in a log', async () => {
@@ -294,7 +310,7 @@ describe('progress', () => {
       const group = new ReporterGroup([{ name: 'progress', file: null }], { command: 'replay', stdout: new Capture(tty), stderr, stderrStyle: PLAIN });
       await group.onRunStart({ total: 1, plan: null });
       group.onCallProgress(progress);
-      expect(stderr.text()).toBe(tty ? '\r\u001b[2Kcallsim replay: audio      1.2 s  60/100 audio frames  sent 60  received 20' : '');
+      expect(stderr.text()).toBe(tty ? '\rcallsim replay: audio      1.2 s  60/100 audio frames  sent 60  received 20' : '');
     }
   });
 });
