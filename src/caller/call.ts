@@ -13,6 +13,7 @@ import { MediaLine } from './line.js';
 import { DTMF_DIGIT_SPACING_MS, EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { PlaybackQueue } from './playback.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
+import { CallTimeline } from './timeline.js';
 
 // The names this module has always exported stay importable from here.
 export {
@@ -49,6 +50,7 @@ class SimulatedCall {
   private readonly carrier: CarrierSerializer = new TwilioCarrierSerializer(this.ids);
   private readonly ledger = new CallLedger();
   private readonly dialledAt = performance.now();
+  private readonly timeline = new CallTimeline(this.dialledAt);
   private readonly startedAtIso = new Date().toISOString();
   /** Sending stops here so stop + close still fit inside timeoutMs. */
   private readonly tailCutoff: number;
@@ -105,6 +107,9 @@ class SimulatedCall {
     this.hangUp.abort();
     this.socketClosed.abort();
     this.ledger.marksPendingAtEnd = this.playback.stop();
+    const { opened, closedByCaller, closeCode, closeReason } = this.line;
+    const how = `${closedByCaller ? 'caller' : 'server'} closed, code ${closeCode ?? 'none'}${closeReason ? ` "${closeReason}"` : ''}`;
+    this.timeline.event(performance.now(), 'call', 'close', opened ? how : 'the stream never opened');
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -115,9 +120,11 @@ class SimulatedCall {
   }
 
   private sendConnectedAndStart(): void {
+    this.timeline.event(performance.now(), 'call', 'connected');
     this.send({ type: 'connected' });
     this.send({ type: 'start', customParameters: this.options.customParameters });
     this.ledger.startSentAt = performance.now();
+    this.timeline.event(this.ledger.startSentAt, 'caller', 'start');
     this.scheduleDtmf();
     if (this.options.earlyMedia) {
       // Same tick as start: these frames reach the server back to back with it.
@@ -140,13 +147,19 @@ class SimulatedCall {
   private sendFrame(n: number, frame: Buffer, isAudio: boolean): void {
     while (this.dtmfQueue.length > 0 && this.dtmfQueue[0]!.frameIndex <= n) {
       const { digit } = this.dtmfQueue.shift()!;
-      if (this.send({ type: 'dtmf', digit })) this.ledger.dtmfDigitsSent += digit;
+      if (this.send({ type: 'dtmf', digit })) {
+        this.ledger.dtmfDigitsSent += digit;
+        this.timeline.event(performance.now(), 'caller', 'dtmf', digit);
+      }
     }
     const startDelayMs = this.options.earlyMedia ? 0 : this.options.startDelayMs;
     // Audio time since start, as Twilio stamps it: independent of how fast we replay.
     const timestampMs = startDelayMs + n * FRAME_MS;
-    if (!this.send({ type: 'audio', payload: padFrame(frame).toString('base64'), timestampMs })) return;
-    this.ledger.mediaSent(performance.now(), isAudio);
+    const payload = padFrame(frame);
+    if (!this.send({ type: 'audio', payload: payload.toString('base64'), timestampMs })) return;
+    const now = performance.now();
+    this.ledger.mediaSent(now, isAudio);
+    this.timeline.callerFrame(now, payload);
     this.reportProgress();
   }
 
@@ -223,7 +236,10 @@ class SimulatedCall {
   private sendStop(): void {
     // Audio not yet played when the caller hangs up is never played, and its marks never echo.
     this.ledger.marksPendingAtEnd = this.playback.stop();
-    if (this.send({ type: 'hangup' })) this.stopSent = true;
+    if (this.send({ type: 'hangup' })) {
+      this.stopSent = true;
+      this.timeline.event(performance.now(), 'caller', 'stop');
+    }
   }
 
   /** Deadline or abort: stop sending, send stop if not yet, close, and terminate if that stalls. */
@@ -246,8 +262,12 @@ class SimulatedCall {
   private onServerMessage(raw: Buffer, isBinary: boolean): void {
     const decoded = this.carrier.deserialize(raw, isBinary);
     // Twilio drops what it cannot use (warning 31951 for another stream's); so does the phone.
-    if (!decoded.ok) this.ledger.wireError(decoded.error.code, decoded.error.message);
-    else this.onAgentEvent(decoded.event, performance.now());
+    if (decoded.ok) {
+      this.onAgentEvent(decoded.event, performance.now());
+      return;
+    }
+    this.ledger.wireError(decoded.error.code, decoded.error.message);
+    this.timeline.event(performance.now(), 'agent', 'wire-error', decoded.error.code);
   }
 
   private onAgentEvent(event: AgentEvent, now: number): void {
@@ -256,22 +276,30 @@ class SimulatedCall {
         const audio = Buffer.from(event.payload, 'base64');
         this.ledger.audioReceived(audio, now);
         this.playback.addAudio(audio.length, now);
+        this.timeline.agentFrame(now, audio);
         break;
       }
       case 'mark':
         this.ledger.marksReceived += 1;
+        this.timeline.event(now, 'agent', 'mark-received', event.name);
         this.playback.addMark(event.name, now);
         break;
-      case 'clear':
+      case 'clear': {
         this.ledger.clearsReceived += 1;
+        const clearedBefore = this.playback.audioClearedMs;
         this.playback.clear(now);
+        this.timeline.event(now, 'agent', 'clear', '', this.playback.audioClearedMs - clearedBefore);
         break;
+      }
     }
   }
 
   private echoMark(name: string): void {
     if (this.stopSent) return;
-    if (this.send({ type: 'mark-played', name })) this.ledger.marksEchoed += 1;
+    if (this.send({ type: 'mark-played', name })) {
+      this.ledger.marksEchoed += 1;
+      this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
+    }
   }
 
   // ---- result ------------------------------------------------------------------------------
@@ -285,7 +313,7 @@ class SimulatedCall {
 
   private record(): CallRecord {
     const line = this.line;
-    return toCallRecord(this.ledger, {
+    return toCallRecord(this.ledger, this.timeline.data(), {
       url: this.options.url,
       direction: this.options.direction,
       ids: this.ids,

@@ -1,6 +1,7 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
 import type { AgentMessageErrorCode, CallDirection, StreamIds } from '../twilio/codec.js';
+import type { CallTimelineData } from './timeline.js';
 
 export type WireErrorKind = AgentMessageErrorCode;
 
@@ -67,13 +68,15 @@ export interface CallRecord {
   socketError: string | null;
   wireErrors: WireErrorSummary[];
   startedAt: string;
+  /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
+  timeline: CallTimelineData;
 }
 
-/** Everything the caller recorded except the raw audio. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio'>;
+/** Everything the caller recorded except the raw audio and the timeline. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, ...summary } = record;
   return summary;
 }
 
@@ -151,7 +154,7 @@ export interface LineOutcome {
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
 
-export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord {
+export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, line: LineOutcome): CallRecord {
   const { audioFramesSent } = ledger;
   return {
     url: line.url,
@@ -190,5 +193,6 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     socketError: line.socketError,
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
+    timeline,
   };
 }

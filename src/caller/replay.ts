@@ -23,6 +23,7 @@ import { REALTIME, validateTiming, type CallTiming } from './clock.js';
 import { placeCall } from './call.js';
 import { DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
 import { toCallSummary, type CallSummary } from './record.js';
+import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 
 // The names this module has always exported stay importable from here.
@@ -76,6 +77,8 @@ export interface ReplayReport {
     dtmf: string | null;
   };
   call: CallSummary;
+  /** What happened when on the call (caller/timeline.ts). Large: the JSON reporter leaves it out unless asked. */
+  timeline: CallTimelineData;
   stats: ServerStats;
   /** GET /calls/:callSid as the server returned it, or null. */
   serverSnapshot: JsonObject | null;
@@ -168,6 +171,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
         dtmf: options.dtmf?.digits ?? null,
       },
       call,
+      timeline: record.timeline,
       stats,
       serverSnapshot,
       savedAudio,
