@@ -83,6 +83,8 @@ function gateResult(unattributedText = 'TypeError: x is not a function'): GateRe
     serverExit: null,
     serverOutput: { longLinesCut: 0, charsCut: 0, crashLinesNotKept: 0 },
     strayProcesses: 0,
+    interrupted: null,
+    notRun: [],
   };
 }
 

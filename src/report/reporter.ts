@@ -102,11 +102,12 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     framesReceived: report.call.framesReceived,
     serverCounters: report.stats.counters,
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),
+    serverLog: null,
   };
 }
 
 /** A replay as a run of one call: the same result shape the gate produces, and the report itself. */
-export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
+export function replayRun(call: GateCallResult, report: ReplayReport, interrupted: string | null = null): RunEnd {
   return {
     result: {
       verdict: report.verdict,
@@ -118,6 +119,8 @@ export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
       serverExit: null,
       serverOutput: null,
       strayProcesses: null,
+      interrupted,
+      notRun: [],
     },
     replay: report,
   };
