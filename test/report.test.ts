@@ -168,7 +168,9 @@ describe('table', () => {
     expect(text).toMatch(/^fixture\s+direction\s+timing\s+verdict\s+sent\s+recv\s+srv in\s+srv out\s+time$/m);
     expect(text).toMatch(new RegExp(`hello-8k-mulaw\\.wav\\s+inbound\\s+burst\\s+pass\\s+${healthy.call.framesSent}\\s+${healthy.call.framesReceived}\\s+${healthy.call.framesSent}\\s+${healthy.call.framesReceived}\\s`));
     expect(text).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+FAIL\s+\d+\s+\d+\s+\d+\s+null\s/);
-    expect(text).toContain(`✗ hello-8k-mulaw.wav outbound burst (${broken.call.callSid})`);
+    // Each finding once, naming the call it was found in; the table after the findings.
+    expect(text).toContain(`    in hello-8k-mulaw.wav outbound burst (${broken.call.callSid})`);
+    expect(text.indexOf('✗ replay-check:')).toBeLessThan(text.search(/^fixture/m));
     expect(text).toContain('✗ server output not tied to any call: TypeError: x is not a function');
     expect(text).toContain('      |     at main (server.js:1:1)');
     expect(text).toMatch(/GATE FAILED 1\/2 calls passed against node server\.js --port \{port\} in 4\.3s$/);
@@ -198,7 +200,8 @@ describe('reporters by name', () => {
   it('parses name[=file] and refuses unknown names, listing the known ones', () => {
     expect(parseReporterSpec('junit=out/gate.xml')).toEqual({ name: 'junit', file: 'out/gate.xml' });
     expect(parseReporterSpec('table')).toEqual({ name: 'table', file: null });
-    expect(parseReporterSpec('html=x.html')).toBe('unknown reporter "html" (known: table, json, junit, progress)');
+    expect(parseReporterSpec('html=x.html')).toEqual({ name: 'html', file: 'x.html' });
+    expect(parseReporterSpec('pdf=x.pdf')).toBe('unknown reporter "pdf" (known: table, json, junit, html, github, progress)');
     expect(parseReporterSpec('toString')).toMatch(/^unknown reporter "toString"/);
     expect(parseReporterSpec('json=')).toMatch(/a file name must follow/);
     expect(parseReporterSpec('progress=log.txt')).toMatch(/writes to stderr and takes no file/);
@@ -231,7 +234,11 @@ describe('the reporters together (ReporterGroup)', () => {
     const replayOut = new Capture(false);
     const replayGroup = new ReporterGroup([{ name: 'json', file: null }], { command: 'replay', stdout: replayOut });
     await replayGroup.onRunEnd(replayRun(healthyCall, healthy));
-    expect(JSON.parse(replayOut.text())).toEqual(JSON.parse(JSON.stringify(healthy)));
+    // The timeline (a level per frame) stays out of the JSON unless asked for.
+    expect(JSON.parse(replayOut.text())).toEqual(JSON.parse(JSON.stringify({ ...healthy, timeline: undefined })));
+    const withTimeline = new Capture(false);
+    await new ReporterGroup([{ name: 'json', file: null }], { command: 'replay', stdout: withTimeline, timeline: true }).onRunEnd(replayRun(healthyCall, healthy));
+    expect(JSON.parse(withTimeline.text())).toEqual(JSON.parse(JSON.stringify(healthy)));
   });
 
   it('a report that cannot be written is recorded, and the others are still written', async () => {
@@ -289,7 +296,8 @@ describe('progress', () => {
     // Cleared (every column the last drawing used blanked) before the table prints.
     const last = drawn.at(-2) ?? '';
     expect(log.at(-2)).toBe(`err:\r${' '.repeat(last.trimEnd().length - 1)}\r`);
-    expect(log.at(-1)).toMatch(/^out:fixture/);
+    expect(log.at(-1)).toMatch(/^out:/);
+    expect(log.at(-1)).toMatch(/^fixture/m);
   });
 
   it('on a narrow terminal: every drawing fits the width, and a shorter one blanks what the longer left', async () => {

@@ -40,10 +40,18 @@ export interface GateCallResult extends GateCell {
   framesSent: number;
   framesReceived: number;
   serverCounters: Record<string, number | null> | null;
+  /**
+   * What was measured on the call, in ms, by name; null when it was not (the agent never spoke).
+   * A plain replay measures `firstAudioMs` (first media frame sent, or start, to the first audio
+   * back); conversations add theirs (response latency, barge-in) under their own names.
+   */
+  figures: CallFigures;
   findings: Finding[];
   /** This call's own lines of the server's output (server-log.ts); null when no output was read (a replay). */
   serverLog: ServerLogSlice | null;
 }
+
+export type CallFigures = Record<string, number | null>;
 
 export interface GateResult {
   verdict: 'pass' | 'fail';
@@ -198,6 +206,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
     framesSent: 0,
     framesReceived: 0,
     serverCounters: null,
+    figures: { firstAudioMs: null },
     findings: [],
     serverLog: null,
   };
@@ -231,6 +240,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   result.framesSent = report.call.framesSent;
   result.framesReceived = report.call.framesReceived;
   result.serverCounters = report.stats.counters;
+  result.figures = { firstAudioMs: report.call.firstAudioLatencyMs };
   for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
   return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid, report };
 }

@@ -1,8 +1,9 @@
 // Which calls a line of the server's output belongs to, and each call's own bounded slice of it
 // (the JUnit system-err, the HTML report's log panel). A line belongs to the call whose callSid or
-// streamSid it names; a line that names none, to every call running when it was printed (or the
-// last to end just before it). The crash scan ties its findings to calls the same way.
-import type { LogCollector, LogLine } from './crash-scan.js';
+// streamSid it names, and so do the lines printed right after it with it (a stack trace); a line
+// that names none, to every call running when it was printed (or the last to end just before
+// it). The crash scan ties its findings to calls the same way.
+import { scanLine, type LogCollector, type LogLine } from './crash-scan.js';
 import type { GateCallResult } from './gate.js';
 
 /** One call's place in the run: what it is and when it ran (epoch ms). */
@@ -50,17 +51,29 @@ export function sliceServerLog(logs: LogCollector, windows: readonly CallWindow[
     if (w.streamSid !== null) bySid.set(w.streamSid, i);
   });
   const builders = windows.map(() => new SliceBuilder());
+  // The lines that carry on from one naming a call are its too: on the same stream, next after it,
+  // and a continuation (indented, an error line, or after a line ending in ':'), as a stack trace
+  // under "[call CA…] error handling message:" is.
+  const named = new Map<LogLine['stream'], { indexes: number[]; line: LogLine }>();
   for (const line of logs.lines) {
     if (line.at > until) continue;
-    const named = namedCalls(line, bySid);
-    if (named.length > 0) {
-      for (const index of named) builders[index]!.add(line, false);
+    const indexes = namedCalls(line, bySid);
+    const previous = named.get(line.stream);
+    const carried: number[] = indexes.length > 0 ? indexes : previous !== undefined && continues(previous.line, line) ? previous.indexes : [];
+    if (carried.length > 0) {
+      for (const index of carried) builders[index]!.add(line, false);
+      named.set(line.stream, { indexes: carried, line });
       continue;
     }
+    named.delete(line.stream);
     const owners = windowsAt(windows, line.at);
     for (const owner of owners) builders[windows.indexOf(owner)]!.add(line, owners.length > 1);
   }
   return builders.map((builder) => builder.slice());
+}
+
+function continues(previous: LogLine, line: LogLine): boolean {
+  return /^\s/.test(line.text) || scanLine(line) !== null || previous.text.trimEnd().endsWith(':');
 }
 
 function namedCalls(line: LogLine, bySid: ReadonlyMap<string, number>): number[] {

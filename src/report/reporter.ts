@@ -40,11 +40,15 @@ export interface RunEnd {
   replay: ReplayReport | null;
 }
 
-/** The run stopped before it had a result (the server could not start, the input was unreadable). */
+/** The run stopped before it had a result (the server could not start, the input was unreadable, Ctrl-C while it started). */
 export interface RunFailure {
   message: string;
   /** Output that explains it (the server command's last lines), oldest first. */
   output: string[];
+  /** The server the run was for, as the reports name it (a command with its secrets redacted), when known. */
+  target: string | null;
+  /** The signal that stopped it ("SIGINT"), or null when it failed on its own. */
+  interrupted: string | null;
 }
 
 /**
@@ -78,6 +82,8 @@ export interface ReporterContext {
   style: Style;
   /** Less detail: only verdicts and failures (`callsim replay --quiet`). */
   quiet: boolean;
+  /** Put each call's timeline in the JSON report (`--timeline`); the HTML report always has them. */
+  timeline: boolean;
 }
 
 /** A finished report to its file, or to stdout when it was given none. */
@@ -101,6 +107,7 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     framesSent: report.call.framesSent,
     framesReceived: report.call.framesReceived,
     serverCounters: report.stats.counters,
+    figures: { firstAudioMs: report.call.firstAudioLatencyMs },
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),
     serverLog: null,
   };
