@@ -9,9 +9,11 @@ import { checkReporterOutputs, collectReporter, packageFile, parseIntegerOption,
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit-codes.js';
 import { GATE_TIMINGS, runGate, type GateOptions, type GateResult, type GateTiming } from '../gate/gate.js';
 import { CONFIG_FILE, GateConfigError, loadGateConfig, type GateConfig } from '../gate/config.js';
-import { TargetError, type TargetSpec } from '../gate/target.js';
+import { TargetError, targetLabel, type TargetSpec } from '../gate/target.js';
 import { ReporterGroup, type ReporterSpec } from '../report/index.js';
+import { printable } from '../text/printable.js';
 import { styleFor } from '../text/style.js';
+import { watchSignals } from './signals.js';
 
 interface GateCliOptions {
   config?: string;
@@ -29,6 +31,8 @@ interface GateCliOptions {
   reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
+  html?: string;
+  timeline?: boolean;
 }
 
 const DEFAULTS = { speed: 1, concurrency: 4, wsPath: '/media', readyTimeoutMs: 20_000, expectAudio: true } as const;
@@ -62,6 +66,8 @@ export function gateCommand(): Command {
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
     .option('--junit <file>', 'write a JUnit XML report (for CI test tabs); short for --reporter junit=<file>')
     .option('--json [file]', 'write the full result as JSON to a file, or to stdout (instead of the table) with no file')
+    .option('--html <file>', 'write the HTML report (every call on a timeline); short for --reporter html=<file>')
+    .option('--timeline', "put each call's timeline in the JSON report too (large: a level per 20 ms frame)")
     .addHelpText(
       'after',
       `
@@ -71,15 +77,18 @@ ReferenceError, "Cannot read properties of undefined", unhandled rejections, Pyt
 AttributeError/Traceback...), non-finite counters and calls the server never reports.
 Exit 0 when every call passed, 1 when any failed, 2 on bad usage.
 
-Reports: by default a progress line on stderr and the table on stdout. Each --reporter
-name[=file] (table, json, junit, progress) replaces those defaults; --junit and --json add to
-them, as before.
+Reports: by default a progress line on stderr and the table on stdout (and, on GitHub Actions,
+the github reporter's annotations and job summary). Each --reporter name[=file] (table, json,
+junit, html, github, progress) replaces those defaults; --junit, --json and --html add to them.
+Every report is written even when the server cannot start or the run is interrupted (Ctrl-C,
+SIGTERM: exit 130 / 143; a second signal quits at once).
 
 Examples:
   $ npx callsim gate                                        # built-in server, ./fixtures
   $ npx callsim gate --url wss://staging.example.com/media --junit gate.xml
   $ npx callsim gate --server-cmd "python3 server.py --port {port}" --concurrency 2
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
+  $ npx callsim gate --html callsim-report.html --junit callsim-junit.xml
   $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
     )
     .action(async (fixtureArgs: string[], opts: GateCliOptions) => {
@@ -89,7 +98,8 @@ Examples:
 
 async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<ExitCode> {
   const config = readConfig(opts.config);
-  const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
+  const chosen = chooseFixtures(fixtureArgs, config.fixtures);
+  const fixtures = resolveFixtures(chosen.inputs);
   // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
   const audio = new Map<string, MulawAudio>();
   for (const fixture of fixtures) {
@@ -107,7 +117,9 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
   const specs = reportersOf(opts, config);
   checkReporterOutputs(specs);
-  const reporters = new ReporterGroup(specs, { command: 'gate' });
+  const reporters = new ReporterGroup(specs, { command: 'gate', timeline: opts.timeline === true });
+  // Where the fixtures came from when nobody named them: ./fixtures, or, with none here, the package's own.
+  if (chosen.why !== null) process.stderr.write(`callsim gate: fixtures: ${chosen.why(fixtures.length)}\n`);
 
   const options: GateOptions = {
     fixtures,
@@ -126,25 +138,37 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
 
   await reporters.onRunStart({
     total,
-    plan: `${total} calls (${fixtures.length} fixtures × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+    plan: `${total} call${total === 1 ? '' : 's'} (${fixtures.length} fixture${fixtures.length === 1 ? '' : 's'} × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+  });
+  const style = styleFor(process.stderr);
+  const signals = watchSignals((signal) => {
+    process.stderr.write(`${style.yellow(`callsim gate: ${signal}: hanging up, stopping the server and writing the reports`)} (again to quit at once)\n`);
   });
   let result: GateResult;
   try {
-    result = await runGate(options);
+    result = await runGate({ ...options, signal: signals.signal });
   } catch (err) {
-    if (err instanceof TargetError) {
-      await reporters.onRunFailure({ message: `cannot start the server: ${err.message}`, output: err.output });
-      const style = styleFor(process.stderr);
-      process.stderr.write(`${style.red('callsim gate: cannot start the server:')} ${err.message}\n`);
-      for (const line of err.output.slice(-20)) process.stderr.write(style.gray(`  | ${line}\n`));
-      return EXIT_CHECK_FAILED;
-    }
-    throw err;
+    if (!(err instanceof TargetError)) throw err;
+    const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
+    await reporters.onRunFailure({ message: `cannot start the server: ${err.message}`, output: err.output, target: targetLabel(target), interrupted });
+    process.stderr.write(`${style.red('callsim gate: cannot start the server:')} ${printable(err.message)}\n`);
+    for (const line of err.output.slice(-20)) process.stderr.write(style.gray(`  | ${printable(line)}\n`));
+    if (interrupted === null) process.stderr.write(style.dim('(its output is above; --ready-timeout gives a slow server longer)\n'));
+    reportErrors(reporters);
+    return signals.exitCode() ?? EXIT_CHECK_FAILED;
+  } finally {
+    signals.release();
   }
   await reporters.onRunEnd({ result, replay: null });
-  for (const error of reporters.errors) process.stderr.write(`${styleFor(process.stderr).red(`callsim gate: the ${error.reporter} report failed:`)} ${error.message}\n`);
+  reportErrors(reporters);
+  if (result.interrupted !== null) return signals.exitCode() ?? EXIT_CHECK_FAILED;
   if (result.verdict === 'fail') return EXIT_CHECK_FAILED;
   return reporters.errors.length > 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+function reportErrors(reporters: ReporterGroup): void {
+  const style = styleFor(process.stderr);
+  for (const error of reporters.errors) process.stderr.write(`${style.red(`callsim gate: the ${error.reporter} report failed:`)} ${printable(error.message)}\n`);
 }
 
 function readConfig(file: string | undefined): GateConfig {
@@ -172,23 +196,40 @@ function targetOf(opts: GateCliOptions, config: GateConfig): TargetSpec {
   return { kind: 'command', command: serverCmd, wsPath: opts.wsPath ?? config.wsPath ?? DEFAULTS.wsPath, readyTimeoutMs: opts.readyTimeout ?? config.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs };
 }
 
-/** `--reporter`s as given, else the progress line and the table; then the --json / --junit shorthands. */
+/**
+ * `--reporter`s as given, else the progress line and the table (and on GitHub Actions the github
+ * reporter, as Vitest adds its own there); then the --json / --junit / --html shorthands.
+ */
 function reportersOf(opts: GateCliOptions, config: GateConfig): ReporterSpec[] {
   const jsonToStdout = opts.json === true;
   const jsonFile = typeof opts.json === 'string' ? opts.json : config.json;
   const junitFile = opts.junit ?? config.junit;
-  const specs: ReporterSpec[] = opts.reporter !== undefined ? [...opts.reporter] : [{ name: 'progress', file: null }, ...(jsonToStdout ? [] : [{ name: 'table', file: null } as const])];
+  const onGitHub = process.env.GITHUB_ACTIONS === 'true';
+  const defaults: ReporterSpec[] = [{ name: 'progress', file: null }, ...(jsonToStdout ? [] : [{ name: 'table', file: null } as const]), ...(onGitHub ? [{ name: 'github', file: null } as const] : [])];
+  const specs: ReporterSpec[] = opts.reporter !== undefined ? [...opts.reporter] : defaults;
   if (jsonToStdout) specs.push({ name: 'json', file: null });
   if (jsonFile !== undefined) specs.push({ name: 'json', file: jsonFile });
   if (junitFile !== undefined) specs.push({ name: 'junit', file: junitFile });
+  if (opts.html !== undefined) specs.push({ name: 'html', file: opts.html });
   return specs;
 }
 
 /** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */
 const PACKAGE_FIXTURES = packageFile('fixtures');
 
-function resolveFixtures(args: string[]): string[] {
-  const inputs = args.length > 0 ? args : [existsSync('fixtures') ? 'fixtures' : PACKAGE_FIXTURES];
+/** What to replay, and, when nobody named it, where it came from and why (given how many WAVs that is). */
+function chooseFixtures(args: string[], configured: string[] | undefined): { inputs: string[]; why: ((count: number) => string) | null } {
+  if (args.length > 0) return { inputs: args, why: null };
+  if (configured !== undefined && configured.length > 0) return { inputs: configured, why: null };
+  const wavs = (count: number): string => `${count} WAV${count === 1 ? '' : 's'}`;
+  if (existsSync('fixtures')) return { inputs: ['fixtures'], why: (count) => `the ${wavs(count)} in ./fixtures, the default folder (name others on the command line or in gate.fixtures)` };
+  return {
+    inputs: [PACKAGE_FIXTURES],
+    why: (count) => `callsim's own ${wavs(count)} (${PACKAGE_FIXTURES}), as there is no ./fixtures here: put yours there, or name them on the command line or in gate.fixtures`,
+  };
+}
+
+function resolveFixtures(inputs: string[]): string[] {
   const files: string[] = [];
   for (const input of inputs) {
     if (!existsSync(input)) throw new UsageError(`${input}: file not found`);

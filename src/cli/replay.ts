@@ -10,7 +10,9 @@ import { DTMF_DIGITS } from '../caller/call.js';
 import type { GateTiming } from '../gate/gate.js';
 import { ReporterGroup, replayCallResult, replayCell, replayRun, type ReporterSpec } from '../report/index.js';
 import { checkReporterOutputs, collectReporter, parseWsUrl, REPORTER_OPTION_HELP, requireOutputFolder } from './options.js';
-import { EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { watchSignals } from './signals.js';
+import { printable } from '../text/printable.js';
 
 interface ReplayCliOptions {
   direction: CallDirection;
@@ -30,6 +32,7 @@ interface ReplayCliOptions {
   reporter?: ReporterSpec[];
   saveAudio?: string;
   quiet?: boolean;
+  timeline?: boolean;
 }
 
 // ---- option parsers (throwing InvalidArgumentError makes commander report a usage error) ------
@@ -104,9 +107,11 @@ talking, up to --timeout). Stats come from GET /calls/<callSid> on the same host
 --stats-url says otherwise; without them only wire-level checks run.
 
 Reports: the text report on stdout (and a live line on a terminal). Each --reporter name[=file]
-(table, json, junit, progress) replaces it; --json prints the JSON report instead of it.
+(table, json, junit, html, github, progress) replaces it; --json prints the JSON report instead
+of it. Ctrl-C or SIGTERM hangs up cleanly and still writes every report.
 
-Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV, 130 interrupted.`;
+Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV, 130 interrupted
+(143 on SIGTERM).`;
 
 /** `--reporter`s as given, else the text view (the live line too, on a terminal); then --json. */
 function reportersOf(options: ReplayCliOptions): ReporterSpec[] {
@@ -127,18 +132,12 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
   const specs = reportersOf(options);
   checkReporterOutputs(specs);
-  const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false });
+  const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false, timeline: options.timeline === true });
 
   const timing: CallTiming = options.burst ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed };
   const cell = replayCell(file, options.direction, gateTimingOf(options));
-  const hangUp = new AbortController();
-  let interrupted = false;
-  const onSigint = (): void => {
-    // First Ctrl-C hangs up cleanly (stop, close, report); a second one kills as usual.
-    interrupted = true;
-    hangUp.abort();
-  };
-  process.once('SIGINT', onSigint);
+  // The first Ctrl-C (or SIGTERM) hangs up cleanly (stop, close, report); a second one quits.
+  const signals = watchSignals(() => undefined);
 
   await reporters.onRunStart({ total: 1, plan: null });
   reporters.onCallStart({ cell, running: 1, done: 0, total: 1 });
@@ -158,28 +157,31 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       timeoutMs: options.timeout,
       expectAudio: options.expectAudio,
       saveAudioPath: options.saveAudio,
-      signal: hangUp.signal,
+      signal: signals.signal,
       onProgress: (progress) => reporters.onCallProgress(progress),
     });
   } catch (err) {
     const message = err instanceof WavInputError ? `${err.file}: ${err.problem}` : err instanceof Error ? err.message : String(err);
-    await reporters.onRunFailure({ message, output: [] });
-    process.stderr.write(`callsim replay: ${message}\n`);
-    process.exitCode = err instanceof WavInputError ? EXIT_USAGE : EXIT_CHECK_FAILED;
+    const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
+    await reporters.onRunFailure({ message, output: [], target: options.url ?? 'built-in callsim serve', interrupted });
+    process.stderr.write(`callsim replay: ${printable(message)}\n`);
+    process.exitCode = err instanceof WavInputError ? EXIT_USAGE : (signals.exitCode() ?? EXIT_CHECK_FAILED);
     return;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    signals.release();
   }
 
   const call = replayCallResult(cell, report);
   reporters.onCallEnd({ result: call, report, done: 1, total: 1 });
-  await reporters.onRunEnd(replayRun(call, report));
+  const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
+  await reporters.onRunEnd(replayRun(call, report, interrupted));
   for (const error of reporters.errors) process.stderr.write(`callsim replay: the ${error.reporter} report failed: ${error.message}\n`);
   if (report.savedAudio?.error) {
     process.stderr.write(`callsim replay: ${report.savedAudio.file}: ${report.savedAudio.error}\n`);
   }
 
-  if (interrupted) process.exitCode = EXIT_INTERRUPTED;
+  const signalCode = signals.exitCode();
+  if (signalCode !== null) process.exitCode = signalCode;
   else if (report.verdict === 'fail') process.exitCode = EXIT_CHECK_FAILED;
   else if (report.savedAudio?.error || reporters.errors.length > 0) process.exitCode = EXIT_USAGE;
   else process.exitCode = EXIT_OK;
@@ -219,9 +221,9 @@ export function replayCommand(): Command {
     .option('--expect-audio', 'fail unless the server sends audio back')
     .option('--json', 'print only the JSON report on stdout')
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the text report)', collectReporter)
-    .option('--save-audio <out.wav>', "write the agent's audio (everything the server sent) to a WAV file")
+    .option('--save-audio <out.wav>', "write the agent's audio (everything the server sent) to a WAV file (the HTML report embeds it)")
+    .option('--timeline', "put the call's timeline in the JSON report (large: a level per 20 ms frame)")
     .option('--quiet', 'print only the verdict and failures')
-    .showHelpAfterError('(run "callsim replay --help" for usage)')
     .addHelpText('after', EXAMPLES)
     .action(async (file: string, options: ReplayCliOptions, cmd: Command) => {
       if (options.dtmfAt !== undefined && options.dtmf === undefined) {

@@ -54,6 +54,25 @@ export class TargetError extends Error {
  * to stop a server command still starting (a TargetError); without one, a signal stops the
  * server command's processes and exits, so Ctrl-C never orphans them.
  */
+/** How the reports name a target: the URL, the built-in server, or the command with its secrets redacted. */
+export function targetLabel(spec: TargetSpec): string {
+  switch (spec.kind) {
+    case 'builtin':
+      return BUILTIN_LABEL;
+    case 'url':
+      return spec.url;
+    case 'command':
+      return redactSecrets(redactCommand(spec.command).text, inheritedSecrets());
+  }
+}
+
+const BUILTIN_LABEL = 'built-in callsim serve (embedded realtime simulator)';
+
+/** Secrets a server command inherits from our environment, which its output must not show. */
+function inheritedSecrets(): string[] {
+  return [process.env.OPENAI_API_KEY ?? '', process.env.TWILIO_AUTH_TOKEN ?? ''];
+}
+
 export async function startTarget(spec: TargetSpec, signal?: AbortSignal): Promise<GateTarget> {
   switch (spec.kind) {
     case 'builtin':
@@ -79,7 +98,7 @@ async function startBuiltin(): Promise<GateTarget> {
   const logger = createLogger({ format: 'json', level: 'info', write: (line) => logs.add('log', line) });
   const server: RunningMediaServer = await startMediaServer({ port: 0, logger });
   return {
-    label: 'built-in callsim serve (embedded realtime simulator)',
+    label: BUILTIN_LABEL,
     wsUrl: server.wsUrl,
     logs,
     redact: (text) => text,
@@ -116,7 +135,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   // What is echoed of the command, and what its output is scrubbed of: an inline OPENAI_API_KEY=…
   // and the secrets it inherits from our environment.
   const redacted = redactCommand(command);
-  const secrets = [...redacted.values, process.env.OPENAI_API_KEY ?? '', process.env.TWILIO_AUTH_TOKEN ?? ''];
+  const secrets = [...redacted.values, ...inheritedSecrets()];
   const label = redactSecrets(redacted.text, secrets);
   const redact = (text: string): string => redactSecrets(text, secrets);
   const logs = new LogCollector();
