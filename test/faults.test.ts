@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import v8 from 'node:v8';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CallConfig } from '../src/server/call-handler.js';
+import type { CallConfig } from '../src/server/call/config.js';
 import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
 import type { RealtimeSimulatorOptions } from '../src/model/simulator/simulator.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './helpers/raw-twilio.js';

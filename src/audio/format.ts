@@ -1,5 +1,8 @@
-// The telephone audio format every part of callsim speaks: 8 kHz G.711 mu-law, mono, cut into
-// the 20 ms frames Twilio Media Streams carry. Named once here; nothing in audio/ knows Twilio.
+// src/audio/: sound, split by role: format.ts (this file: the telephone format every part of
+// callsim speaks, 8 kHz G.711 mu-law, mono, in the 20 ms frames Twilio Media Streams carry),
+// g711.ts (mu-law both ways and per-frame levels), resample.ts (any rate to 8 kHz), wav.ts (WAV
+// in and out), synth.ts (speech-like test audio). It imports nothing else of callsim: Twilio,
+// the server and the simulator build on it, never the other way round.
 
 /** Samples per second of telephone audio. */
 export const SAMPLE_RATE = 8000;

@@ -1,7 +1,7 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
-import type { FirstSpeaker } from '../server/call-handler.js';
+import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
 import { startMediaServer, type ModelOptions } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
@@ -55,7 +55,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
     .addOption(new Option('--model-batch-frames <n>', 'caller frames per append to the model: 1 = lowest latency; 3 = about a third less CPU per frame for 40 ms more latency').default(1).argParser(parseIntegerOption('--model-batch-frames', 1, 10)))
     .option('--instructions <text>', 'system instructions for the model')
-    .option('--voice <voice>', 'model voice', 'alloy')
+    .option('--voice <voice>', 'model voice', DEFAULT_VOICE)
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated answer (simulator only)').default(1200).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
     .addOption(new Option('--drain-timeout <ms>', 'on SIGINT/SIGTERM, how long live calls may finish before they are closed (a second signal closes them now)').default(10_000).argParser(parseIntegerOption('--drain-timeout', 0)))
     .addOption(new Option('--log-format <format>', 'log lines on stderr').choices(['pretty', 'json']).default('pretty'))

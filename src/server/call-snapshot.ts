@@ -4,29 +4,40 @@ import type { CallDirection } from '../twilio/codec.js';
 
 export type CallState = 'connected' | 'started' | 'stopped' | 'closed';
 
-export interface CallCounters {
+/**
+ * Every counter a call keeps, at its initial value: the one list of them. `CallCounters` is
+ * derived from it and each call's record starts as a copy of it, so a counter cannot exist in one
+ * place and be missing in another, and none is ever read before it was set.
+ */
+export const INITIAL_CALL_COUNTERS = Object.freeze({
   /** Twilio media frames received and accepted. */
-  audioInChunks: number;
+  audioInChunks: 0,
   /** Media frames sent to Twilio. */
-  audioOutChunks: number;
+  audioOutChunks: 0,
   /**
    * Caller frames handed to the model (appended, or queued while it connects), so it equals
    * audioInChunks when nothing was dropped. With modelAppendFrames N, N frames share one
    * input_audio_buffer.append, so the model sees about 1/N as many appends.
    */
-  modelAudioAppends: number;
+  modelAudioAppends: 0,
   /** Audio deltas the model sent back. */
-  modelAudioDeltas: number;
-  marksSent: number;
-  marksReceived: number;
-  clearsSent: number;
-  dtmfReceived: number;
-  bargeIns: number;
-  backlogWarnings: number;
-  modelBacklogWarnings: number;
-  protocolErrors: number;
-  modelReconnects: number;
-}
+  modelAudioDeltas: 0,
+  marksSent: 0,
+  marksReceived: 0,
+  clearsSent: 0,
+  dtmfReceived: 0,
+  bargeIns: 0,
+  backlogWarnings: 0,
+  modelBacklogWarnings: 0,
+  protocolErrors: 0,
+  modelReconnects: 0,
+});
+
+export type CallCounters = { -readonly [K in keyof typeof INITIAL_CALL_COUNTERS]: number };
+export type CallCounterName = keyof CallCounters;
+
+/** The counter names in their reporting order (for a table or a check over all of them). */
+export const CALL_COUNTER_NAMES = Object.freeze(Object.keys(INITIAL_CALL_COUNTERS) as CallCounterName[]);
 
 export interface CallErrorRecord {
   /** ISO time. */

@@ -1,23 +1,33 @@
-// The media server: HTTP routes and the Media Streams WebSocket on one port, the registry of
-// calls, and shutdown. Each WebSocket gets its own CallHandler; this module only routes.
+// The media server: Twilio Media Streams and the HTTP routes on one port, each call bridged to a
+// realtime model. This file starts and stops it and wires the rest together:
+//
+//   routes.ts       GET /healthz, the TwiML webhook, GET /calls, admission of the /media upgrade
+//   registry.ts     live calls, finished snapshots, lookup, the idle sweep
+//   call/           one call: a coordinator around its lifecycle and parts (see call/call.ts)
+//   call-snapshot.ts  the JSON contract of GET /calls
+//   playout-mark.ts   the published mark-name contract
+//
+// src/server/ may import audio/, twilio/, the model bridge interface and backend (model/bridge.ts,
+// model/backend.ts), log and ticker; never caller/, gate/, report/ or cli/.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { createLogger, redactSecrets, silentLogger, type LogFormat, type Logger } from '../log.js';
-import type { ModelBackend, ModelBridgeFactory } from '../model/bridge.js';
-import { DEFAULT_OPENAI_BASE_URL, DEFAULT_REALTIME_MODEL, createRealtimeBridgeFactory } from '../model/openai-bridge.js';
-import { startRealtimeSimulator, type RealtimeSimulatorOptions, type RunningSimulator } from '../model/simulator/simulator.js';
+import { createLogger, silentLogger, type LogFormat, type Logger } from '../log.js';
+import type { ModelBackend } from '../model/bridge.js';
+import { modelBackendSecret, startModelBackend, type ModelOptions } from '../model/backend.js';
+import type { RunningSimulator } from '../model/simulator/simulator.js';
 import { SharedTicker } from '../ticker.js';
 import { MAX_MESSAGE_BYTES } from '../twilio/codec.js';
-import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature, parsePublicUrl } from '../twilio/signature.js';
-import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
-import { CallHandler, DEFAULT_CALL_CONFIG, type CallConfig } from './call-handler.js';
+import { parsePublicUrl } from '../twilio/signature.js';
+import { Call } from './call/call.js';
+import { DEFAULT_CALL_CONFIG, type CallConfig } from './call/config.js';
 import type { CallSnapshot } from './call-snapshot.js';
+import { CLOSE_CODE } from './close-code.js';
+import { CallRegistry } from './registry.js';
+import { INITIAL_REFUSALS, MEDIA_PATH, httpHandler, upgradeHandler, type RouteContext } from './routes.js';
 
-export type ModelOptions =
-  /** The embedded simulator, started in-process; or, with `url`, one already running elsewhere. */
-  | { backend: 'simulator'; simulator?: RealtimeSimulatorOptions; url?: string }
-  | { backend: 'openai'; apiKey: string; model?: string; baseURL?: string };
+export { MEDIA_PATH } from './routes.js';
+export type { ModelOptions } from '../model/backend.js';
 
 export interface MediaServerOptions {
   host?: string;
@@ -81,218 +91,61 @@ export interface RunningMediaServer {
   close(drainMs?: number): Promise<void>;
 }
 
-export const MEDIA_PATH = '/media';
+const DEFAULTS = Object.freeze({ host: '127.0.0.1', maxCalls: 5000, keepFinishedCalls: 1000, idleTimeoutMs: 60_000 });
+/** How often a draining server looks whether its last call has finished. */
+const DRAIN_POLL_MS = 50;
 
 export async function startMediaServer(options: MediaServerOptions = {}): Promise<RunningMediaServer> {
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? DEFAULTS.host;
   const authToken = options.twilioAuthToken ?? '';
   // Parsed once, here: a bad value fails the start, not the first request that needs it.
   const publicUrl = options.publicUrl === undefined ? null : parsePublicUrl(options.publicUrl);
+  const modelOptions: ModelOptions = options.model ?? { backend: 'simulator' };
   // Never echoed: not in a log line (the logger scrubs them) nor in /calls (scrubbed on the way out).
-  const secrets = [authToken, options.model?.backend === 'openai' ? options.model.apiKey : ''].filter((s) => s.length > 0);
+  const secrets = [authToken, modelBackendSecret(modelOptions)].filter((s) => s.length > 0);
   const logger = options.logger ?? (options.quiet ? silentLogger : createLogger({ format: options.logFormat ?? 'pretty', secrets }));
   const callConfig: CallConfig = { ...DEFAULT_CALL_CONFIG, ...options.call };
-  const maxCalls = options.maxCalls ?? 5000;
-  const keepFinished = options.keepFinishedCalls ?? 1000;
-  const exposeCalls = options.exposeCalls ?? true;
-  const callsLocalOnly = options.callsLocalOnly ?? false;
-  const modelOptions: ModelOptions = options.model ?? { backend: 'simulator' };
 
-  const connectTimeout = options.modelConnectTimeoutMs !== undefined ? { connectTimeoutMs: options.modelConnectTimeoutMs } : {};
-  let simulator: RunningSimulator | null = null;
-  let modelFactory: ModelBridgeFactory;
-  if (modelOptions.backend === 'simulator') {
-    if (modelOptions.url === undefined) simulator = await startRealtimeSimulator({ host: '127.0.0.1', ...modelOptions.simulator });
-    const embedded = simulator;
-    modelFactory = createRealtimeBridgeFactory({
-      apiKey: 'callsim-simulator',
-      baseURL: embedded?.baseURL ?? modelOptions.url ?? '',
-      model: 'callsim-simulator',
-      // The embedded simulator is reached in-process: no kernel round trip per frame.
-      transport: embedded ? () => embedded.connect() : 'tcp',
-      ...connectTimeout,
-    });
-  } else {
-    modelFactory = createRealtimeBridgeFactory({
-      apiKey: modelOptions.apiKey,
-      baseURL: modelOptions.baseURL ?? DEFAULT_OPENAI_BASE_URL,
-      model: modelOptions.model ?? DEFAULT_REALTIME_MODEL,
-      transport: 'tls',
-      ...connectTimeout,
-    });
-  }
-
+  const model = await startModelBackend(modelOptions, options.modelConnectTimeoutMs);
   const ticker = new SharedTicker();
+  const registry = new CallRegistry({ keepFinished: options.keepFinishedCalls ?? DEFAULTS.keepFinishedCalls, idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs, logger });
   /** Set by close(): new calls are refused while live ones finish. */
   let draining = false;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-  // One sweep for all calls, not a timer per call.
-  const idleSweep =
-    idleTimeoutMs > 0
-      ? setInterval(() => {
-          const now = performance.now();
-          for (const handler of live) {
-            if (now - handler.lastInboundAt > idleTimeoutMs) {
-              logger.warn('closing idle call', { callSid: handler.callSid, idleMs: Math.round(now - handler.lastInboundAt) });
-              try {
-                handler.close(`idle: nothing from Twilio for ${idleTimeoutMs} ms`, 1001);
-              } catch (err) {
-                logger.error('closing idle call failed', { callSid: handler.callSid, error: err });
-              }
-            }
-          }
-        }, Math.max(50, Math.min(5000, idleTimeoutMs / 4)))
-      : null;
-  idleSweep?.unref();
-  const live = new Set<CallHandler>();
-  // Finished calls by insertion order, keyed by the handler's serial: only the snapshot is kept,
-  // never the handler (and its socket), and the oldest goes first past keepFinished.
-  const finished = new Map<number, CallSnapshot>();
-  const stats = { rejectedSignatures: 0, rejectedAtCapacity: 0, rejectedCallsRequests: 0 };
-  const onFinished = (done: CallHandler): void => {
-    if (!live.delete(done)) {
-      // A late update for a call already finished: refresh it if it is still kept.
-      if (finished.has(done.serial)) finished.set(done.serial, done.snapshot());
-      return;
-    }
-    finished.set(done.serial, done.snapshot());
-    if (finished.size > keepFinished) {
-      const oldest = finished.keys().next();
-      if (!oldest.done) finished.delete(oldest.value);
-    }
+  const refusals = { ...INITIAL_REFUSALS };
+  const routes: RouteContext = {
+    logger,
+    authToken,
+    publicUrl,
+    secrets,
+    modelBackend: model.backend,
+    exposeCalls: options.exposeCalls ?? true,
+    callsLocalOnly: options.callsLocalOnly ?? false,
+    maxCalls: options.maxCalls ?? DEFAULTS.maxCalls,
+    registry,
+    refusals,
+    isDraining: () => draining,
   };
 
-  const findCall = (callSid: string): CallSnapshot | null => {
-    for (const handler of live) if (handler.callSid === callSid) return handler.snapshot();
-    let found: CallSnapshot | null = null;
-    for (const snapshot of finished.values()) if (snapshot.callSid === callSid) found = snapshot;
-    return found;
-  };
-  const allCalls = (): CallSnapshot[] => [...finished.values(), ...[...live].map((h) => h.snapshot())];
-
-  const server = http.createServer((req, res) => {
-    handleHttp(req, res).catch((err: unknown) => {
-      logger.error('http handler error', { error: err });
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
-    });
-  });
-
-  async function handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      sendJson(res, 400, { error: 'bad request URL' });
-      return;
-    }
-    const path = url.pathname;
-    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: live.size, model: modelOptions.backend });
-      return;
-    }
-    if ((path === '/twiml' || path === '/incoming-call') && (req.method === 'POST' || req.method === 'GET')) {
-      let body = '';
-      if (req.method === 'POST') {
-        const read = await readBody(req, 64 * 1024);
-        if (read === null) {
-          res.setHeader('connection', 'close');
-          sendJson(res, 413, { error: 'request body too large' });
-          return;
-        }
-        body = read;
-      }
-      const isForm = (req.headers['content-type'] ?? 'application/x-www-form-urlencoded').startsWith('application/x-www-form-urlencoded');
-      const params = req.method === 'POST' && isForm ? formParams(body) : {};
-      if (authToken !== '') {
-        const signedUrl = requestUrlAsTwilioSaw(req, publicUrl, false);
-        if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, params, body)) {
-          stats.rejectedSignatures += 1;
-          logger.warn('request refused: bad Twilio signature', { path, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
-          sendJson(res, 403, { error: 'invalid Twilio signature' });
-          return;
-        }
-      }
-      // ?direction= wins; else Twilio's own Direction form field (inbound / outbound-api / outbound-dial).
-      const asked = url.searchParams.get('direction');
-      const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
-      const streamUrl = streamUrlFor(req, publicUrl);
-      res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrl, direction));
-      return;
-    }
-    if (exposeCalls && (path === '/calls' || path.startsWith('/calls/')) && req.method === 'GET') {
-      if (callsLocalOnly && !isLoopbackAddress(req.socket.remoteAddress)) {
-        stats.rejectedCallsRequests += 1;
-        sendJson(res, 403, { error: '/calls is served to localhost only' });
-        return;
-      }
-      if (path === '/calls') {
-        sendJson(res, 200, { calls: allCalls() }, secrets);
-        return;
-      }
-      let callSid: string;
-      try {
-        callSid = decodeURIComponent(path.slice('/calls/'.length));
-      } catch {
-        sendJson(res, 400, { error: 'bad callSid' });
-        return;
-      }
-      const snapshot = findCall(callSid);
-      if (snapshot === null) sendJson(res, 404, { error: 'no such call' });
-      else sendJson(res, 200, snapshot, secrets);
-      return;
-    }
-    sendJson(res, 404, { error: `no route for ${req.method ?? '?'} ${path}` });
-  }
-
+  const server = http.createServer(httpHandler(routes));
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
-  server.on('upgrade', (req, socket, head) => {
-    // Node hands an upgraded socket over without an error listener: a peer reset here would
-    // otherwise be an uncaught exception that takes every call down.
-    socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== MEDIA_PATH) {
-      rejectUpgrade(socket, 404, 'Not Found');
-      return;
-    }
-    if (authToken !== '') {
-      const signedUrl = requestUrlAsTwilioSaw(req, publicUrl, true);
-      if (!validateTwilioSignature(authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
-        stats.rejectedSignatures += 1;
-        logger.warn('call refused: bad Twilio signature', { path, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
-        rejectUpgrade(socket, 403, 'Forbidden');
-        return;
-      }
-    }
-    if (draining) {
-      rejectUpgrade(socket, 503, 'Service Unavailable');
-      return;
-    }
-    if (live.size >= maxCalls) {
-      stats.rejectedAtCapacity += 1;
-      logger.warn('call refused: at capacity', { liveCalls: live.size, maxCalls });
-      rejectUpgrade(socket, 503, 'Service Unavailable');
-      return;
-    }
-    // handleUpgrade completes synchronously here (no verifyClient, no permessage-deflate), so
-    // the capacity check above cannot be raced by a burst of upgrades.
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const handler = new CallHandler({
-        socket: ws,
-        modelFactory,
-        modelBackend: modelOptions.backend,
-        ticker,
-        logger,
-        config: callConfig,
-        onFinished,
-      });
-      live.add(handler);
-    });
-  });
+  server.on(
+    'upgrade',
+    upgradeHandler(routes, wss, (socket) => {
+      registry.add(new Call({ socket, modelFactory: model.bridgeFactory, modelBackend: model.backend, ticker, logger, config: callConfig, onFinished: registry.finish }));
+    }),
+  );
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+  } catch (err) {
+    // Nothing may outlive a failed start: the sweep and an embedded simulator go with it.
+    registry.stopSweep();
+    await model.close();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
@@ -302,12 +155,12 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     port,
     httpUrl: `http://${urlHost}:${port}`,
     wsUrl: `ws://${urlHost}:${port}${MEDIA_PATH}`,
-    simulator,
-    modelBackend: modelOptions.backend,
-    calls: allCalls,
-    call: findCall,
-    liveCalls: () => live.size,
-    stats: () => ({ liveCalls: live.size, finishedCallsKept: finished.size, tickerSubscribers: ticker.size, ...stats }),
+    simulator: model.simulator,
+    modelBackend: model.backend,
+    calls: () => registry.all(),
+    call: (callSid) => registry.find(callSid),
+    liveCalls: () => registry.liveCount,
+    stats: () => ({ liveCalls: registry.liveCount, finishedCallsKept: registry.finishedCount, tickerSubscribers: ticker.size, ...refusals }),
     close: (drainMs = 0) => {
       // A second close() can only shorten the drain (a second Ctrl-C: close calls now).
       drainDeadline = closing === null ? Date.now() + drainMs : Math.min(drainDeadline, Date.now() + drainMs);
@@ -315,61 +168,16 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
         // New calls get 503 (and /healthz says so, for load balancers); HTTP keeps answering, so
         // /calls still reports the calls that are finishing.
         draining = true;
-        while (live.size > 0 && Date.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, 50));
-        if (idleSweep !== null) clearInterval(idleSweep);
-        for (const handler of [...live]) handler.close('shutdown', 1001);
+        while (registry.liveCount > 0 && Date.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+        registry.stopSweep();
+        registry.closeAll('shutdown', CLOSE_CODE.goingAway);
         wss.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await stopped;
-        await simulator?.close();
+        await model.close();
       })();
       return closing;
     },
   };
-}
-
-function streamUrlFor(req: http.IncomingMessage, publicUrl: URL | null): string {
-  if (publicUrl) {
-    const base = new URL(publicUrl);
-    base.protocol = base.protocol === 'http:' ? 'ws:' : 'wss:';
-    base.pathname = MEDIA_PATH;
-    return base.toString();
-  }
-  return `wss://${req.headers.host ?? 'localhost'}${MEDIA_PATH}`;
-}
-
-function rejectUpgrade(socket: import('node:stream').Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-}
-
-/** `scrub`: the secrets (and key-like strings) to redact; a call record can quote what a peer sent. */
-function sendJson(res: http.ServerResponse, status: number, body: unknown, scrub?: readonly string[]): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json' }).end(scrub === undefined ? json : redactSecrets(json, scrub));
-}
-
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  return v4.startsWith('127.') || address === '::1';
-}
-
-/** Resolves null as soon as the body passes `limit`; nothing past it is kept. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        chunks.length = 0;
-        resolve(null);
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

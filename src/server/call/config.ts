@@ -1,0 +1,58 @@
+// What a call may be tuned by, and the values `callsim serve` runs with.
+import type { CallDirection } from '../../twilio/codec.js';
+
+export type FirstSpeaker = 'model' | 'caller';
+
+export const DEFAULT_INSTRUCTIONS = 'You are a friendly phone assistant. Keep answers short.';
+/** A voice both the OpenAI Realtime API and the simulator accept. */
+export const DEFAULT_VOICE = 'alloy';
+
+export interface CallConfig {
+  instructions: string;
+  voice: string;
+  firstSpeaker: Record<CallDirection, FirstSpeaker>;
+  /** Warn when this many frames wait to go to Twilio. */
+  twilioBacklogFrames: number;
+  /** Warn when this many chunks wait for the model, or its socket buffers more than modelBacklogBytes. */
+  modelBacklogChunks: number;
+  modelBacklogBytes: number;
+  /** Pause sending (keep the audio queued) while the Twilio socket buffers more than this. */
+  twilioHighWaterBytes: number;
+  /** At most one backlog warning per queue per this many ms. */
+  backlogWarnIntervalMs: number;
+  /** Model reconnect delays; the call ends after the last one fails. */
+  modelReconnectDelaysMs: number[];
+  /** How far ahead of real time audio goes to Twilio (its jitter buffer absorbs late ticks). */
+  sendLeadMs: number;
+  /** Stop writing to the model socket (queue instead) while it buffers more than this. */
+  modelHighWaterBytes: number;
+  /** Caller audio queued for the model beyond this ends the call: the model is not coming back. */
+  maxPendingModelChunks: number;
+  /** End the call when Twilio has read nothing for this long while audio waits (0 = never). */
+  twilioStallMs: number;
+  /**
+   * Caller frames per `input_audio_buffer.append`. 1 forwards each frame unchanged (lowest
+   * latency); N > 1 decodes N frames into one append: fewer, larger socket writes (measured: about
+   * a third less server CPU per frame at 3) for (N - 1) × 20 ms more latency to the model.
+   * Twilio streams media continuously, so a batch fills every N × 20 ms.
+   */
+  modelAppendFrames: number;
+}
+
+export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfig>({
+  instructions: DEFAULT_INSTRUCTIONS,
+  voice: DEFAULT_VOICE,
+  firstSpeaker: { inbound: 'caller', outbound: 'model' },
+  twilioBacklogFrames: 500,
+  modelBacklogChunks: 50,
+  modelBacklogBytes: 64 * 1024,
+  twilioHighWaterBytes: 256 * 1024,
+  backlogWarnIntervalMs: 5000,
+  modelReconnectDelaysMs: [250, 500, 1000],
+  sendLeadMs: 60,
+  modelHighWaterBytes: 1024 * 1024,
+  // 60 s of 20 ms frames: far beyond any reconnect schedule, small enough to bound a flood.
+  maxPendingModelChunks: 3000,
+  twilioStallMs: 30_000,
+  modelAppendFrames: 1,
+});

@@ -1,0 +1,161 @@
+// Twilio inbound dispatch: each frame from the Media Streams socket is parsed (the codec returns
+// errors as values), checked against where the call is (no media before `start` or after the
+// end, none for another stream, one `start`, one `stop`) and routed to the part it is for. Every
+// refusal is a protocol error recorded on the call; none ends it, except a frame ws itself refused.
+import type { Logger } from '../../log.js';
+import { FRAME_BYTES } from '../../audio/format.js';
+import { MAX_MESSAGE_BYTES, base64DecodedLength, parseTwilioMessage, type CallDirection, type MediaMessage, type StartMessage } from '../../twilio/codec.js';
+import type { CallEnding } from './boundary.js';
+import type { CallLifecycle } from './lifecycle.js';
+import { isLoggedOccurrence, type CallRecord } from './record.js';
+
+/** Twilio SIDs are 34 characters; anything much longer is not a SID and is not kept. */
+const MAX_SID_LENGTH = 64;
+/** Tracks and digits are logged, not trusted: at most this much of each. */
+const MAX_TRACKS_LOGGED = 4;
+const MAX_TRACK_CHARS = 32;
+const MAX_DIGIT_CHARS = 8;
+
+/** ws receiver errors by code: the call error recorded, the close code ws sent, the end reason. */
+const WS_FRAME_ERRORS: Readonly<Record<string, readonly [string, number, string]>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: ['frame_too_large', 1009, 'frame too large'],
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: ['frame_too_large', 1009, 'frame too large'],
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: ['too_many_fragments', 1008, 'too many fragments'],
+  WS_ERR_INVALID_UTF8: ['invalid_utf8', 1007, 'invalid UTF-8'],
+};
+const OTHER_FRAME_ERROR = ['invalid_frame', 1002, 'invalid frame'] as const;
+
+/** A `start` the call accepted; the record already carries its callSid and streamSid. */
+export interface AcceptedStart {
+  streamSid: string;
+  direction: CallDirection;
+  /** For the log line, bounded. */
+  tracks: string[];
+}
+
+/** Where validated events go (the call). */
+export interface InboundRoutes extends CallEnding {
+  onStart(start: AcceptedStart): void;
+  /** Accepted caller audio: valid base64 of `bytes` (> 0) bytes, already counted. */
+  onMedia(payload: string, bytes: number): void;
+  onMark(name: string): void;
+  onStop(): void;
+}
+
+export class TwilioInbound {
+  /** performance.now() of the last frame from Twilio: the server closes calls that go silent. */
+  lastFrameAt: number;
+
+  constructor(
+    private readonly lifecycle: CallLifecycle,
+    private readonly record: CallRecord,
+    private readonly logger: Logger,
+    private readonly routes: InboundRoutes,
+  ) {
+    this.lastFrameAt = performance.now();
+  }
+
+  dispatch(data: Buffer, isBinary: boolean): void {
+    this.lastFrameAt = performance.now();
+    const parsed = parseTwilioMessage(data, isBinary);
+    if (!parsed.ok) {
+      this.record.protocolError(parsed.error.code, parsed.error.message);
+      return;
+    }
+    const message = parsed.message;
+    switch (message.event) {
+      case 'connected':
+        return;
+      case 'start':
+        return this.onStart(message);
+      case 'media':
+        return this.onMedia(message);
+      case 'mark':
+        this.record.counters.marksReceived += 1;
+        return this.routes.onMark(message.mark.name);
+      case 'dtmf':
+        this.record.counters.dtmfReceived += 1;
+        // Bounded like errors: a flood of key presses must not become a flood of log lines.
+        if (isLoggedOccurrence(this.record.counters.dtmfReceived)) {
+          this.logger.info('dtmf', { callSid: this.record.callSid, digit: message.dtmf.digit.slice(0, MAX_DIGIT_CHARS), dtmfReceived: this.record.counters.dtmfReceived });
+        }
+        return;
+      case 'stop':
+        return this.onStop();
+    }
+  }
+
+  socketError(err: Error & { code?: string }): void {
+    const code = err.code ?? '';
+    if (!code.startsWith('WS_ERR_')) {
+      this.record.recordError('socket_error', err.message);
+      return;
+    }
+    // A frame ws refused (too large, invalid UTF-8, bad framing). ws has already sent its close
+    // and stops reading, so the socket's own close event would only say 1006: end the call here,
+    // with the code the peer actually got.
+    const [errorCode, closeCode, what] = WS_FRAME_ERRORS[code] ?? OTHER_FRAME_ERROR;
+    const detail = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? `frame over ${MAX_MESSAGE_BYTES} bytes` : err.message;
+    this.record.protocolError(errorCode, `${detail}; socket closed with ${closeCode}`);
+    this.routes.close(`${what} (${closeCode})`, closeCode);
+  }
+
+  private onStart(message: StartMessage): void {
+    if (this.lifecycle.phase !== 'awaiting-start') {
+      this.record.protocolError('duplicate_start', `start received while the call is ${this.lifecycle.reported}; ignored`);
+      return;
+    }
+    const start = message.start;
+    if (start.callSid.length > MAX_SID_LENGTH || start.streamSid.length > MAX_SID_LENGTH) {
+      this.record.protocolError('invalid_sid', `start with a callSid/streamSid of ${start.callSid.length}/${start.streamSid.length} characters; ignored`);
+      return;
+    }
+    // Named first, so everything recorded from here on (a bad direction too) carries the callSid.
+    this.record.callSid = start.callSid;
+    this.record.streamSid = start.streamSid;
+    const asked = start.customParameters.direction;
+    let direction: CallDirection = 'inbound';
+    if (asked === 'inbound' || asked === 'outbound') {
+      direction = asked;
+    } else if (asked !== undefined) {
+      this.record.protocolError('invalid_direction', `customParameters.direction "${asked}" is not inbound|outbound; using inbound`);
+    }
+    const tracks = start.tracks.slice(0, MAX_TRACKS_LOGGED).map((t) => t.slice(0, MAX_TRACK_CHARS));
+    this.routes.onStart({ streamSid: start.streamSid, direction, tracks });
+  }
+
+  private onMedia(message: MediaMessage): void {
+    const phase = this.lifecycle.phase;
+    if (phase !== 'live') {
+      const reported = this.lifecycle.reported;
+      const code = phase === 'awaiting-start' ? 'media_before_start' : reported === 'stopped' ? 'media_after_stop' : 'media_after_end';
+      this.record.protocolError(code, `media while the call is ${reported}; ignored`);
+      return;
+    }
+    if (message.streamSid !== '' && message.streamSid !== this.record.streamSid) {
+      this.record.protocolError('wrong_stream_sid', `media for stream ${message.streamSid}, this call is ${this.record.streamSid}; ignored`);
+      return;
+    }
+    const payload = message.media.payload;
+    const bytes = base64DecodedLength(payload);
+    if (bytes === 0) {
+      this.record.protocolError('empty_payload', 'media with an empty payload; ignored');
+      return;
+    }
+    if (bytes !== FRAME_BYTES) {
+      // Odd-sized audio is still audio: note it, forward it anyway.
+      this.record.protocolError('unexpected_payload_length', `media payload of ${bytes} bytes, expected ${FRAME_BYTES}`);
+    }
+    this.record.counters.audioInChunks += 1;
+    this.routes.onMedia(payload, bytes);
+  }
+
+  private onStop(): void {
+    if (!this.lifecycle.isOpen) {
+      this.record.protocolError('duplicate_stop', `stop received while the call is ${this.lifecycle.reported}; ignored`);
+      return;
+    }
+    if (this.lifecycle.phase === 'awaiting-start') this.record.protocolError('stop_before_start', 'stop before start');
+    this.routes.onStop();
+  }
+}

@@ -1,0 +1,250 @@
+// Playout: the model's answers on their way to Twilio. Audio is cut into 20 ms frames with a
+// mark every 200 ms of each answer and at its end (Twilio echoes a mark once the audio before it
+// has played: "Media Streams - WebSocket Messages", mark), and sent paced at real time, a little
+// ahead, from the one shared ticker. While the Twilio socket is backed up, sending pauses and the
+// audio stays queued; a peer that never reads again ends the call.
+import type { Logger } from '../../log.js';
+import type { SharedTicker, Tickable } from '../../ticker.js';
+import { FRAME_BYTES, FRAME_MS, mulawMs } from '../../audio/format.js';
+import { OutboundFrameBuilder } from '../../twilio/codec.js';
+import { formatPlayoutMark, parsePlayoutMark } from '../playout-mark.js';
+import { CLOSE_CODE } from '../close-code.js';
+import type { CallEnding } from './boundary.js';
+import type { CallConfig } from './config.js';
+import { Fifo } from './fifo.js';
+import type { CallRecord } from './record.js';
+
+/** A mark every this many frames lets barge-in truncate close to where the caller stopped hearing. */
+export const FRAMES_PER_MARK = 10;
+const MARK_EVERY_MS = FRAMES_PER_MARK * FRAME_MS;
+
+/** The shared ticker, as far as playout subscribes to it. */
+export type PlayoutTicker = Pick<SharedTicker, 'subscribe' | 'unsubscribe'>;
+
+/** The Twilio socket, as far as playout writes to it (a ws WebSocket). */
+export interface PlayoutSocket {
+  send(data: string): void;
+  terminate(): void;
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  readonly OPEN: number;
+}
+
+/** One answer of the model as it plays out. */
+export interface PlayingAnswer {
+  /** The model's item id. */
+  readonly id: string;
+  /** Its number within the call, as its mark names carry it. */
+  readonly seq: number;
+  /** Audio queued so far, in ms. */
+  queuedMs: number;
+  /** Audio time of the last mark queued. */
+  markedMs: number;
+  /** Audio Twilio confirmed played (by echoing a mark). */
+  playedMs: number;
+}
+
+type PlayoutState =
+  | 'not-started' // no stream yet: nothing can be sent
+  | 'idle' //        nothing queued; off the ticker
+  | 'scheduled' //   audio or marks queued; on the ticker
+  | 'released'; //   the call is over
+
+export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames'>;
+
+export class Playout implements Tickable {
+  private state: PlayoutState;
+  /** Buffer = one frame of audio, string = a mark name. */
+  private readonly queue: Fifo<Buffer | string>;
+  private queuedFrames: number;
+  private frames: OutboundFrameBuilder | null;
+  /** Audio time up to which frames have been sent (performance.now() clock). */
+  private playheadMs: number;
+  /** The tail of a delta shorter than a frame, waiting for the next delta. */
+  private carry: Buffer | null;
+  private answer: PlayingAnswer | null;
+  private answers: number;
+  /** performance.now() since when the socket has been above high water; null while it is not. */
+  private blockedSince: number | null;
+
+  constructor(
+    private readonly socket: PlayoutSocket,
+    private readonly ticker: PlayoutTicker,
+    private readonly config: PlayoutConfig,
+    private readonly record: CallRecord,
+    private readonly logger: Logger,
+    /** Ended when Twilio reads nothing for twilioStallMs (the socket is then dropped). */
+    private readonly call: CallEnding,
+  ) {
+    this.state = 'not-started';
+    this.queue = new Fifo();
+    this.queuedFrames = 0;
+    this.frames = null;
+    this.playheadMs = 0;
+    this.carry = null;
+    this.answer = null;
+    this.answers = 0;
+    this.blockedSince = null;
+  }
+
+  /** Frames waiting to go to Twilio. */
+  get framesQueued(): number {
+    return this.queuedFrames;
+  }
+
+  /** The stream is known: frames can be addressed to it. Once per call. */
+  begin(streamSid: string): void {
+    if (this.state !== 'not-started') return;
+    this.frames = new OutboundFrameBuilder(streamSid);
+    this.state = 'idle';
+    this.schedule();
+  }
+
+  /** A delta of the model's answer `itemId`: framed, marked, queued. */
+  enqueueAudio(base64Audio: string, itemId: string): void {
+    if (this.answer === null || this.answer.id !== itemId) {
+      this.endAnswer();
+      this.answers += 1;
+      this.answer = { id: itemId, seq: this.answers, queuedMs: 0, markedMs: 0, playedMs: 0 };
+    }
+    const answer = this.answer;
+    let audio = Buffer.from(base64Audio, 'base64');
+    if (this.carry !== null) {
+      audio = Buffer.concat([this.carry, audio]);
+      this.carry = null;
+    }
+    let offset = 0;
+    while (audio.length - offset >= FRAME_BYTES) {
+      this.enqueueFrame(audio.subarray(offset, offset + FRAME_BYTES), answer);
+      offset += FRAME_BYTES;
+    }
+    if (offset < audio.length) this.carry = audio.subarray(offset);
+    if (this.queuedFrames > this.config.twilioBacklogFrames) this.record.warnBacklog('toTwilio', `${this.queuedFrames} frames queued for Twilio`, this.queuedFrames);
+    this.schedule();
+  }
+
+  /** The current answer is complete: its last partial frame and its end mark go out. */
+  endAnswer(): void {
+    const answer = this.answer;
+    if (answer !== null && this.carry !== null) this.enqueueFrame(this.carry, answer);
+    this.carry = null;
+    // Without an end mark, the last frames would look played before Twilio played them.
+    if (answer !== null && answer.queuedMs !== answer.markedMs) this.enqueueMark(answer);
+    this.schedule();
+  }
+
+  /** Twilio echoed a mark: that much of the current answer has played. */
+  confirm(name: string): void {
+    const mark = parsePlayoutMark(name);
+    const answer = this.answer;
+    if (mark !== null && answer !== null && mark.answer === answer.seq && mark.audioMs > answer.playedMs) answer.playedMs = mark.audioMs;
+  }
+
+  /**
+   * The current answer while the caller may still be hearing it: queued here, or sent and not yet
+   * confirmed by its marks. Derived from that answer's own marks only: the marks Twilio returns
+   * for an answer it cleared say nothing about the next one.
+   */
+  playingAnswer(): Readonly<PlayingAnswer> | null {
+    const answer = this.answer;
+    if (this.frames === null || answer === null) return null;
+    return this.queue.size > 0 || answer.playedMs < answer.queuedMs ? answer : null;
+  }
+
+  /** Drops what is queued and tells Twilio to drop what it buffered (Twilio's `clear`). */
+  clear(): void {
+    const frames = this.frames;
+    this.queue.clear();
+    this.queuedFrames = 0;
+    this.carry = null;
+    this.answer = null;
+    if (frames === null) return;
+    this.socket.send(frames.clear());
+    this.record.counters.clearsSent += 1;
+  }
+
+  /** The call is over: off the ticker, everything queued let go. */
+  release(): void {
+    this.state = 'released';
+    this.ticker.unsubscribe(this);
+    this.queue.clear();
+    this.queuedFrames = 0;
+    this.carry = null;
+  }
+
+  /** Sends what is due, paced at real time; keeps (never drops) audio while the socket is backed up. */
+  tick(now: number): boolean {
+    try {
+      return this.sendDue(now);
+    } catch (err) {
+      // The ticker would drop a throwing subscriber; do it here so the loop can be rescheduled.
+      if (this.state === 'scheduled') this.state = 'idle';
+      this.record.internalError(err);
+      return false;
+    }
+  }
+
+  private schedule(): void {
+    if (this.state !== 'idle' || this.queue.size === 0) return;
+    this.state = 'scheduled';
+    this.ticker.subscribe(this);
+  }
+
+  private enqueueFrame(frame: Buffer, answer: PlayingAnswer): void {
+    this.queue.push(frame);
+    this.queuedFrames += 1;
+    answer.queuedMs += mulawMs(frame.length);
+    if (answer.queuedMs - answer.markedMs >= MARK_EVERY_MS) this.enqueueMark(answer);
+  }
+
+  private enqueueMark(answer: PlayingAnswer): void {
+    this.queue.push(formatPlayoutMark(answer.seq, answer.queuedMs));
+    answer.markedMs = answer.queuedMs;
+  }
+
+  private sendDue(now: number): boolean {
+    const socket = this.socket;
+    const frames = this.frames;
+    if (this.state !== 'scheduled' || frames === null || socket.readyState !== socket.OPEN) return this.unschedule();
+    if (this.playheadMs < now) this.playheadMs = now;
+    const queue = this.queue;
+    const until = now + this.config.sendLeadMs;
+    while (queue.size > 0 && this.playheadMs < until) {
+      if (socket.bufferedAmount > this.config.twilioHighWaterBytes) return this.backedUp(now);
+      this.blockedSince = null;
+      const item = queue.shift() as Buffer | string;
+      if (typeof item === 'string') {
+        socket.send(frames.mark(item));
+        this.record.counters.marksSent += 1;
+      } else {
+        socket.send(frames.media(item.toString('base64')));
+        this.record.counters.audioOutChunks += 1;
+        this.queuedFrames -= 1;
+        this.playheadMs += mulawMs(item.length);
+      }
+    }
+    return queue.size > 0 && this.state === 'scheduled' ? true : this.unschedule();
+  }
+
+  private unschedule(): false {
+    if (this.state === 'scheduled') this.state = 'idle';
+    return false;
+  }
+
+  /** Twilio is not reading: keep the audio queued and wait; a peer that never reads ends the call. */
+  private backedUp(now: number): boolean {
+    const socket = this.socket;
+    this.blockedSince ??= now;
+    const stallMs = this.config.twilioStallMs;
+    if (stallMs > 0 && now - this.blockedSince >= stallMs) {
+      this.record.recordError('twilio_stalled', `Twilio read nothing for ${Math.round(now - this.blockedSince)} ms with ${socket.bufferedAmount} bytes buffered`);
+      this.logger.error('Twilio not reading; ending call', { callSid: this.record.callSid, bufferedBytes: socket.bufferedAmount, queuedFrames: this.queuedFrames });
+      this.call.close('Twilio not reading', CLOSE_CODE.internalError);
+      // A close frame would only queue behind what the peer never reads.
+      socket.terminate();
+      return false;
+    }
+    this.record.warnBacklog('toTwilio', `${socket.bufferedAmount} bytes buffered on the Twilio socket, ${this.queuedFrames} frames queued`, this.queuedFrames);
+    return true;
+  }
+}

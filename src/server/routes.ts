@@ -1,0 +1,212 @@
+// The routes on the server's one port: GET /healthz, the TwiML webhook, GET /calls, and the
+// Media Streams upgrade on /media, which is admitted (signature, drain, capacity) before any call
+// exists. Every refusal is counted; nothing here knows what a call does once it runs.
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { redactSecrets, type Logger } from '../log.js';
+import type { ModelBackend } from '../model/bridge.js';
+import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
+import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
+import type { CallRegistry } from './registry.js';
+
+/** Where Twilio opens Media Streams (the `<Stream url>` of the TwiML). */
+export const MEDIA_PATH = '/media';
+const HEALTH_PATH = '/healthz';
+/** The voice webhook, under both names the public samples use. */
+const TWIML_PATHS: readonly string[] = ['/twiml', '/incoming-call'];
+const CALLS_PATH = '/calls';
+const CALL_PATH_PREFIX = `${CALLS_PATH}/`;
+/** A Twilio webhook body is a few hundred bytes of form fields; anything past this is refused. */
+const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
+const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+
+/** What was refused at the door: the one list of these counters. */
+export const INITIAL_REFUSALS = Object.freeze({ rejectedSignatures: 0, rejectedAtCapacity: 0, rejectedCallsRequests: 0 });
+export type RefusalCounters = { -readonly [K in keyof typeof INITIAL_REFUSALS]: number };
+
+export interface RouteContext {
+  logger: Logger;
+  /** '' = signatures not checked. */
+  authToken: string;
+  publicUrl: URL | null;
+  /** Scrubbed from every /calls response: a call record can quote what a peer sent. */
+  secrets: readonly string[];
+  modelBackend: ModelBackend;
+  exposeCalls: boolean;
+  callsLocalOnly: boolean;
+  maxCalls: number;
+  registry: CallRegistry;
+  refusals: RefusalCounters;
+  /** New calls are refused while the server drains. */
+  isDraining(): boolean;
+}
+
+export function httpHandler(ctx: RouteContext): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    route(ctx, req, res).catch((err: unknown) => {
+      ctx.logger.error('http handler error', { error: err });
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+    });
+  };
+}
+
+async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    sendJson(res, 400, { error: 'bad request URL' });
+    return;
+  }
+  const path = url.pathname;
+  if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+    const draining = ctx.isDraining();
+    sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: ctx.registry.liveCount, model: ctx.modelBackend });
+    return;
+  }
+  if (TWIML_PATHS.includes(path) && (req.method === 'POST' || req.method === 'GET')) {
+    await twiml(ctx, req, res, url);
+    return;
+  }
+  if (ctx.exposeCalls && (path === CALLS_PATH || path.startsWith(CALL_PATH_PREFIX)) && req.method === 'GET') {
+    calls(ctx, req, res, path);
+    return;
+  }
+  sendJson(res, 404, { error: `no route for ${req.method ?? '?'} ${path}` });
+}
+
+async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  let body = '';
+  if (req.method === 'POST') {
+    const read = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
+    if (read === null) {
+      res.setHeader('connection', 'close');
+      sendJson(res, 413, { error: 'request body too large' });
+      return;
+    }
+    body = read;
+  }
+  const isForm = (req.headers['content-type'] ?? FORM_CONTENT_TYPE).startsWith(FORM_CONTENT_TYPE);
+  const params = req.method === 'POST' && isForm ? formParams(body) : {};
+  if (ctx.authToken !== '') {
+    const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, false);
+    if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, params, body)) {
+      ctx.refusals.rejectedSignatures += 1;
+      ctx.logger.warn('request refused: bad Twilio signature', { path: url.pathname, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+      sendJson(res, 403, { error: 'invalid Twilio signature' });
+      return;
+    }
+  }
+  // ?direction= wins; else Twilio's own Direction form field (inbound / outbound-api / outbound-dial).
+  const asked = url.searchParams.get('direction');
+  const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
+  res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction));
+}
+
+function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+  if (ctx.callsLocalOnly && !isLoopbackAddress(req.socket.remoteAddress)) {
+    ctx.refusals.rejectedCallsRequests += 1;
+    sendJson(res, 403, { error: '/calls is served to localhost only' });
+    return;
+  }
+  if (path === CALLS_PATH) {
+    sendJson(res, 200, { calls: ctx.registry.all() }, ctx.secrets);
+    return;
+  }
+  let callSid: string;
+  try {
+    callSid = decodeURIComponent(path.slice(CALL_PATH_PREFIX.length));
+  } catch {
+    sendJson(res, 400, { error: 'bad callSid' });
+    return;
+  }
+  const snapshot = ctx.registry.find(callSid);
+  if (snapshot === null) sendJson(res, 404, { error: 'no such call' });
+  else sendJson(res, 200, snapshot, ctx.secrets);
+}
+
+/**
+ * The /media upgrade: refused (403 / 503 / 404) before any call exists, or handed to `onCall`.
+ * handleUpgrade completes synchronously here (no verifyClient, no permessage-deflate), so the
+ * capacity check cannot be raced by a burst of upgrades.
+ */
+export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: (socket: WebSocket) => void): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    // Node hands an upgraded socket over without an error listener: a peer reset here would
+    // otherwise be an uncaught exception that takes every call down.
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== MEDIA_PATH) {
+      rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (ctx.authToken !== '') {
+      const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, true);
+      if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
+        ctx.refusals.rejectedSignatures += 1;
+        ctx.logger.warn('call refused: bad Twilio signature', { path, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+        rejectUpgrade(socket, 403, 'Forbidden');
+        return;
+      }
+    }
+    if (ctx.isDraining()) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    const liveCalls = ctx.registry.liveCount;
+    if (liveCalls >= ctx.maxCalls) {
+      ctx.refusals.rejectedAtCapacity += 1;
+      ctx.logger.warn('call refused: at capacity', { liveCalls, maxCalls: ctx.maxCalls });
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, onCall);
+  };
+}
+
+/** The wss:// URL Twilio should stream to: the public URL's host, or the Host it reached us by. */
+function streamUrlFor(req: http.IncomingMessage, publicUrl: URL | null): string {
+  if (publicUrl) {
+    const base = new URL(publicUrl);
+    base.protocol = base.protocol === 'http:' ? 'ws:' : 'wss:';
+    base.pathname = MEDIA_PATH;
+    return base.toString();
+  }
+  return `wss://${req.headers.host ?? 'localhost'}${MEDIA_PATH}`;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+}
+
+/** `scrub`: the secrets (and key-like strings) to redact; a call record can quote what a peer sent. */
+function sendJson(res: http.ServerResponse, status: number, body: unknown, scrub?: readonly string[]): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json' }).end(scrub === undefined ? json : redactSecrets(json, scrub));
+}
+
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+/** Resolves null as soon as the body passes `limit`; nothing past it is kept. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        resolve(null);
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

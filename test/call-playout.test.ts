@@ -1,0 +1,244 @@
+// Playout and barge-in against a fake Twilio socket and a hand-driven ticker: frames and marks in
+// order, paced a little ahead of real time, paused (never dropped) while the socket is backed
+// up, a stalled peer ended; barge-in clears and truncates only while the caller may still hear
+// the answer, and a cut answer's late deltas are not played.
+import { describe, expect, it } from 'vitest';
+import { BargeIn } from '../src/server/call/barge-in.js';
+import { Playout, type PlayoutConfig } from '../src/server/call/playout.js';
+import { FakeSocket, FakeTicker, audio, keptLog, newRecord, testConfig } from './helpers/call-fakes.js';
+
+function playout(overrides: Partial<PlayoutConfig> = {}) {
+  const log = keptLog();
+  const record = newRecord(log, 200);
+  const socket = new FakeSocket();
+  const ticker = new FakeTicker();
+  const stalls: string[] = [];
+  const out = new Playout(socket, ticker, testConfig(overrides), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
+  const truncations: Array<[string, number]> = [];
+  const bargeIn = new BargeIn(out, { truncate: (id, ms) => truncations.push([id, ms]) }, record, log.logger);
+  return { out, socket, ticker, record, log, stalls, bargeIn, truncations };
+}
+
+/** Five frames queued behind a Twilio socket buffering 2000 bytes, over a high-water mark of 1000. */
+function backedUp(twilioStallMs: number) {
+  const p = playout({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, twilioStallMs });
+  p.out.begin('MZ1');
+  p.out.enqueueAudio(audio(160 * 5), 'item_1');
+  p.socket.bufferedAmount = 2000;
+  return p;
+}
+
+describe('playout', () => {
+  it('sends nothing before the stream is known, then frames with a mark every 200 ms and at the end', () => {
+    const { out, socket, ticker, record } = playout({ sendLeadMs: 10_000 });
+    out.enqueueAudio(audio(160 * 12), 'item_1');
+    expect(ticker.subscribers.size).toBe(0);
+    out.begin('MZ1');
+    expect(ticker.subscribers.size).toBe(1);
+    out.endAnswer();
+    ticker.tick(0);
+    expect(socket.events()).toEqual([...Array(10).fill('media'), 'mark 1:200', 'media', 'media', 'mark 1:240']);
+    expect(socket.messages().every((m) => m.streamSid === 'MZ1')).toBe(true);
+    expect(record.counters.audioOutChunks).toBe(12);
+    expect(record.counters.marksSent).toBe(2);
+    // All sent: off the ticker until there is more.
+    expect(ticker.subscribers.size).toBe(0);
+    expect(out.framesQueued).toBe(0);
+  });
+
+  it('cuts deltas of any length into 20 ms frames; the tail waits for the next delta or the end', () => {
+    const { out, socket, ticker } = playout({ sendLeadMs: 10_000 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(100), 'item_1');
+    out.enqueueAudio(audio(100), 'item_1');
+    out.enqueueAudio(audio(50), 'item_1');
+    out.endAnswer();
+    ticker.tick(0);
+    const media = socket.messages().flatMap((m) => (m.event === 'media' ? [Buffer.from(m.media.payload, 'base64').length] : []));
+    expect(media).toEqual([160, 90]);
+    expect(socket.events().at(-1)).toBe('mark 1:31.25');
+  });
+
+  it('a new answer ends the previous one (its tail and end mark) and numbers its own marks', () => {
+    const { out, socket, ticker } = playout({ sendLeadMs: 10_000 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(240), 'item_1');
+    out.enqueueAudio(audio(160), 'item_2');
+    out.endAnswer();
+    ticker.tick(0);
+    expect(socket.events()).toEqual(['media', 'media', 'mark 1:30', 'media', 'mark 2:20']);
+  });
+
+  it('paces at real time, sendLeadMs ahead of the clock', () => {
+    const { out, socket, ticker } = playout({ sendLeadMs: 60 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 10), 'item_1');
+    ticker.tick(1000);
+    expect(socket.events().filter((e) => e === 'media')).toHaveLength(3);
+    ticker.tick(1010);
+    expect(socket.events().filter((e) => e === 'media')).toHaveLength(4);
+    // A late tick does not burst to catch up: the playhead never falls behind the clock, so from
+    // 1100 it is 60 ms ahead again (3 frames), not 80 ms of arrears plus that.
+    ticker.tick(1100);
+    expect(socket.events().filter((e) => e === 'media')).toHaveLength(7);
+    ticker.tick(5000);
+    expect(socket.events().filter((e) => e === 'media')).toHaveLength(10);
+  });
+
+  it('backed-up socket: pauses with rate-limited warnings, keeps every frame, resumes when it drains', () => {
+    const { out, socket, ticker, record, log } = backedUp(0);
+    ticker.tick(0);
+    ticker.tick(10);
+    expect(socket.sent).toEqual([]);
+    expect(out.framesQueued).toBe(5);
+    expect(record.counters.backlogWarnings).toBe(1);
+    expect(log.records.find((r) => r.msg === 'backlog to Twilio')?.detail).toBe('2000 bytes buffered on the Twilio socket, 5 frames queued');
+    expect(ticker.subscribers.size).toBe(1);
+    socket.bufferedAmount = 0;
+    ticker.tick(20);
+    expect(socket.events().filter((e) => e === 'media')).toHaveLength(5);
+  });
+
+  it('a peer that reads nothing for twilioStallMs: the call ends, the socket is dropped', () => {
+    const { socket, ticker, record, stalls, log } = backedUp(400);
+    ticker.tick(1000);
+    ticker.tick(1399);
+    expect(stalls).toEqual([]);
+    ticker.tick(1400);
+    expect(stalls).toEqual(['1011 Twilio not reading']);
+    expect(socket.terminated).toBe(true);
+    expect(ticker.subscribers.size).toBe(0);
+    expect(record.snapshot({ state: 'closed', queues: { toTwilio: 0, toModel: 0 }, modelState: '' }).errors.map((e) => e.message)).toEqual(['Twilio read nothing for 400 ms with 2000 bytes buffered']);
+    expect(log.records.find((r) => r.msg === 'Twilio not reading; ending call')).toMatchObject({ bufferedBytes: 2000, queuedFrames: 5 });
+  });
+
+  it('the stall clock starts again each time the socket drains', () => {
+    const { socket, ticker, stalls } = backedUp(400);
+    ticker.tick(1000);
+    // It read: one frame goes out, and it backs up again.
+    socket.bufferedAmount = 0;
+    socket.send = (data) => {
+      socket.sent.push(data);
+      socket.bufferedAmount = 2000;
+    };
+    ticker.tick(1300);
+    ticker.tick(1500);
+    expect(stalls).toEqual([]);
+    ticker.tick(1700);
+    expect(stalls).toEqual(['1011 Twilio not reading']);
+  });
+
+  it('a socket that is no longer open: off the ticker, the audio kept', () => {
+    const { out, socket, ticker } = playout();
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 5), 'item_1');
+    socket.readyState = 2;
+    ticker.tick(0);
+    expect(ticker.subscribers.size).toBe(0);
+    expect(out.framesQueued).toBe(5);
+  });
+
+  it('warns when more than twilioBacklogFrames wait', () => {
+    const { out, record } = playout({ twilioBacklogFrames: 4 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 4), 'item_1');
+    expect(record.counters.backlogWarnings).toBe(0);
+    out.enqueueAudio(audio(160), 'item_1');
+    expect(record.counters.backlogWarnings).toBe(1);
+  });
+
+  it('release: off the ticker, nothing queued, nothing sent after', () => {
+    const { out, socket, ticker } = playout();
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 5), 'item_1');
+    out.release();
+    expect(ticker.subscribers.size).toBe(0);
+    expect(out.framesQueued).toBe(0);
+    expect(out.tick(0)).toBe(false);
+    expect(socket.sent).toEqual([]);
+  });
+
+  it('a throw inside a tick is recorded on the call, and the loop can be scheduled again', () => {
+    const { out, socket, ticker, record } = playout({ sendLeadMs: 10_000 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160), 'item_1');
+    const send = socket.send.bind(socket);
+    socket.send = () => {
+      throw new Error('write after end');
+    };
+    ticker.tick(0);
+    expect(record.errorCount).toBe(1);
+    expect(ticker.subscribers.size).toBe(0);
+    socket.send = send;
+    out.enqueueAudio(audio(160), 'item_1');
+    expect(ticker.subscribers.size).toBe(1);
+  });
+});
+
+describe('barge-in', () => {
+  /** An answer of `frames` frames, all sent; the marks Twilio has echoed so far: `played`. */
+  function answered(frames: number, played: string[]) {
+    const p = playout({ sendLeadMs: 10_000 });
+    p.out.begin('MZ1');
+    p.out.enqueueAudio(audio(160 * frames), 'item_1');
+    p.out.endAnswer();
+    p.ticker.tick(0);
+    for (const name of played) p.out.confirm(name);
+    p.socket.sent.length = 0;
+    return p;
+  }
+
+  it('while the caller still hears the answer: clear to Twilio, truncate at the last confirmed mark', () => {
+    const { bargeIn, socket, truncations, record } = answered(25, ['1:200', '1:400']);
+    bargeIn.onSpeechStarted();
+    expect(socket.events()).toEqual(['clear']);
+    expect(truncations).toEqual([['item_1', 400]]);
+    expect(record.counters.bargeIns).toBe(1);
+    expect(record.counters.clearsSent).toBe(1);
+  });
+
+  it('still queued here counts as still heard: the queue is dropped, nothing more is sent', () => {
+    const p = playout({ sendLeadMs: 60 });
+    p.out.begin('MZ1');
+    p.out.enqueueAudio(audio(160 * 25), 'item_1');
+    p.ticker.tick(0);
+    p.bargeIn.onSpeechStarted();
+    expect(p.out.framesQueued).toBe(0);
+    expect(p.truncations).toEqual([['item_1', 0]]);
+    p.ticker.tick(1000);
+    expect(p.socket.events().slice(-1)).toEqual(['clear']);
+  });
+
+  it('an answer Twilio confirmed played in full is not interrupted', () => {
+    const { bargeIn, socket, truncations, record } = answered(25, ['1:200', '1:400', '1:500']);
+    bargeIn.onSpeechStarted();
+    expect(socket.sent).toEqual([]);
+    expect(truncations).toEqual([]);
+    expect(record.counters.bargeIns).toBe(0);
+  });
+
+  it('marks of another answer, or not ours, say nothing about this one', () => {
+    const { out, bargeIn, truncations } = answered(25, ['2:500', '999:500', 'garbage', '1:abc', '500']);
+    expect(out.playingAnswer()?.playedMs).toBe(0);
+    bargeIn.onSpeechStarted();
+    expect(truncations).toEqual([['item_1', 0]]);
+  });
+
+  it('late deltas of the cut answer are recognised; the next answer is not', () => {
+    const { bargeIn } = answered(25, []);
+    bargeIn.onSpeechStarted();
+    expect(bargeIn.isCutOff('item_1')).toBe(true);
+    expect(bargeIn.isCutOff('item_2')).toBe(false);
+  });
+
+  it('before any answer, or before the stream is known: nothing to interrupt', () => {
+    const early = playout();
+    early.out.enqueueAudio(audio(160), 'item_1');
+    early.bargeIn.onSpeechStarted();
+    const idle = playout();
+    idle.out.begin('MZ1');
+    idle.bargeIn.onSpeechStarted();
+    expect([...early.socket.sent, ...idle.socket.sent]).toEqual([]);
+    expect(early.truncations.length + idle.truncations.length).toBe(0);
+  });
+});
