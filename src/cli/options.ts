@@ -5,9 +5,18 @@ import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parseReporterSpec, REPORTER_NAMES, reporterConflict, type ReporterSpec } from '../report/index.js';
 
-/** Bad usage or input: the CLI prints the message and exits 2. */
+/**
+ * Bad usage or input: the CLI prints the message and exits 2. With a `hint` (what to do instead),
+ * the message and the hint are one line; without one, the help's whereabouts follow.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    readonly hint: string | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export function parseIntegerOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {

@@ -78,7 +78,8 @@ export async function main(argv: string[]): Promise<void> {
     const name = commandName(invokedCommand(program, argv) ?? program);
     const style = styleFor(process.stderr);
     if (err instanceof UsageError) {
-      process.stderr.write(`${style.red(`${name}:`)} ${printable(err.message)}\n${helpHint(name)}\n`);
+      const hint = err.hint === null ? `\n${helpHint(name)}` : ` (${err.hint})`;
+      process.stderr.write(`${style.red(`${name}:`)} ${printable(err.message)}${hint}\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }
