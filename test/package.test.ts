@@ -126,6 +126,6 @@ describe('callsim init', () => {
     expect(JSON.parse(readFileSync(path.join(project, 'callsim.config.json'), 'utf8'))).toMatchObject({ gate: { serverCmd: 'python3 app.py --port {port}' } });
     const missing = cli(['init', '--dir', path.join(tmp, 'nowhere')], project);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/^callsim init: .*nowhere: no such folder\n\(run "callsim init --help" for usage\)\n$/);
+    expect(missing.stderr).toMatch(/^callsim init: .*nowhere: no such folder \(run "callsim init --help" for usage\)\n$/);
   });
 });

@@ -200,14 +200,14 @@ describe('a --server-cmd with secrets, in every report', () => {
 });
 
 describe('errors: one prefix, and where the help is', () => {
-  it('usage errors from commander and from the commands alike', async () => {
+  it('usage errors from commander and from the commands alike: one line each', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['gate', '--timing', 'sometimes'], /^callsim gate: option '--timing <list>' argument 'sometimes' is invalid\. --timing: "sometimes" is not one of realtime, burst, early-media\n\(run "callsim gate --help" for usage\)\n$/],
-      [['gate', 'fixtures/nope.wav'], /^callsim gate: fixtures\/nope\.wav: file not found\n\(run "callsim gate --help" for usage\)\n$/],
-      [['replay'], /^callsim replay: missing required argument 'file\.wav'\n\(run "callsim replay --help" for usage\)\n$/],
-      [['replay', '--dtmf-at', '100', FIXTURE], /^callsim replay: option '--dtmf-at <ms>' needs --dtmf <digits>\n\(run "callsim replay --help" for usage\)\n$/],
-      [['serve', '--port', 'x'], /^callsim serve: option '-p, --port <port>' argument 'x' is invalid\. --port must be an integer from 0 to 65535, got "x"\n\(run "callsim serve --help" for usage\)\n$/],
-      [['bogus'], /^callsim: unknown command 'bogus'\n\(run "callsim --help" for usage\)\n$/],
+      [['gate', '--timing', 'sometimes'], /^callsim gate: option '--timing <list>' argument 'sometimes' is invalid\. --timing: "sometimes" is not one of realtime, burst, early-media \(run "callsim gate --help" for usage\)\n$/],
+      [['gate', 'fixtures/nope.wav'], /^callsim gate: fixtures\/nope\.wav: file not found \(run "callsim gate --help" for usage\)\n$/],
+      [['replay'], /^callsim replay: missing required argument 'file\.wav' \(run "callsim replay --help" for usage\)\n$/],
+      [['replay', '--dtmf-at', '100', FIXTURE], /^callsim replay: option '--dtmf-at <ms>' needs --dtmf <digits> \(run "callsim replay --help" for usage\)\n$/],
+      [['serve', '--port', 'x'], /^callsim serve: option '-p, --port <port>' argument 'x' is invalid\. --port must be an integer from 0 to 65535, got "x" \(run "callsim serve --help" for usage\)\n$/],
+      [['bogus'], /^callsim: unknown command 'bogus' \(run "callsim --help" for usage\)\n$/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((run, i) => {

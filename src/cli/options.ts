@@ -6,8 +6,8 @@ import { InvalidArgumentError } from 'commander';
 import { parseReporterSpec, REPORTER_NAMES, reporterConflict, type ReporterSpec } from '../report/index.js';
 
 /**
- * Bad usage or input: the CLI prints the message and exits 2. With a `hint` (what to do instead),
- * the message and the hint are one line; without one, the help's whereabouts follow.
+ * Bad usage or input: the CLI prints the message in one line and exits 2, ending with `hint` (what
+ * to do instead) or, without one, where the help is.
  */
 export class UsageError extends Error {
   override readonly name = 'UsageError';

@@ -3,8 +3,8 @@
 // write reports (signals.ts). The only folder that reads argv, sets process.exitCode or prints
 // usage errors; it may import every other folder, and none imports it.
 //
-// Every error the program prints starts with one prefix, `callsim <command>:` (`callsim:` before
-// a command is known), and a usage error ends with where the help is.
+// Every error the program prints is one line under one prefix, `callsim <command>:` (`callsim:`
+// before a command is known), and a usage error ends with where the help is.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError, packageFile } from './options.js';
@@ -25,7 +25,7 @@ function commandName(command: Command): string {
 }
 
 function helpHint(name: string): string {
-  return `(run "${name} --help" for usage)`;
+  return `run "${name} --help" for usage`;
 }
 
 export function buildProgram(): Command {
@@ -50,10 +50,9 @@ Examples:
   for (const command of [program, ...program.commands]) {
     const name = commandName(command);
     command.exitOverride();
-    command.showHelpAfterError(helpHint(name));
     command.configureOutput({
-      // commander's "error: unknown option '--x'" under our one prefix.
-      outputError: (text, write) => write(`${styleFor(process.stderr).red(`${name}:`)} ${text.replace(/^error: /, '')}`),
+      // commander's "error: unknown option '--x'" under our one prefix, with where the help is.
+      outputError: (text, write) => write(`${styleFor(process.stderr).red(`${name}:`)} ${text.replace(/^error: /, '').trimEnd()} (${helpHint(name)})\n`),
     });
   }
   return program;
@@ -78,8 +77,7 @@ export async function main(argv: string[]): Promise<void> {
     const name = commandName(invokedCommand(program, argv) ?? program);
     const style = styleFor(process.stderr);
     if (err instanceof UsageError) {
-      const hint = err.hint === null ? `\n${helpHint(name)}` : ` (${err.hint})`;
-      process.stderr.write(`${style.red(`${name}:`)} ${printable(err.message)}${hint}\n`);
+      process.stderr.write(`${style.red(`${name}:`)} ${printable(err.message)} (${err.hint ?? helpHint(name)})\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }

@@ -2,14 +2,14 @@
 // Exit codes (exit-codes.ts): 0 healthy call, 1 a check failed, 2 bad usage or input, 130
 // interrupted. Reports go to stdout (the text view, or --json); progress and errors to stderr.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WavInputError } from '../audio/wav.js';
+import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import type { CallTiming } from '../caller/clock.js';
 import { runReplay, type ReplayReport } from '../caller/replay.js';
 import { DTMF_DIGITS } from '../caller/call.js';
 import type { GateTiming } from '../gate/gate.js';
 import { ReporterGroup, replayCallResult, replayCell, replayRun, type ReporterSpec } from '../report/index.js';
-import { checkReporterOutputs, collectReporter, parseWsUrl, REPORTER_OPTION_HELP, requireOutputFolder } from './options.js';
+import { checkReporterOutputs, collectReporter, parseWsUrl, REPORTER_OPTION_HELP, requireOutputFolder, UsageError } from './options.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { watchSignals } from './signals.js';
 import { printable } from '../text/printable.js';
@@ -124,6 +124,16 @@ function reportersOf(options: ReplayCliOptions): ReporterSpec[] {
   return specs;
 }
 
+/** The caller's audio, or a usage error in one line that says what is wrong with the file. */
+function decode(file: string): MulawAudio {
+  try {
+    return loadWavAsMulawFrames(file);
+  } catch (err) {
+    if (err instanceof WavInputError) throw new UsageError(`${err.file}: ${err.problem}`);
+    throw err;
+  }
+}
+
 function gateTimingOf(options: ReplayCliOptions): GateTiming {
   return options.burst ? 'burst' : options.earlyMedia ? 'early-media' : 'realtime';
 }
@@ -132,6 +142,8 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
   const specs = reportersOf(options);
   checkReporterOutputs(specs);
+  // An unreadable WAV is bad input, said before any report starts (as the gate does).
+  const audio = decode(file);
   const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false, timeline: options.timeline === true });
 
   const timing: CallTiming = options.burst ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed };
@@ -145,6 +157,7 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   try {
     report = await runReplay({
       file,
+      audio,
       direction: options.direction,
       url: options.url,
       statsUrl: options.statsUrl,
@@ -161,11 +174,11 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       onProgress: (progress) => reporters.onCallProgress(progress),
     });
   } catch (err) {
-    const message = err instanceof WavInputError ? `${err.file}: ${err.problem}` : err instanceof Error ? err.message : String(err);
+    const message = err instanceof Error ? err.message : String(err);
     const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
     await reporters.onRunFailure({ message, output: [], target: options.url ?? 'built-in callsim serve', interrupted });
     process.stderr.write(`callsim replay: ${printable(message)}\n`);
-    process.exitCode = err instanceof WavInputError ? EXIT_USAGE : (signals.exitCode() ?? EXIT_CHECK_FAILED);
+    process.exitCode = signals.exitCode() ?? EXIT_CHECK_FAILED;
     return;
   } finally {
     signals.release();
