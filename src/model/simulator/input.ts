@@ -1,0 +1,149 @@
+// The input audio buffer: appends, turn detection over them, and the commit that turns the
+// buffered audio into a user item (docs: InputAudioBufferAppendEvent / CommitEvent). One item id
+// runs from speech_started through speech_stopped, committed and conversation.item.added, as
+// the docs promise ("will also be included in the input_audio_buffer.speech_stopped event").
+import { bytesPerMs, type AudioFormatType } from './audio-formats.js';
+import { inputFormat, turnDetection, type EffectiveSession } from './config.js';
+import type { Conversation } from './conversation.js';
+import { errors, type ErrorBody } from './errors.js';
+import type { OutgoingEvent } from './events.js';
+import { nowMs, type SessionRecorder } from './record.js';
+import { UNRECOGNISED_TRANSCRIPT, type TranscriptIndex } from './transcripts.js';
+import { TurnDetector, type VadListener } from './vad.js';
+
+/** Docs: a commit needs at least 100 ms of audio. */
+const MIN_COMMIT_MS = 100;
+/** Audio kept per turn for retrieve and recognition; beyond it the oldest is let go (the counts stay exact). */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** How long after a commit the (asynchronous, on the live API) input transcription arrives. */
+const TRANSCRIPTION_DELAY_MS = 150;
+
+export interface InputHost {
+  send(event: OutgoingEvent): void;
+  sendError(error: ErrorBody): void;
+  readonly recorder: SessionRecorder;
+  readonly conversation: Conversation;
+  readonly transcripts: TranscriptIndex | null;
+  session(): EffectiveSession;
+  newId(prefix: string): string;
+  later(ms: number, fn: () => void): void;
+  /** VAD heard speech start: barge-in, if the session interrupts responses. */
+  speechStarted(): void;
+  /** VAD ended a turn and committed it: answer, if the session creates responses. */
+  turnCommitted(): void;
+}
+
+export class InputAudio implements VadListener {
+  readonly vad: TurnDetector;
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+  private bufferedMs = 0;
+  /** Session audio position (ms) and byte offset where the current buffer starts. */
+  private positionMs = 0;
+  private positionBytes = 0;
+  private bufferStartBytes = 0;
+  private pendingItemId: string | null = null;
+  private speechStartMs: number | null = null;
+
+  constructor(private readonly host: InputHost, vadBaseRms: number) {
+    this.vad = new TurnDetector(vadBaseRms, this);
+    this.vad.configure(turnDetection(host.session()));
+  }
+
+  /** Total audio appended this session, in ms (what speech_started/stopped offsets count in). */
+  get sessionMs(): number {
+    return this.positionMs;
+  }
+
+  append(bytes: Buffer): void {
+    const format: AudioFormatType = inputFormat(this.host.session());
+    const ms = bytes.length / bytesPerMs(format);
+    this.host.recorder.append(bytes, format, ms);
+    const startMs = this.positionMs;
+    this.positionMs += ms;
+    this.positionBytes += bytes.length;
+    this.chunks.push(bytes);
+    this.bufferedBytes += bytes.length;
+    this.bufferedMs += ms;
+    while (this.bufferedBytes > MAX_BUFFERED_BYTES && this.chunks.length > 1) this.bufferedBytes -= this.chunks.shift()!.length;
+    this.vad.push(bytes, format, startMs);
+  }
+
+  speechStarted(audioStartMs: number): void {
+    this.pendingItemId = this.host.newId('item');
+    this.speechStartMs = audioStartMs;
+    this.host.recorder.record.speechStarted += 1;
+    this.host.send({ type: 'input_audio_buffer.speech_started', audio_start_ms: audioStartMs, item_id: this.pendingItemId });
+    this.host.speechStarted();
+  }
+
+  speechStopped(audioEndMs: number): void {
+    const itemId = this.pendingItemId ?? this.host.newId('item');
+    this.pendingItemId = itemId;
+    this.host.recorder.record.speechStopped += 1;
+    this.host.send({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: audioEndMs, item_id: itemId });
+    this.commit('vad', audioEndMs);
+    this.host.turnCommitted();
+  }
+
+  /** Commits the buffer as a user item; a client commit of under 100 ms is refused. */
+  commit(by: 'vad' | 'client', audioEndMs: number | null = null): boolean {
+    if (by === 'client' && this.bufferedMs < MIN_COMMIT_MS) {
+      this.host.sendError(errors.commitEmpty(this.bufferedMs));
+      return false;
+    }
+    const itemId = this.pendingItemId ?? this.host.newId('item');
+    const format = inputFormat(this.host.session());
+    const stored = {
+      item: { id: itemId, object: 'realtime.item' as const, type: 'message' as const, status: 'completed' as const, role: 'user' as const, content: [{ type: 'input_audio' as const }] },
+      audio: this.chunks, audioBytes: this.bufferedBytes, audioFormat: format, audioMs: this.bufferedMs,
+    };
+    const previous = this.host.conversation.add(stored);
+    const transcription = this.host.session().audio?.input?.transcription;
+    const transcript = this.recognise(format);
+    this.host.recorder.push('commits', { at: nowMs(), itemId, by, audioStartMs: this.speechStartMs, audioEndMs, bytes: this.bufferedBytes, transcript: transcription ? transcript : null });
+    this.host.recorder.push('items', { id: itemId, type: 'message', role: 'user', by: 'simulator', at: nowMs(), deletedAt: null });
+    this.host.send({ type: 'input_audio_buffer.committed', previous_item_id: previous, item_id: itemId });
+    this.host.send({ type: 'conversation.item.added', previous_item_id: previous, item: stored.item });
+    this.host.send({ type: 'conversation.item.done', previous_item_id: previous, item: stored.item });
+    if (transcription) this.transcribe(itemId, transcript, this.bufferedMs);
+    this.startNewBuffer();
+    if (by === 'client') this.vad.reset();
+    return true;
+  }
+
+  clear(): void {
+    this.startNewBuffer();
+    this.vad.reset();
+    this.host.send({ type: 'input_audio_buffer.cleared' });
+  }
+
+  private startNewBuffer(): void {
+    this.chunks = [];
+    this.bufferedBytes = 0;
+    this.bufferedMs = 0;
+    this.bufferStartBytes = this.positionBytes;
+    this.pendingItemId = null;
+    this.speechStartMs = null;
+  }
+
+  private recognise(format: AudioFormatType): string {
+    if (this.host.transcripts === null || format !== 'audio/pcmu') return UNRECOGNISED_TRANSCRIPT;
+    return this.host.transcripts.recognise(Buffer.concat(this.chunks), this.bufferStartBytes) ?? UNRECOGNISED_TRANSCRIPT;
+  }
+
+  private transcribe(itemId: string, transcript: string, audioMs: number): void {
+    this.host.later(TRANSCRIPTION_DELAY_MS, () => {
+      const stored = this.host.conversation.get(itemId);
+      if (stored?.item.type === 'message') stored.item.content = [{ type: 'input_audio', transcript }];
+      const words = transcript.split(/(?<=\s)/);
+      for (const delta of words) this.host.send({ type: 'conversation.item.input_audio_transcription.delta', item_id: itemId, content_index: 0, delta });
+      const audioTokens = Math.ceil(audioMs / 100);
+      const textTokens = Math.ceil(transcript.length / 4);
+      this.host.send({
+        type: 'conversation.item.input_audio_transcription.completed', item_id: itemId, content_index: 0, transcript,
+        usage: { type: 'tokens', total_tokens: audioTokens + textTokens, input_tokens: audioTokens, input_token_details: { text_tokens: 0, audio_tokens: audioTokens }, output_tokens: textTokens },
+      });
+    });
+  }
+}

@@ -1,0 +1,47 @@
+// The simulator's TLS identity: a CA made at start (selfsigned, P-256) and a server certificate
+// it signs for 127.0.0.1, ::1 and localhost. The CA's PEM is written to a temp file so a child
+// process can trust it (NODE_EXTRA_CA_CERTS for Node, SSL_CERT_FILE for Python/OpenSSL). Made
+// once per process and shared by every simulator in it; the file goes when the process exits.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+
+export interface TlsIdentity {
+  key: string;
+  cert: string;
+  caPem: string;
+  caPath: string;
+}
+
+let identity: Promise<TlsIdentity> | null = null;
+
+async function makeIdentity(): Promise<TlsIdentity> {
+  const validFor = { notBeforeDate: new Date(Date.now() - 60_000), notAfterDate: new Date(Date.now() + 30 * 24 * 3600_000) };
+  const ca = await generate([{ name: 'commonName', value: 'callsim simulator CA' }], {
+    keyType: 'ec', algorithm: 'sha256', ...validFor,
+    extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }],
+  });
+  const leaf = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keyType: 'ec', algorithm: 'sha256', ...validFor, ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }, { type: 2, value: 'localhost' }] },
+    ],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'callsim-simulator-'));
+  const caPath = join(dir, 'ca.pem');
+  writeFileSync(caPath, ca.cert);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return { key: leaf.private, cert: leaf.cert, caPem: ca.cert, caPath };
+}
+
+export function tlsIdentity(): Promise<TlsIdentity> {
+  identity ??= makeIdentity().catch((err: unknown) => {
+    identity = null;
+    throw err;
+  });
+  return identity;
+}
