@@ -112,6 +112,7 @@ export function fromZodIssue(issue: z.core.$ZodIssue, prefix: string, input: unk
     case 'invalid_value': {
       const param = paramPath(prefix, issue.path);
       const got = at(issue.path);
+      if (got === undefined) return invalid('missing_required_parameter', `Missing required parameter: '${param}'.`, param);
       return invalid('invalid_value', `Invalid value: '${String(got)}'. Supported values are: ${quotedList(issue.values.map(String))}.`, param);
     }
     case 'invalid_union': {

@@ -193,6 +193,8 @@ export class SimulatorSession implements ResponsesHost {
     }
     if (read.kind === 'error') {
       this.current = { type: read.type, id: read.eventId };
+      // A session.update the schema refused is discarded whole, and recorded as such.
+      if (read.type === 'session.update') this.recorder.sessionUpdated({ at: nowMs(), eventId: read.eventId, session: this.config, accepted: false });
       return this.sendError(read.error);
     }
     this.current = { type: read.event.type, id: read.event.event_id ?? null };

@@ -40,8 +40,8 @@ export class TurnDetector {
       this.quietMs = 0;
     }
     if (td.type === 'server_vad') {
-      // Threshold 0.5 is the base level; each 0.1 above it asks for ~4 dB more.
-      this.rmsThreshold = this.baseRms * 10 ** (((td.threshold ?? 0.5) - 0.5) * 2);
+      // Threshold 0.5 is the base level; each 0.1 above it asks for 8 dB more (1.0: +40 dB, nothing passes).
+      this.rmsThreshold = this.baseRms * 10 ** (((td.threshold ?? 0.5) - 0.5) * 4);
       this.silenceToStopMs = td.silence_duration_ms ?? 200;
       this.prefixPaddingMs = td.prefix_padding_ms ?? 300;
     } else {
