@@ -128,7 +128,8 @@ export class LoadedModelScript {
       try {
         this.wavs.set(path, decodeWavToMono8k(readFileSync(path), path).samples);
       } catch (err) {
-        problems.push(err instanceof WavInputError ? err.message : `${path}: ${err instanceof Error ? err.message : String(err)}`);
+        const code = (err as NodeJS.ErrnoException).code;
+        problems.push(err instanceof WavInputError ? err.message : `${path}: ${code === 'ENOENT' ? 'file not found' : err instanceof Error ? err.message : String(err)}`);
       }
     }
     if (problems.length > 0) throw new ModelScriptError(this.source, problems);
