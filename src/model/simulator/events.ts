@@ -6,6 +6,15 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A server event before the session stamps its event_id. */
 export type OutgoingEvent = DistributiveOmit<RealtimeServerEvent, 'event_id'>;
 
+/**
+ * The one field where the simulator follows the live API over the openai package's types: an
+ * untranscribed input_audio part carries `transcript: null` (live capture, 2026-09), and
+ * @openai/agents-realtime rejects an item without the key; the package types it optional string.
+ */
+export function untranscribedAudioPart(): { type: 'input_audio'; transcript?: string } {
+  return { type: 'input_audio', transcript: null as unknown as undefined };
+}
+
 export type AssistantMessage = Extract<ConversationItem, { role: 'assistant' }> & { id: string };
 export type FunctionCallItem = Extract<ConversationItem, { type: 'function_call' }> & { id: string };
 

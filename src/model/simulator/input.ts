@@ -6,7 +6,7 @@ import { bytesPerMs, type AudioFormatType } from './audio-formats.js';
 import { inputFormat, turnDetection, type EffectiveSession } from './config.js';
 import type { Conversation } from './conversation.js';
 import { errors, type ErrorBody } from './errors.js';
-import type { OutgoingEvent } from './events.js';
+import { untranscribedAudioPart, type OutgoingEvent } from './events.js';
 import { nowMs, type SessionRecorder } from './record.js';
 import { UNRECOGNISED_TRANSCRIPT, type TranscriptIndex } from './transcripts.js';
 import { TurnDetector, type VadListener } from './vad.js';
@@ -95,7 +95,7 @@ export class InputAudio implements VadListener {
     const itemId = this.pendingItemId ?? this.host.newId('item');
     const format = inputFormat(this.host.session());
     const stored = {
-      item: { id: itemId, object: 'realtime.item' as const, type: 'message' as const, status: 'completed' as const, role: 'user' as const, content: [{ type: 'input_audio' as const }] },
+      item: { id: itemId, object: 'realtime.item' as const, type: 'message' as const, status: 'completed' as const, role: 'user' as const, content: [untranscribedAudioPart()] },
       audio: this.chunks, audioBytes: this.bufferedBytes, audioFormat: format, audioMs: this.bufferedMs,
     };
     const previous = this.host.conversation.add(stored);
