@@ -184,7 +184,7 @@ describe('turns', () => {
     expect(committed.item_id).toBe(started.item_id);
     expect(committed.previous_item_id).toBeNull();
     const userAdded = rt.of('conversation.item.added')[0]!;
-    expect(userAdded.item).toEqual({ id: started.item_id, object: 'realtime.item', type: 'message', status: 'completed', role: 'user', content: [{ type: 'input_audio' }] });
+    expect(userAdded.item).toEqual({ id: started.item_id, object: 'realtime.item', type: 'message', status: 'completed', role: 'user', content: [{ type: 'input_audio', transcript: null }] });
     expect(started.audio_start_ms).toBe(0);
     expect(stopped.audio_end_ms).toBeGreaterThanOrEqual(300 + 200);
     const response = done.response as Record<string, any>;

@@ -17,7 +17,7 @@ import type { SimulatorFaults } from './faults.js';
 import type { SimulatorSessionRecord } from './record.js';
 import type { LoadedModelScript } from './script.js';
 import { REALTIME_PATH, SESSIONS_PATH, SessionRegistry, requestHandler, upgradeHandler, type ServerContext } from './server.js';
-import { tlsIdentity } from './tls.js';
+import { acquireTlsIdentity, releaseTlsIdentity } from './tls.js';
 import { TranscriptIndex } from './transcripts.js';
 
 export type { SimulatorFaults } from './faults.js';
@@ -126,7 +126,7 @@ export async function startRealtimeSimulator(options: RealtimeSimulatorOptions =
   let tlsPort: number | null = null;
   let caPath: string | null = null;
   if (options.tls !== false) {
-    const identity = await tlsIdentity();
+    const identity = await acquireTlsIdentity();
     secure = https.createServer({ key: identity.key, cert: identity.cert }, requestHandler(context));
     secure.on('upgrade', upgradeHandler(context, 'wss'));
     secure.on('tlsClientError', () => undefined);
@@ -159,6 +159,7 @@ export async function startRealtimeSimulator(options: RealtimeSimulatorOptions =
       plain.closeAllConnections();
       secure?.closeAllConnections();
       await Promise.all([closeServer(plain), ...(secure ? [closeServer(secure)] : [])]);
+      if (secure) releaseTlsIdentity();
     },
   };
 }

@@ -1,7 +1,8 @@
 // The simulator's TLS identity: a CA made at start (selfsigned, P-256) and a server certificate
 // it signs for 127.0.0.1, ::1 and localhost. The CA's PEM is written to a temp file so a child
 // process can trust it (NODE_EXTRA_CA_CERTS for Node, SSL_CERT_FILE for Python/OpenSSL). Made
-// once per process and shared by every simulator in it; the file goes when the process exits.
+// once per process and shared by the simulators running in it; the file goes when the last of
+// them closes (or the process exits).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ export interface TlsIdentity {
   cert: string;
   caPem: string;
   caPath: string;
+  remove(): void;
 }
 
 let identity: Promise<TlsIdentity> | null = null;
@@ -34,14 +36,35 @@ async function makeIdentity(): Promise<TlsIdentity> {
   const dir = mkdtempSync(join(tmpdir(), 'callsim-simulator-'));
   const caPath = join(dir, 'ca.pem');
   writeFileSync(caPath, ca.cert);
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return { key: leaf.private, cert: leaf.cert, caPem: ca.cert, caPath };
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', remove);
+  return { key: leaf.private, cert: leaf.cert, caPem: ca.cert, caPath, remove: () => {
+    process.removeListener('exit', remove);
+    remove();
+  } };
 }
 
-export function tlsIdentity(): Promise<TlsIdentity> {
+let users = 0;
+
+/** The shared identity; each caller releases it once (releaseTlsIdentity) when its server closes. */
+export async function acquireTlsIdentity(): Promise<TlsIdentity> {
+  users += 1;
   identity ??= makeIdentity().catch((err: unknown) => {
     identity = null;
     throw err;
   });
-  return identity;
+  try {
+    return await identity;
+  } catch (err) {
+    users -= 1;
+    throw err;
+  }
+}
+
+export function releaseTlsIdentity(): void {
+  users -= 1;
+  if (users > 0 || identity === null) return;
+  const current = identity;
+  identity = null;
+  void current.then((id) => id.remove(), () => undefined);
 }
