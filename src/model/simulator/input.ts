@@ -13,8 +13,9 @@ import { TurnDetector, type VadListener } from './vad.js';
 
 /** Docs: a commit needs at least 100 ms of audio. */
 const MIN_COMMIT_MS = 100;
-/** Audio kept per turn for retrieve and recognition; beyond it the oldest is let go (the counts stay exact). */
+/** Audio kept per turn for retrieve and recognition; beyond it the rest is not kept (the counts stay exact). */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const INITIAL_STORE_BYTES = 32 * 1024;
 /** How long after a commit the (asynchronous, on the live API) input transcription arrives. */
 const TRANSCRIPTION_DELAY_MS = 150;
 
@@ -35,7 +36,10 @@ export interface InputHost {
 
 export class InputAudio implements VadListener {
   readonly vad: TurnDetector;
-  private chunks: Buffer[] = [];
+  // The turn's audio, copied into one growing buffer: appended chunks die young instead of
+  // living (and being traced by the GC) until the commit.
+  private store: Buffer = Buffer.allocUnsafe(INITIAL_STORE_BYTES);
+  private stored = 0;
   private bufferedBytes = 0;
   private bufferedMs = 0;
   /** Session audio position (ms) and byte offset where the current buffer starts. */
@@ -62,11 +66,26 @@ export class InputAudio implements VadListener {
     const startMs = this.positionMs;
     this.positionMs += ms;
     this.positionBytes += bytes.length;
-    this.chunks.push(bytes);
+    this.keep(bytes);
     this.bufferedBytes += bytes.length;
     this.bufferedMs += ms;
-    while (this.bufferedBytes > MAX_BUFFERED_BYTES && this.chunks.length > 1) this.bufferedBytes -= this.chunks.shift()!.length;
     this.vad.push(bytes, format, startMs);
+  }
+
+  private keep(bytes: Buffer): void {
+    const needed = this.stored + bytes.length;
+    if (needed > MAX_BUFFERED_BYTES) return;
+    if (needed > this.store.length) {
+      const grown = Buffer.allocUnsafe(Math.min(MAX_BUFFERED_BYTES, Math.max(needed, this.store.length * 2)));
+      this.store.copy(grown, 0, 0, this.stored);
+      this.store = grown;
+    }
+    bytes.copy(this.store, this.stored);
+    this.stored = needed;
+  }
+
+  private turnAudio(): Buffer {
+    return this.store.subarray(0, this.stored);
   }
 
   speechStarted(audioStartMs: number): void {
@@ -96,7 +115,7 @@ export class InputAudio implements VadListener {
     const format = inputFormat(this.host.session());
     const stored = {
       item: { id: itemId, object: 'realtime.item' as const, type: 'message' as const, status: 'completed' as const, role: 'user' as const, content: [untranscribedAudioPart()] },
-      audio: this.chunks, audioBytes: this.bufferedBytes, audioFormat: format, audioMs: this.bufferedMs,
+      audio: [this.turnAudio()], audioBytes: this.stored, audioFormat: format, audioMs: this.bufferedMs,
     };
     const previous = this.host.conversation.add(stored);
     const transcription = this.host.session().audio?.input?.transcription;
@@ -119,7 +138,8 @@ export class InputAudio implements VadListener {
   }
 
   private startNewBuffer(): void {
-    this.chunks = [];
+    if (this.stored > 0) this.store = Buffer.allocUnsafe(INITIAL_STORE_BYTES);
+    this.stored = 0;
     this.bufferedBytes = 0;
     this.bufferedMs = 0;
     this.bufferStartBytes = this.positionBytes;
@@ -129,7 +149,7 @@ export class InputAudio implements VadListener {
 
   private recognise(format: AudioFormatType): string {
     if (this.host.transcripts === null || format !== 'audio/pcmu') return UNRECOGNISED_TRANSCRIPT;
-    return this.host.transcripts.recognise(Buffer.concat(this.chunks), this.bufferStartBytes) ?? UNRECOGNISED_TRANSCRIPT;
+    return this.host.transcripts.recognise(this.turnAudio(), this.bufferStartBytes) ?? UNRECOGNISED_TRANSCRIPT;
   }
 
   private transcribe(itemId: string, transcript: string, audioMs: number): void {
