@@ -5,6 +5,7 @@
 // python3-websockets (SSL_CERT_FILE). Every event they receive is type-checked against the
 // openai package's RealtimeServerEvent (a planted malformed event must fail that check).
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,4 +156,38 @@ describe('every received event, checked against the openai package types', () =>
     const diagnostics = typeCheckServerEvents(planted);
     expect(diagnostics).toHaveLength(4);
   }, 60_000);
+});
+
+/** The README's server-event table: each row's event names (".x" continues the name before it) and its verdict. */
+function readmeServerEvents(): Array<{ names: string[]; verdict: string }> {
+  const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+  const table = readme.slice(readme.indexOf('| server event |'));
+  const rows: Array<{ names: string[]; verdict: string }> = [];
+  for (const line of table.split('\n').slice(2)) {
+    if (!line.startsWith('|')) break;
+    const [cell, verdict] = line.split('|').slice(1, 3).map((c) => c.trim());
+    let previous = '';
+    const names = [...cell!.matchAll(/`([^`]+)`/g)].map(([, name]) => {
+      const full = name!.startsWith('.') ? previous.replace(/\.[^.]+$/, name!) : name!;
+      previous = full;
+      return full;
+    });
+    rows.push({ names, verdict: verdict! });
+  }
+  return rows;
+}
+
+describe('the README table of server events', () => {
+  it('every event marked yes arrived at the SDK clients, and none marked no did', () => {
+    const types = new Set(received.map((e) => e.type));
+    const rows = readmeServerEvents();
+    expect(rows.length).toBeGreaterThan(15);
+    const matches = (pattern: string): boolean => (pattern.includes('*') ? [...types].some((t) => t.startsWith(pattern.replace(/\*.*$/, ''))) : types.has(pattern));
+    const missing = rows.filter((r) => r.verdict === 'yes').flatMap((r) => r.names).filter((n) => !matches(n));
+    const unexpected = rows.filter((r) => r.verdict === 'no').flatMap((r) => r.names).filter(matches);
+    expect({ missing, unexpected }).toEqual({ missing: [], unexpected: [] });
+    // And nothing arrived that the table does not list.
+    const listed = rows.flatMap((r) => r.names);
+    expect([...types].filter((t) => !listed.some((n) => (n.includes('*') ? t.startsWith(n.replace(/\*.*$/, '')) : n === t)))).toEqual([]);
+  });
 });

@@ -71,6 +71,10 @@ const scenarios = {
   async manual({ rt, next }) {
     rt.send({ type: 'session.update', session: pcmu(null) });
     await next('session.updated');
+    // A false start the agent throws away first.
+    rt.send({ type: 'input_audio_buffer.append', audio: frame(true) });
+    rt.send({ type: 'input_audio_buffer.clear' });
+    await next('input_audio_buffer.cleared');
     for (let i = 0; i < 15; i++) rt.send({ type: 'input_audio_buffer.append', audio: frame(true) });
     rt.send({ type: 'input_audio_buffer.commit' });
     await next('input_audio_buffer.committed');
