@@ -1,22 +1,12 @@
 // 8 kHz to 24 kHz, for realtime clients on audio/pcm (the OpenAI Realtime API's 24 kHz PCM):
 // an integer factor of 3, so a zero-stuffing polyphase FIR with a Kaiser-windowed sinc is exact
 // and small. Written here because resample.ts only converges on 8 kHz (its one job).
+import { besselI0 } from './resample.js';
 
 const FACTOR = 3;
 const HALF_TAPS = 12; // per phase: 24 taps, ~60 dB of image rejection above 4 kHz
 const BETA = 6;
 
-function besselI0(x: number): number {
-  let sum = 1;
-  let term = 1;
-  const q = (x * x) / 4;
-  for (let k = 1; k < 50; k++) {
-    term *= q / (k * k);
-    sum += term;
-    if (term < sum * 1e-12) break;
-  }
-  return sum;
-}
 
 // phases[p][k]: weight of input sample (n - HALF_TAPS + 1 + k) for output 3n + p.
 const PHASES: Float32Array[] = (() => {
