@@ -36,7 +36,7 @@ afterAll(async () => {
 describe('the openai Node SDK, unmodified, over TLS', () => {
   const results = new Map<string, { events: Event[]; error?: string }>();
   beforeAll(async () => {
-    const { stdout } = await run('node', [agent('openai-node-agent.mjs'), 'vad-turn', 'barge-in', 'manual', 'function-call', 'text', 'item-create', 'errors'], { env: env(), timeout: 60_000 });
+    const { stdout } = await run('node', [agent('openai-node-agent.mjs'), 'vad-turn', 'barge-in', 'manual', 'function-call', 'text', 'item-create', 'errors', 'idle'], { env: env(), timeout: 60_000 });
     for (const line of stdout.trim().split('\n')) {
       const result = JSON.parse(line) as { name: string; events: Event[]; error?: string };
       results.set(result.name, result);
@@ -76,6 +76,12 @@ describe('the openai Node SDK, unmodified, over TLS', () => {
     const items = scenario('item-create');
     expect(of(items, 'conversation.item.retrieved')[0]!.item).toMatchObject({ role: 'system', content: [{ type: 'input_text', text: 'Greet the caller.' }] });
     expect(of(items, 'conversation.item.deleted')).toHaveLength(1);
+  });
+
+  it('an idle timeout: timeout_triggered, then an answer nobody asked for', () => {
+    const events = scenario('idle');
+    expect(of(events, 'input_audio_buffer.timeout_triggered')).toHaveLength(1);
+    expect(of(events, 'response.done')).toHaveLength(2);
   });
 
   it('a function call round trip', () => {

@@ -202,6 +202,13 @@ describe('turns', () => {
     const audio = rt.of('response.output_audio.delta').map((e) => Buffer.from(String(e.delta), 'base64').length).reduce((a, b) => a + b, 0);
     expect(audio).toBe(400 * 8);
     expect(rt.of('response.output_audio_transcript.delta').map((e) => e.delta).join('')).toBe('This is a simulated answer from callsim.');
+    // The record has what the gate times a turn by: speech start and stop, and the first delta.
+    const record = sim.sessions().find((s) => s.commits.some((c) => c.itemId === started.item_id))!;
+    const commit = record.commits[0]!;
+    expect(commit).toMatchObject({ by: 'vad', audioStartMs: 0 });
+    expect(commit.speechStoppedAt! - commit.speechStartedAt!).toBeGreaterThanOrEqual(0);
+    expect(record.responses[0]!.firstDeltaAt!).toBeGreaterThanOrEqual(commit.speechStoppedAt!);
+    expect(record.responses[0]!.audioSha256).toMatch(/^[0-9a-f]{64}$/);
     await rt.close();
   });
 
@@ -278,6 +285,24 @@ describe('turns', () => {
     await rt.next('input_audio_buffer.speech_started');
     const done = await rt.next('response.done');
     expect((done.response as { status: string }).status).toBe('completed');
+    await rt.close();
+  });
+
+  it('idle_timeout_ms: after the answer has played out and the caller stays silent, timeout_triggered, a commit and an answer', async () => {
+    const rt = await session({ audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'server_vad', idle_timeout_ms: 300 } }, output: { format: { type: 'audio/pcmu' } } } });
+    rt.send({ type: 'response.create' });
+    const first = await rt.next('response.done');
+    const doneAt = Date.now();
+    const triggered = await rt.next('input_audio_buffer.timeout_triggered');
+    // The 400 ms answer plays out at real time from its first delta, then 300 ms of silence.
+    expect(Date.now() - doneAt).toBeGreaterThanOrEqual(300);
+    const committed = await rt.next('input_audio_buffer.committed');
+    expect(committed.item_id).toBe(triggered.item_id);
+    const second = await rt.next('response.done', 2);
+    expect((second.response as { id: string }).id).not.toBe((first.response as { id: string }).id);
+    const record = sim.sessions().find((s) => s.responses.some((r) => r.id === (second.response as { id: string }).id))!;
+    expect(record.commits.at(-1)!.by).toBe('idle');
+    expect(record.responses.at(-1)!.trigger).toBe('idle');
     await rt.close();
   });
 

@@ -93,6 +93,13 @@ const scenarios = {
     rt.send({ type: 'response.create' });
     await next('response.done', 2);
   },
+  async idle({ rt, next }) {
+    rt.send({ type: 'session.update', session: pcmu({ type: 'server_vad', idle_timeout_ms: 200 }) });
+    await next('session.updated');
+    rt.send({ type: 'response.create' });
+    await next('input_audio_buffer.timeout_triggered');
+    await next('response.done', 2);
+  },
   async text({ rt, next }) {
     rt.send({ type: 'session.update', session: { type: 'realtime', output_modalities: ['text'] } });
     await next('session.updated');

@@ -30,8 +30,8 @@ export interface InputHost {
   later(ms: number, fn: () => void): void;
   /** VAD heard speech start: barge-in, if the session interrupts responses. */
   speechStarted(): void;
-  /** VAD ended a turn and committed it: answer, if the session creates responses. */
-  turnCommitted(): void;
+  /** VAD (or the idle timeout) ended a turn and committed it: answer, if the session creates responses. */
+  turnCommitted(by: 'vad' | 'idle'): void;
 }
 
 export class InputAudio implements VadListener {
@@ -48,6 +48,7 @@ export class InputAudio implements VadListener {
   private bufferStartBytes = 0;
   private pendingItemId: string | null = null;
   private speechStartMs: number | null = null;
+  private speechStartedAt: number | null = null;
 
   constructor(private readonly host: InputHost, vadBaseRms: number) {
     this.vad = new TurnDetector(vadBaseRms, this);
@@ -91,6 +92,7 @@ export class InputAudio implements VadListener {
   speechStarted(audioStartMs: number): void {
     this.pendingItemId = this.host.newId('item');
     this.speechStartMs = audioStartMs;
+    this.speechStartedAt = nowMs();
     this.host.recorder.record.speechStarted += 1;
     this.host.send({ type: 'input_audio_buffer.speech_started', audio_start_ms: audioStartMs, item_id: this.pendingItemId });
     this.host.speechStarted();
@@ -102,11 +104,20 @@ export class InputAudio implements VadListener {
     this.host.recorder.record.speechStopped += 1;
     this.host.send({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: audioEndMs, item_id: itemId });
     this.commit('vad', audioEndMs);
-    this.host.turnCommitted();
+    this.host.turnCommitted('vad');
+  }
+
+  /** The idle timeout fired: announce it and commit what the buffer holds, however little. */
+  timeoutTriggered(sinceMs: number): void {
+    const itemId = this.host.newId('item');
+    this.pendingItemId = itemId;
+    this.host.send({ type: 'input_audio_buffer.timeout_triggered', audio_start_ms: Math.round(sinceMs), audio_end_ms: Math.round(this.positionMs), item_id: itemId });
+    this.commit('idle', Math.round(this.positionMs));
+    this.host.turnCommitted('idle');
   }
 
   /** Commits the buffer as a user item; a client commit of under 100 ms is refused. */
-  commit(by: 'vad' | 'client', audioEndMs: number | null = null): boolean {
+  commit(by: 'vad' | 'client' | 'idle', audioEndMs: number | null = null): boolean {
     if (by === 'client' && this.bufferedMs < MIN_COMMIT_MS) {
       this.host.sendError(errors.commitEmpty(this.bufferedMs));
       return false;
@@ -120,7 +131,11 @@ export class InputAudio implements VadListener {
     const previous = this.host.conversation.add(stored);
     const transcription = this.host.session().audio?.input?.transcription;
     const transcript = this.recognise(format);
-    this.host.recorder.push('commits', { at: nowMs(), itemId, by, audioStartMs: this.speechStartMs, audioEndMs, bytes: this.bufferedBytes, transcript: transcription ? transcript : null });
+    const at = nowMs();
+    this.host.recorder.push('commits', {
+      at, itemId, by, speechStartedAt: this.speechStartedAt, speechStoppedAt: by === 'vad' ? at : null,
+      audioStartMs: this.speechStartMs, audioEndMs, bytes: this.bufferedBytes, transcript: transcription ? transcript : null,
+    });
     this.host.recorder.push('items', { id: itemId, type: 'message', role: 'user', by: 'simulator', at: nowMs(), deletedAt: null });
     this.host.send({ type: 'input_audio_buffer.committed', previous_item_id: previous, item_id: itemId });
     this.host.send({ type: 'conversation.item.added', previous_item_id: previous, item: stored.item });
@@ -145,6 +160,7 @@ export class InputAudio implements VadListener {
     this.bufferStartBytes = this.positionBytes;
     this.pendingItemId = null;
     this.speechStartMs = null;
+    this.speechStartedAt = null;
   }
 
   private recognise(format: AudioFormatType): string {

@@ -54,7 +54,10 @@ export interface AudioInRecord {
 export interface CommitRecord {
   at: number;
   itemId: string;
-  by: 'vad' | 'client';
+  by: 'vad' | 'client' | 'idle';
+  /** When the VAD heard the turn start and stop (epoch ms); null for a client or idle commit. */
+  speechStartedAt: number | null;
+  speechStoppedAt: number | null;
   /** Offsets in the session's appended audio (ms), as speech_started/stopped report them. */
   audioStartMs: number | null;
   audioEndMs: number | null;
@@ -64,7 +67,7 @@ export interface CommitRecord {
 
 export interface ResponseRecord {
   id: string;
-  trigger: 'vad' | 'client';
+  trigger: 'vad' | 'client' | 'idle';
   /** The script turn that shaped it (0-based), or null without a script. */
   scriptTurn: number | null;
   outputModalities: Array<'text' | 'audio'>;
@@ -76,6 +79,8 @@ export interface ResponseRecord {
   doneAt: number | null;
   audioBytes: number;
   audioMs: number;
+  /** SHA-256 (hex) of the audio bytes sent, once the response is done (null without audio). */
+  audioSha256: string | null;
   transcript: string;
   functionCall: { name: string; callId: string; arguments: string } | null;
 }

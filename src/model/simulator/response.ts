@@ -5,6 +5,7 @@
 // response.created, output_item.added, conversation.item.added, content_part.added, deltas,
 // *.done, content_part.done, conversation.item.done, output_item.done, response.done,
 // rate_limits.updated.
+import { createHash } from 'node:crypto';
 import type { RealtimeResponse, RealtimeResponseStatus } from 'openai/resources/realtime/realtime';
 import type { SharedTicker, Tickable } from '../../ticker.js';
 import { bytesPerMs, formatObject, type AudioFormatType } from './audio-formats.js';
@@ -32,7 +33,7 @@ export interface ResponseHost {
 }
 
 export interface ResponsePlan {
-  trigger: 'vad' | 'client';
+  trigger: 'vad' | 'client' | 'idle';
   /** False: out of band (conversation "none"), nothing is added to the conversation. */
   inConversation: boolean;
   modality: 'audio' | 'text';
@@ -70,7 +71,7 @@ export class ActiveResponse implements Tickable {
     this.words = plan.transcript.split(/(?<=\s)/).filter((w) => w.length > 0);
     this.record = {
       id: this.id, trigger: plan.trigger, scriptTurn: plan.scriptTurn, outputModalities: [plan.modality], itemIds: [], status: 'in_progress', reason: null,
-      createdAt: nowMs(), firstDeltaAt: null, doneAt: null, audioBytes: 0, audioMs: 0, transcript: '', functionCall: null,
+      createdAt: nowMs(), firstDeltaAt: null, doneAt: null, audioBytes: 0, audioMs: 0, audioSha256: null, transcript: '', functionCall: null,
     };
     host.recorder.push('responses', this.record);
     host.recorder.record.responsesStarted += 1;
@@ -84,6 +85,11 @@ export class ActiveResponse implements Tickable {
   /** Milliseconds of audio sent so far. */
   get audioSentMs(): number {
     return this.offset / bytesPerMs(this.plan.format);
+  }
+
+  /** When the audio sent would finish playing at real time from the first delta (performance.now() ms). */
+  playbackEndsAt(): number {
+    return (this.streamStartedAt || performance.now()) + this.audioSentMs;
   }
 
   start(): void {
@@ -252,6 +258,7 @@ export class ActiveResponse implements Tickable {
     this.record.reason = details?.reason ?? null;
     this.record.doneAt = nowMs();
     this.record.transcript = this.sentText();
+    if (this.plan.audio && this.offset > 0) this.record.audioSha256 = createHash('sha256').update(this.plan.audio.subarray(0, this.offset)).digest('hex');
     this.host.send({ type: 'response.done', response: this.resource(status, details) });
     this.host.ended(this);
   }

@@ -37,7 +37,7 @@ export class ResponseManager {
 
   constructor(private readonly host: ResponsesHost, private readonly settings: ResponseSettings) {}
 
-  create(trigger: 'vad' | 'client', params: ResponseParams | undefined = undefined): void {
+  create(trigger: 'vad' | 'client' | 'idle', params: ResponseParams | undefined = undefined): void {
     const inConversation = params?.conversation === undefined || params.conversation === 'auto';
     if (inConversation && this.active) {
       // Docs (interrupt_response): a VAD turn "may fail to create a response if the model is already responding".
@@ -89,7 +89,7 @@ export class ResponseManager {
     this.outOfBand.clear();
   }
 
-  private plan(trigger: 'vad' | 'client', params: ResponseParams | undefined, inConversation: boolean): ResponsePlan {
+  private plan(trigger: 'vad' | 'client' | 'idle', params: ResponseParams | undefined, inConversation: boolean): ResponsePlan {
     const session = this.host.session();
     const turn = this.settings.script?.turn(this.turns) ?? null;
     this.turns += 1;

@@ -12,6 +12,7 @@ import { Conversation } from './conversation.js';
 import { errors, type ErrorBody } from './errors.js';
 import type { OutgoingEvent } from './events.js';
 import { MALFORMED_FRAME, appendFault, type SimulatorFaults } from './faults.js';
+import { IdleTimeout } from './idle.js';
 import { InputAudio } from './input.js';
 import { createItem, deleteItem, retrieveItem, truncateItem } from './items.js';
 import { nowMs, SessionRecorder, type ClosedBy, type SessionTransport } from './record.js';
@@ -57,6 +58,8 @@ export class SimulatorSession implements ResponsesHost {
   private voiceLocked = false;
   private tokensUsed = 0;
   private closing: ClosedBy | null = null;
+  private readonly idle = new IdleTimeout(() => this.input.timeoutTriggered(this.idleSinceMs));
+  private idleSinceMs = 0;
 
   constructor(private readonly ws: WebSocket, private readonly rawSocket: Duplex, private readonly identity: SessionIdentity, private readonly settings: SessionSettings) {
     const id = newId('sess');
@@ -126,12 +129,13 @@ export class SimulatorSession implements ResponsesHost {
   }
 
   speechStarted(): void {
+    this.idle.disarm();
     const td = turnDetection(this.config);
     if (td?.interrupt_response !== false) this.responses.interrupt();
   }
 
-  turnCommitted(): void {
-    if (turnDetection(this.config)?.create_response !== false) this.responses.create('vad');
+  turnCommitted(by: 'vad' | 'idle'): void {
+    if (by === 'idle' || turnDetection(this.config)?.create_response !== false) this.responses.create(by);
   }
 
   audioSent(): void {
@@ -148,6 +152,11 @@ export class SimulatorSession implements ResponsesHost {
 
   ended(response: ActiveResponse): void {
     this.responses.ended(response);
+    const td = turnDetection(this.config);
+    if (td?.type === 'server_vad' && typeof td.idle_timeout_ms === 'number' && response.plan.inConversation && this.isOpen()) {
+      this.idleSinceMs = this.input.sessionMs;
+      this.idle.arm(response.playbackEndsAt() - performance.now() + td.idle_timeout_ms);
+    }
     const used = response.record.status === 'in_progress' ? 0 : (response.record.audioMs / 50 + response.record.transcript.length / 4);
     this.tokensUsed += Math.ceil(used);
     // Live capture: rate_limits.updated follows response.done (the docs say it opens a response).
@@ -173,6 +182,7 @@ export class SimulatorSession implements ResponsesHost {
   }
 
   private stop(): void {
+    this.idle.disarm();
     this.responses.stopAll();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
@@ -208,6 +218,7 @@ export class SimulatorSession implements ResponsesHost {
       case 'input_audio_buffer.append':
         return this.append(event.audio);
       case 'input_audio_buffer.commit':
+        this.idle.disarm();
         this.input.commit('client');
         return;
       case 'input_audio_buffer.clear':
@@ -221,6 +232,7 @@ export class SimulatorSession implements ResponsesHost {
       case 'conversation.item.truncate':
         return truncateItem(this, event);
       case 'response.create':
+        this.idle.disarm();
         return this.responses.create('client', event.response);
       case 'response.cancel':
         return this.responses.cancel(event.response_id);
