@@ -91,13 +91,15 @@ export function readClientEvent(text: string): ReadEvent {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'error', error: errors.notAnObject(), type: null, eventId: null };
   const raw = value as Record<string, unknown>;
-  const eventIdValue = typeof raw.event_id === 'string' ? raw.event_id : null;
+  // Bounded: these are recorded, and a peer must not make a record grow without limit.
+  const eventIdValue = typeof raw.event_id === 'string' ? raw.event_id.slice(0, 512) : null;
   const type = raw.type;
   if (type === undefined) return { kind: 'error', error: errors.missingType(), type: null, eventId: eventIdValue };
   if (typeof type !== 'string') return { kind: 'error', error: errors.invalidType('type', 'string', type), type: null, eventId: eventIdValue };
   if (!(type in schemas)) {
     const known = (CLIENT_EVENT_TYPES as readonly string[]).includes(type) || type === 'output_audio_buffer.clear' || type === 'transcription_session.update';
-    return { kind: 'error', error: known ? errors.unsupportedEvent(type) : errors.unknownEventType(type), type, eventId: eventIdValue };
+    const shown = type.slice(0, 128);
+    return { kind: 'error', error: known ? errors.unsupportedEvent(shown) : errors.unknownEventType(shown), type: shown, eventId: eventIdValue };
   }
   if (type === 'input_audio_buffer.append' && typeof raw.audio === 'string' && Object.keys(raw).every((k) => k === 'type' || k === 'audio' || k === 'event_id')) {
     return { kind: 'append', base64: raw.audio, eventId: eventIdValue };
