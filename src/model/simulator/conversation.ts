@@ -14,9 +14,18 @@ export interface StoredItem {
   audioMs: number;
 }
 
+/**
+ * Audio the conversation keeps for retrieve, over all its items (8 s of G.711, enough for the
+ * turn an agent retrieves after its transcript or a truncation): past it the oldest items' audio
+ * is let go (their transcripts and counts stay), so a call's memory stays flat. The live API
+ * keeps it all; a retrieve of an older item here comes without its audio.
+ */
+export const MAX_CONVERSATION_AUDIO_BYTES = 64 * 1024;
+
 export class Conversation {
   private readonly order: string[] = [];
   private readonly items = new Map<string, StoredItem>();
+  private audioKept = 0;
 
   get(id: string): StoredItem | undefined {
     return this.items.get(id);
@@ -46,11 +55,26 @@ export class Conversation {
     else if (previous !== undefined) index = this.order.indexOf(previous) + 1;
     this.order.splice(index, 0, id);
     this.items.set(id, stored);
+    this.keptAudio(stored.audioBytes);
     return index === 0 ? null : (this.order[index - 1] ?? null);
   }
 
+  /** Counts audio an item holds (or has grown by) against the cap, letting the oldest go past it. */
+  keptAudio(bytes: number): void {
+    this.audioKept += bytes;
+    for (let i = 0; this.audioKept > MAX_CONVERSATION_AUDIO_BYTES && i < this.order.length - 1; i++) {
+      const old = this.items.get(this.order[i]!)!;
+      const held = old.audio.reduce((n, b) => n + b.length, 0);
+      if (held === 0) continue;
+      old.audio = [];
+      this.audioKept -= held;
+    }
+  }
+
   delete(id: string): boolean {
-    if (!this.items.delete(id)) return false;
+    const stored = this.items.get(id);
+    if (!stored || !this.items.delete(id)) return false;
+    this.audioKept -= stored.audio.reduce((n, b) => n + b.length, 0);
     this.order.splice(this.order.indexOf(id), 1);
     return true;
   }
@@ -76,7 +100,7 @@ export function withoutAudio(item: ConversationItem): ConversationItem {
 /** The item as conversation.item.retrieve returns it: with its audio, base64. */
 export function withAudio(stored: StoredItem): ConversationItem {
   const { item } = stored;
-  if (item.type !== 'message' || stored.audioBytes === 0) return item;
+  if (item.type !== 'message' || stored.audio.length === 0) return item;
   const audio = Buffer.concat(stored.audio).toString('base64');
   return { ...item, content: item.content.map((c, i) => (i === 0 ? { ...c, audio } : c)) } as ConversationItem;
 }

@@ -4,7 +4,7 @@
 // the docs promise ("will also be included in the input_audio_buffer.speech_stopped event").
 import { bytesPerMs, type AudioFormatType } from './audio-formats.js';
 import { inputFormat, turnDetection, type EffectiveSession } from './config.js';
-import type { Conversation } from './conversation.js';
+import { MAX_CONVERSATION_AUDIO_BYTES, type Conversation } from './conversation.js';
 import { errors, type ErrorBody } from './errors.js';
 import { untranscribedAudioPart, type OutgoingEvent } from './events.js';
 import { nowMs, type SessionRecorder } from './record.js';
@@ -13,9 +13,9 @@ import { TurnDetector, type VadListener } from './vad.js';
 
 /** Docs: a commit needs at least 100 ms of audio. */
 const MIN_COMMIT_MS = 100;
-/** Audio kept per turn for retrieve and recognition; beyond it the rest is not kept (the counts stay exact). */
-const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
-const INITIAL_STORE_BYTES = 32 * 1024;
+/** The most recent audio of a turn kept for retrieve and recognition (the counts and hash stay exact). */
+const MAX_TURN_AUDIO_BYTES = MAX_CONVERSATION_AUDIO_BYTES / 2;
+const INITIAL_STORE_BYTES = 8 * 1024;
 /** How long after a commit the (asynchronous, on the live API) input transcription arrives. */
 const TRANSCRIPTION_DELAY_MS = 150;
 
@@ -36,16 +36,16 @@ export interface InputHost {
 
 export class InputAudio implements VadListener {
   readonly vad: TurnDetector;
-  // The turn's audio, copied into one growing buffer: appended chunks die young instead of
-  // living (and being traced by the GC) until the commit.
+  // The turn's most recent audio, copied into one buffer (grown up to a cap, then shifted):
+  // appended chunks die young instead of living until the commit.
   private store: Buffer = Buffer.allocUnsafe(INITIAL_STORE_BYTES);
   private stored = 0;
   private bufferedBytes = 0;
   private bufferedMs = 0;
-  /** Session audio position (ms) and byte offset where the current buffer starts. */
+  /** Session audio position (ms) and byte offset, and the session offset of the store's first byte. */
   private positionMs = 0;
   private positionBytes = 0;
-  private bufferStartBytes = 0;
+  private storeStartBytes = 0;
   private pendingItemId: string | null = null;
   private speechStartMs: number | null = null;
   private speechStartedAt: number | null = null;
@@ -74,10 +74,22 @@ export class InputAudio implements VadListener {
   }
 
   private keep(bytes: Buffer): void {
-    const needed = this.stored + bytes.length;
-    if (needed > MAX_BUFFERED_BYTES) return;
+    if (bytes.length >= MAX_TURN_AUDIO_BYTES) {
+      this.storeStartBytes += this.stored + bytes.length - MAX_TURN_AUDIO_BYTES;
+      this.stored = 0;
+      bytes = bytes.subarray(bytes.length - MAX_TURN_AUDIO_BYTES);
+    }
+    let needed = this.stored + bytes.length;
+    if (needed > MAX_TURN_AUDIO_BYTES) {
+      // Let the older half go at once: one copy per half-cap of audio, not per append.
+      const drop = Math.max(needed - MAX_TURN_AUDIO_BYTES, MAX_TURN_AUDIO_BYTES >> 1);
+      this.store.copy(this.store, 0, drop, this.stored);
+      this.stored -= drop;
+      this.storeStartBytes += drop;
+      needed -= drop;
+    }
     if (needed > this.store.length) {
-      const grown = Buffer.allocUnsafe(Math.min(MAX_BUFFERED_BYTES, Math.max(needed, this.store.length * 2)));
+      const grown = Buffer.allocUnsafe(Math.min(MAX_TURN_AUDIO_BYTES, Math.max(needed, this.store.length * 2)));
       this.store.copy(grown, 0, 0, this.stored);
       this.store = grown;
     }
@@ -126,7 +138,8 @@ export class InputAudio implements VadListener {
     const format = inputFormat(this.host.session());
     const stored = {
       item: { id: itemId, object: 'realtime.item' as const, type: 'message' as const, status: 'completed' as const, role: 'user' as const, content: [untranscribedAudioPart()] },
-      audio: [this.turnAudio()], audioBytes: this.stored, audioFormat: format, audioMs: this.bufferedMs,
+      // An exact copy for the item; the store is reused for the next turn.
+      audio: this.stored > 0 ? [Buffer.from(this.turnAudio())] : [], audioBytes: this.stored, audioFormat: format, audioMs: this.bufferedMs,
     };
     const previous = this.host.conversation.add(stored);
     const transcription = this.host.session().audio?.input?.transcription;
@@ -153,11 +166,10 @@ export class InputAudio implements VadListener {
   }
 
   private startNewBuffer(): void {
-    if (this.stored > 0) this.store = Buffer.allocUnsafe(INITIAL_STORE_BYTES);
     this.stored = 0;
     this.bufferedBytes = 0;
     this.bufferedMs = 0;
-    this.bufferStartBytes = this.positionBytes;
+    this.storeStartBytes = this.positionBytes;
     this.pendingItemId = null;
     this.speechStartMs = null;
     this.speechStartedAt = null;
@@ -165,7 +177,7 @@ export class InputAudio implements VadListener {
 
   private recognise(format: AudioFormatType): string {
     if (this.host.transcripts === null || format !== 'audio/pcmu') return UNRECOGNISED_TRANSCRIPT;
-    return this.host.transcripts.recognise(this.turnAudio(), this.bufferStartBytes) ?? UNRECOGNISED_TRANSCRIPT;
+    return this.host.transcripts.recognise(this.turnAudio(), this.storeStartBytes) ?? UNRECOGNISED_TRANSCRIPT;
   }
 
   private transcribe(itemId: string, transcript: string, audioMs: number): void {

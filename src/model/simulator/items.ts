@@ -79,8 +79,10 @@ export function truncateItem(host: ItemHost, event: EventOf<'conversation.item.t
   host.cancelResponseOf(itemId);
   entry.accepted = true;
   const keep = Math.floor(audioEndMs * bytesPerMs(stored.audioFormat));
+  const held = stored.audio.reduce((n, b) => n + b.length, 0);
   const audio = Buffer.concat(stored.audio).subarray(0, keep);
   stored.audio = [audio];
+  host.conversation.keptAudio(audio.length - held);
   stored.audioBytes = audio.length;
   stored.audioMs = audioEndMs;
   // Docs: truncating "will delete the server-side text transcript".

@@ -6,9 +6,11 @@ import { createHash, type Hash } from 'node:crypto';
 import type { EffectiveSession } from './config.js';
 import type { AudioFormatType } from './audio-formats.js';
 
+const ORIGIN = performance.timeOrigin;
+
 /** Epoch milliseconds on the simulator's monotonic clock. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return ORIGIN + performance.now();
 }
 
 /** Longest list kept of each kind; past it the oldest entries stay and `dropped` counts the rest. */
@@ -16,6 +18,8 @@ export const RECORD_LIST_LIMIT = 500;
 /** A running hash checkpoint every this many bytes of appended audio (1 s of G.711). */
 export const CHECKPOINT_BYTES = 8000;
 const CHECKPOINT_LIMIT = 3600;
+/** Appended bytes hashed in one go (a quarter of a checkpoint, so checkpoints fall on a batch end). */
+const HASH_BATCH_BYTES = CHECKPOINT_BYTES / 4;
 /** Bytes of the first appended audio kept verbatim (for a watermark search). */
 export const HEAD_BYTES = 2048;
 
@@ -41,7 +45,7 @@ export interface AudioInRecord {
   ms: number;
   /** SHA-256 (hex) of every appended byte in order: equal to the caller's frames iff they arrived whole, in order, once. */
   sha256: string;
-  /** `sha256` at the end of the first append to reach each multiple of CHECKPOINT_BYTES. */
+  /** The SHA-256 of the first `offset` bytes, at every multiple of CHECKPOINT_BYTES. */
   checkpoints: Array<{ offset: number; sha256: string }>;
   /** The first HEAD_BYTES appended, base64. */
   head: string;
@@ -153,8 +157,11 @@ type ListName = keyof SimulatorSessionRecord['dropped'];
 export class SessionRecorder {
   readonly record: SimulatorSessionRecord;
   private readonly hash: Hash = createHash('sha256');
+  // Appended bytes wait here and are hashed a checkpoint at a time: one hash call per second of
+  // audio instead of one per frame.
+  private readonly pending = Buffer.allocUnsafe(HASH_BATCH_BYTES);
+  private pendingBytes = 0;
   private hashDirty = false;
-  private nextCheckpoint = CHECKPOINT_BYTES;
   private headChunks: Buffer[] = [];
   private headBytes = 0;
 
@@ -193,17 +200,24 @@ export class SessionRecorder {
     a.ms += ms;
     this.record.appendsReceived += 1;
     this.record.audioBytesReceived += bytes.length;
-    this.hash.update(bytes);
     this.hashDirty = true;
+    for (let at = 0; at < bytes.length; ) {
+      const n = Math.min(bytes.length - at, HASH_BATCH_BYTES - this.pendingBytes);
+      bytes.copy(this.pending, this.pendingBytes, at, at + n);
+      this.pendingBytes += n;
+      at += n;
+      if (this.pendingBytes === HASH_BATCH_BYTES) {
+        this.hash.update(this.pending);
+        this.pendingBytes = 0;
+        const offset = a.bytes - bytes.length + at;
+        if (offset % CHECKPOINT_BYTES === 0 && a.checkpoints.length < CHECKPOINT_LIMIT) a.checkpoints.push({ offset, sha256: this.hash.copy().digest('hex') });
+      }
+    }
     if (this.headBytes < HEAD_BYTES) {
       const take = bytes.subarray(0, HEAD_BYTES - this.headBytes);
       this.headChunks.push(Buffer.from(take));
       this.headBytes += take.length;
       a.head = Buffer.concat(this.headChunks).toString('base64');
-    }
-    if (a.bytes >= this.nextCheckpoint) {
-      if (a.checkpoints.length < CHECKPOINT_LIMIT) a.checkpoints.push({ offset: a.bytes, sha256: this.digest() });
-      while (this.nextCheckpoint <= a.bytes) this.nextCheckpoint += CHECKPOINT_BYTES;
     }
   }
 
@@ -215,14 +229,12 @@ export class SessionRecorder {
     this.push('configs', entry);
   }
 
-  private digest(): string {
-    return this.hash.copy().digest('hex');
-  }
-
   /** The record with its hash brought up to date (computed on read, not per append). */
   snapshot(): SimulatorSessionRecord {
     if (this.hashDirty) {
-      this.record.audioIn.sha256 = this.digest();
+      if (this.pendingBytes > 0) this.hash.update(this.pending.subarray(0, this.pendingBytes));
+      this.pendingBytes = 0;
+      this.record.audioIn.sha256 = this.hash.copy().digest('hex');
       this.hashDirty = false;
     }
     return this.record;

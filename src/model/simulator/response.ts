@@ -52,6 +52,8 @@ export interface ResponsePlan {
 }
 
 const TEXT_WORDS_PER_TICK = 3;
+/** Audio between transcript deltas: the words keep pace without an event per audio delta. */
+const TRANSCRIPT_EVERY_MS = 300;
 const ARGUMENT_DELTA_CHARS = 24;
 
 export class ActiveResponse implements Tickable {
@@ -64,6 +66,7 @@ export class ActiveResponse implements Tickable {
   private offset = 0;
   private readonly words: string[];
   private wordsSent = 0;
+  private transcriptAtMs = -Infinity;
   private faultDone = false;
 
   constructor(readonly plan: ResponsePlan, private readonly host: ResponseHost) {
@@ -200,13 +203,16 @@ export class ActiveResponse implements Tickable {
     const item = this.item!;
     item.audio.push(chunk);
     item.audioBytes += chunk.length;
+    if (this.plan.inConversation) this.host.conversation.keptAudio(chunk.length);
     item.audioMs = this.audioSentMs;
     this.record.audioBytes = this.offset;
     this.record.audioMs = item.audioMs;
     this.host.recorder.record.audioDeltasSent += 1;
     // The transcript keeps pace with the audio (it runs slightly ahead on the live API).
     const wordsDue = Math.ceil((this.words.length * this.offset) / audio.length);
-    if (wordsDue > this.wordsSent) {
+    const last = this.offset >= audio.length;
+    if (wordsDue > this.wordsSent && (last || item.audioMs - this.transcriptAtMs >= TRANSCRIPT_EVERY_MS)) {
+      this.transcriptAtMs = item.audioMs;
       const delta = this.words.slice(this.wordsSent, wordsDue).join('');
       this.wordsSent = wordsDue;
       this.host.send({ type: 'response.output_audio_transcript.delta', ...this.base(), content_index: 0, delta });

@@ -53,6 +53,7 @@ export class SimulatorSession implements ResponsesHost {
   readonly transcripts: TranscriptIndex | null;
   private config: EffectiveSession;
   private eventSeq = 0;
+  private readonly eventPrefix: string;
   private current: { type: string | null; id: string | null } = { type: null, id: null };
   private readonly timers = new Set<NodeJS.Timeout>();
   private voiceLocked = false;
@@ -65,6 +66,7 @@ export class SimulatorSession implements ResponsesHost {
     const id = newId('sess');
     this.recorder = new SessionRecorder(id, identity.callSid, identity.model, identity.transport);
     this.config = defaultSession(id, identity.model);
+    this.eventPrefix = `event_${id.slice(5)}_`;
     this.transcripts = settings.transcripts;
     this.input = new InputAudio(this, settings.vadBaseRms);
     this.responses = new ResponseManager(this, settings);
@@ -97,7 +99,7 @@ export class SimulatorSession implements ResponsesHost {
   send(event: OutgoingEvent): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.eventSeq += 1;
-    this.ws.send(JSON.stringify({ event_id: `event_${this.recorder.record.id.slice(5)}_${this.eventSeq}`, ...event }));
+    this.ws.send(JSON.stringify({ event_id: this.eventPrefix + this.eventSeq, ...event }));
   }
 
   /** An error event for the client event being handled (its event_id is carried back, as documented). */

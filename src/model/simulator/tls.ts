@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 
 export interface TlsIdentity {
   key: string;
@@ -19,6 +18,8 @@ export interface TlsIdentity {
 let identity: Promise<TlsIdentity> | null = null;
 
 async function makeIdentity(): Promise<TlsIdentity> {
+  // Loaded on first use: its certificate stack costs a few MB of heap a plain-only process never needs.
+  const { generate } = await import('selfsigned');
   const validFor = { notBeforeDate: new Date(Date.now() - 60_000), notAfterDate: new Date(Date.now() + 30 * 24 * 3600_000) };
   const ca = await generate([{ name: 'commonName', value: 'callsim simulator CA' }], {
     keyType: 'ec', algorithm: 'sha256', ...validFor,
