@@ -321,6 +321,57 @@ describe('turns', () => {
   });
 });
 
+describe('more of the session', () => {
+  it('semantic_vad: eagerness sets how long a pause ends the turn (high: short, low: long)', async () => {
+    const eager = await session({ audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'semantic_vad', eagerness: 'high', create_response: false } } } });
+    sendSpeech(eager, 200, 500);
+    await eager.next('input_audio_buffer.speech_stopped');
+    const patient = await session({ audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'semantic_vad', eagerness: 'low', create_response: false } } } });
+    sendSpeech(patient, 200, 1000);
+    await sleep(300);
+    expect(patient.of('input_audio_buffer.speech_stopped')).toHaveLength(0);
+    sendSpeech(patient, 0, 600);
+    await patient.next('input_audio_buffer.speech_stopped');
+    // server_vad's tuning fields are not semantic_vad's: the API refuses them there.
+    patient.send({ type: 'session.update', event_id: 'evt_sem', session: { type: 'realtime', audio: { input: { turn_detection: { type: 'semantic_vad', silence_duration_ms: 100 } } } } });
+    await patient.next('error');
+    expect(lastError(patient)).toMatchObject({ code: 'unknown_parameter', param: 'session.audio.input.turn_detection.silence_duration_ms', event_id: 'evt_sem' });
+    await eager.close();
+    await patient.close();
+  });
+
+  it('an out-of-band response (conversation none) runs beside the default one and adds no items', async () => {
+    const rt = await session(manual);
+    rt.send({ type: 'response.create' });
+    await rt.next('response.created');
+    rt.send({ type: 'response.create', response: { conversation: 'none', output_modalities: ['text'], metadata: { purpose: 'classify' } } });
+    await rt.next('response.done', 2);
+    const done = rt.of('response.done').map((e) => e.response as Record<string, any>);
+    const oob = done.find((r) => r.metadata?.purpose === 'classify')!;
+    expect(oob.status).toBe('completed');
+    expect(oob.conversation_id).toBeUndefined();
+    const itemIds = rt.of('conversation.item.added').map((e) => (e.item as { id: string }).id);
+    expect(itemIds).not.toContain(oob.output[0].id);
+    expect(rt.of('error')).toEqual([]);
+    await rt.close();
+  });
+
+  it('the voice is locked once the model has spoken; a transcription session update is refused', async () => {
+    const rt = await session(manual);
+    rt.send({ type: 'session.update', session: { type: 'realtime', audio: { output: { voice: 'marin' } } } });
+    await rt.next('session.updated', 2);
+    rt.send({ type: 'response.create' });
+    await rt.next('response.done');
+    rt.send({ type: 'session.update', event_id: 'evt_voice', session: { type: 'realtime', audio: { output: { voice: 'cedar' } } } });
+    rt.send({ type: 'session.update', event_id: 'evt_same', session: { type: 'realtime', audio: { output: { voice: 'marin' } } } });
+    rt.send({ type: 'session.update', event_id: 'evt_tx', session: { type: 'transcription' } });
+    await rt.next('error', 2);
+    expect(rt.of('error').map((e) => [(e.error as { code: string }).code, (e.error as { event_id: string }).event_id])).toEqual([['cannot_update_voice', 'evt_voice'], ['invalid_value', 'evt_tx']]);
+    expect(rt.of('session.updated')).toHaveLength(3);
+    await rt.close();
+  });
+});
+
 describe('formats and modalities', () => {
   it('audio/pcm 24 kHz both ways (the default): VAD on 24 kHz PCM, 24 kHz PCM answers', async () => {
     const rt = await session();
