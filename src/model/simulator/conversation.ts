@@ -15,12 +15,12 @@ export interface StoredItem {
 }
 
 /**
- * Audio the conversation keeps for retrieve, over all its items (8 s of G.711, enough for the
+ * Audio the conversation keeps for retrieve, over all its items (4 s of G.711, enough for the
  * turn an agent retrieves after its transcript or a truncation): past it the oldest items' audio
  * is let go (their transcripts and counts stay), so a call's memory stays flat. The live API
  * keeps it all; a retrieve of an older item here comes without its audio.
  */
-export const MAX_CONVERSATION_AUDIO_BYTES = 64 * 1024;
+export const MAX_CONVERSATION_AUDIO_BYTES = 32 * 1024;
 
 export class Conversation {
   private readonly order: string[] = [];

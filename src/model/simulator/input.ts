@@ -14,7 +14,7 @@ import { TurnDetector, type VadListener } from './vad.js';
 /** Docs: a commit needs at least 100 ms of audio. */
 const MIN_COMMIT_MS = 100;
 /** The most recent audio of a turn kept for retrieve and recognition (the counts and hash stay exact). */
-const MAX_TURN_AUDIO_BYTES = MAX_CONVERSATION_AUDIO_BYTES / 2;
+const MAX_TURN_AUDIO_BYTES = MAX_CONVERSATION_AUDIO_BYTES;
 const INITIAL_STORE_BYTES = 8 * 1024;
 /** How long after a commit the (asynchronous, on the live API) input transcription arrives. */
 const TRANSCRIPTION_DELAY_MS = 150;
