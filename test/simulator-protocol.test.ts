@@ -433,6 +433,17 @@ describe('conversation items', () => {
     await rt.close();
   });
 
+  it('each role carries only its own content types (an assistant audio message cannot be created)', async () => {
+    const rt = await session(manual);
+    rt.send({ type: 'conversation.item.create', event_id: 'evt_sys', item: { type: 'message', role: 'system', content: [{ type: 'input_audio', audio: 'AAAA' }] } });
+    rt.send({ type: 'conversation.item.create', event_id: 'evt_asst', item: { type: 'message', role: 'assistant', content: [{ type: 'output_audio', audio: 'AAAA' }] } });
+    rt.send({ type: 'conversation.item.create', item: { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Earlier I said hi.' }] } });
+    await rt.next('error', 2);
+    await rt.next('conversation.item.done');
+    expect(rt.of('error').map((e) => [(e.error as { param: string }).param, (e.error as { event_id: string }).event_id])).toEqual([['item.content[0].type', 'evt_sys'], ['item.content[0].type', 'evt_asst']]);
+    await rt.close();
+  });
+
   it('a function_call_output must name a call in the conversation', async () => {
     const rt = await session(manual);
     rt.send({ type: 'conversation.item.create', event_id: 'evt_out', item: { type: 'function_call_output', call_id: 'call_nope', output: '{}' } });

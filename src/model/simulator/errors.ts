@@ -70,6 +70,8 @@ export const errors = {
   duplicateItemId: (id: string) => invalid('invalid_value', `Item with id '${id}' already exists.`, 'item.id'),
   unknownCallId: (callId: string) =>
     invalid('invalid_value', `No tool call found with call_id '${callId}' in the conversation.`, 'item.call_id'),
+  contentTypeForRole: (role: string, type: string, index: number, allowed: readonly string[]) =>
+    invalid('invalid_value', `Invalid value: '${type}'. Supported values for a ${role} message are: ${quotedList(allowed)}.`, `item.content[${index}].type`),
   voiceLocked: () => invalid('cannot_update_voice', "Cannot update a conversation's voice if assistant audio is present.", 'session.audio.output.voice'),
   transcriptionSession: () =>
     invalid('invalid_value', 'Passing a transcription session update event to a realtime session is not allowed.', 'session.type'),

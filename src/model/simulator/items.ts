@@ -26,8 +26,21 @@ function toItem(item: ClientItem, id: string): ConversationItem & { id: string }
   return { ...item, id, object: 'realtime.item', status: 'completed' } as ConversationItem & { id: string };
 }
 
+/** Docs (ConversationItemWithReference.content): the content types each role may carry. */
+const CONTENT_BY_ROLE: Record<'system' | 'user' | 'assistant', readonly string[]> = {
+  system: ['input_text'],
+  user: ['input_text', 'input_audio', 'input_image'],
+  // "it cannot populate assistant audio messages"
+  assistant: ['output_text', 'text'],
+};
+
 export function createItem(host: ItemHost, event: EventOf<'conversation.item.create'>): void {
   const { item } = event;
+  if (item.type === 'message') {
+    const allowed = CONTENT_BY_ROLE[item.role];
+    const bad = item.content.findIndex((c) => !allowed.includes(c.type));
+    if (bad >= 0) return host.sendError(errors.contentTypeForRole(item.role, item.content[bad]!.type, bad, allowed));
+  }
   const previous = event.previous_item_id ?? undefined;
   if (previous !== undefined && previous !== 'root' && !host.conversation.has(previous)) return host.sendError(errors.unknownPreviousItem(previous));
   if (item.id !== undefined && host.conversation.has(item.id)) return host.sendError(errors.duplicateItemId(item.id));
