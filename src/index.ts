@@ -5,19 +5,25 @@
 //
 //   import { replay, startMediaServer } from 'callsim';
 //   const server = await startMediaServer({ port: 0, quiet: true });
-//   const report = await replay({ file: 'hello.wav', url: server.wsUrl, direction: 'outbound' });
+//   const report = await replay({ file: 'hello.wav', url: server.wsUrl, webhook: { path: '/twiml' }, direction: 'outbound' });
 //   await server.close();
 
 // ---- replaying calls (the fake Twilio) ------------------------------------------------------
-export { runReplay as replay, defaultTimeoutMs, statsUrlFor } from './caller/replay.js';
-export type { ReplayOptions, ReplayReport, ReplayCheck, CheckStatus, CallSummary, ServerStats } from './caller/replay.js';
+export { runReplay as replay, defaultTimeoutMs, statsUrlFor, DEFAULT_WEBHOOK_PATH } from './caller/replay.js';
+export type { ReplayOptions, ReplayReport, ReplayCheck, CheckStatus, CallSummary, ServerStats, WebhookTarget } from './caller/replay.js';
+export { runCallFlow, directParams } from './caller/call-flow.js';
+export type { CallFlowOptions, CallFlowReport, CallFlowResult, CallSetup, SetupFailure, StreamReport, TwimlReport, WebhookReport } from './caller/call-flow.js';
+export { webhookParams, DEFAULT_PARTIES } from './caller/webhook.js';
+export type { CallParties, WebhookMethod } from './caller/webhook.js';
+export { DEFAULT_NETWORK_DELAY } from './caller/network.js';
+export type { NetworkDelay } from './caller/network.js';
 export { placeCall } from './caller/call.js';
-export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, WireErrorSummary } from './caller/call.js';
+export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, StreamShape, WireErrorSummary } from './caller/call.js';
 export type { CallTiming } from './caller/clock.js';
 
 // ---- the pre-deploy gate --------------------------------------------------------------------
 export { runGate as gate, buildMatrix, GATE_TIMINGS } from './gate/gate.js';
-export type { GateOptions, GateResult, GateCallResult, GateCell, GateTiming, Finding, FindingKind } from './gate/gate.js';
+export type { GateOptions, GatePlacement, GateResult, GateCallResult, GateCell, GateTiming, Finding, FindingKind } from './gate/gate.js';
 export type { TargetSpec } from './gate/target.js';
 export { CRASH_SIGNATURES, LogCollector, scanLine } from './gate/crash-scan.js';
 export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
@@ -28,15 +34,18 @@ export type { MediaServerOptions, RunningMediaServer, MediaServerStats, ModelOpt
 export { formatPlayoutMark, parsePlayoutMark } from './server/playout-mark.js';
 export type { PlayoutMark } from './server/playout-mark.js';
 export type { CallSnapshot, CallCounters, CallErrorRecord, CallState } from './server/call-snapshot.js';
-export { startRealtimeSimulator } from './model/simulator/simulator.js';
-export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats } from './model/simulator/simulator.js';
+export { startRealtimeSimulator, loadModelScript, parseModelScript, modelScriptJsonSchema, ModelScriptError, LoadedModelScript, TranscriptIndex, UNRECOGNISED_TRANSCRIPT, REALTIME_PATH, SESSIONS_PATH } from './model/simulator/simulator.js';
+export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats, SimulatorSessionRecord, ConfigRecord, AudioInRecord, CommitRecord, ResponseRecord, TruncationRecord, ItemRecord, ErrorRecord, ClosedBy, SessionTransport, ModelScript, ScriptTurn, ScriptFault } from './model/simulator/simulator.js';
 
 // ---- the Twilio wire format -----------------------------------------------------------------
 export { parseTwilioMessage, parseServerMessage, isBase64, base64DecodedLength, OutboundFrameBuilder, CALL_DIRECTIONS, MAX_MESSAGE_BYTES } from './twilio/codec.js';
 export { InboundFrameBuilder, TwilioCarrierSerializer, startMessage, CONNECTED_MESSAGE, newSid, newStreamIds } from './twilio/codec.js';
 export { STREAM_PROTOCOL, STREAM_PROTOCOL_VERSION, MULAW_ENCODING, TWILIO_MEDIA_FORMAT, DTMF_TRACK } from './twilio/codec.js';
 export type * from './twilio/codec.js';
-export { computeTwilioSignature, validateTwilioSignature, TWILIO_SIGNATURE_HEADER } from './twilio/signature.js';
+export { computeTwilioSignature, validateTwilioSignature, signTwilioRequest, withBodySha256, TWILIO_SIGNATURE_HEADER } from './twilio/signature.js';
+export type { SignedRequest, SignatureParams } from './twilio/signature.js';
+export { readTwiml, connectStreamTwiml, TWIML_MAX_BYTES } from './twilio/twiml.js';
+export type { TwimlCallPlan, TwimlStream, TwimlVerb, TwimlError, StreamTrack, StreamVerb } from './twilio/twiml.js';
 
 // ---- audio ----------------------------------------------------------------------------------
 export { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from './audio/format.js';

@@ -15,6 +15,21 @@ function summary(logs: LogCollector): Array<{ signature: string; line: string; d
 }
 
 describe('crash scan', () => {
+  it('preceding(): the lines printed just before a hit on either stream, nearest first (a "call X failed" on stdout before a traceback on stderr)', () => {
+    const logs = new LogCollector();
+    logs.write('stdout', 'incoming call CA0000000000000000000000000000000b (inbound)\n');
+    logs.write('stdout', 'call CA0000000000000000000000000000000a failed\n');
+    logs.write('stderr', ['Traceback (most recent call last):', '  File "agent.py", line 9, in on_media', "TypeError: 'NoneType' object is not subscriptable", ''].join('\n'));
+    logs.end();
+    const [hit] = logs.hits;
+    expect(hit?.signature).toBe('TypeError');
+    // context() stays on the hit's own stream; preceding() crosses to the other one.
+    expect(logs.context(hit!, 3, 0)).toEqual(['Traceback (most recent call last):']);
+    expect(logs.preceding(hit!, 3)).toEqual(['call CA0000000000000000000000000000000a failed', 'incoming call CA0000000000000000000000000000000b (inbound)']);
+    // Lines printed long before are not "just before".
+    expect(logs.preceding(hit!, 3, -1)).toEqual([]);
+  });
+
   it("keeps two Node errors printed back to back (console.error(err) of two calls) as two hits", () => {
     const logs = collect(
       'stderr',

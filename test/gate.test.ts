@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runGate, type GateCallResult } from '../src/gate/gate.js';
+import * as forgetfulOutbound from './servers/forgetful-outbound.mjs';
 import { GATE_CONFIG_SCHEMA, GateConfigError, loadGateConfig, validateGateConfig } from '../src/gate/config.js';
 
 const FIXTURE = 'fixtures/hello-8k-mulaw.wav';
@@ -74,6 +75,54 @@ describe('callsim gate', () => {
       expect(outbound.serverCounters?.audioOutChunks).toBeNull();
       expect(outbound.findings.some((f) => f.kind === 'crash-signature')).toBe(true);
     }
+  });
+
+  it('a --url target is dialled directly: the direction reaches the server only through --param direction={direction}, and the run says so', async () => {
+    const planted = await forgetfulOutbound.start({ port: 0, quiet: true });
+    try {
+      const run = (params?: Record<string, string>) =>
+        runGate({
+          fixtures: [FIXTURE],
+          directions: ['inbound', 'outbound'],
+          timings: ['burst'],
+          speed: 4,
+          concurrency: 2,
+          target: { kind: 'url', url: `ws://127.0.0.1:${planted.port}/media` },
+          expectAudio: true,
+          ...(params !== undefined ? { placement: { params } } : {}),
+        });
+      const labelled = await run();
+      // The outbound path never ran: both calls pass, and the run says why that proves nothing.
+      expect(labelled.calls.map((c) => [c.direction, c.placement, c.verdict])).toEqual([['inbound', 'direct', 'pass'], ['outbound', 'direct', 'pass']]);
+      expect(labelled.notes).toEqual(['2 of 2 calls ran in direct mode (no webhook step): the direction only labels them, and the server could not learn it (give --param name={direction}, or a webhook)']);
+      const carried = await run({ direction: '{direction}' });
+      expect(byId(carried.calls, 'inbound', 'burst').verdict).toBe('pass');
+      expect(byId(carried.calls, 'outbound', 'burst').verdict).toBe('fail');
+      expect(carried.notes[0]).toMatch(/learned the direction only from the parameter direction/);
+      // Through its webhook, as Twilio calls it, the same server fails the same way.
+      const hooked = await runGate({
+        fixtures: [FIXTURE], directions: ['outbound'], timings: ['burst'], speed: 4, concurrency: 1,
+        target: { kind: 'url', url: `ws://127.0.0.1:${planted.port}/media` }, expectAudio: true, placement: { webhook: { path: '/twiml' } },
+      });
+      expect(hooked.calls.map((c) => [c.placement, c.verdict])).toEqual([['webhook', 'fail']]);
+      expect(hooked.notes).toEqual([]);
+    } finally {
+      await planted.close();
+    }
+  });
+
+  it('a server command without a webhook: /twiml answers 404, the calls run in direct mode, and the run says so', async () => {
+    const result = await runGate({
+      fixtures: [FIXTURE],
+      directions: ['inbound'],
+      timings: ['burst'],
+      speed: 4,
+      concurrency: 1,
+      target: { kind: 'command', command: 'node test/servers/wrong-streamsid.mjs --port {port}', wsPath: '/media', readyTimeoutMs: 10_000 },
+      expectAudio: false,
+    });
+    expect(result.calls[0]?.placement).toBe('direct');
+    expect(result.notes.join('\n')).toMatch(/the target has no voice webhook at http:\/\/127\.0\.0\.1:\d+\/twiml \(HTTP 404\): the call was dialled directly/);
   });
 
   it('catches a server that crashes only under burst timing', async () => {
@@ -161,6 +210,22 @@ describe('callsim gate', () => {
     const bad = await runCli(['gate', '--config', badConfig]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown key gate.concurency');
+
+    // The webhook choice is one choice, and --param belongs to direct mode.
+    const [both, paramOnBuiltin, badDelay, badMethod] = await Promise.all([
+      runCli(['gate', FIXTURE, '--webhook', 'http://127.0.0.1:9/twiml', '--webhook-path', '/twiml']),
+      runCli(['gate', FIXTURE, '--param', 'direction={direction}']),
+      runCli(['gate', FIXTURE, '--network-delay-ms', '40-20']),
+      runCli(['gate', FIXTURE, '--webhook-method', 'PUT']),
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('use --webhook or --webhook-path, not both');
+    expect(paramOnBuiltin.code).toBe(2);
+    expect(paramOnBuiltin.stderr).toContain('--param sets customParameters in direct mode only');
+    expect(badDelay.code).toBe(2);
+    expect(badDelay.stderr).toContain('network delay range 40–20 ms is empty');
+    expect(badMethod.code).toBe(2);
+    expect(badMethod.stderr).toContain('a webhook method is GET or POST');
   });
 
   it('reads callsim.config.json and prints the matrix', async () => {
@@ -222,9 +287,14 @@ describe('callsim.config.json (gate/config.ts)', () => {
   };
 
   it('accepts a full gate object, wrapped in "gate" or bare', () => {
-    const gate = { fixtures: ['fixtures'], directions: ['inbound', 'outbound'], timings: ['realtime', 'burst', 'early-media'], speed: 1, concurrency: 4, serverCmd: 'node server.js', junit: 'gate.xml', expectAudio: false, tailMs: 0 };
+    const gate = {
+      fixtures: ['fixtures'], directions: ['inbound', 'outbound'], timings: ['realtime', 'burst', 'early-media'], speed: 1, concurrency: 4, serverCmd: 'node server.js', junit: 'gate.xml', expectAudio: false, tailMs: 0,
+      webhookPath: '/incoming-call', webhookMethod: 'GET', params: { direction: '{direction}' }, allowServerHangup: true, networkDelayMs: '20-40', congestionMs: 500,
+    };
     expect(validateGateConfig(file, { gate })).toEqual(gate);
     expect(validateGateConfig(file, gate)).toEqual(gate);
+    expect(validateGateConfig(file, { gate: { webhook: false } })).toEqual({ webhook: false });
+    expect(validateGateConfig(file, { gate: { webhook: 'https://agent.example.com/twiml', networkDelayMs: 30 } })).toEqual({ webhook: 'https://agent.example.com/twiml', networkDelayMs: 30 });
   });
 
   it('names the file and the key, and says what the key must be', () => {
@@ -236,6 +306,11 @@ describe('callsim.config.json (gate/config.ts)', () => {
     expect(problem({ readyTimeoutMs: 99 })).toBe('callsim.config.json: gate.readyTimeoutMs must be a number ≥ 100');
     expect(problem({ serverCmd: '' })).toBe('callsim.config.json: gate.serverCmd must be a non-empty string');
     expect(problem({ expectAudio: 'yes' })).toBe('callsim.config.json: gate.expectAudio must be true or false');
+    expect(problem({ webhook: 'ftp://agent/twiml' })).toBe('callsim.config.json: gate.webhook must be an http(s) URL, or false for direct mode');
+    expect(problem({ webhook: true })).toBe('callsim.config.json: gate.webhook must be an http(s) URL, or false for direct mode');
+    expect(problem({ webhookPath: 'twiml' })).toBe('callsim.config.json: gate.webhookPath must be a path starting with /');
+    expect(problem({ params: { direction: 1 } })).toBe('callsim.config.json: gate.params must be an object of string values');
+    expect(problem({ networkDelayMs: 'slow' })).toBe('callsim.config.json: gate.networkDelayMs must be a number ≥ 0 or a range like "20-40"');
     expect(problem([])).toBe('callsim.config.json: expected an object with a "gate" object');
   });
 

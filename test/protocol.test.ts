@@ -77,4 +77,21 @@ describe('server → Twilio frames', () => {
     expect(parseServerMessage(frames.clear())).toEqual({ ok: true, message: { event: 'clear', streamSid: 'MZ"quoted"' } });
     expect(parseServerMessage('{"event":"media","media":{"payload":"AA=="}}')).toMatchObject({ ok: false, error: { code: 'missing_field' } });
   });
+
+  it('is as strict as Twilio (warning 31951: missing or extra field): only the documented fields, strings only', () => {
+    const sid = '"streamSid":"MZ1"';
+    const refused: Array<[string, string]> = [
+      [`{"event":"media",${sid},"media":{"payload":"AA==","track":"outbound"}}`, 'extra_field'],
+      [`{"event":"media",${sid},"sequenceNumber":"3","media":{"payload":"AA=="}}`, 'extra_field'],
+      [`{"event":"mark",${sid},"mark":{"name":"m1","at":5}}`, 'extra_field'],
+      [`{"event":"clear",${sid},"mark":{"name":"m1"}}`, 'extra_field'],
+      [`{"event":"mark",${sid},"mark":{"name":7}}`, 'invalid_field'],
+      [`{"event":"mark",${sid},"mark":{}}`, 'missing_field'],
+      [`{"event":"clear","streamSid":42}`, 'invalid_field'],
+    ];
+    for (const [raw, code] of refused) expect(parseServerMessage(raw), raw).toMatchObject({ ok: false, error: { code } });
+    // The documented shapes, whatever the key order.
+    expect(parseServerMessage(`{"media":{"payload":"AA=="},${sid},"event":"media"}`)).toMatchObject({ ok: true });
+    expect(parseServerMessage(`{"event":"mark","mark":{"name":""},${sid}}`)).toMatchObject({ ok: true, message: { mark: { name: '' } } });
+  });
 });

@@ -167,7 +167,8 @@ describe('what the fake Twilio sends', () => {
     expect(start.sequenceNumber).toBe('1');
     expect(start.start).toMatchObject({
       tracks: ['inbound'],
-      customParameters: { direction: 'outbound', lang: 'en' },
+      // Exactly the parameters given: Twilio adds nothing (no invented direction).
+      customParameters: { lang: 'en' },
       mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
       callSid: record.callSid,
       streamSid: record.streamSid,
@@ -307,7 +308,8 @@ describe('playback model', () => {
 describe('planted faulty servers', () => {
   it('forgetful-outbound: an outbound call fails on the 1011 close and the NaN counter', async () => {
     const url = await startPlanted(forgetfulOutbound);
-    const report = await runReplay({ file: HELLO, url, direction: 'outbound', timing: { mode: 'burst' } });
+    // Placed through the server's voice webhook, which tells its stream the direction.
+    const report = await runReplay({ file: HELLO, url, webhook: { path: '/twiml' }, direction: 'outbound', timing: { mode: 'burst' } });
     expect(report.verdict).toBe('fail');
     expect(report.call.closeCode).toBe(1011);
     expect(report.call.serverClosedBeforeStop).toBe(true);
@@ -323,7 +325,7 @@ describe('planted faulty servers', () => {
   it('forgetful-outbound: an inbound call against the same server passes', async () => {
     const url = await startPlanted(forgetfulOutbound);
     // The fixture ends in 800 ms of silence, enough for this server to answer; a short tail catches it.
-    const report = await runReplay({ file: HELLO, url, direction: 'inbound', timing: { mode: 'burst' }, tailMs: 200, expectAudio: true });
+    const report = await runReplay({ file: HELLO, url, webhook: { path: '/twiml' }, direction: 'inbound', timing: { mode: 'burst' }, tailMs: 200, expectAudio: true });
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('pass');
     expect(report.stats.counters).toMatchObject({ audioInChunks: report.call.framesSent, audioOutChunks: report.call.framesReceived });
@@ -471,7 +473,8 @@ describe('planted servers as standalone processes (how the gate runs them)', () 
   it('forgetful-outbound logs the TypeError with its stack and closes with 1011', async () => {
     const server = launch('forgetful-outbound');
     const url = (await server.url).trim().replace('listening on ', '');
-    const record = await placeCall({ url, frames: silence(5), direction: 'outbound', timing: { mode: 'burst' }, tailMs: 0 });
+    // Direct mode: the direction reaches the server only as an explicit parameter.
+    const record = await placeCall({ url, frames: silence(5), direction: 'outbound', params: { direction: 'outbound' }, timing: { mode: 'burst' }, tailMs: 0 });
     expect(record.closeCode).toBe(1011);
     server.child.kill('SIGTERM');
     await server.exited;
@@ -499,7 +502,7 @@ describe('against the built-in media server', () => {
   it('an outbound call (the agent greets first) passes with matching counters', async () => {
     const server = await startMediaServer({ port: 0, quiet: true });
     running.push(server);
-    const report = await runReplay({ file: HELLO, url: server.wsUrl, direction: 'outbound', expectAudio: true, timing: { mode: 'burst' } });
+    const report = await runReplay({ file: HELLO, url: server.wsUrl, webhook: { path: '/twiml' }, direction: 'outbound', expectAudio: true, timing: { mode: 'burst' } });
     expect(report.failures).toEqual([]);
     expect(report.stats.counters).toMatchObject({
       audioInChunks: report.call.framesSent,
@@ -578,6 +581,30 @@ describe('callsim replay (child process)', () => {
     expect(direction.stderr).toMatch(/sideways/);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/missing required argument/);
+  });
+
+  it('through a webhook (--webhook-path, --direction outbound): the JSON report has the call flow; webhook options are one choice', async () => {
+    const url = await startPlanted(forgetfulOutbound);
+    const outbound = await cli('--url', url, '--webhook-path', '/twiml', '--direction', 'outbound', '--burst', '--json', 'fixtures/hello-8k-mulaw.wav');
+    expect(outbound.code).toBe(1);
+    const report = JSON.parse(outbound.stdout) as ReplayReport;
+    expect(report.callFlow).toMatchObject({ mode: 'webhook', webhook: { method: 'POST', params: { Direction: 'outbound-api' } }, stream: { verb: 'Connect', parameters: { direction: 'outbound' } } });
+    const [both, paramWithWebhook, paramOnBuiltIn, badWebhook, badDelay] = await Promise.all([
+      cli('--url', url, '--no-webhook', '--webhook-path', '/twiml', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--url', url, '--webhook-path', '/twiml', '--param', 'a=b', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--param', 'a=b', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--webhook', 'ftp://127.0.0.1/twiml', 'fixtures/hello-8k-mulaw.wav'),
+      cli('--network-delay-ms', 'soon', 'fixtures/hello-8k-mulaw.wav'),
+    ]);
+    for (const result of [both, paramWithWebhook, paramOnBuiltIn, badWebhook, badDelay]) {
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+    }
+    expect(both.stderr).toContain('use --webhook-path or --no-webhook, not both');
+    expect(paramWithWebhook.stderr).toContain('--param sets customParameters in direct mode only');
+    expect(paramOnBuiltIn.stderr).toContain('--param sets customParameters in direct mode only');
+    expect(badWebhook.stderr).toContain('a voice webhook is an http:// or https:// URL');
+    expect(badDelay.stderr).toContain('expected milliseconds, as 30 or 20-40');
   });
 
   it('exits 2 before the call when --save-audio cannot be written (no such folder, or a file in its place)', async () => {

@@ -1,15 +1,17 @@
-// One fake-Twilio call: dials a Media Streams WebSocket and behaves like Twilio's side of a
-// bidirectional <Connect><Stream> call: connected, start, paced inbound media, optional DTMF,
-// a tail of line silence while the agent answers, then stop. The agent's audio goes to the
-// handset (playback.ts), which echoes marks and honours clear; everything is counted in the
-// call's ledger (record.ts). It speaks carrier-neutral call events through a CarrierSerializer
-// (the Twilio one), never Twilio JSON. It never rejects for network trouble and never hangs:
-// connection failures and timeouts come back as fields of the CallRecord.
+// One fake-Twilio stream: dials a Media Streams WebSocket and behaves like Twilio's side of it.
+// A bidirectional <Connect><Stream>: connected, start, paced inbound media, optional DTMF, a tail
+// of line silence while the agent answers, then stop; the agent's audio goes to the handset
+// (playback.ts), which echoes marks (one network delay later, network.ts) and honours clear. A
+// <Start><Stream> fork: the same pacing on the tracks it asked for, and nothing taken back.
+// Everything is counted in the call's ledger (record.ts). It speaks carrier-neutral call events
+// through a CarrierSerializer (the Twilio one), never Twilio JSON. It never rejects for network
+// trouble and never hangs: connection failures and timeouts come back as fields of the CallRecord.
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../audio/format.js';
-import { TwilioCarrierSerializer, newStreamIds, type AgentEvent, type CallerEvent, type CarrierSerializer, type StreamIds } from '../twilio/codec.js';
+import { TwilioCarrierSerializer, newStreamIds, type AgentEvent, type CallerEvent, type CarrierSerializer, type MediaTrack, type StreamIds } from '../twilio/codec.js';
 import { FrameClock, REALTIME, sleep } from './clock.js';
 import { MediaLine } from './line.js';
+import { CallNetwork, DelayedSender, describeNetworkDelay, seedFrom } from './network.js';
 import { DTMF_DIGIT_SPACING_MS, EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { PlaybackQueue } from './playback.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
@@ -27,6 +29,7 @@ export {
   type CallProgress,
   type DtmfPlan,
   type PlaceCallOptions,
+  type StreamShape,
 } from './options.js';
 export type { CallEnding, CallRecord, WireErrorKind, WireErrorSummary } from './record.js';
 export { newSid } from '../twilio/codec.js';
@@ -45,9 +48,20 @@ function padFrame(frame: Buffer): Buffer {
   return padded;
 }
 
+/** Each digit of the call's DTMF plan with the media frame it goes out before. */
+function dtmfSchedule(options: ResolvedOptions): Array<{ frameIndex: number; digit: string }> {
+  const firstFrame = options.dtmfAtMs === null ? options.frames.length : Math.ceil(options.dtmfAtMs / FRAME_MS);
+  const spacingFrames = Math.round(DTMF_DIGIT_SPACING_MS / FRAME_MS);
+  return [...options.dtmfDigits].map((digit, i) => ({ frameIndex: firstFrame + i * spacingFrames, digit }));
+}
+
 class SimulatedCall {
-  private readonly ids: StreamIds = newStreamIds();
-  private readonly carrier: CarrierSerializer = new TwilioCarrierSerializer(this.ids);
+  private readonly ids: Readonly<StreamIds>;
+  private readonly tracks: readonly MediaTrack[];
+  private readonly carrier: CarrierSerializer;
+  private readonly network: CallNetwork;
+  /** Mark echoes on their way back to the server. */
+  private readonly echoes: DelayedSender;
   private readonly ledger = new CallLedger();
   private readonly dialledAt = performance.now();
   private readonly timeline = new CallTimeline(this.dialledAt);
@@ -60,23 +74,34 @@ class SimulatedCall {
   private readonly hangUp = new AbortController();
   /** Aborted once the socket has closed: cancels grace-period timers so nothing outlives the call. */
   private readonly socketClosed = new AbortController();
-
-  private readonly line = new MediaLine({
-    onOpen: () => this.sendConnectedAndStart(),
-    onMessage: (raw, isBinary) => this.onServerMessage(raw, isBinary),
-    onClosed: () => this.onLineClosed(),
-  });
+  private readonly line: MediaLine;
   private phase: CallProgress['phase'] = 'connecting';
   private stopSent = false;
+  private playbackEnded = false;
   private dtmfQueue: Array<{ frameIndex: number; digit: string }> = [];
   private endingOverride: CallEnding | null = null;
 
   constructor(private readonly options: ResolvedOptions) {
+    this.ids = options.ids ?? newStreamIds();
+    this.tracks = options.stream.kind === 'fork' ? options.stream.tracks : ['inbound'];
+    this.carrier = new TwilioCarrierSerializer(this.ids, { tracks: this.tracks });
+    this.network = new CallNetwork(options.networkDelay, options.networkSeed ?? seedFrom(this.ids.callSid));
+    this.echoes = new DelayedSender(this.network, () => performance.now());
     const closeReserve = Math.min(options.closeGraceMs, options.timeoutMs * CLOSE_RESERVE_SHARE);
     this.tailCutoff = this.dialledAt + options.timeoutMs - closeReserve;
     this.audioClock = new FrameClock(options.timing);
     const playbackSpeed = options.timing.mode === 'burst' ? null : options.timing.speed;
     this.playback = new PlaybackQueue(playbackSpeed, (name) => this.echoMark(name));
+    // Twilio never sends faster than real time, so a burst's backlog is the test's own: no drops.
+    const congestionLimitMs = options.timing.mode === 'burst' ? null : options.congestionMs / options.timing.speed;
+    this.line = new MediaLine(
+      {
+        onOpen: () => this.sendConnectedAndStart(),
+        onMessage: (raw, isBinary) => this.onServerMessage(raw, isBinary),
+        onClosed: () => this.onLineClosed(),
+      },
+      congestionLimitMs,
+    );
   }
 
   async run(): Promise<CallRecord> {
@@ -88,7 +113,7 @@ class SimulatedCall {
         this.line.connectError = 'aborted before dialling';
         return this.record();
       }
-      const opened = await this.line.dial(this.options.url, this.options.timeoutMs);
+      const opened = await this.line.dial(this.options.url, this.options.timeoutMs, this.options.headers);
       if (opened) {
         await this.streamCall();
         await this.finishCall();
@@ -99,17 +124,24 @@ class SimulatedCall {
     } finally {
       clearTimeout(deadlineTimer);
       this.options.signal?.removeEventListener('abort', onAbort);
-      this.playback.stop();
+      this.endPlayback();
     }
   }
 
   private onLineClosed(): void {
     this.hangUp.abort();
     this.socketClosed.abort();
-    this.ledger.marksPendingAtEnd = this.playback.stop();
+    this.endPlayback();
     const { opened, closedByCaller, closeCode, closeReason } = this.line;
     const how = `${closedByCaller ? 'caller' : 'server'} closed, code ${closeCode ?? 'none'}${closeReason ? ` "${closeReason}"` : ''}`;
     this.timeline.event(performance.now(), 'call', 'close', opened ? how : 'the stream never opened');
+  }
+
+  /** Nothing more plays or echoes; the marks never echoed (unplayed, or still on the wire) are counted once. */
+  private endPlayback(): void {
+    if (this.playbackEnded) return;
+    this.playbackEnded = true;
+    this.ledger.marksPendingAtEnd = this.playback.stop() + this.echoes.stop();
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -125,7 +157,7 @@ class SimulatedCall {
     this.send({ type: 'start', customParameters: this.options.customParameters });
     this.ledger.startSentAt = performance.now();
     this.timeline.event(this.ledger.startSentAt, 'caller', 'start');
-    this.scheduleDtmf();
+    this.dtmfQueue = dtmfSchedule(this.options);
     if (this.options.earlyMedia) {
       // Same tick as start: these frames reach the server back to back with it.
       this.phase = 'audio';
@@ -135,15 +167,10 @@ class SimulatedCall {
     }
   }
 
-  private scheduleDtmf(): void {
-    const digits = this.options.dtmfDigits;
-    if (digits === '') return;
-    const firstFrame = this.options.dtmfAtMs === null ? this.options.frames.length : Math.ceil(this.options.dtmfAtMs / FRAME_MS);
-    const spacingFrames = Math.round(DTMF_DIGIT_SPACING_MS / FRAME_MS);
-    this.dtmfQueue = [...digits].map((digit, i) => ({ frameIndex: firstFrame + i * spacingFrames, digit }));
-  }
-
-  /** Media frame `n` of the whole call (audio then tail); DTMF due at or before it goes first. */
+  /**
+   * Media frame `n` of the whole call (audio then tail) on every track the stream carries; DTMF
+   * due at or before it goes first. A frame the line discards under congestion is never built.
+   */
   private sendFrame(n: number, frame: Buffer, isAudio: boolean): void {
     while (this.dtmfQueue.length > 0 && this.dtmfQueue[0]!.frameIndex <= n) {
       const { digit } = this.dtmfQueue.shift()!;
@@ -155,11 +182,21 @@ class SimulatedCall {
     const startDelayMs = this.options.earlyMedia ? 0 : this.options.startDelayMs;
     // Audio time since start, as Twilio stamps it: independent of how fast we replay.
     const timestampMs = startDelayMs + n * FRAME_MS;
-    const payload = padFrame(frame);
-    if (!this.send({ type: 'audio', payload: payload.toString('base64'), timestampMs })) return;
-    const now = performance.now();
-    this.ledger.mediaSent(now, isAudio);
-    this.timeline.callerFrame(now, payload);
+    for (const track of this.tracks) {
+      const now = performance.now();
+      const admitted = this.line.admitMedia(now);
+      if (admitted === 'closed') return;
+      if (admitted === 'dropped') {
+        this.ledger.mediaDropped(track);
+        continue;
+      }
+      const audio = padFrame(track === 'inbound' ? frame : (this.options.agentFrames[n] ?? SILENCE_FRAME));
+      if (!this.send({ type: 'audio', payload: audio.toString('base64'), timestampMs, track })) return;
+      if (track === 'inbound') {
+        this.ledger.mediaSent(now, isAudio);
+        this.timeline.callerFrame(now, audio);
+      } else this.ledger.outboundTrackFramesSent += 1;
+    }
     this.reportProgress();
   }
 
@@ -217,7 +254,8 @@ class SimulatedCall {
     if (this.dtmfQueue.length > 0) return false;
     const lastServerMediaAt = this.ledger.lastServerMediaAt;
     if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return false;
-    return this.playback.isDrained(now);
+    // Played is not yet heard of: a mark echo still on the wire keeps the caller on the line.
+    return this.playback.isDrained(now) && this.echoes.inFlight === 0;
   }
 
   private async finishCall(): Promise<void> {
@@ -235,7 +273,7 @@ class SimulatedCall {
 
   private sendStop(): void {
     // Audio not yet played when the caller hangs up is never played, and its marks never echo.
-    this.ledger.marksPendingAtEnd = this.playback.stop();
+    this.endPlayback();
     if (this.send({ type: 'hangup' })) {
       this.stopSent = true;
       this.timeline.event(performance.now(), 'caller', 'stop');
@@ -262,12 +300,13 @@ class SimulatedCall {
   private onServerMessage(raw: Buffer, isBinary: boolean): void {
     const decoded = this.carrier.deserialize(raw, isBinary);
     // Twilio drops what it cannot use (warning 31951 for another stream's); so does the phone.
-    if (decoded.ok) {
-      this.onAgentEvent(decoded.event, performance.now());
-      return;
+    if (!decoded.ok) {
+      this.ledger.wireError(decoded.error.code, decoded.error.message);
+      this.timeline.event(performance.now(), 'agent', 'wire-error', decoded.error.code);
     }
-    this.ledger.wireError(decoded.error.code, decoded.error.message);
-    this.timeline.event(performance.now(), 'agent', 'wire-error', decoded.error.code);
+    // A fork takes nothing back: media, mark or clear on it is Twilio's error 31924.
+    else if (this.options.stream.kind === 'fork') this.ledger.wireError('message_on_fork', `a ${decoded.event.type === 'audio' ? 'media' : decoded.event.type} message on a <Start><Stream> fork`);
+    else this.onAgentEvent(decoded.event, performance.now());
   }
 
   private onAgentEvent(event: AgentEvent, now: number): void {
@@ -294,12 +333,15 @@ class SimulatedCall {
     }
   }
 
+  /** The mark's audio has played; its echo reaches the server one network delay later. */
   private echoMark(name: string): void {
     if (this.stopSent) return;
-    if (this.send({ type: 'mark-played', name })) {
-      this.ledger.marksEchoed += 1;
-      this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
-    }
+    this.echoes.send(() => {
+      if (!this.stopSent && this.send({ type: 'mark-played', name })) {
+        this.ledger.marksEchoed += 1;
+        this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
+      }
+    });
   }
 
   // ---- result ------------------------------------------------------------------------------
@@ -318,6 +360,9 @@ class SimulatedCall {
       direction: this.options.direction,
       ids: this.ids,
       customParameters: this.options.customParameters,
+      streamKind: this.options.stream.kind,
+      tracks: this.tracks,
+      network: { markEchoDelay: describeNetworkDelay(this.network.delay), seed: this.network.seed },
       connected: line.opened,
       connectError: line.connectError,
       ending: this.ending(),
@@ -333,7 +378,7 @@ class SimulatedCall {
   }
 }
 
-/** Dial `url` as Twilio would and run one call to the end. Rejects only for invalid options. */
+/** Dial `url` as Twilio would and run one stream to the end. Rejects only for invalid options. */
 export async function placeCall(options: PlaceCallOptions): Promise<CallRecord> {
   const call = new SimulatedCall(resolveOptions(options));
   return call.run();

@@ -1,11 +1,24 @@
-// The media socket of one fake call: dials the server's Media Streams URL, carries text frames
-// both ways and keeps how it ended. Its states: dialling -> open -> closed, or dialling -> closed
-// when the upgrade fails. Network trouble is never thrown: it is kept as connectError (before
-// open) or socketError (after), for the call's record.
+// The media socket of one fake call: dials the server's Media Streams URL (with the upgrade
+// headers Twilio sends, X-Twilio-Signature among them), carries text frames both ways and keeps
+// how it ended. Its states: dialling -> open -> closed, or dialling -> closed when the upgrade
+// fails. Network trouble is never thrown: it is kept as connectError (before open) or
+// socketError (after), for the call's record. Media frames go through a congestion check:
+// Twilio discards audio when the server's socket stays backed up (warning 31930), and so does
+// this line, instead of buffering without bound.
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 export type LineState = 'dialling' | 'open' | 'closed';
+
+/** What the line does with the next media frame: send it, discard it, or nothing (it is closed). */
+export type MediaSendResult = 'sent' | 'dropped' | 'closed';
+
+/**
+ * Whether the server keeps up with the audio Twilio sends it: 'flowing' while every frame leaves
+ * at once, 'backed-up' once one had to wait in the socket (the kernel's buffers toward the server
+ * are full: it is not reading), 'dropping' when that has lasted longer than the limit.
+ */
+export type CongestionState = 'flowing' | 'backed-up' | 'dropping';
 
 export interface LineHandlers {
   /** The socket is open: Twilio's side speaks first. */
@@ -43,23 +56,38 @@ export class MediaLine {
   closeReason = '';
   /** performance.now() instant the socket closed. */
   closedAt: number | null = null;
+  private congestion: CongestionState = 'flowing';
+  private backedUpSince = 0;
+  /** Media frames discarded because the server's socket stayed backed up. */
+  mediaDropped = 0;
   private resolveClosed: () => void = () => {};
   readonly closed = new Promise<void>((resolve) => {
     this.resolveClosed = resolve;
   });
 
-  constructor(private readonly handlers: LineHandlers) {}
+  /**
+   * `congestionLimitMs`: wall ms the socket may stay backed up before media frames are dropped;
+   * null never drops (a burst replay, which no real Twilio call is).
+   */
+  constructor(
+    private readonly handlers: LineHandlers,
+    private readonly congestionLimitMs: number | null = null,
+  ) {}
 
   get state(): LineState {
     return this.current;
   }
 
+  get congestionState(): CongestionState {
+    return this.congestion;
+  }
+
   /** Resolves true once open, false when the socket closed (or could not be made) first. */
-  dial(url: string, handshakeTimeoutMs: number): Promise<boolean> {
+  dial(url: string, handshakeTimeoutMs: number, headers: Readonly<Record<string, string>> = {}): Promise<boolean> {
     return new Promise((resolve) => {
       let socket: WebSocket;
       try {
-        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false });
+        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false, headers: { ...headers } });
       } catch (err) {
         // Invalid URL and the like are thrown synchronously by the constructor.
         this.connectError = (err as Error).message;
@@ -96,6 +124,28 @@ export class MediaLine {
     if (this.current !== 'open' || !socket || socket.readyState !== WebSocket.OPEN) return false;
     socket.send(frame);
     return true;
+  }
+
+  /**
+   * Whether the next media frame may go out: not while the server has left its socket backed up
+   * for longer than the congestion limit; then the frame is discarded, as Twilio discards audio
+   * (warning 31930). Asked before the frame is built, so a discarded frame takes no sequence number.
+   */
+  admitMedia(now: number): MediaSendResult {
+    const socket = this.socket;
+    if (this.current !== 'open' || !socket || socket.readyState !== WebSocket.OPEN) return 'closed';
+    if (socket.bufferedAmount === 0) {
+      this.congestion = 'flowing';
+    } else if (this.congestion === 'flowing') {
+      this.congestion = 'backed-up';
+      this.backedUpSince = now;
+    }
+    if (this.congestion === 'backed-up' && this.congestionLimitMs !== null && now - this.backedUpSince > this.congestionLimitMs) {
+      this.congestion = 'dropping';
+    }
+    if (this.congestion !== 'dropping') return 'sent';
+    this.mediaDropped += 1;
+    return 'dropped';
   }
 
   /** The caller begins the close handshake. */

@@ -1,8 +1,9 @@
 // What one fake-Twilio call can be told (PlaceCallOptions), its defaults, and their checking:
 // bad options are a RangeError before anything is dialled, never a half-placed call.
 import { FRAME_BYTES } from '../audio/format.js';
-import type { CallDirection } from '../twilio/codec.js';
+import type { CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
+import { DEFAULT_NETWORK_DELAY, validateNetworkDelay, type NetworkDelay } from './network.js';
 
 /** Line silence after the caller's audio while the agent answers (audio time). */
 export const DEFAULT_TAIL_MS = 1500;
@@ -18,6 +19,18 @@ export const DTMF_DIGIT_SPACING_MS = 200;
 export const DTMF_DIGITS = /^[0-9*#]+$/;
 /** The direction a call has when none is given. */
 export const DEFAULT_DIRECTION: CallDirection = 'inbound';
+/**
+ * Audio time the server's socket may stay backed up before caller audio is discarded, as Twilio
+ * discards it under congestion (warning 31930). Twilio documents no figure; 1 s is callsim's.
+ */
+export const DEFAULT_CONGESTION_MS = 1000;
+
+/**
+ * The stream Twilio opened: a bidirectional <Connect><Stream> (the inbound track only, audio and
+ * marks back), or a unidirectional <Start><Stream> fork on the tracks it asked for (nothing back).
+ */
+export type StreamShape = { kind: 'bidirectional' } | { kind: 'fork'; tracks: readonly MediaTrack[] };
+export const BIDIRECTIONAL: StreamShape = { kind: 'bidirectional' };
 
 export interface DtmfPlan {
   /** Digits to press, e.g. "12#". */
@@ -36,13 +49,28 @@ export interface CallProgress {
 }
 
 export interface PlaceCallOptions {
-  /** ws:// or wss:// Media Streams URL. */
+  /** ws:// or wss:// Media Streams URL to dial. */
   url: string;
+  /** Headers of the WebSocket upgrade (Twilio's X-Twilio-Signature). */
+  headers?: Readonly<Record<string, string>>;
+  /** The call's SIDs (the ones its voice webhook was told); fresh ones when absent. */
+  ids?: Readonly<StreamIds>;
   /** The caller's audio: 160-byte 8 kHz mu-law frames (a short last frame is padded with silence). */
   frames: readonly Buffer[];
+  /** What the call is labelled (and, through its webhook, was placed as); nothing on the stream says it. */
   direction?: CallDirection;
-  /** Extra <Parameter>s; they arrive in start.customParameters next to `direction`. */
+  /** start.customParameters, exactly: the stream's <Parameter>s. */
   params?: Readonly<Record<string, string>>;
+  /** Default: bidirectional. */
+  stream?: StreamShape;
+  /** The agent's side of the call, for a fork's outbound track (silence where it runs out). */
+  agentFrames?: readonly Buffer[];
+  /** One-way delay of a mark echo back to the server; default 20–40 ms. */
+  networkDelay?: NetworkDelay;
+  /** Seed of the call's network PRNG; default: derived from the callSid. */
+  networkSeed?: number;
+  /** Audio ms the server's socket may stay backed up before caller audio is dropped (31930). */
+  congestionMs?: number;
   timing?: CallTiming;
   /** Send the first frames in the same tick as `start`, so a server that is not ready yet races. */
   earlyMedia?: boolean;
@@ -63,9 +91,16 @@ export interface PlaceCallOptions {
 /** PlaceCallOptions checked, with every default filled in. */
 export interface ResolvedOptions {
   url: string;
+  headers: Readonly<Record<string, string>>;
+  ids: Readonly<StreamIds> | null;
   frames: readonly Buffer[];
   direction: CallDirection;
   customParameters: Record<string, string>;
+  stream: StreamShape;
+  agentFrames: readonly Buffer[];
+  networkDelay: NetworkDelay;
+  networkSeed: number | null;
+  congestionMs: number;
   timing: CallTiming;
   earlyMedia: boolean;
   startDelayMs: number;
@@ -94,15 +129,28 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
   }
   const timeoutMs = nonNegative('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS);
   if (timeoutMs === 0) throw new RangeError('timeoutMs must be > 0');
-  for (const frame of options.frames) {
+  for (const frame of [...options.frames, ...(options.agentFrames ?? [])]) {
     if (frame.length > FRAME_BYTES) throw new RangeError(`audio frames must be at most ${FRAME_BYTES} bytes`);
   }
-  const direction = options.direction ?? DEFAULT_DIRECTION;
+  const stream = options.stream ?? BIDIRECTIONAL;
+  if (stream.kind === 'fork' && stream.tracks.length === 0) throw new RangeError('a fork stream carries at least one track');
+  // "Media Streams - WebSocket Messages": the dtmf message is sent on bidirectional streams only.
+  if (stream.kind === 'fork' && dtmfDigits !== '') throw new RangeError('Twilio sends DTMF only on bidirectional streams, not on a <Start><Stream> fork');
+  const networkDelay = options.networkDelay ?? DEFAULT_NETWORK_DELAY;
+  validateNetworkDelay(networkDelay);
+  if (options.networkSeed !== undefined && !Number.isInteger(options.networkSeed)) throw new RangeError(`networkSeed must be an integer (got ${options.networkSeed})`);
   return {
     url: options.url,
+    headers: options.headers ?? {},
+    ids: options.ids ?? null,
     frames: options.frames,
-    direction,
-    customParameters: { direction, ...options.params },
+    direction: options.direction ?? DEFAULT_DIRECTION,
+    customParameters: { ...options.params },
+    stream,
+    agentFrames: options.agentFrames ?? [],
+    networkDelay,
+    networkSeed: options.networkSeed ?? null,
+    congestionMs: nonNegative('congestionMs', options.congestionMs, DEFAULT_CONGESTION_MS),
     timing,
     earlyMedia: options.earlyMedia ?? false,
     startDelayMs: nonNegative('startDelayMs', options.startDelayMs, 0),

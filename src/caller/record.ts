@@ -1,9 +1,11 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
-import type { AgentMessageErrorCode, CallDirection, StreamIds } from '../twilio/codec.js';
-import type { CallTimelineData } from './timeline.js';
+import { performance } from 'node:perf_hooks';
+import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import { CallTimeline, type CallTimelineData } from './timeline.js';
 
-export type WireErrorKind = AgentMessageErrorCode;
+/** Why a server message was not used: the codec's reasons, or any message back on a fork. */
+export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
 
 export interface WireErrorSummary {
   kind: WireErrorKind;
@@ -21,7 +23,9 @@ export type CallEnding =
   | 'timeout'
   /** The caller was told to hang up early (signal). */
   | 'aborted'
-  | 'connect_failed';
+  | 'connect_failed'
+  /** No stream was dialled: the webhook or its TwiML ended the call first. */
+  | 'not_dialled';
 
 export interface CallRecord {
   url: string;
@@ -30,15 +34,25 @@ export interface CallRecord {
   callSid: string;
   streamSid: string;
   customParameters: Record<string, string>;
+  /** A bidirectional <Connect><Stream>, or a <Start><Stream> fork. */
+  streamKind: 'bidirectional' | 'fork';
+  /** start.tracks: the tracks this stream carries. */
+  tracks: MediaTrack[];
   connected: boolean;
   /** Why the WebSocket never opened (ECONNREFUSED, HTTP 404 on upgrade, handshake timeout...). */
   connectError: string | null;
   ending: CallEnding;
-  /** All media frames sent: the caller's audio plus tail silence. */
+  /** All media frames sent on the inbound track: the caller's audio plus tail silence. */
   framesSent: number;
   audioFramesSent: number;
   silenceFramesSent: number;
   dtmfDigitsSent: string;
+  /** Media frames sent on a fork's outbound track (the agent's side of the call). */
+  outboundTrackFramesSent: number;
+  /** Caller frames discarded because the server left its socket backed up (Twilio warning 31930). */
+  callerFramesDropped: number;
+  /** Outbound-track frames discarded the same way. */
+  outboundTrackFramesDropped: number;
   stopSent: boolean;
   /** Media frames received and accepted (right streamSid, valid payload), cleared ones included. */
   framesReceived: number;
@@ -48,8 +62,10 @@ export interface CallRecord {
   receivedAudio: Buffer[];
   marksReceived: number;
   marksEchoed: number;
-  /** Marks still waiting for playback when the call ended (never echoed). */
+  /** Marks never echoed: still waiting for playback when the call ended, or their echo still on the wire. */
   marksPendingAtEnd: number;
+  /** The network the mark echoes crossed: its one-way delay and the seed its PRNG ran from (null: never dialled). */
+  network: { markEchoDelay: string; seed: number } | null;
   clearsReceived: number;
   /** Audio ms a clear dropped before it was played. */
   audioClearedMs: number;
@@ -84,6 +100,9 @@ export function toCallSummary(record: CallRecord): CallSummary {
 export class CallLedger {
   framesSent = 0;
   audioFramesSent = 0;
+  outboundTrackFramesSent = 0;
+  callerFramesDropped = 0;
+  outboundTrackFramesDropped = 0;
   dtmfDigitsSent = '';
   startSentAt: number | null = null;
   firstMediaSentAt: number | null = null;
@@ -109,6 +128,12 @@ export class CallLedger {
       this.firstAudioFrameAt ??= now;
       this.lastAudioFrameAt = now;
     }
+  }
+
+  /** A media frame for `track` the line discarded under congestion. */
+  mediaDropped(track: MediaTrack): void {
+    if (track === 'inbound') this.callerFramesDropped += 1;
+    else this.outboundTrackFramesDropped += 1;
   }
 
   audioReceived(audio: Buffer, now: number): void {
@@ -137,8 +162,11 @@ export class CallLedger {
 export interface LineOutcome {
   url: string;
   direction: CallDirection;
-  ids: StreamIds;
+  ids: Readonly<StreamIds>;
   customParameters: Record<string, string>;
+  streamKind: CallRecord['streamKind'];
+  tracks: readonly MediaTrack[];
+  network: CallRecord['network'];
   connected: boolean;
   connectError: string | null;
   ending: CallEnding;
@@ -163,6 +191,8 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     callSid: line.ids.callSid,
     streamSid: line.ids.streamSid,
     customParameters: { ...line.customParameters },
+    streamKind: line.streamKind,
+    tracks: [...line.tracks],
     connected: line.connected,
     connectError: line.connectError,
     ending: line.ending,
@@ -170,6 +200,9 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     audioFramesSent,
     silenceFramesSent: ledger.framesSent - audioFramesSent,
     dtmfDigitsSent: ledger.dtmfDigitsSent,
+    outboundTrackFramesSent: ledger.outboundTrackFramesSent,
+    callerFramesDropped: ledger.callerFramesDropped,
+    outboundTrackFramesDropped: ledger.outboundTrackFramesDropped,
     stopSent: line.stopSent,
     framesReceived: ledger.framesReceived,
     bytesReceived: ledger.bytesReceived,
@@ -177,6 +210,7 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     marksReceived: ledger.marksReceived,
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
+    network: line.network,
     clearsReceived: ledger.clearsReceived,
     audioClearedMs: Math.round(line.audioClearedMs),
     firstAudioLatencyMs: roundOrNull(ledger.firstAudioLatencyMs),
@@ -195,4 +229,29 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     startedAt: line.startedAt,
     timeline,
   };
+}
+
+/** The record of a call whose stream was never dialled (its webhook or TwiML ended it first). */
+export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: CallDirection; url: string; reason: string }): CallRecord {
+  // Nothing happened on a line that was never dialled: an empty timeline.
+  return toCallRecord(new CallLedger(), new CallTimeline(performance.now()).data(), {
+    url: call.url,
+    direction: call.direction,
+    ids: call.ids,
+    customParameters: {},
+    streamKind: 'bidirectional',
+    tracks: [],
+    network: null,
+    connected: false,
+    connectError: call.reason,
+    ending: 'not_dialled',
+    stopSent: false,
+    closedBy: null,
+    closeCode: null,
+    closeReason: '',
+    socketError: null,
+    durationMs: 0,
+    audioClearedMs: 0,
+    startedAt: new Date().toISOString(),
+  });
 }

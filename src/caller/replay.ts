@@ -4,24 +4,31 @@
 //   options.ts   PlaceCallOptions, their defaults and checking
 //   line.ts      the media WebSocket: dialling -> open -> closed
 //   playback.ts  the handset: plays the agent's audio, echoes marks, honours clear
+//   network.ts   the network model: a seeded PRNG per call, the delay of mark echoes
 //   record.ts    what one call sent and heard (CallLedger) and its CallRecord
-//   call.ts      one call: dial, connected/start, paced media, DTMF, tail, stop
+//   call.ts      one stream: dial, connected/start, paced media, DTMF, tail, stop
+//   webhook.ts   the voice webhook request, as Twilio makes it (parameters, signature)
+//   stream-url.ts where a <Stream url> is dialled and what is signed
+//   call-flow.ts one call as Twilio places it: webhook -> TwiML -> signed stream (or direct mode)
 //   stats.ts     the server's account of the call (GET /calls/:callSid)
 //   checks.ts    the named checks over both views
 // It may import src/twilio/ (the wire format, through codec.ts) and src/audio/, and the media
 // server only lazily, for the built-in target; never src/gate/, src/report/ or src/cli/.
 //
-// One replayed call, judged: load a WAV, dial a Media Streams server (the given URL, or the
-// built-in one started in-process), read the server's own account of the call when it has one,
-// and run the checks over both views. The report is plain JSON so a CI gate can store and diff it.
+// One replayed call, judged: load a WAV, place the call (through the voice webhook of the built-in
+// server started in-process, of a given URL, or directly at a Media Streams URL), read the
+// server's own account of the call when it has one, and run the checks over every view. The
+// report is plain JSON so a CI gate can store and diff it.
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { loadWavAsMulawFrames, type MulawAudio, mulawFramesToWav, type SourceFormat } from '../audio/wav.js';
 import type { CallDirection } from '../twilio/codec.js';
+import { runCallFlow, type CallFlowReport, type CallSetup } from './call-flow.js';
 import { runChecks, type ReplayCheck } from './checks.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
-import { placeCall } from './call.js';
-import { DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
+import { DEFAULT_NETWORK_DELAY, type NetworkDelay } from './network.js';
+import { DEFAULT_CONGESTION_MS, DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
+import type { CallParties, WebhookMethod } from './webhook.js';
 import { toCallSummary, type CallSummary } from './record.js';
 import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
@@ -29,6 +36,15 @@ import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerSta
 // The names this module has always exported stay importable from here.
 export type { CheckStatus, ReplayCheck } from './checks.js';
 export type { CallSummary } from './record.js';
+export type { CallFlowReport, CallSetup, SetupFailure, StreamReport, TwimlReport, WebhookReport } from './call-flow.js';
+export type { CallParties, WebhookMethod } from './webhook.js';
+export type { NetworkDelay } from './network.js';
+
+/** The voice webhook of a call: an absolute URL, or a path on the target's base URL. */
+export type WebhookTarget = { url: string } | { path: string };
+
+/** callsim serve's own voice webhook: the default for the built-in server and server commands. */
+export const DEFAULT_WEBHOOK_PATH = '/twiml';
 export { statsUrlFor, type JsonObject, type JsonValue, type ServerStats } from './stats.js';
 
 export interface ReplayOptions {
@@ -37,14 +53,40 @@ export interface ReplayOptions {
   /** `file` already decoded (a gate replays one fixture many times); read from `file` when absent. */
   audio?: MulawAudio;
   direction?: CallDirection;
-  /** ws:// or wss:// Media Streams URL; default: the built-in server, started in-process. */
+  /**
+   * ws:// or wss:// Media Streams URL of a running server: dialled directly unless a webhook is
+   * given, and the base a webhook path is relative to. Default: the built-in server, in-process.
+   */
   url?: string;
+  /**
+   * Where the call's voice webhook is; null: direct mode (no webhook step, `params` exactly).
+   * Default: the built-in server's /twiml; a `url` target without one is dialled directly.
+   */
+  webhook?: WebhookTarget | null;
+  /** Default POST, as Twilio's. */
+  webhookMethod?: WebhookMethod;
+  /** A 404 from the webhook means the target has none: dial `url` directly, and say so. */
+  webhookOptional?: boolean;
+  /** Sign the webhook and the stream's upgrade with this auth token (X-Twilio-Signature). */
+  authToken?: string | null;
+  /** The caller's and the agent's numbers in the webhook. */
+  parties?: CallParties;
+  /** The agent's side of a <Start><Stream> fork's outbound track (silence without it). */
+  agentAudio?: MulawAudio;
+  /** One-way delay of mark echoes; default 20–40 ms from the call's seeded PRNG. */
+  networkDelay?: NetworkDelay;
+  networkSeed?: number;
+  /** Audio ms the server's socket may stay backed up before caller audio is discarded (default 1000). */
+  congestionMs?: number;
+  /** A server that ends the stream with a normal close before stop passes (Twilio goes on with the next verb). */
+  allowServerHangup?: boolean;
   /** Where GET /calls/:callSid lives; default: the WebSocket URL's host over http(s). */
   statsUrl?: string;
   timing?: CallTiming;
   earlyMedia?: boolean;
   startDelayMs?: number;
   dtmf?: DtmfPlan;
+  /** Direct mode's start.customParameters, exactly; `{direction}` in a value becomes the direction. */
   params?: Readonly<Record<string, string>>;
   tailMs?: number;
   /** Default: 30 s, or longer for audio that needs it (its replay time + tail + 10 s). */
@@ -66,7 +108,10 @@ export interface ReplayReport {
   checks: ReplayCheck[];
   fixture: { file: string; durationMs: number; frames: number; source: SourceFormat };
   direction: CallDirection;
-  target: { url: string; builtInServer: boolean };
+  /** `url`: the Media Streams URL given (or the one the webhook's TwiML named); `webhook`: its voice webhook, if one was asked. */
+  target: { url: string; webhook: string | null; builtInServer: boolean };
+  /** How the call was set up: webhook, TwiML and stream, or direct mode. */
+  callFlow: CallFlowReport;
   timing: {
     mode: CallTiming['mode'];
     speed: number | null;
@@ -75,6 +120,9 @@ export interface ReplayReport {
     tailMs: number;
     timeoutMs: number;
     dtmf: string | null;
+    /** Audio ms of backlog before caller audio is discarded; null in a burst, which never discards. */
+    congestionMs: number | null;
+    allowServerHangup: boolean;
   };
   call: CallSummary;
   /** What happened when on the call (caller/timeline.ts). Large: the JSON reporter leaves it out unless asked. */
@@ -98,6 +146,35 @@ export function defaultTimeoutMs(audioMs: number, timing: CallTiming, tailMs: nu
   return Math.max(DEFAULT_TIMEOUT_MS, Math.ceil(audioWallMs + tailWallMs + TIMEOUT_HEADROOM_MS));
 }
 
+/** The http(s) origin of a ws(s) URL: where a webhook path on the same server lives. */
+export function httpBaseOf(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  return url.origin;
+}
+
+function callSetupOf(options: ReplayOptions, url: string | undefined, builtIn: { wsUrl: string; httpUrl: string } | null): CallSetup {
+  const method = options.webhookMethod ?? 'POST';
+  const directUrl = url ?? builtIn?.wsUrl;
+  let webhook = options.webhook;
+  let optional = options.webhookOptional ?? false;
+  if (webhook === undefined) {
+    if (builtIn === null) webhook = null;
+    else {
+      webhook = { path: DEFAULT_WEBHOOK_PATH };
+      optional = true;
+    }
+  }
+  if (webhook === null) {
+    if (directUrl === undefined) throw new RangeError('direct mode needs a Media Streams URL to dial');
+    return { mode: 'direct', url: directUrl };
+  }
+  if ('url' in webhook) return { mode: 'webhook', url: webhook.url, method, fallbackUrl: optional && directUrl !== undefined ? directUrl : null };
+  const base = builtIn?.httpUrl ?? (url === undefined ? undefined : httpBaseOf(url));
+  if (base === undefined) throw new RangeError(`a webhook path (${webhook.path}) needs a target URL to be relative to`);
+  return { mode: 'webhook', url: new URL(webhook.path, base).toString(), method, fallbackUrl: optional && directUrl !== undefined ? directUrl : null };
+}
+
 /** Replay `options.file` as one call and judge it. Throws WavInputError for an unreadable WAV. */
 export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
   const began = performance.now();
@@ -107,22 +184,30 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
   validateTiming(timing);
   const tailMs = options.tailMs ?? DEFAULT_TAIL_MS;
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(audio.durationMs, timing, tailMs);
+  const congestionMs = timing.mode === 'burst' ? null : (options.congestionMs ?? DEFAULT_CONGESTION_MS);
 
   // Only the default target needs the server module (and its model stack) loaded at all.
-  let builtIn: { wsUrl: string; close(): Promise<void> } | null = null;
-  let url = options.url;
-  if (url === undefined) {
+  let builtIn: { wsUrl: string; httpUrl: string; close(): Promise<void> } | null = null;
+  const url = options.url;
+  const absoluteWebhook = options.webhook !== undefined && options.webhook !== null && 'url' in options.webhook;
+  if (url === undefined && !absoluteWebhook) {
     const { startMediaServer } = await import('../server/media-server.js');
     builtIn = await startMediaServer({ port: 0, quiet: true });
-    url = builtIn.wsUrl;
   }
 
   try {
-    const record = await placeCall({
-      url,
+    const setup = callSetupOf(options, url, builtIn);
+    const { flow, record } = await runCallFlow({
+      setup,
       frames: audio.frames,
       direction,
       params: options.params,
+      authToken: options.authToken ?? null,
+      ...(options.parties !== undefined ? { parties: options.parties } : {}),
+      ...(options.agentAudio !== undefined ? { agentFrames: options.agentAudio.frames } : {}),
+      networkDelay: options.networkDelay ?? DEFAULT_NETWORK_DELAY,
+      ...(options.networkSeed !== undefined ? { networkSeed: options.networkSeed } : {}),
+      ...(options.congestionMs !== undefined ? { congestionMs: options.congestionMs } : {}),
       timing,
       earlyMedia: options.earlyMedia,
       startDelayMs: options.startDelayMs,
@@ -134,14 +219,17 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     });
     const call = toCallSummary(record);
 
-    const { stats, snapshot: serverSnapshot } = await readServerStats(url, record, options.statsUrl, options.statsWaitMs ?? DEFAULT_STATS_WAIT_MS);
+    const { stats, snapshot: serverSnapshot } = await readServerStats(record.url, record, options.statsUrl, options.statsWaitMs ?? DEFAULT_STATS_WAIT_MS);
 
     const { checks, failures } = runChecks({
       call,
+      flow,
       expectAudio: options.expectAudio ?? false,
       stats,
       snapshot: serverSnapshot,
       timeoutMs,
+      allowServerHangup: options.allowServerHangup ?? false,
+      congestionMs,
     });
 
     let savedAudio: ReplayReport['savedAudio'] = null;
@@ -160,7 +248,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       checks,
       fixture: { file: options.file, durationMs: audio.durationMs, frames: audio.frames.length, source: audio.source },
       direction,
-      target: { url, builtInServer: builtIn !== null },
+      target: {
+        url: url ?? builtIn?.wsUrl ?? flow.stream?.url ?? record.url,
+        webhook: setup.mode === 'webhook' ? setup.url : null,
+        builtInServer: builtIn !== null,
+      },
+      callFlow: flow,
       timing: {
         mode: timing.mode,
         speed: timing.mode === 'realtime' ? timing.speed : null,
@@ -169,6 +262,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
         tailMs,
         timeoutMs,
         dtmf: options.dtmf?.digits ?? null,
+        congestionMs,
+        allowServerHangup: options.allowServerHangup ?? false,
       },
       call,
       timeline: record.timeline,

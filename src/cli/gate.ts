@@ -5,15 +5,33 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
-import { checkReporterOutputs, collectReporter, packageFile, parseIntegerOption, parsePositiveNumberOption, parseWsUrl, REPORTER_OPTION_HELP, UsageError } from './options.js';
+import {
+  checkReporterOutputs,
+  collectParam,
+  collectReporter,
+  packageFile,
+  parseIntegerOption,
+  parseNetworkDelay,
+  parsePositiveNumberOption,
+  parseWebhookMethod,
+  parseWebhookPath,
+  parseWebhookUrl,
+  parseWsUrl,
+  REPORTER_OPTION_HELP,
+  UsageError,
+  webhookTargetOf,
+} from './options.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit-codes.js';
-import { GATE_TIMINGS, runGate, type GateOptions, type GateResult, type GateTiming } from '../gate/gate.js';
+import type { NetworkDelay } from '../caller/network.js';
+import type { WebhookMethod } from '../caller/replay.js';
+import { GATE_TIMINGS, runGate, type GateOptions, type GatePlacement, type GateResult, type GateTiming } from '../gate/gate.js';
 import { CONFIG_FILE, GateConfigError, loadGateConfig, type GateConfig } from '../gate/config.js';
 import { TargetError, targetLabel, type TargetSpec } from '../gate/target.js';
 import { ReporterGroup, type ReporterSpec } from '../report/index.js';
 import { printable } from '../text/printable.js';
 import { styleFor } from '../text/style.js';
 import { watchSignals } from './signals.js';
+import { redactSecrets } from '../log.js';
 
 interface GateCliOptions {
   config?: string;
@@ -28,6 +46,15 @@ interface GateCliOptions {
   timeout?: number;
   tail?: number;
   expectAudio?: boolean;
+  webhook?: string | false;
+  webhookPath?: string;
+  webhookMethod?: WebhookMethod;
+  authToken?: string;
+  param?: Record<string, string>;
+  allowServerHangup?: boolean;
+  networkDelayMs?: NetworkDelay;
+  congestionMs?: number;
+  agentAudio?: string;
   reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
@@ -63,6 +90,16 @@ export function gateCommand(): Command {
     .addOption(new Option('--timeout <ms>', 'bound on each call').argParser(parseIntegerOption('--timeout', 100)))
     .addOption(new Option('--tail <ms>', 'line silence after each fixture while the agent answers').argParser(parseIntegerOption('--tail', 0)))
     .option('--no-expect-audio', 'do not fail calls the server never answers with audio')
+    .addOption(new Option('--webhook <url>', "the server's voice webhook, POSTed first for every call as Twilio does (absolute http(s) URL)").argParser(parseWebhookUrl))
+    .addOption(new Option('--webhook-path <path>', 'the voice webhook as a path on the target (default for the built-in server and --server-cmd: /twiml, direct mode if it is 404)').argParser(parseWebhookPath))
+    .addOption(new Option('--webhook-method <method>', 'GET or POST (default POST, as Twilio)').argParser(parseWebhookMethod))
+    .option('--no-webhook', 'direct mode: dial the stream URL with exactly the --params, no webhook step')
+    .addOption(new Option('--auth-token <token>', 'sign every webhook and stream upgrade (X-Twilio-Signature) with this Twilio auth token').env('TWILIO_AUTH_TOKEN'))
+    .addOption(new Option('--param <name=value>', "direct mode's start.customParameters (repeatable); {direction} in a value is each call's direction").argParser(collectParam))
+    .option('--allow-server-hangup', 'accept a server that ends the stream with a normal close before stop')
+    .addOption(new Option('--network-delay-ms <ms>', 'one-way delay of mark echoes: N, or A-B drawn per mark (default 20-40)').argParser(parseNetworkDelay))
+    .addOption(new Option('--congestion-ms <ms>', "audio ms a server's socket may stay backed up before caller audio is discarded (31930; default 1000)").argParser(parseIntegerOption('--congestion-ms', 0)))
+    .option('--agent-audio <file.wav>', "the agent's side of a <Start><Stream> fork's outbound track (default: silence)")
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
     .option('--junit <file>', 'write a JUnit XML report (for CI test tabs); short for --reporter junit=<file>')
     .option('--json [file]', 'write the full result as JSON to a file, or to stdout (instead of the table) with no file')
@@ -71,8 +108,14 @@ export function gateCommand(): Command {
     .addHelpText(
       'after',
       `
-Every call is judged by the replay's checks (counters match the wire, no early close, no bad
-frames, audio answered) plus a scan of the server's output for crash signatures (TypeError,
+Every call is placed as Twilio places it: the voice webhook (Twilio's parameters, Direction
+inbound or outbound-api, signed with --auth-token / TWILIO_AUTH_TOKEN), then the stream its
+TwiML names. The built-in server and --server-cmd are called at /twiml (a 404 there: direct mode,
+said in the report); a --url target is dialled directly unless --webhook/--webhook-path is given.
+In direct mode the direction only labels a call: pass it with --param direction={direction}.
+
+Every call is judged by the replay's checks (webhook and TwiML, counters match the wire, no early
+close, no bad frames, audio answered) plus a scan of the server's output for crash signatures (TypeError,
 ReferenceError, "Cannot read properties of undefined", unhandled rejections, Python
 AttributeError/Traceback...), non-finite counters and calls the server never reports.
 Exit 0 when every call passed, 1 when any failed, 2 on bad usage.
@@ -86,7 +129,8 @@ SIGTERM: exit 130 / 143; a second signal quits at once).
 Examples:
   $ npx callsim gate                                        # built-in server, ./fixtures
   $ npx callsim gate --url wss://staging.example.com/media --junit gate.xml
-  $ npx callsim gate --server-cmd "python3 server.py --port {port}" --concurrency 2
+  $ npx callsim gate --server-cmd "python3 server.py --port {port}" --webhook-path /incoming-call
+  $ npx callsim gate --url ws://localhost:8080/media --param direction={direction}
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
   $ npx callsim gate --html callsim-report.html --junit callsim-junit.xml
   $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
@@ -117,6 +161,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
   const specs = reportersOf(opts, config);
   checkReporterOutputs(specs);
+  const placement = placementOf(opts, config, target);
   const reporters = new ReporterGroup(specs, { command: 'gate', timeline: opts.timeline === true });
   // Where the fixtures came from when nobody named them: ./fixtures, or, with none here, the package's own.
   if (chosen.why !== null) process.stderr.write(`callsim gate: fixtures: ${chosen.why(fixtures.length)}\n`);
@@ -130,6 +175,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     concurrency: opts.concurrency ?? config.concurrency ?? DEFAULTS.concurrency,
     target,
     expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
+    placement,
     ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
     ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
     onCallStart: (cell, running, done) => reporters.onCallStart({ cell, running, done, total }),
@@ -150,9 +196,13 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   } catch (err) {
     if (!(err instanceof TargetError)) throw err;
     const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
-    await reporters.onRunFailure({ message: `cannot start the server: ${err.message}`, output: err.output, target: targetLabel(target), interrupted });
-    process.stderr.write(`${style.red('callsim gate: cannot start the server:')} ${printable(err.message)}\n`);
-    for (const line of err.output.slice(-20)) process.stderr.write(style.gray(`  | ${printable(line)}\n`));
+    // The auth token given on the command line is scrubbed too (the command's own secrets already are).
+    const secrets = placement.authToken ? [placement.authToken] : [];
+    const message = redactSecrets(err.message, secrets);
+    const output = err.output.map((line) => redactSecrets(line, secrets));
+    await reporters.onRunFailure({ message: `cannot start the server: ${message}`, output, target: targetLabel(target), interrupted });
+    process.stderr.write(`${style.red('callsim gate: cannot start the server:')} ${printable(message)}\n`);
+    for (const line of output.slice(-20)) process.stderr.write(style.gray(`  | ${printable(line)}\n`));
     if (interrupted === null) process.stderr.write(style.dim('(its output is above; --ready-timeout gives a slow server longer)\n'));
     reportErrors(reporters);
     return signals.exitCode() ?? EXIT_CHECK_FAILED;
@@ -194,6 +244,49 @@ function targetOf(opts: GateCliOptions, config: GateConfig): TargetSpec {
   if (url !== undefined) return { kind: 'url', url };
   if (serverCmd === undefined) return { kind: 'builtin' };
   return { kind: 'command', command: serverCmd, wsPath: opts.wsPath ?? config.wsPath ?? DEFAULTS.wsPath, readyTimeoutMs: opts.readyTimeout ?? config.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs };
+}
+
+/** How every call is placed: the options, else the config file's keys of the same names. */
+function placementOf(opts: GateCliOptions, config: GateConfig, target: TargetSpec): GatePlacement {
+  const params = opts.param ?? config.params;
+  // A webhook choice on the command line replaces the config file's.
+  const fromCli = opts.webhook !== undefined || opts.webhookPath !== undefined;
+  const given = {
+    ...(fromCli ? { webhook: opts.webhook, webhookPath: opts.webhookPath } : { webhook: config.webhook, webhookPath: config.webhookPath }),
+    ...(params !== undefined ? { param: params } : {}),
+  };
+  const webhook = webhookTargetOf(given, target.kind === 'url' ? 'direct' : target.kind === 'builtin' ? 'webhook' : 'webhook-or-direct');
+  const networkDelay = opts.networkDelayMs ?? (config.networkDelayMs === undefined ? undefined : parseConfigDelay(config.networkDelayMs));
+  const agentAudioFile = opts.agentAudio ?? config.agentAudio;
+  const webhookMethod = opts.webhookMethod ?? config.webhookMethod;
+  const congestionMs = opts.congestionMs ?? config.congestionMs;
+  return {
+    ...(webhook !== undefined ? { webhook } : {}),
+    ...(webhookMethod !== undefined ? { webhookMethod } : {}),
+    ...(params !== undefined ? { params } : {}),
+    authToken: opts.authToken ?? null,
+    allowServerHangup: opts.allowServerHangup ?? config.allowServerHangup ?? false,
+    ...(networkDelay !== undefined ? { networkDelay } : {}),
+    ...(congestionMs !== undefined ? { congestionMs } : {}),
+    ...(agentAudioFile !== undefined ? { agentAudio: readAgentAudio(agentAudioFile) } : {}),
+  };
+}
+
+function parseConfigDelay(value: number | string): NetworkDelay {
+  try {
+    return parseNetworkDelay(String(value));
+  } catch (err) {
+    throw new UsageError(`gate.networkDelayMs: ${(err as Error).message}`);
+  }
+}
+
+function readAgentAudio(file: string): MulawAudio {
+  try {
+    return loadWavAsMulawFrames(file);
+  } catch (err) {
+    if (err instanceof WavInputError) throw new UsageError(`--agent-audio ${err.message}`);
+    throw err;
+  }
 }
 
 /**

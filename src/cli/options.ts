@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parseReporterSpec, REPORTER_NAMES, reporterConflict, type ReporterSpec } from '../report/index.js';
+import { validateNetworkDelay, type NetworkDelay } from '../caller/network.js';
+import type { WebhookMethod, WebhookTarget } from '../caller/replay.js';
 
 /**
  * Bad usage or input: the CLI prints the message in one line and exits 2, ending with `hint` (what
@@ -92,4 +94,77 @@ export function packageFile(relative: string): string {
     dir = parent;
   }
   return path.join(dir, relative);
+}
+
+/** A voice webhook URL: absolute http:// or https://. */
+export function parseWebhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL (expected http://host:port/path or https://...)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`a voice webhook is an http:// or https:// URL, got "${value}"`);
+  return value;
+}
+
+/** A path on the target's base URL, for its voice webhook. */
+export function parseWebhookPath(value: string): string {
+  if (!value.startsWith('/')) throw new InvalidArgumentError(`a webhook path starts with "/", got "${value}"`);
+  return value;
+}
+
+export function parseWebhookMethod(value: string): WebhookMethod {
+  const method = value.toUpperCase();
+  if (method !== 'GET' && method !== 'POST') throw new InvalidArgumentError(`a webhook method is GET or POST, got "${value}"`);
+  return method;
+}
+
+/** `--param name=value` (repeatable): direct mode's customParameters; `{direction}` is filled in per call. */
+export function collectParam(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('expected name=value.');
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** `--network-delay-ms N` (fixed) or `A-B` (uniform per message). */
+export function parseNetworkDelay(value: string): NetworkDelay {
+  const range = /^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$/.exec(value);
+  const delay: NetworkDelay = range ? { minMs: Number(range[1]), maxMs: Number(range[2]) } : { fixedMs: Number(value) };
+  if (value.trim() === '') throw new InvalidArgumentError('expected milliseconds, as 30 or 20-40.');
+  try {
+    validateNetworkDelay(delay);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}; expected milliseconds, as 30 or 20-40.`);
+  }
+  return delay;
+}
+
+/** The webhook options both commands take, as given. */
+export interface WebhookCliOptions {
+  /** A URL, or false for --no-webhook. */
+  webhook?: string | false;
+  webhookPath?: string;
+  param?: Record<string, string>;
+}
+
+/**
+ * What a target does without --webhook/--webhook-path/--no-webhook: dial directly (a --url), use
+ * its webhook (the built-in server has /twiml), or try its webhook and dial directly on a 404
+ * (a server command).
+ */
+export type DefaultPlacement = 'direct' | 'webhook' | 'webhook-or-direct';
+
+/** --webhook, --webhook-path and --no-webhook are one choice; --param belongs to direct mode. */
+export function webhookTargetOf(options: WebhookCliOptions, byDefault: DefaultPlacement): WebhookTarget | null | undefined {
+  if (options.webhook !== undefined && options.webhookPath !== undefined) {
+    throw new UsageError(options.webhook === false ? 'use --webhook-path or --no-webhook, not both' : 'use --webhook or --webhook-path, not both');
+  }
+  const target: WebhookTarget | null | undefined =
+    options.webhook === false ? null : typeof options.webhook === 'string' ? { url: options.webhook } : options.webhookPath !== undefined ? { path: options.webhookPath } : undefined;
+  const mayDialDirectly = target === null || (target === undefined && byDefault !== 'webhook');
+  if (!mayDialDirectly && options.param !== undefined && Object.keys(options.param).length > 0) {
+    throw new UsageError("--param sets customParameters in direct mode only (--no-webhook, or a --url target without --webhook): through a webhook, the TwiML's <Parameter>s are the customParameters");
+  }
+  return target;
 }

@@ -5,11 +5,25 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import type { CallTiming } from '../caller/clock.js';
-import { runReplay, type ReplayReport } from '../caller/replay.js';
+import type { NetworkDelay } from '../caller/network.js';
+import { runReplay, type ReplayReport, type WebhookMethod } from '../caller/replay.js';
 import { DTMF_DIGITS } from '../caller/call.js';
 import type { GateTiming } from '../gate/gate.js';
 import { ReporterGroup, replayCallResult, replayCell, replayRun, type ReporterSpec } from '../report/index.js';
-import { checkReporterOutputs, collectReporter, parseWsUrl, REPORTER_OPTION_HELP, requireOutputFolder, UsageError } from './options.js';
+import {
+  checkReporterOutputs,
+  collectParam,
+  collectReporter,
+  parseNetworkDelay,
+  parseWebhookMethod,
+  parseWebhookPath,
+  parseWebhookUrl,
+  parseWsUrl,
+  REPORTER_OPTION_HELP,
+  requireOutputFolder,
+  UsageError,
+  webhookTargetOf,
+} from './options.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { watchSignals } from './signals.js';
 import { printable } from '../text/printable.js';
@@ -17,6 +31,14 @@ import { printable } from '../text/printable.js';
 interface ReplayCliOptions {
   direction: CallDirection;
   url?: string;
+  webhook?: string | false;
+  webhookPath?: string;
+  webhookMethod?: WebhookMethod;
+  authToken?: string;
+  agentAudio?: string;
+  networkDelayMs?: NetworkDelay;
+  congestionMs?: number;
+  allowServerHangup?: boolean;
   statsUrl?: string;
   speed: number;
   burst?: boolean;
@@ -77,33 +99,34 @@ function parseDigits(value: string): string {
   return value;
 }
 
-function collectParam(value: string, previous: Record<string, string>): Record<string, string> {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError('expected key=value.');
-  const key = value.slice(0, eq);
-  if (key === 'direction') throw new InvalidArgumentError('use --direction to set the direction.');
-  return { ...previous, [key]: value.slice(eq + 1) };
-}
-
 // ---- command --------------------------------------------------------------------------------
 
 const EXAMPLES = `
 Examples:
-  # replay against the built-in server (started in-process), in real time
+  # against the built-in server (started in-process): its /twiml webhook, then the stream
   $ callsim replay fixtures/hello-8k-mulaw.wav
 
-  # an outbound call (the agent greets first); fail unless the agent says something
+  # an outbound-api call (the agent greets first); fail unless the agent says something
   $ callsim replay --direction outbound --expect-audio fixtures/question-16k-pcm16.wav
 
-  # your own server, as fast as possible, report as JSON (for CI)
-  $ callsim replay --url ws://localhost:8080/media --burst --json fixtures/hello-8k-mulaw.wav
+  # your own server, through its voice webhook, signed with your auth token
+  $ TWILIO_AUTH_TOKEN=... callsim replay --webhook http://localhost:8080/incoming-call \\
+      --direction outbound fixtures/hello-8k-mulaw.wav
 
-  # custom parameters, DTMF after the audio, keep what the agent said
-  $ callsim replay --url wss://agent.example.com/media --stats-url https://agent.example.com \\
-      --param lang=en --param account=42 --dtmf 1# --save-audio agent.wav call.wav
+  # dial a stream directly (no webhook): the parameters are exactly the --params
+  $ callsim replay --url ws://localhost:8080/media --param direction={direction} --burst --json call.wav
+
+  # DTMF after the audio, keep what the agent said
+  $ callsim replay --url wss://agent.example.com/media --webhook-path /twiml \\
+      --stats-url https://agent.example.com --dtmf 1# --save-audio agent.wav call.wav
+
+How the call is placed: like Twilio, through the voice webhook (POST, Twilio's parameters, CallSid
+and Direction: inbound or outbound-api), whose TwiML names the stream to dial. The built-in
+server's webhook is its /twiml; for --url, give --webhook URL or --webhook-path PATH, else the
+--url is dialled directly (direct mode: no webhook ran, --direction only labels the call).
 
 The caller's audio is followed by --tail ms of silence (kept going while the server is still
-talking, up to --timeout). Stats come from GET /calls/<callSid> on the same host as --url unless
+talking, up to --timeout). Stats come from GET /calls/<callSid> on the stream's host unless
 --stats-url says otherwise; without them only wire-level checks run.
 
 Reports: the text report on stdout (and a live line on a terminal). Each --reporter name[=file]
@@ -138,8 +161,22 @@ function gateTimingOf(options: ReplayCliOptions): GateTiming {
   return options.burst ? 'burst' : options.earlyMedia ? 'early-media' : 'realtime';
 }
 
+/** The fork's outbound track audio, read up front: a bad WAV is bad input (exit 2) before any call. */
+function agentAudioOf(file: string | undefined): MulawAudio | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return loadWavAsMulawFrames(file);
+  } catch (err) {
+    if (err instanceof WavInputError) throw new UsageError(`--agent-audio ${err.file}: ${err.problem}`);
+    throw err;
+  }
+}
+
 async function runReplayAction(file: string, options: ReplayCliOptions): Promise<void> {
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
+  // A --url target without a webhook is dialled directly; the built-in server has its /twiml.
+  const webhook = webhookTargetOf(options, options.url !== undefined ? 'direct' : 'webhook');
+  const agentAudio = agentAudioOf(options.agentAudio);
   const specs = reportersOf(options);
   checkReporterOutputs(specs);
   // An unreadable WAV is bad input, said before any report starts (as the gate does).
@@ -160,6 +197,13 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       audio,
       direction: options.direction,
       url: options.url,
+      ...(webhook !== undefined ? { webhook } : {}),
+      ...(options.webhookMethod !== undefined ? { webhookMethod: options.webhookMethod } : {}),
+      authToken: options.authToken ?? null,
+      ...(agentAudio !== undefined ? { agentAudio } : {}),
+      ...(options.networkDelayMs !== undefined ? { networkDelay: options.networkDelayMs } : {}),
+      ...(options.congestionMs !== undefined ? { congestionMs: options.congestionMs } : {}),
+      allowServerHangup: options.allowServerHangup ?? false,
       statsUrl: options.statsUrl,
       timing,
       earlyMedia: options.earlyMedia,
@@ -206,11 +250,16 @@ export function replayCommand(): Command {
     .description('Replay a WAV file as a caller over Twilio Media Streams and check that the call was healthy.')
     .argument('<file.wav>', 'caller audio: any WAV (converted to 8 kHz mu-law frames)')
     .addOption(
-      new Option('--direction <direction>', 'call direction, sent as customParameters.direction')
+      new Option('--direction <direction>', "the call's direction: the webhook's Direction (inbound / outbound-api); in direct mode only a label")
         .choices(CALL_DIRECTIONS)
         .default('inbound'),
     )
-    .addOption(new Option('--url <ws-url>', 'Media Streams URL to call (default: built-in server, in-process)').argParser(parseWsUrl))
+    .addOption(new Option('--url <ws-url>', 'Media Streams URL of a running server (default: built-in server, in-process); dialled directly unless a webhook is given').argParser(parseWsUrl))
+    .addOption(new Option('--webhook <url>', 'the voice webhook to POST first, as Twilio does (absolute http(s) URL)').argParser(parseWebhookUrl))
+    .addOption(new Option('--webhook-path <path>', 'the voice webhook as a path on the --url host (the built-in server: /twiml)').argParser(parseWebhookPath))
+    .addOption(new Option('--webhook-method <method>', 'GET or POST (default POST, as Twilio)').argParser(parseWebhookMethod))
+    .option('--no-webhook', 'direct mode: dial the stream URL with exactly the --params, no webhook step')
+    .addOption(new Option('--auth-token <token>', 'sign the webhook and the stream upgrade (X-Twilio-Signature) with this Twilio auth token').env('TWILIO_AUTH_TOKEN'))
     .addOption(
       new Option('--stats-url <url>', 'where GET /calls/<callSid> lives (default: the --url host over http)').argParser(
         parseHttpUrl,
@@ -223,10 +272,12 @@ export function replayCommand(): Command {
     .addOption(new Option('--dtmf <digits>', 'press these keys (0-9 * #), by default right after the audio').argParser(parseDigits))
     .addOption(new Option('--dtmf-at <ms>', 'audio time of the first DTMF digit').argParser(parseMs))
     .addOption(
-      new Option('--param <key=value>', 'custom <Parameter> for start.customParameters (repeatable)')
-        .argParser(collectParam)
-        .default({}, 'none'),
+      new Option('--param <name=value>', "direct mode's start.customParameters (repeatable); {direction} in a value is the call's direction").argParser(collectParam),
     )
+    .addOption(new Option('--agent-audio <file.wav>', "the agent's side of the call, for a <Start><Stream> fork's outbound track (default: silence)"))
+    .addOption(new Option('--network-delay-ms <ms>', 'one-way delay of mark echoes back to the server: N, or A-B drawn per mark (default 20-40)').argParser(parseNetworkDelay))
+    .addOption(new Option('--congestion-ms <ms>', "audio ms the server's socket may stay backed up before Twilio discards caller audio (31930; default 1000)").argParser(parseMs))
+    .option('--allow-server-hangup', 'accept a server that ends the stream with a normal close before stop (Twilio goes on with the next verb)')
     .addOption(new Option('--tail <ms>', 'silence after the audio while waiting for the agent (default 1500)').argParser(parseMs))
     .addOption(
       new Option('--timeout <ms>', 'bound on the whole call (default 30000, more for long audio)').argParser(parsePositiveMs),

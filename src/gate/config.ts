@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
+import { WEBHOOK_METHODS, type WebhookMethod } from '../caller/webhook.js';
 import { GATE_TIMINGS, type GateTiming } from './gate.js';
 
 export const CONFIG_FILE = 'callsim.config.json';
@@ -27,6 +28,15 @@ export const GATE_CONFIG_SCHEMA = z.strictObject({
   timeoutMs: z.number().min(100).optional(),
   tailMs: z.number().min(0).optional(),
   expectAudio: z.boolean().optional(),
+  /** The voice webhook (absolute URL), or false for direct mode. */
+  webhook: z.union([z.url({ protocol: /^https?$/ }), z.literal(false)]).optional(),
+  webhookPath: z.string().startsWith('/').optional(),
+  webhookMethod: z.enum(WEBHOOK_METHODS as readonly [WebhookMethod, ...WebhookMethod[]]).optional(),
+  params: z.record(z.string(), z.string()).optional(),
+  allowServerHangup: z.boolean().optional(),
+  networkDelayMs: z.union([z.number().min(0), z.string().regex(/^\s*\d+(\.\d+)?\s*-\s*\d+(\.\d+)?\s*$/)]).optional(),
+  congestionMs: z.number().min(0).optional(),
+  agentAudio: nonEmpty.optional(),
   junit: nonEmpty.optional(),
   json: nonEmpty.optional(),
 });
@@ -48,6 +58,14 @@ const WANTED: Record<GateConfigKey, string> = {
   timeoutMs: 'a number ≥ 100',
   tailMs: 'a number ≥ 0',
   expectAudio: 'true or false',
+  webhook: 'an http(s) URL, or false for direct mode',
+  webhookPath: 'a path starting with /',
+  webhookMethod: 'GET or POST',
+  params: 'an object of string values',
+  allowServerHangup: 'true or false',
+  networkDelayMs: 'a number ≥ 0 or a range like "20-40"',
+  congestionMs: 'a number ≥ 0',
+  agentAudio: 'a non-empty string',
   junit: 'a non-empty string',
   json: 'a non-empty string',
 };

@@ -31,6 +31,8 @@ export interface LogLine {
 }
 
 const SAME_CRASH_LINES = 60;
+/** A line printed this long before a crash may still name its call. */
+const PRECEDING_WINDOW_MS = 250;
 const PYTHON_TRACEBACK = 'Python traceback';
 /**
  * A line is kept to this many characters: a server that prints 64 MB without a newline, or a
@@ -209,6 +211,21 @@ export class LogCollector {
       if (between !== undefined && between.stream === line.stream && !/^\s/.test(between.text)) return null;
     }
     return previous;
+  }
+
+  /**
+   * The lines printed just before a hit on any stream, nearest first, going back at most `count`
+   * lines and `windowMs`: a server may say "call X failed" on stdout and print the traceback on
+   * stderr.
+   */
+  preceding(hit: CrashHit, count: number, windowMs = PRECEDING_WINDOW_MS): string[] {
+    const out: string[] = [];
+    for (let seq = hit.line.seq - 1; seq >= hit.line.seq - count; seq--) {
+      const line = this.lineAt(seq);
+      if (line === undefined || hit.line.at - line.at > windowMs) break;
+      out.push(line.text);
+    }
+    return out;
   }
 
   /** Lines around a hit: a stack trace follows its error line, a "call X failed" may precede it. */

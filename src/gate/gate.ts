@@ -1,12 +1,14 @@
 // src/gate/: the pre-deploy gate. This file runs the matrix: every fixture × direction × timing
-// replayed against one server, each call judged by the replay's own checks plus a scan of the
-// server's output for crash signatures (crash-scan.ts); target.ts starts or reaches the server,
+// replayed against one server, each call placed the way Twilio places it (the target's voice
+// webhook, or direct mode) and judged by the replay's own checks plus a scan of the server's
+// output for crash signatures (crash-scan.ts); target.ts starts or reaches the server,
 // config.ts reads callsim.config.json. It may import caller/, audio/, twilio/ and, to run the
 // built-in target, server/; never cli/ or report/ (reporters are fed through its hooks).
 import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
-import { runReplay, type ReplayReport } from '../caller/replay.js';
+import { DEFAULT_WEBHOOK_PATH, runReplay, type NetworkDelay, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
+import { redactSecrets } from '../log.js';
 import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit } from './crash-scan.js';
 import { sliceServerLog, windowsAt, type CallWindow, type ServerLogSlice } from './server-log.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
@@ -35,6 +37,8 @@ export interface Finding {
 export interface GateCallResult extends GateCell {
   /** Final once the whole matrix is judged: server output can still add findings after a call ends. */
   verdict: 'pass' | 'fail';
+  /** Placed through the voice webhook, or dialled directly (direction a label only); null when it never ran. */
+  placement: 'webhook' | 'direct' | null;
   callSid: string | null;
   durationMs: number;
   framesSent: number;
@@ -70,6 +74,27 @@ export interface GateResult {
   interrupted: string | null;
   /** The cells that never ran because the run was interrupted. */
   notRun: GateCell[];
+  /** What the run should say about itself: direct mode, a target without a webhook, URLs accepted only locally. */
+  notes: string[];
+}
+
+/** How the gate places each call (the replay's options of the same names). */
+export interface GatePlacement {
+  /**
+   * The voice webhook; null: direct mode. Default: /twiml (callsim serve's) on the built-in
+   * server and a server command, where a 404 falls back to direct mode and says so; a URL target
+   * without one is dialled directly.
+   */
+  webhook?: WebhookTarget | null;
+  webhookMethod?: WebhookMethod;
+  /** Direct mode's customParameters; `{direction}` becomes each call's direction. */
+  params?: Readonly<Record<string, string>>;
+  authToken?: string | null;
+  allowServerHangup?: boolean;
+  networkDelay?: NetworkDelay;
+  congestionMs?: number;
+  /** The agent side of a fork's outbound track. */
+  agentAudio?: MulawAudio;
 }
 
 export interface GateOptions {
@@ -84,6 +109,7 @@ export interface GateOptions {
   timeoutMs?: number;
   tailMs?: number;
   expectAudio: boolean;
+  placement?: GatePlacement;
   /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
   onCallDone?: (result: GateCallResult, done: number, total: number, report: ReplayReport | null) => void;
   onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
@@ -133,7 +159,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
         const { result, statsNote, streamSid, report } = await runCell(cell, audio.get(cell.fixture) as MulawAudio, target, options);
         running -= 1;
         done += 1;
-        windows[index] = { result, statsNote, streamSid, startedAt, endedAt: Date.now() };
+        const notes = report === null ? [] : [report.callFlow.fallback, ...report.callFlow.notes].filter((n): n is string => n !== null);
+        windows[index] = { result, notes, statsNote, streamSid, startedAt, endedAt: Date.now() };
         options.onCallDone?.(result, done, cells.length, report);
       }
     };
@@ -175,9 +202,17 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const notRun = cells.filter((_, i) => windows[i] === undefined);
   const interrupted = options.signal?.aborted === true ? abortReason(options.signal) : null;
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 && interrupted === null ? 'pass' : 'fail';
-  return { verdict, target: target.label, startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed, serverExit,
+  // The auth token the gate signs with may be in the server's command line or in what it printed.
+  const secrets = [options.placement?.authToken ?? ''].filter((s) => s !== '');
+  const scrub = (finding: Finding): Finding => ({ ...finding, message: redactSecrets(finding.message, secrets), lines: finding.lines.map((l) => redactSecrets(l, secrets)) });
+  for (const call of calls) {
+    call.findings = call.findings.map(scrub);
+    if (call.serverLog !== null) call.serverLog = { ...call.serverLog, lines: call.serverLog.lines.map((l) => redactSecrets(l, secrets)) };
+  }
+  return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
     strayProcesses: options.target.kind === 'command' ? stopReport.strays : null,
+    notes: runNotes(ran, options.placement?.params ?? {}),
     interrupted,
     notRun,
   };
@@ -188,6 +223,21 @@ export function abortReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
   if (typeof reason === 'string') return reason;
   return reason instanceof Error && reason.name !== 'AbortError' ? reason.message : 'aborted';
+}
+
+/** The run's notes: each distinct thing its calls said, and once what direct mode means. */
+function runNotes(windows: CallWindow[], params: Readonly<Record<string, string>>): string[] {
+  const notes = new Set<string>();
+  for (const window of windows) for (const note of window.notes) notes.add(note);
+  const direct = windows.filter((w) => w.result.placement === 'direct').length;
+  if (direct > 0) {
+    const carriers = Object.entries(params).filter(([, value]) => value.includes('{direction}')).map(([name]) => name);
+    notes.add(
+      `${direct} of ${windows.length} calls ran in direct mode (no webhook step): ` +
+        (carriers.length > 0 ? `the server learned the direction only from the parameter ${carriers.join(', ')}` : 'the direction only labels them, and the server could not learn it (give --param name={direction}, or a webhook)'),
+    );
+  }
+  return [...notes];
 }
 
 interface CellRun {
@@ -201,6 +251,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   const result: GateCallResult = {
     ...cell,
     verdict: 'fail',
+    placement: null,
     callSid: null,
     durationMs: 0,
     framesSent: 0,
@@ -215,6 +266,10 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
     result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target) });
     return { result, statsNote: null, streamSid: null, report: null };
   }
+  const placement = options.placement ?? {};
+  // The built-in server and server commands are tried at callsim serve's own webhook first.
+  const defaultWebhook = options.target.kind === 'url' ? null : { path: DEFAULT_WEBHOOK_PATH };
+  const webhook = placement.webhook === undefined ? defaultWebhook : placement.webhook;
   let report: ReplayReport;
   try {
     report = await runReplay({
@@ -222,6 +277,15 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
       audio,
       direction: cell.direction,
       url: target.wsUrl,
+      webhook,
+      webhookOptional: placement.webhook === undefined,
+      ...(placement.webhookMethod !== undefined ? { webhookMethod: placement.webhookMethod } : {}),
+      ...(placement.params !== undefined ? { params: placement.params } : {}),
+      authToken: placement.authToken ?? null,
+      allowServerHangup: placement.allowServerHangup ?? false,
+      ...(placement.networkDelay !== undefined ? { networkDelay: placement.networkDelay } : {}),
+      ...(placement.congestionMs !== undefined ? { congestionMs: placement.congestionMs } : {}),
+      ...(placement.agentAudio !== undefined ? { agentAudio: placement.agentAudio } : {}),
       timing: cell.timing === 'burst' ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed },
       earlyMedia: cell.timing === 'early-media',
       // The opposite of early media: give the server time to be ready before audio flows.
@@ -235,6 +299,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
     result.findings.push({ kind: 'replay-error', message: err instanceof Error ? err.message : String(err), lines: [] });
     return { result, statsNote: null, streamSid: null, report: null };
   }
+  result.placement = report.callFlow.mode;
   result.callSid = report.call.callSid;
   result.durationMs = report.call.durationMs;
   result.framesSent = report.call.framesSent;
@@ -281,11 +346,14 @@ function attributeCrashes(target: GateTarget, windows: CallWindow[], judgedUntil
   for (const hit of logs.hits) {
     if (hit.line.at > judgedUntil) continue;
     const finding = crashFinding(target, hit);
-    // A server that names the call (callSid or streamSid) near the error settles it.
-    const nearby = [...logs.context(hit, 3, 0), hit.detail?.text ?? ''].join('\n');
-    const named = windows.filter(
-      (w) => (w.result.callSid !== null && nearby.includes(w.result.callSid)) || (w.streamSid !== null && nearby.includes(w.streamSid)),
-    );
+    // A server that names the call (callSid or streamSid) near the error settles it: the line
+    // nearest the error that names any call, so another call's line printed just before is not blamed.
+    const nearby = [hit.detail?.text ?? '', hit.line.text, ...logs.context(hit, 3, 0).reverse(), ...logs.preceding(hit, 3)];
+    let named: CallWindow[] = [];
+    for (const text of nearby) {
+      named = windows.filter((w) => (w.result.callSid !== null && text.includes(w.result.callSid)) || (w.streamSid !== null && text.includes(w.streamSid)));
+      if (named.length > 0) break;
+    }
     const owners = named.length > 0 ? named : windowsAt(windows, hit.line.at);
     if (owners.length === 0) {
       add(unattributed, finding);

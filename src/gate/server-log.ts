@@ -9,6 +9,8 @@ import type { GateCallResult } from './gate.js';
 /** One call's place in the run: what it is and when it ran (epoch ms). */
 export interface CallWindow {
   result: GateCallResult;
+  /** What the call's flow said of itself (fallback, warnings). */
+  notes: string[];
   /** Why the server had no stats for this call; null when it had them. */
   statsNote: string | null;
   streamSid: string | null;

@@ -102,6 +102,7 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
   return {
     ...cell,
     verdict: report.verdict,
+    placement: report.callFlow.mode,
     callSid: report.call.callSid,
     durationMs: report.call.durationMs,
     framesSent: report.call.framesSent,
@@ -128,6 +129,7 @@ export function replayRun(call: GateCallResult, report: ReplayReport, interrupte
       strayProcesses: null,
       interrupted,
       notRun: [],
+      notes: [],
     },
     replay: report,
   };

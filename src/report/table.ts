@@ -35,6 +35,7 @@ export function formatGateTable(result: GateResult, style: Style): string {
     out.push('', style.yellow(`not run (${printable(result.interrupted ?? 'interrupted')}): ${ids}${more}`));
   }
   if (result.serverExit !== null) out.push('', style.gray(`server process ${printable(result.serverExit)}`));
+  if (result.notes.length > 0) out.push('', ...result.notes.map((note) => style.dim(`note: ${printable(note)}`)));
   out.push('', ...summarizeFigures(result.calls).map((figure) => style.dim(`${figure.label.padEnd(18)} ${figureText(figure)}`)));
   const failed = result.calls.filter((c) => c.verdict === 'fail').length;
   const passed = result.calls.length - failed;
@@ -103,6 +104,24 @@ function checkLine(check: ReplayCheck, style: Style): string {
   return `  ${mark} ${name} ${style.dim(printable(check.reason))}`;
 }
 
+/** How Twilio set the call up: webhook and TwiML, or direct mode; and what the report should know. */
+function flowLines(report: ReplayReport, style: Style): string[] {
+  const flow = report.callFlow;
+  const lines: string[] = [];
+  if (flow.webhook !== null) {
+    const status = flow.webhook.status === null ? 'no answer' : `HTTP ${flow.webhook.status}`;
+    lines.push(`  webhook      ${flow.webhook.method} ${printable(flow.webhook.url)} → ${status}${flow.webhook.signed ? ' (signed)' : ''}`);
+  }
+  if (flow.stream !== null) {
+    const verb = flow.stream.verb === null ? 'direct' : `<${flow.stream.verb}><Stream>`;
+    const dialled = flow.stream.dialledUrl !== flow.stream.url ? ` dialled as ${printable(flow.stream.dialledUrl)}` : '';
+    const params = Object.keys(flow.stream.parameters).length;
+    lines.push(`  stream       ${verb} ${printable(flow.stream.url)}${dialled} · tracks ${flow.stream.tracks.join('+') || '-'} · ${params} parameter${params === 1 ? '' : 's'}`);
+  }
+  for (const note of [flow.fallback, flow.directionNote, ...flow.notes]) if (note !== null) lines.push(style.dim(`  note: ${printable(note)}`));
+  return lines;
+}
+
 /** What the caller saw of the call: frames, latency, how it closed, playback. */
 function callLines(report: ReplayReport, style: Style): string[] {
   const { call } = report;
@@ -138,7 +157,7 @@ export function formatReplayReport(report: ReplayReport, style: Style, quiet = f
           `call ${report.call.callSid}`,
       ),
     );
-    lines.push('');
+    lines.push('', ...flowLines(report, style));
     if (report.call.connected) {
       lines.push(...callLines(report, style), '', ...counterRows(report, style));
       if (report.stats.note) lines.push(style.dim(`  note: ${printable(report.stats.note)}`));

@@ -10,8 +10,13 @@ export type CallState = 'connected' | 'started' | 'stopped' | 'closed';
  * place and be missing in another, and none is ever read before it was set.
  */
 export const INITIAL_CALL_COUNTERS = Object.freeze({
-  /** Twilio media frames received and accepted. */
+  /** Twilio media frames received and accepted: the caller's audio (the inbound track). */
   audioInChunks: 0,
+  /**
+   * Frames on the outbound track (the agent side a <Start><Stream> fork carries): counted here,
+   * never sent to the model as caller audio.
+   */
+  outboundTrackChunks: 0,
   /** Media frames sent to Twilio. */
   audioOutChunks: 0,
   /**

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { redactSecrets, type Logger } from '../log.js';
 import type { ModelBackend } from '../model/bridge.js';
-import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
+import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CallRegistry } from './registry.js';
@@ -63,7 +63,7 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
     sendJson(res, 400, { error: 'bad request URL' });
     return;
   }
-  const path = url.pathname;
+  const path = withoutPrefix(url.pathname, ctx.publicUrl);
   if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
     const draining = ctx.isDraining();
     sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: ctx.registry.liveCount, model: ctx.modelBackend });
@@ -96,10 +96,13 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
     body = read;
   }
   const isForm = (req.headers['content-type'] ?? FORM_CONTENT_TYPE).startsWith(FORM_CONTENT_TYPE);
-  const params = req.method === 'POST' && isForm ? formParams(body) : {};
+  // Twilio's parameters: the form body of a POST; a GET webhook has them in its query string,
+  // and then they are part of the signed URL, not signed parameters ("Webhooks security").
+  const signedParams = req.method === 'POST' && isForm ? formParams(body) : {};
+  const params = req.method === 'GET' ? formParams(url.search) : signedParams;
   if (ctx.authToken !== '') {
     const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, false);
-    if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, params, body)) {
+    if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, signedParams, body)) {
       ctx.refusals.rejectedSignatures += 1;
       ctx.logger.warn('request refused: bad Twilio signature', { path: url.pathname, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
       sendJson(res, 403, { error: 'invalid Twilio signature' });
@@ -154,7 +157,7 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
     // Node hands an upgraded socket over without an error listener: a peer reset here would
     // otherwise be an uncaught exception that takes every call down.
     socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '').split('?')[0];
+    const path = withoutPrefix((req.url ?? '').split('?')[0] ?? '', ctx.publicUrl);
     if (path !== MEDIA_PATH) {
       rejectUpgrade(socket, 404, 'Not Found');
       return;
@@ -183,15 +186,22 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
   };
 }
 
-/** The wss:// URL Twilio should stream to: the public URL's host, or the Host it reached us by. */
+/**
+ * The wss:// URL Twilio should stream to: the public URL's host and path prefix, or the Host it
+ * reached us by. Always wss://, whatever the public URL's scheme: Twilio refuses anything else
+ * (error 31922), so an http:// public URL needs TLS in front of it (a proxy like ngrok serves both).
+ */
 function streamUrlFor(req: http.IncomingMessage, publicUrl: URL | null): string {
-  if (publicUrl) {
-    const base = new URL(publicUrl);
-    base.protocol = base.protocol === 'http:' ? 'ws:' : 'wss:';
-    base.pathname = MEDIA_PATH;
-    return base.toString();
-  }
+  if (publicUrl) return `wss://${publicUrl.host}${publicPathPrefix(publicUrl)}${MEDIA_PATH}`;
   return `wss://${req.headers.host ?? 'localhost'}${MEDIA_PATH}`;
+}
+
+/** A request path with the public URL's prefix taken off, whether or not the proxy already did. */
+function withoutPrefix(path: string, publicUrl: URL | null): string {
+  const prefix = publicPathPrefix(publicUrl);
+  if (prefix === '') return path;
+  if (path === prefix) return '/';
+  return path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
 }
 
 function rejectUpgrade(socket: Duplex, status: number, text: string): void {

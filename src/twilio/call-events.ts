@@ -2,6 +2,7 @@
 // (CallerEvent) and what the agent asks the carrier to do (AgentEvent). A carrier serializer
 // turns one side into its wire format and the other back, as Pipecat's FrameSerializer does; the
 // fake caller speaks only these events, so a second carrier is one more serializer.
+import type { MediaTrack } from './messages.js';
 import type { ProtocolErrorCode } from './parse.js';
 
 export type CallerEvent =
@@ -9,8 +10,11 @@ export type CallerEvent =
   | { type: 'connected' }
   /** The stream begins, with the parameters the call was set up with (Twilio: `start`). */
   | { type: 'start'; customParameters: Readonly<Record<string, string>> }
-  /** Caller audio: base64 8 kHz mu-law, `timestampMs` of stream time (Twilio: `media`). */
-  | { type: 'audio'; payload: string; timestampMs: number }
+  /**
+   * Audio on the line: base64 8 kHz mu-law, `timestampMs` of stream time (Twilio: `media`). The
+   * caller's side unless `track` says 'outbound' (the agent's side, which only a fork carries).
+   */
+  | { type: 'audio'; payload: string; timestampMs: number; track?: MediaTrack }
   /** A key the caller pressed (Twilio: `dtmf`). */
   | { type: 'dtmf'; digit: string }
   /** The audio queued before the agent's mark `name` has played, or was cleared (Twilio: `mark`). */

@@ -19,6 +19,7 @@ export type ProtocolErrorCode =
   | 'not_an_object'
   | 'unknown_event'
   | 'missing_field'
+  | 'extra_field'
   | 'invalid_field'
   | 'invalid_base64';
 
@@ -238,33 +239,62 @@ export function parseTwilioMessage(raw: string | Buffer, isBinary = false): Pars
   }
 }
 
-/** Parse one message a Media Streams server sends back to Twilio. */
+/**
+ * The fields Twilio documents for each message a server may send ("Media Streams - WebSocket
+ * Messages", messages to Twilio); anything else in them is an extra field, which Twilio names as
+ * a cause of warning 31951 ("Missing or extra field in message").
+ */
+const SERVER_MESSAGE_FIELDS = {
+  media: { top: ['event', 'streamSid', 'media'], section: ['payload'] },
+  mark: { top: ['event', 'streamSid', 'mark'], section: ['name'] },
+  clear: { top: ['event', 'streamSid'], section: [] },
+} as const satisfies Record<TwilioOutboundMessage['event'], { top: readonly string[]; section: readonly string[] }>;
+
+function extraField(obj: JsonObject, allowed: readonly string[], where: string): ParseResult<never> | null {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) return fail('extra_field', `${where} has a field Twilio does not define: ${JSON.stringify(key)}`);
+  }
+  return null;
+}
+
+/**
+ * Parse one message a Media Streams server sends back to Twilio, as strictly as Twilio reads it:
+ * exactly the documented fields, every value a string (warning 31951 for anything else).
+ */
 export function parseServerMessage(raw: string | Buffer, isBinary = false): ParseResult<TwilioOutboundMessage> {
   const decoded = decodeJsonObject(raw, isBinary);
   if (!decoded.ok) return decoded;
   const msg = decoded.message;
   const event = msg.event;
-  const streamSid = str(msg, 'streamSid');
   if (event !== 'media' && event !== 'mark' && event !== 'clear') {
     return fail('unknown_event', `unknown event ${JSON.stringify(event)}`);
   }
+  const streamSid = msg.streamSid;
   if (streamSid === undefined) return fail('missing_field', `${event} message without streamSid`);
+  if (typeof streamSid !== 'string') return fail('invalid_field', `${event} message with a streamSid that is not a string (${JSON.stringify(streamSid)})`);
+  const fields = SERVER_MESSAGE_FIELDS[event];
+  const extra = extraField(msg, fields.top, `${event} message`);
+  if (extra !== null) return extra;
   switch (event) {
     case 'media': {
       const checked = mediaSection(msg);
       if (!checked.ok) return checked;
+      const extraInMedia = extraField(checked.message.media, fields.section, 'media.media');
+      if (extraInMedia !== null) return extraInMedia;
       return { ok: true, message: { event, streamSid, media: { payload: checked.message.payload } } };
     }
     case 'mark': {
       const markSection = section(msg, 'mark', event);
       if (!markSection.ok) return markSection;
       const mark = markSection.message;
-      const name = str(mark, 'name');
+      const name = mark.name;
       if (name === undefined) return fail('missing_field', 'mark message without mark.name');
+      if (typeof name !== 'string') return fail('invalid_field', `mark.name is not a string (${JSON.stringify(name)})`);
+      const extraInMark = extraField(mark, fields.section, 'mark.mark');
+      if (extraInMark !== null) return extraInMark;
       return { ok: true, message: { event, streamSid, mark: { name } } };
     }
     case 'clear':
       return { ok: true, message: { event, streamSid } };
   }
 }
-

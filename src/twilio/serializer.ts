@@ -21,7 +21,7 @@ export class TwilioCarrierSerializer implements CarrierSerializer {
   serialize(event: CallerEvent): string {
     switch (event.type) {
       case 'audio':
-        return this.frames.media(event.payload, event.timestampMs);
+        return this.frames.media(event.payload, event.timestampMs, event.track);
       case 'mark-played':
         return this.frames.mark(event.name);
       case 'connected':

@@ -22,6 +22,35 @@ export function computeTwilioSignature(authToken: string, url: string, params: S
   return createHmac('sha1', authToken).update(Buffer.from(data, 'utf8')).digest('base64');
 }
 
+/** `url` with the `bodySHA256` query parameter Twilio adds when it posts a JSON body. */
+export function withBodySha256(url: string, rawBody: string): string {
+  const hash = createHash('sha256').update(Buffer.from(rawBody, 'utf8')).digest('hex');
+  return `${url}${url.includes('?') ? '&' : '?'}bodySHA256=${hash}`;
+}
+
+/** What Twilio sends for a request: the URL it requests (with bodySHA256 for JSON) and the header. */
+export interface SignedRequest {
+  url: string;
+  signature: string;
+}
+
+/**
+ * Signs a request the way Twilio does ("Webhooks security"): a form POST over the URL plus its
+ * sorted parameters, a GET or a WebSocket upgrade over the URL alone, a JSON body over the URL
+ * with the body's SHA-256 added as `bodySHA256` (the body itself is not in the HMAC).
+ */
+export function signTwilioRequest(
+  authToken: string,
+  url: string,
+  body: { form: SignatureParams } | { json: string } | null = null,
+): SignedRequest {
+  if (body !== null && 'json' in body) {
+    const signedUrl = withBodySha256(url, body.json);
+    return { url: signedUrl, signature: computeTwilioSignature(authToken, signedUrl) };
+  }
+  return { url, signature: computeTwilioSignature(authToken, url, body?.form ?? {}) };
+}
+
 /**
  * True when `signature` is valid for the URL and parameters. Like Twilio's validators it accepts
  * the URL with and without an explicit port (Twilio is not consistent about which it signs).
@@ -62,7 +91,10 @@ export function formParams(body: string): Record<string, string[]> {
   return params;
 }
 
-/** The public http(s) URL Twilio reaches this server at (`--public-url`); throws on anything else. */
+/**
+ * The public http(s) URL Twilio reaches this server at (`--public-url`), a base: scheme, host and
+ * an optional path prefix (a proxy that serves this server under /agent). Throws on anything else.
+ */
 export function parsePublicUrl(value: string): URL {
   let url: URL;
   try {
@@ -71,29 +103,38 @@ export function parsePublicUrl(value: string): URL {
     throw new Error(`public URL must look like https://agent.example.com, got "${value}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`public URL must be http:// or https://, got "${value}"`);
+  if (url.search !== '' || url.hash !== '') throw new Error(`public URL must be a base URL without a query string or fragment, got "${value}"`);
   return url;
+}
+
+/** The path prefix of a public URL ("/agent" for https://host/agent/), "" for none. */
+export function publicPathPrefix(publicUrl: URL | null): string {
+  return publicUrl === null ? '' : publicUrl.pathname.replace(/\/+$/, '');
 }
 
 /**
  * The URL Twilio requested, as Twilio saw it. Behind a TLS-terminating proxy this server sees
  * plain http, so the scheme and host come from `publicUrl` when set (else X-Forwarded-Proto and
- * Host); path and query always come from the request. `websocket` maps the scheme to ws/wss;
- * Twilio only dials wss://, which is also the default when nothing says otherwise.
+ * Host); path and query come from the request, under the public URL's path prefix when the
+ * proxy stripped it. A WebSocket upgrade is always wss://: Twilio dials nothing else (31922).
  */
 export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: URL | null, websocket: boolean): string {
-  const path = req.url ?? '/';
+  let path = req.url ?? '/';
+  if (!path.startsWith('/')) path = `/${path}`;
   let scheme: string;
   let host: string;
   if (publicUrl) {
     scheme = publicUrl.protocol.replace(/:$/, '');
     host = publicUrl.host;
+    const prefix = publicPathPrefix(publicUrl);
+    if (prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`) && !path.startsWith(`${prefix}?`)) path = `${prefix}${path}`;
   } else {
     const forwarded = headerValue(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase();
-    scheme = forwarded === 'http' || forwarded === 'https' ? forwarded : websocket ? 'https' : 'http';
+    scheme = forwarded === 'http' || forwarded === 'https' ? forwarded : 'http';
     host = headerValue(req.headers.host) ?? 'localhost';
   }
-  if (websocket) scheme = scheme === 'http' || scheme === 'ws' ? 'ws' : 'wss';
-  return `${scheme}://${host}${path.startsWith('/') ? path : `/${path}`}`;
+  if (websocket) scheme = 'wss';
+  return `${scheme}://${host}${path}`;
 }
 
 export function headerValue(value: string | string[] | undefined): string | undefined {

@@ -248,7 +248,8 @@ function handleCall(twilioWs) {
     streamSid = start.streamSid;
     callSid = start.callSid;
     const call = callsBySid.get(callSid);
-    const direction = call?.direction ?? start.customParameters?.direction ?? 'inbound';
+    // What the voice webhook said of this CallSid; Twilio's start carries only our own <Parameter>s.
+    const direction = call?.direction ?? 'inbound';
     console.log(`stream ${streamSid} started for call ${callSid} (${direction})`);
     if (direction === 'inbound' || !bug('outbound-counter')) stats = { framesIn: 0, marksHeard: 0, digits: '' };
     if (direction.startsWith('outbound')) {

@@ -196,7 +196,8 @@ class Call:
         self.stream_sid = start['streamSid']
         self.call_sid = start['callSid']
         call = CALLS_BY_SID.get(self.call_sid) or {}
-        direction = call.get('direction') or (start.get('customParameters') or {}).get('direction') or 'inbound'
+        # What the voice webhook said of this CallSid; Twilio's start carries only our own <Parameter>s.
+        direction = call.get('direction') or 'inbound'
         log(f'stream {self.stream_sid} started for call {self.call_sid} ({direction})')
         if direction == 'inbound' or 'outbound-counter' not in BUGS:
             self.stats = {'frames_in': 0, 'marks_heard': 0, 'digits': ''}

@@ -4,7 +4,9 @@ only: asyncio and a minimal RFC 6455 implementation). Per-call state lives on a 
 `greeting_marks` list is created only for inbound calls; the outbound path appends to it and
 raises AttributeError. The connection handler prints the traceback and closes with 1011, as a
 typical asyncio server would. Inbound calls work: every 4th of the first 100 caller frames is
-echoed back (a short "answer"; echoing forever would keep a caller waiting for quiet).
+echoed back (a short "answer"; echoing forever would keep a caller waiting for quiet). The
+direction comes from its voice webhook (POST /twiml): Twilio's Direction, handed to the stream
+as a <Parameter name="direction">.
 
     python3 test/servers/attribute_error_server.py --port 0   -> "listening on ws://127.0.0.1:PORT/media"
 """
@@ -18,6 +20,7 @@ import signal
 import struct
 import sys
 import traceback
+from urllib.parse import parse_qs, urlsplit
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -65,11 +68,39 @@ def frame(opcode, payload):
     return header + payload
 
 
+TWIML = """<?xml version="1.0" encoding="UTF-8"?>
+<Response>
+  <Connect>
+    <Stream url="wss://{host}/media">
+      <Parameter name="direction" value="{direction}"/>
+    </Stream>
+  </Connect>
+</Response>"""
+
+
+async def serve_twiml(reader, writer, method, target, headers):
+    """The voice webhook: Twilio's Direction (form body or query string) as a stream <Parameter>."""
+    query = urlsplit(target).query
+    if method == "POST":
+        length = int(headers.get("content-length", "0") or "0")
+        query = (await reader.readexactly(length)).decode("utf-8") if length > 0 else ""
+    direction = parse_qs(query).get("Direction", ["inbound"])[0]
+    body = TWIML.format(host=headers.get("host", "localhost"), direction="outbound" if direction.startswith("outbound") else "inbound").encode()
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\nconnection: close\r\n" + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    writer.close()
+
+
 async def handle(reader, writer):
     request = await reader.readuntil(b"\r\n\r\n")
     lines = request.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
-    path = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "/"
+    parts = lines[0].split(" ")
+    method = parts[0]
+    path = parts[1] if len(parts) > 1 else "/"
+    if urlsplit(path).path == "/twiml" and method in ("POST", "GET"):
+        await serve_twiml(reader, writer, method, path, headers)
+        return
     if headers.get("upgrade", "").lower() != "websocket" or not path.startswith("/media"):
         writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
         await writer.drain()

@@ -4,7 +4,10 @@
 // `audioOutChunks`; the outbound branch forgets, so `state.audioOutChunks += 1` turns it into
 // NaN, and then `state.greetingMarks.push(...)` hits a field nobody created. The per-connection
 // try/catch logs the TypeError with its stack and closes the socket with 1011 before `stop`.
-// Inbound calls work. GET /calls/:callSid serves the counters (NaN shows as null in JSON).
+// Inbound calls work. It learns the direction the way many servers do: its voice webhook (POST
+// or GET /twiml) reads Twilio's Direction and hands it to the stream as a <Parameter>, so the
+// outbound path only runs for calls Twilio placed as outbound. GET /calls/:callSid serves the
+// counters (NaN shows as null in JSON).
 //
 //   node test/servers/forgetful-outbound.mjs --port 0   → "listening on ws://127.0.0.1:PORT/media"
 import { listen, runIfMain } from './harness.mjs';
@@ -185,8 +188,37 @@ function handleMessage(ws, state, msg) {
   }
 }
 
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => resolve(body));
+    req.on('error', reject);
+  });
+}
+
+/** The voice webhook: <Connect><Stream> to /media, the call's direction as a <Parameter>. */
+async function serveTwiml(req, res, url) {
+  const form = new URLSearchParams(req.method === 'POST' ? await readBody(req) : url.search);
+  const direction = (form.get('Direction') ?? 'inbound').startsWith('outbound') ? 'outbound' : 'inbound';
+  res.writeHead(200, { 'content-type': 'text/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>
+<Response>
+  <Connect>
+    <Stream url="wss://${req.headers.host}/media">
+      <Parameter name="direction" value="${direction}"/>
+    </Stream>
+  </Connect>
+</Response>`);
+}
+
 function serveCalls(req, res) {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/twiml' && (req.method === 'POST' || req.method === 'GET')) {
+    serveTwiml(req, res, url).catch(() => res.writeHead(500).end());
+    return;
+  }
   const match = /^\/calls\/([^/]+)$/.exec(url.pathname);
   let status = 404;
   let body = { error: 'not found' };

@@ -136,6 +136,15 @@ export class TwilioInbound {
       this.record.protocolError('wrong_stream_sid', `media for stream ${message.streamSid}, this call is ${this.record.streamSid}; ignored`);
       return;
     }
+    // "Media Streams - WebSocket Messages": a fork with track="both_tracks" (or outbound_track)
+    // also sends the agent's side. It is not the caller speaking: count it on its own, once an error.
+    if (message.media.track === 'outbound') {
+      this.record.counters.outboundTrackChunks += 1;
+      if (this.record.counters.outboundTrackChunks === 1) {
+        this.record.protocolError('unexpected_track', 'media on the outbound track (the agent side of a <Start><Stream> fork): counted as outboundTrackChunks, never sent to the model');
+      }
+      return;
+    }
     const payload = message.media.payload;
     const bytes = base64DecodedLength(payload);
     if (bytes === 0) {
