@@ -28,7 +28,8 @@ describe('the same test against a server that crashes on outbound calls', () => 
   it('fails, naming what the caller would hear', async () => {
     const planted = await forgetfulOutbound.start({ port: 0, quiet: true });
     try {
-      const report = await replay({ file: 'fixtures/hello-8k-mulaw.wav', url: `ws://127.0.0.1:${planted.port}/media`, direction: 'outbound', timing: { mode: 'burst' }, expectAudio: true });
+      // It learns the direction from its voice webhook, as Twilio calls it.
+      const report = await replay({ file: 'fixtures/hello-8k-mulaw.wav', url: `ws://127.0.0.1:${planted.port}/media`, webhook: { path: '/twiml' }, direction: 'outbound', timing: { mode: 'burst' }, expectAudio: true });
       expect(report.verdict).toBe('fail');
       expect(report.failures[0]).toMatch(/^the caller hears: "An application error has occurred" — the server closed the media stream before stop \(code 1011/);
     } finally {

@@ -114,8 +114,9 @@ describe('GET /metrics', () => {
   it('Prometheus text whose counters match GET /calls, by direction, with errors by code and latency histograms', async () => {
     const server = await serve();
     const [inbound, outbound] = await Promise.all([
-      runReplay({ file: FIXTURE, url: server.wsUrl, direction: 'inbound', timing: { mode: 'burst' }, tailMs: 400, expectAudio: true }),
-      runReplay({ file: FIXTURE, url: server.wsUrl, direction: 'outbound', timing: { mode: 'realtime', speed: 4 }, tailMs: 400, expectAudio: true }),
+      // Through the server's voice webhook, as Twilio calls: that is how it learns each call's direction.
+      runReplay({ file: FIXTURE, url: server.wsUrl, webhook: { path: '/twiml' }, direction: 'inbound', timing: { mode: 'burst' }, tailMs: 400, expectAudio: true }),
+      runReplay({ file: FIXTURE, url: server.wsUrl, webhook: { path: '/twiml' }, direction: 'outbound', timing: { mode: 'realtime', speed: 4 }, tailMs: 400, expectAudio: true }),
     ]);
     expect([inbound.verdict, outbound.verdict]).toEqual(['pass', 'pass']);
     // A caller who sends garbage: its errors are counted by their codes.

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Planted fault for the reports: a server that talks about its calls the way most do. It logs a
+// Planted fault for the reports: a server that talks about its calls the way most do. It learns
+// each call's direction from its voice webhook (/twiml reads Twilio's Direction and hands it on as
+// a <Parameter>), as Twilio calls it. It logs a
 // line naming the call when a call starts and ends, a "mixer tick" line naming no call every 25
 // media frames, and on outbound calls a caught TypeError that quotes the token it was started
 // with (MY_SERVICE_TOKEN) and the OpenAI key it inherited. It answers every call with a short
@@ -11,6 +13,24 @@ import { listen, runIfMain } from './harness.mjs';
 const TICK_EVERY_FRAMES = 25;
 const ECHO_FRAMES = 20;
 
+/** The voice webhook: <Connect><Stream> to /media, the call's direction as a <Parameter>. */
+function twiml(req, res) {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/twiml') {
+      res.writeHead(404).end();
+      return;
+    }
+    const form = new URLSearchParams(req.method === 'POST' ? body : url.search);
+    const direction = (form.get('Direction') ?? 'inbound').startsWith('outbound') ? 'outbound' : 'inbound';
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://${req.headers.host}/media"><Parameter name="direction" value="${direction}"/></Stream></Connect></Response>`);
+  });
+}
+
 export function start({ port = 0, host = '127.0.0.1', quiet = false } = {}) {
   const log = (line) => {
     if (!quiet) console.log(line);
@@ -18,6 +38,7 @@ export function start({ port = 0, host = '127.0.0.1', quiet = false } = {}) {
   return listen({
     port,
     host,
+    onRequest: twiml,
     onConnection: (ws) => {
       const call = { callSid: null, streamSid: null, frames: 0 };
       ws.on('message', (data) => {
