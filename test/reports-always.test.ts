@@ -6,7 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 
 const ROOT = process.cwd();
 const BIN = path.join(ROOT, 'bin/callsim.js');
@@ -26,8 +28,8 @@ interface CliOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
   onStderr?: (text: string, child: ReturnType<typeof spawn>) => void;
-  /** Send this signal this long after the start. */
-  signalAfterMs?: [number, NodeJS.Signals];
+  /** The child, as soon as it is spawned. */
+  onSpawn?: (child: ReturnType<typeof spawn>) => void;
 }
 
 function cli(args: string[], options: CliOptions = {}): Promise<Run> {
@@ -37,6 +39,7 @@ function cli(args: string[], options: CliOptions = {}): Promise<Run> {
       env: { ...process.env, GITHUB_ACTIONS: undefined, GITHUB_STEP_SUMMARY: undefined, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -45,10 +48,6 @@ function cli(args: string[], options: CliOptions = {}): Promise<Run> {
       options.onStderr?.(stderr, child);
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    if (options.signalAfterMs !== undefined) {
-      const [ms, signal] = options.signalAfterMs;
-      setTimeout(() => child.kill(signal), ms);
-    }
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
@@ -165,15 +164,30 @@ describe('when the run is interrupted', () => {
     expect(processAlive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
   });
 
-  it('replay: SIGTERM hangs up cleanly, writes its report, exits 143', async () => {
+  it('replay: SIGTERM mid-call hangs up cleanly, writes its report, exits 143', async () => {
     const json = path.join(tmp, 'replay.json');
-    // Real time at speed 1: the fixture takes seconds to send; the signal comes well before.
-    const run = await cli(['replay', FIXTURE, '--reporter', `json=${json}`], { signalAfterMs: [2000, 'SIGTERM'] });
-    expect(run.code).toBe(143);
-    const report = JSON.parse(readFileSync(json, 'utf8')) as { verdict: string; call: { ending: string; stopSent: boolean }; failures: string[] };
-    expect(report.verdict).toBe('fail');
-    expect(report.call).toMatchObject({ ending: 'aborted', stopSent: true });
-    expect(report.failures).toContain('the caller hung up early (interrupted)');
+    // A server that signals the replay as soon as its call has started streaming.
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(wss, 'listening');
+    let child: ReturnType<typeof spawn> | null = null;
+    wss.on('connection', (socket) => {
+      socket.on('message', (raw) => {
+        const event = (JSON.parse(String(raw)) as { event: string }).event;
+        if (event === 'start') setTimeout(() => child?.kill('SIGTERM'), 300);
+        if (event === 'stop') socket.close(1000);
+      });
+    });
+    try {
+      const { port } = wss.address() as { port: number };
+      const run = await cli(['replay', FIXTURE, '--url', `ws://127.0.0.1:${port}/media`, '--reporter', `json=${json}`], { onSpawn: (spawned) => (child = spawned) });
+      expect(run.code).toBe(143);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { verdict: string; call: { ending: string; stopSent: boolean }; failures: string[] };
+      expect(report.verdict).toBe('fail');
+      expect(report.call).toMatchObject({ ending: 'aborted', stopSent: true });
+      expect(report.failures).toContain('the caller hung up early (interrupted)');
+    } finally {
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
   });
 });
 
