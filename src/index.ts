@@ -34,8 +34,8 @@ export type { MediaServerOptions, RunningMediaServer, MediaServerStats, ModelOpt
 export { formatPlayoutMark, parsePlayoutMark } from './server/playout-mark.js';
 export type { PlayoutMark } from './server/playout-mark.js';
 export type { CallSnapshot, CallCounters, CallErrorRecord, CallState } from './server/call-snapshot.js';
-export { startRealtimeSimulator } from './model/simulator/simulator.js';
-export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats } from './model/simulator/simulator.js';
+export { startRealtimeSimulator, loadModelScript, parseModelScript, modelScriptJsonSchema, ModelScriptError, LoadedModelScript, TranscriptIndex, UNRECOGNISED_TRANSCRIPT, REALTIME_PATH, SESSIONS_PATH } from './model/simulator/simulator.js';
+export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats, SimulatorSessionRecord, ConfigRecord, AudioInRecord, CommitRecord, ResponseRecord, TruncationRecord, ItemRecord, ErrorRecord, ClosedBy, SessionTransport, ModelScript, ScriptTurn, ScriptFault } from './model/simulator/simulator.js';
 
 // ---- the Twilio wire format -----------------------------------------------------------------
 export { parseTwilioMessage, parseServerMessage, isBase64, base64DecodedLength, OutboundFrameBuilder, CALL_DIRECTIONS, MAX_MESSAGE_BYTES } from './twilio/codec.js';
@@ -55,5 +55,13 @@ export type { MulawAudio, DecodedAudio, SourceFormat } from './audio/wav.js';
 // ---- reports, and the gate's config file ----------------------------------------------------
 export { REPORTERS, REPORTER_NAMES, ReporterGroup, parseReporterSpec, reporterConflict, replayCell, replayCallResult, replayRun, formatGateTable, formatReplayReport, formatJunit } from './report/index.js';
 export type { Reporter, ReporterContext, ReporterSpec, ReporterName, ReporterIo, ReporterError, RunCommand, RunStart, CallStart, CallEnd, RunEnd, RunFailure, TextSink } from './report/index.js';
+export { formatJunitFailure, formatHtml, formatHtmlFailure, githubAnnotations, githubSummary, FIGURE_KINDS, summarizeFigures, percentile, groupFindings } from './report/index.js';
+export type { FigureKind, FigureSummary, FindingGroup } from './report/index.js';
+export type { CallFigures } from './gate/gate.js';
+export type { ServerLogSlice } from './gate/server-log.js';
+export { MAX_TIMELINE_FRAMES, MAX_EVENTS_PER_KIND } from './caller/timeline.js';
+export type { CallTimelineData, TimelineEvent, TimelineLane, FrameColumns, CallerEventKind } from './caller/timeline.js';
+export { PLAIN, COLOUR, styleFor, colourEnabled } from './text/style.js';
+export type { Style } from './text/style.js';
 export { CONFIG_FILE, GATE_CONFIG_SCHEMA, GateConfigError, loadGateConfig, validateGateConfig } from './gate/config.js';
 export type { GateConfig } from './gate/config.js';

@@ -1,11 +1,11 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
-import { MIN_CALLS_TOKEN_CHARS, startMediaServer, type ModelOptions } from '../server/media-server.js';
+import { MIN_CALLS_TOKEN_CHARS, startMediaServer, type ModelOptions, type RunningMediaServer } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
+import { styleFor } from '../text/style.js';
 
 interface ServeOptions {
   host: string;
@@ -82,6 +82,9 @@ Routes (one port):
   GET  /healthz          liveness
   GET  /calls            a page of live and recent calls, newest first (?limit=, up to 1000; next)
   GET  /calls/:callSid   one call: counters, direction, state, errors
+  GET  /metrics          Prometheus metrics: calls, audio chunks, errors by code, latencies
+                         (/calls and /metrics: off with --no-calls-endpoint, loopback only with
+                         --calls-localhost-only, behind --calls-token)
 
 With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403),
 and each stream's start must carry the one-use token /twiml put in its <Stream>. Behind a proxy
@@ -98,6 +101,25 @@ Examples:
     });
 }
 
+/** A listen error as one line and what to do about it; null for any other error. */
+export function startupError(err: unknown, host: string, port: number): UsageError | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new UsageError(`cannot listen on ${where}: the port is in use`, '--port 0 picks a free one');
+    case 'EACCES':
+      return new UsageError(`cannot listen on ${where}: permission denied`, 'ports below 1024 need privileges; --port 0 picks a free one');
+    case 'EADDRNOTAVAIL':
+      return new UsageError(`cannot listen on ${where}: no such address on this machine`, '--host 127.0.0.1, or 0.0.0.0 for every interface');
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UsageError(`cannot listen on ${where}: the host name does not resolve`, '--host 127.0.0.1, or 0.0.0.0 for every interface');
+    default:
+      return null;
+  }
+}
+
 async function runServe(opts: ServeOptions): Promise<void> {
   const apiKey = process.env.OPENAI_API_KEY ?? '';
   let model: ModelOptions;
@@ -111,27 +133,33 @@ async function runServe(opts: ServeOptions): Promise<void> {
   const secrets = [apiKey, twilioAuthToken, opts.callsToken ?? ''];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
-  const server = await startMediaServer({
-    host: opts.host,
-    port: opts.port,
-    logger,
-    model,
-    exposeCalls: opts.callsEndpoint,
-    callsLocalOnly: opts.callsLocalhostOnly === true,
-    trustProxy: opts.trustProxy === true,
-    ...(opts.callsToken ? { callsToken: opts.callsToken } : {}),
-    ...(twilioAuthToken ? { twilioAuthToken } : {}),
-    maxCalls: opts.maxCalls,
-    startTimeoutMs: opts.startTimeout,
-    maxAwaitingStart: opts.maxAwaitingStart,
-    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
-    call: {
-      firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
-      voice: opts.voice,
-      modelAppendFrames: opts.modelBatchFrames,
-      ...(opts.instructions ? { instructions: opts.instructions } : {}),
-    },
-  });
+  let server: RunningMediaServer;
+  try {
+    server = await startMediaServer({
+      host: opts.host,
+      port: opts.port,
+      logger,
+      model,
+      exposeCalls: opts.callsEndpoint,
+      callsLocalOnly: opts.callsLocalhostOnly === true,
+      trustProxy: opts.trustProxy === true,
+      ...(opts.callsToken ? { callsToken: opts.callsToken } : {}),
+      ...(twilioAuthToken ? { twilioAuthToken } : {}),
+      maxCalls: opts.maxCalls,
+      startTimeoutMs: opts.startTimeout,
+      maxAwaitingStart: opts.maxAwaitingStart,
+      ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+      call: {
+        firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
+        voice: opts.voice,
+        modelAppendFrames: opts.modelBatchFrames,
+        ...(opts.instructions ? { instructions: opts.instructions } : {}),
+      },
+    });
+  } catch (err) {
+    // Nothing is left listening (startMediaServer closes what it started): say why in one line.
+    throw startupError(err, opts.host, opts.port) ?? err;
+  }
 
   process.stdout.write(
     `callsim serve listening on ${server.httpUrl}\n` +
@@ -150,7 +178,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
         return;
       }
       if (signals > 2) {
-        process.stderr.write(chalk.red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
+        process.stderr.write(styleFor(process.stderr).red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
         process.exit(1);
       }
       logger.info('shutting down: no new calls; live calls may finish', { signal, liveCalls: server.liveCalls(), drainMs: opts.drainTimeout });

@@ -1,4 +1,5 @@
-// GET /calls and GET /calls/:callSid: who may read them, and how a page is built.
+// GET /calls and GET /calls/:callSid: who may read them (GET /metrics follows the same rules),
+// and how a page is built.
 //
 // Access: a bearer token (--calls-token) when one is set, and always when Twilio signatures are
 // checked (a server that checks who calls it must not show every caller to anyone who asks);
@@ -40,13 +41,7 @@ export interface CallsAccess {
 
 /** `path` is /calls or /calls/…, without any public URL prefix; `url` as requested. */
 export async function serveCalls(ctx: CallsAccess, req: http.IncomingMessage, res: http.ServerResponse, path: string, url: URL): Promise<void> {
-  const refusal = accessRefusal(ctx, req);
-  if (refusal !== null) {
-    ctx.refusals.rejectedCallsRequests += 1;
-    if (refusal.status === 401) res.setHeader('www-authenticate', 'Bearer realm="callsim /calls"');
-    sendJson(res, refusal.status, { error: refusal.error });
-    return;
-  }
+  if (refusedAccess(ctx, req, res, '/calls')) return;
   if (path === '/calls') {
     await servePage(ctx, res, url);
     return;
@@ -63,18 +58,31 @@ export async function serveCalls(ctx: CallsAccess, req: http.IncomingMessage, re
   else sendJson(res, 200, snapshot, ctx.secrets);
 }
 
-function accessRefusal(ctx: CallsAccess, req: http.IncomingMessage): { status: number; error: string } | null {
+/**
+ * The rules of /calls, for `route` (/calls, or /metrics, which follows them): true when the
+ * request was refused (and answered, and counted).
+ */
+export function refusedAccess(ctx: CallsAccess, req: http.IncomingMessage, res: http.ServerResponse, route: string): boolean {
+  const refusal = accessRefusal(ctx, req, route);
+  if (refusal === null) return false;
+  ctx.refusals.rejectedCallsRequests += 1;
+  if (refusal.status === 401) res.setHeader('www-authenticate', `Bearer realm="callsim ${route}"`);
+  sendJson(res, refusal.status, { error: refusal.error });
+  return true;
+}
+
+function accessRefusal(ctx: CallsAccess, req: http.IncomingMessage, route: string): { status: number; error: string } | null {
   if (ctx.callsLocalOnly) {
     // Through a proxy on this host the socket is loopback whoever the client is: without
     // --trust-proxy its X-Forwarded-For cannot be read, so the request is refused, not let in.
     const unknownClient = !ctx.trustProxy && cameThroughProxy(req);
-    if (unknownClient) return { status: 403, error: '/calls is served to localhost only, and this request came through a proxy (start with --trust-proxy to read its X-Forwarded-For)' };
-    if (!isLoopbackAddress(clientAddress(req, ctx.trustProxy))) return { status: 403, error: '/calls is served to localhost only' };
+    if (unknownClient) return { status: 403, error: `${route} is served to localhost only, and this request came through a proxy (start with --trust-proxy to read its X-Forwarded-For)` };
+    if (!isLoopbackAddress(clientAddress(req, ctx.trustProxy))) return { status: 403, error: `${route} is served to localhost only` };
   }
   if (ctx.callsToken === null && !ctx.signaturesChecked) return null;
-  if (ctx.callsToken === null) return { status: 401, error: 'this server checks Twilio signatures, so /calls needs a bearer token: start it with --calls-token (or CALLSIM_CALLS_TOKEN)' };
+  if (ctx.callsToken === null) return { status: 401, error: `this server checks Twilio signatures, so ${route} needs a bearer token: start it with --calls-token (or CALLSIM_CALLS_TOKEN)` };
   const given = /^Bearer\s+(\S+)\s*$/i.exec(headerValue(req.headers.authorization) ?? '')?.[1];
-  if (given === undefined || !sameSecret(given, ctx.callsToken)) return { status: 401, error: '/calls needs the bearer token the server was started with (Authorization: Bearer …)' };
+  if (given === undefined || !sameSecret(given, ctx.callsToken)) return { status: 401, error: `${route} needs the bearer token the server was started with (Authorization: Bearer …)` };
   return null;
 }
 

@@ -5,6 +5,7 @@
 //   registry.ts     sockets awaiting start, live calls, finished snapshots, lookup, pages, the sweep
 //   start-admission.ts  whether a start becomes a call: stream token, one per callSid, a free slot
 //   stream-token.ts   the per-call token /twiml puts in the <Stream> and the start must carry
+//   metrics.ts      GET /metrics (Prometheus, through prom-client)
 //   call/           one call: a coordinator around its lifecycle and parts (see call/call.ts)
 //   call-snapshot.ts  the JSON contract of GET /calls
 //   playout-mark.ts   the published mark-name contract
@@ -26,6 +27,7 @@ import { DEFAULT_CALL_CONFIG, type CallConfig } from './call/config.js';
 import type { CallSnapshot } from './call-snapshot.js';
 import { CLOSE_CODE } from './close-code.js';
 import { ownHostsOf } from './origin.js';
+import { ServerMetrics } from './metrics.js';
 import { CallRegistry } from './registry.js';
 import { INITIAL_REFUSALS, MEDIA_PATH, httpHandler, upgradeHandler, type RouteContext } from './routes.js';
 import { StartAdmission } from './start-admission.js';
@@ -152,6 +154,8 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
 
   const model = await startModelBackend(modelOptions, options.modelConnectTimeoutMs);
   const ticker = new SharedTicker();
+  const refusals = { ...INITIAL_REFUSALS };
+  const metrics: ServerMetrics = new ServerMetrics({ liveCalls: () => registry.liveSnapshots(), refusals });
   const keepFinished = options.keepFinishedCalls ?? DEFAULTS.keepFinishedCalls;
   const registry = new CallRegistry({
     keepFinished,
@@ -159,10 +163,10 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
     startTimeoutMs: options.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
     logger,
+    onRetired: metrics.callEnded,
   });
   /** Set by close(): new calls are refused while live ones finish. */
   let draining = false;
-  const refusals = { ...INITIAL_REFUSALS };
   /** Filled once the server listens (the port may be 0 until then). */
   const ownHosts = new Set<string>();
   const maxCalls = options.maxCalls ?? DEFAULTS.maxCalls;
@@ -183,6 +187,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     maxAwaitingStart: options.maxAwaitingStart ?? DEFAULTS.maxAwaitingStart,
     tokens,
     registry,
+    metrics,
     refusals,
     isDraining: () => draining,
   };
@@ -201,6 +206,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
         config: callConfig,
         admitStart: (request) => admission.admit(call, request),
         onFinished: registry.finish,
+        metrics,
       });
       registry.add(call);
     }),

@@ -36,6 +36,8 @@ export interface CallRegistryOptions {
   /** Close a socket that has not been admitted with a valid `start` after this long. 0 / absent = never. */
   startTimeoutMs?: number;
   logger: Logger;
+  /** A call left the live set, with its final snapshot (once per call: the metrics' totals). */
+  onRetired?: (snapshot: CallSnapshot) => void;
 }
 
 /** One page of GET /calls: the serials on it, newest first, and where the next page starts. */
@@ -138,7 +140,10 @@ export class CallRegistry {
       return;
     }
     const kept = wasStarted ? this.finished : this.finishedUnstarted;
-    kept.set(serial, call.snapshot());
+    const snapshot = call.snapshot();
+    kept.set(serial, snapshot);
+    // Metrics count calls: a socket that never started is none.
+    if (wasStarted) this.options.onRetired?.(snapshot);
     this.listing.set(serial, null);
     if (sid !== null) this.finishedBySid.set(sid, serial);
     const limit = wasStarted ? this.options.keepFinished : (this.options.keepFinishedUnstarted ?? this.options.keepFinished);
@@ -156,6 +161,11 @@ export class CallRegistry {
     for (const call of this.awaiting) if (call.callSid === callSid) return call.snapshot();
     const serial = this.finishedBySid.get(callSid);
     return serial === undefined ? null : this.finishedSnapshot(serial);
+  }
+
+  /** The started calls that are live (a socket still awaiting its start is no call yet). */
+  liveSnapshots(): CallSnapshot[] {
+    return [...this.started.values()].map((call) => call.snapshot());
   }
 
   /** Finished calls first, then the live ones, each in the order they connected. */

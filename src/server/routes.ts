@@ -1,4 +1,4 @@
-// The routes on the server's one port: GET /healthz, the TwiML webhook, GET /calls, and the
+// The routes on the server's one port: GET /healthz, the TwiML webhook, GET /calls, GET /metrics, and the
 // Media Streams upgrade on /media, which is admitted (signature, drain, capacity) before any call
 // exists. Every refusal is counted; nothing here knows what a call does once it runs.
 import type http from 'node:http';
@@ -11,9 +11,10 @@ import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
 import { isSidShaped } from './call/inbound.js';
 import { isLoggedOccurrence } from './call/record.js';
 import { CLOSE_CODE } from './close-code.js';
-import { serveCalls } from './calls-route.js';
+import { refusedAccess, serveCalls } from './calls-route.js';
 import { sendJson } from './http-reply.js';
 import { clientAddress, signedRequestUrl } from './origin.js';
+import type { ServerMetrics } from './metrics.js';
 import type { CallRegistry } from './registry.js';
 import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token.js';
 
@@ -23,6 +24,8 @@ const HEALTH_PATH = '/healthz';
 /** The voice webhook, under both names the public samples use. */
 const TWIML_PATHS: readonly string[] = ['/twiml', '/incoming-call'];
 const CALLS_PATH = '/calls';
+/** Prometheus scrapes here; served under the same rules as /calls. */
+const METRICS_PATH = '/metrics';
 const CALL_PATH_PREFIX = `${CALLS_PATH}/`;
 /** A Twilio webhook body is a few hundred bytes of form fields; anything past this is refused. */
 const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
@@ -65,6 +68,7 @@ export interface RouteContext {
   /** Mints the per-call stream token /twiml puts in the <Stream>; null when signatures are off. */
   tokens: StreamTokens | null;
   registry: CallRegistry;
+  metrics: ServerMetrics;
   refusals: RefusalCounters;
   /** New calls are refused while the server drains. */
   isDraining(): boolean;
@@ -99,6 +103,10 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   }
   if (ctx.exposeCalls && (path === CALLS_PATH || path.startsWith(CALL_PATH_PREFIX)) && req.method === 'GET') {
     await serveCalls({ ...ctx, signaturesChecked: ctx.authToken !== '' }, req, res, path, url);
+    return;
+  }
+  if (ctx.exposeCalls && path === METRICS_PATH && req.method === 'GET') {
+    await metrics(ctx, req, res);
     return;
   }
   sendJson(res, 404, { error: `no route for ${req.method ?? '?'} ${path}` });
@@ -138,6 +146,11 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction, token));
 }
 
+async function metrics(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (refusedAccess({ ...ctx, signaturesChecked: ctx.authToken !== '' }, req, res, METRICS_PATH)) return;
+  const text = await ctx.metrics.text();
+  res.writeHead(200, { 'content-type': ctx.metrics.contentType }).end(text);
+}
 
 /**
  * The /media upgrade: refused (403 / 503 / 404) before any call exists, or handed to `onCall`.

@@ -65,6 +65,8 @@ export class TwilioInbound {
    * frame (a `connected` every 20 s) is cheap to send forever and must not keep a call slot.
    */
   lastMediaAt: number;
+  /** performance.now() the current frame was read from the socket (the forwarding latency starts there). */
+  lastFrameAt: number;
 
   constructor(
     private readonly lifecycle: CallLifecycle,
@@ -73,9 +75,11 @@ export class TwilioInbound {
     private readonly routes: InboundRoutes,
   ) {
     this.lastMediaAt = performance.now();
+    this.lastFrameAt = this.lastMediaAt;
   }
 
   dispatch(data: Buffer, isBinary: boolean): void {
+    this.lastFrameAt = performance.now();
     const parsed = parseTwilioMessage(data, isBinary);
     if (!parsed.ok) {
       this.record.protocolError(parsed.error.code, parsed.error.message);
@@ -136,7 +140,7 @@ export class TwilioInbound {
       this.routes.close(refusal.reason, refusal.closeCode);
       return;
     }
-    this.lastMediaAt = performance.now();
+    this.lastMediaAt = this.lastFrameAt;
     // Named first, so everything recorded from here on (a bad direction too) carries the callSid.
     this.record.callSid = start.callSid;
     this.record.streamSid = start.streamSid;
@@ -183,7 +187,7 @@ export class TwilioInbound {
       this.record.protocolError('unexpected_payload_length', `media payload of ${bytes} bytes, expected ${FRAME_BYTES}`);
     }
     this.record.counters.audioInChunks += 1;
-    this.lastMediaAt = performance.now();
+    this.lastMediaAt = this.lastFrameAt;
     this.routes.onMedia(payload, bytes);
   }
 
