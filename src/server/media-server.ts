@@ -53,7 +53,7 @@ export interface MediaServerOptions {
   publicUrl?: string;
   /** Behind a proxy: believe its X-Forwarded-Proto (the scheme Twilio used) and X-Forwarded-For (the client). */
   trustProxy?: boolean;
-  /** Refuse new calls beyond this many live ones (HTTP 503 on the upgrade). */
+  /** Started calls at most: beyond it an upgrade gets HTTP 503, and a start that finds no slot 1013. */
   maxCalls?: number;
   /** Finished calls kept for GET /calls. */
   keepFinishedCalls?: number;
