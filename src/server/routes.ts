@@ -141,7 +141,7 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   const asked = url.searchParams.get('direction');
   const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
   // The webhook is signed per call: its CallSid gets the one token that opens its stream.
-  const callSid = params.CallSid?.[0] ?? url.searchParams.get('CallSid') ?? '';
+  const callSid = params.CallSid?.[0] ?? '';
   const token: Record<string, string> = ctx.tokens !== null && isSidShaped(callSid) ? { [STREAM_TOKEN_PARAMETER]: ctx.tokens.mint(callSid) } : {};
   res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction, token));
 }
