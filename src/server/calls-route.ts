@@ -10,12 +10,12 @@
 // written in slices with the event loop let go between them, and at the pace the client reads, so
 // a list never stalls the paced audio of live calls (1000 finished calls were one 14.8 MB body
 // built in ~300 ms on the event loop, and four pollers pushed a live call's frame gaps to 250 ms).
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { redactSecrets } from '../log.js';
 import { headerValue } from '../twilio/signature.js';
 import type { CallListEntry, CallSnapshot } from './call-snapshot.js';
 import { isSidShaped } from './call/inbound.js';
+import { sameSecret } from './calls-token.js';
 import { sendJson } from './http-reply.js';
 import { cameThroughProxy, clientAddress, isLoopbackAddress } from './origin.js';
 import type { CallRegistry } from './registry.js';
@@ -84,12 +84,6 @@ function accessRefusal(ctx: CallsAccess, req: http.IncomingMessage, route: strin
   const given = /^Bearer\s+(\S+)\s*$/i.exec(headerValue(req.headers.authorization) ?? '')?.[1];
   if (given === undefined || !sameSecret(given, ctx.callsToken)) return { status: 401, error: `${route} needs the bearer token the server was started with (Authorization: Bearer …)` };
   return null;
-}
-
-/** Compared as digests: equal length, constant time, whatever was sent. */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(digest(given), digest(expected));
 }
 
 function positiveInteger(value: string | null, max: number): number | null | 'bad' {

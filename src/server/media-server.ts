@@ -25,6 +25,7 @@ import { parsePublicUrl } from '../twilio/signature.js';
 import { Call } from './call/call.js';
 import { DEFAULT_CALL_CONFIG, type CallConfig } from './call/config.js';
 import type { CallSnapshot } from './call-snapshot.js';
+import { MIN_CALLS_TOKEN_CHARS } from './calls-token.js';
 import { CLOSE_CODE } from './close-code.js';
 import { ownHostsOf } from './origin.js';
 import { ServerMetrics } from './metrics.js';
@@ -127,8 +128,6 @@ export interface RunningMediaServer {
   close(drainMs?: number): Promise<void>;
 }
 
-/** A bearer token anyone could guess protects nothing. */
-export const MIN_CALLS_TOKEN_CHARS = 16;
 /** Finished sockets that never started are kept apart, at most this many: evidence, not calls. */
 const KEEP_FINISHED_UNSTARTED = 100;
 const DEFAULTS = Object.freeze({ host: '127.0.0.1', maxCalls: 5000, keepFinishedCalls: 1000, idleTimeoutMs: 60_000, startTimeoutMs: 5000, maxAwaitingStart: 1000 });
