@@ -64,19 +64,28 @@ function spawn(file: string, name: string): RpcClient {
 /** A finished call whose record is as large as a record gets: a start, 51 long bad events, a stop. */
 // ---- the machine: other helpers' work shares it, and a window says how much ------------------
 
-function cpuTimes(): { total: number; idle: number } | null {
+interface CpuTimes {
+  total: number;
+  idle: number;
+  /** Interrupt time: on loopback, largely this bench's own traffic, charged to no process. */
+  irq: number;
+}
+
+function cpuTimes(): CpuTimes | null {
   try {
     const fields = (readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    return { total: fields.reduce((a, b) => a + b, 0), idle: (fields[3] ?? 0) + (fields[4] ?? 0) };
+    return { total: fields.reduce((a, b) => a + b, 0), idle: (fields[3] ?? 0) + (fields[4] ?? 0), irq: (fields[5] ?? 0) + (fields[6] ?? 0) };
   } catch {
     return null;
   }
 }
 
-/** Percent of one core the whole machine was busy between two readings; null without /proc. */
-function machineBusy(a: ReturnType<typeof cpuTimes>, b: ReturnType<typeof cpuTimes>): number | null {
+/** Percent of one core the machine was busy (and of that, in interrupts) between two readings; null without /proc. */
+function machineBusy(a: CpuTimes | null, b: CpuTimes | null): { busy: number; irq: number } | null {
   if (a === null || b === null || b.total === a.total) return null;
-  return ((b.total - a.total - (b.idle - a.idle)) / (b.total - a.total)) * 100 * os.cpus().length;
+  const cores = os.cpus().length;
+  const dt = b.total - a.total;
+  return { busy: ((dt - (b.idle - a.idle)) / dt) * 100 * cores, irq: ((b.irq - a.irq) / dt) * 100 * cores };
 }
 
 /** Other work above this (% of one core) during a window makes the window unreliable. */
@@ -92,7 +101,7 @@ async function waitForQuiet(maxS: number): Promise<number | null> {
   for (;;) {
     const a = cpuTimes();
     await sleep(1000);
-    const busy = machineBusy(a, cpuTimes());
+    const busy = machineBusy(a, cpuTimes())?.busy ?? null;
     streak = busy === null || busy < QUIET_PERCENT ? streak + 1 : 0;
     if (streak >= QUIET_STREAK_S || performance.now() > until) return busy;
     if (busy !== null && busy >= QUIET_PERCENT && performance.now() - warnedAt > 30_000) {
@@ -173,8 +182,10 @@ interface WindowResult {
   serverEventLoopP99Ms: number;
   serverEventLoopMaxMs: number;
   serverCpuPercent: number;
-  /** CPU (% of one core) the rest of the machine used meanwhile: not this bench's processes. */
+  /** CPU (% of one core) the rest of the machine used meanwhile: not this bench's processes, nor interrupts. */
   otherCpuPercent: number | null;
+  /** Interrupt time meanwhile (% of one core): mostly the loopback traffic of this bench. */
+  irqCpuPercent: number | null;
   poll: (PollStats & { path: string; meanBodyBytes: number; perSecond: number }) | null;
 }
 
@@ -209,7 +220,8 @@ async function window(name: string, budgeted: boolean, server: RpcClient, client
     serverEventLoopP99Ms: srv.eldP99Ms,
     serverEventLoopMaxMs: srv.eldMaxMs,
     serverCpuPercent: (srv.cpuMs / srv.wallMs) * 100,
-    otherCpuPercent: busy === null ? null : Math.max(0, busy - ours),
+    otherCpuPercent: busy === null ? null : Math.max(0, busy.busy - busy.irq - ours),
+    irqCpuPercent: busy === null ? null : busy.irq,
     poll: polled === null || polling === null ? null : { ...polled, path: polling.path, meanBodyBytes: polled.requests > 0 ? Math.round(polled.bytes / polled.requests) : 0, perSecond: polled.requests / seconds },
   };
 }
@@ -258,11 +270,11 @@ async function main(opts: Options): Promise<void> {
     const stop = await client.call<StopResult>('stop', undefined, 60_000);
     const check = await checkLiveCalls(httpUrl, stop);
 
-    process.stdout.write('\nwindow                               gap p99  gap max  frames  underruns  srv ELD p99/max  srv CPU  other CPU  polls/s  body (mean)  GET p50/max\n');
+    process.stdout.write('\nwindow                               gap p99  gap max  frames  underruns  srv ELD p99/max  srv CPU  irq  other CPU  polls/s  body (mean)  GET p50/max\n');
     for (const w of windows) {
       const p = w.poll;
       process.stdout.write(
-        `${w.name.padEnd(36)} ${w.gapP99Ms.toFixed(1).padStart(6)} ms ${w.gapMaxMs.toFixed(0).padStart(5)} ms ${String(w.framesMeasured).padStart(7)} ${String(w.underruns).padStart(10)}  ${w.serverEventLoopP99Ms.toFixed(1).padStart(6)}/${w.serverEventLoopMaxMs.toFixed(0).padEnd(5)} ms ${w.serverCpuPercent.toFixed(0).padStart(5)} % ${w.otherCpuPercent === null ? '        –' : `${w.otherCpuPercent.toFixed(0).padStart(7)} %`}` +
+        `${w.name.padEnd(36)} ${w.gapP99Ms.toFixed(1).padStart(6)} ms ${w.gapMaxMs.toFixed(0).padStart(5)} ms ${String(w.framesMeasured).padStart(7)} ${String(w.underruns).padStart(10)}  ${w.serverEventLoopP99Ms.toFixed(1).padStart(6)}/${w.serverEventLoopMaxMs.toFixed(0).padEnd(5)} ms ${w.serverCpuPercent.toFixed(0).padStart(5)} % ${w.irqCpuPercent === null ? '  –' : `${w.irqCpuPercent.toFixed(0).padStart(3)} %`} ${w.otherCpuPercent === null ? '        –' : `${w.otherCpuPercent.toFixed(0).padStart(7)} %`}` +
           (p === null ? '\n' : ` ${p.perSecond.toFixed(1).padStart(8)} ${String(p.meanBodyBytes).padStart(10)} B ${p.p50Ms.toFixed(0).padStart(5)}/${p.maxMs.toFixed(0)} ms\n`),
       );
     }
