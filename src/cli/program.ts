@@ -10,6 +10,7 @@ import { serveCommand } from './serve.js';
 import { simulatorCommand } from './simulator.js';
 import { replayCommand } from './replay.js';
 import { gateCommand } from './gate.js';
+import { loadCommand } from './load.js';
 
 const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
 
@@ -29,6 +30,7 @@ Examples:
   program.addCommand(serveCommand());
   program.addCommand(replayCommand());
   program.addCommand(gateCommand());
+  program.addCommand(loadCommand());
   program.addCommand(simulatorCommand());
   // addCommand() does not pass these settings down, so every command gets them here.
   for (const command of [program, ...program.commands]) command.exitOverride();

@@ -12,7 +12,7 @@ import { LogCollector } from './crash-scan.js';
 export type TargetSpec =
   | { kind: 'builtin' }
   | { kind: 'url'; url: string }
-  | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number };
+  | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number; env?: Readonly<Record<string, string>> };
 
 export interface GateTarget {
   /** What to print: "built-in callsim serve", the URL, or the command. */
@@ -23,6 +23,8 @@ export interface GateTarget {
   exit(): string | null;
   /** Epoch ms it went, or null. */
   exitedAt(): number | null;
+  /** A server command's process (the leader of its own process group); null for the built-in server and a URL. */
+  pid: number | null;
   stop(): Promise<TargetStopReport>;
 }
 
@@ -57,10 +59,11 @@ export async function startTarget(spec: TargetSpec): Promise<GateTarget> {
         logs: new LogCollector(),
         exit: () => null,
         exitedAt: () => null,
+        pid: null,
         stop: async () => NOTHING_LEFT,
       };
     case 'command':
-      return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs);
+      return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs, spec.env ?? {});
   }
 }
 
@@ -75,6 +78,7 @@ async function startBuiltin(): Promise<GateTarget> {
     logs,
     exit: () => null,
     exitedAt: () => null,
+    pid: null,
     stop: async () => {
       await server.close();
       return NOTHING_LEFT;
@@ -101,7 +105,7 @@ const ANNOUNCED_URL = /\b(wss?|https?):\/\/(127\.0\.0\.1|localhost|0\.0\.0\.0|\[
  * replaced). It is ready when it prints a ws:// or http:// URL on loopback, or when something
  * accepts connections on the port we gave it, whichever comes first.
  */
-async function startCommand(command: string, wsPath: string, readyTimeoutMs: number): Promise<GateTarget> {
+async function startCommand(command: string, wsPath: string, readyTimeoutMs: number, extraEnv: Readonly<Record<string, string>>): Promise<GateTarget> {
   const port = await freePort();
   const logs = new LogCollector();
   // Every process the command starts inherits this: one that leaves the process group (a daemon,
@@ -109,7 +113,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   const runToken = `${RUN_TOKEN_VAR}=${randomBytes(12).toString('hex')}`;
   const child: ChildProcess = spawn(command.replaceAll('{port}', String(port)), {
     shell: true,
-    env: { ...process.env, PORT: String(port), [RUN_TOKEN_VAR]: runToken.slice(RUN_TOKEN_VAR.length + 1) },
+    env: { ...process.env, ...extraEnv, PORT: String(port), [RUN_TOKEN_VAR]: runToken.slice(RUN_TOKEN_VAR.length + 1) },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: process.platform !== 'win32',
   });
@@ -182,6 +186,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     logs,
     exit: () => exitStatus,
     exitedAt: () => exitedAt,
+    pid: child.pid ?? null,
     stop: async () => {
       // Even when the shell has exited: a server it started may still be running in its group.
       const strays = await killTree(child, exited, runToken);

@@ -1,0 +1,146 @@
+// The server a load runs against, and its model. A server command (any language) and the
+// built-in server (`callsim serve`, started as a command of its own so its CPU and memory are
+// read from /proc like any other server's) are started through the gate's target (process
+// group, readiness, strays) and given the load's own realtime simulator as their model, in their
+// environment: the simulator then witnesses the model leg (what reached the model) and stamps
+// nothing the server must know of. A URL target is reached as it is, with whatever model it has.
+import { startRealtimeSimulator, type RunningSimulator, type SimulatorSessionStats } from '../model/simulator/simulator.js';
+import { LogCollector } from '../gate/crash-scan.js';
+import { startTarget, type GateTarget } from '../gate/target.js';
+import { newHistogram, type Histogram } from './histogram.js';
+import { packageRoot } from './paths.js';
+import { monoMicros, readStamp } from './stamp.js';
+import path from 'node:path';
+
+export type LoadTargetSpec =
+  | { kind: 'builtin' }
+  | { kind: 'url'; url: string }
+  | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number };
+
+/** The load's own simulator as the model of the server under test. */
+export interface LoadModel {
+  baseURL: string;
+  realtimeUrl: string;
+  sessions(): SimulatorSessionStats[];
+  /** Caller frame sent -> its audio appended at the model, from the stamp in each frame. */
+  readonly forwardLatency: Histogram;
+  /** Appends seen while the window was open that carried no stamp (the server transcoded the audio). */
+  unstamped: number;
+  measuring: boolean;
+  close(): Promise<void>;
+}
+
+export interface LoadTarget {
+  label: string;
+  wsUrl: string;
+  /** The http(s) origin of the stream URL: where a webhook path and GET /calls live. */
+  httpUrl: string;
+  /** The server command's process group leader: its CPU and memory come from /proc; null for a URL. */
+  pid: number | null;
+  logs: LogCollector;
+  model: LoadModel | null;
+  /** Set once the server process is gone ("exited with code 1"). */
+  exit(): string | null;
+  stop(): Promise<void>;
+}
+
+export interface LoadTargetOptions {
+  /** Length of each simulated answer. */
+  answerMs: number;
+  /** The run's epoch on the monotonic clock (µs), as the stamps count it. */
+  epochMicros: number;
+}
+
+/** The environment a server command gets: its model is the load's simulator, with a dummy key. */
+export function modelEnvironment(model: LoadModel): Record<string, string> {
+  return { OPENAI_API_KEY: 'callsim-load', OPENAI_BASE_URL: model.baseURL, CALLSIM_REALTIME_URL: model.realtimeUrl };
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `callsim serve` as a command, its model the load's simulator. */
+export function builtinCommand(model: LoadModel): string {
+  const bin = path.join(packageRoot(), 'bin', 'callsim.js');
+  // --max-calls: a load step is not refused at the door; warnings only: a line per call would be noise.
+  return `${shellQuote(process.execPath)} ${shellQuote(bin)} serve --host 127.0.0.1 --port {port} --simulator-url ${shellQuote(model.baseURL)} --max-calls 1000000 --log-format json --log-level warn`;
+}
+
+async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
+  const forwardLatency = newHistogram('forwardLatency');
+  let simulator: RunningSimulator | null = null;
+  const model: LoadModel = {
+    baseURL: '',
+    realtimeUrl: '',
+    sessions: () => simulator?.sessions() ?? [],
+    forwardLatency,
+    unstamped: 0,
+    measuring: false,
+    close: async () => {
+      await simulator?.close();
+    },
+  };
+  simulator = await startRealtimeSimulator({
+    port: 0,
+    answerMs: options.answerMs,
+    // Every session of a run is kept: each step's are counted once its calls have hung up.
+    keepFinishedSessions: 1_000_000,
+    onAppend: (_callSid, audio) => {
+      if (!model.measuring) return;
+      const stamp = readStamp(audio);
+      if (stamp < 0) model.unstamped += 1;
+      else forwardLatency.record((monoMicros() - options.epochMicros - stamp) / 1000);
+    },
+  });
+  model.baseURL = simulator.baseURL;
+  model.realtimeUrl = `ws://127.0.0.1:${simulator.port}/v1/realtime`;
+  return model;
+}
+
+function httpOriginOf(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  return url.origin;
+}
+
+function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string): LoadTarget {
+  return {
+    label,
+    wsUrl: target.wsUrl,
+    httpUrl: httpOriginOf(target.wsUrl),
+    pid: target.pid,
+    logs: target.logs,
+    model,
+    exit: () => target.exit(),
+    stop: async () => {
+      await target.stop();
+      await model?.close();
+    },
+  };
+}
+
+export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetOptions): Promise<LoadTarget> {
+  if (spec.kind === 'url') {
+    const target = await startTarget(spec);
+    return fromGateTarget(target, null, spec.url);
+  }
+  const model = await startModel(options);
+  try {
+    const command =
+      spec.kind === 'builtin'
+        ? builtinCommand(model)
+        : spec.command.replaceAll('{realtimeUrl}', model.realtimeUrl).replaceAll('{openaiBaseUrl}', model.baseURL);
+    const target = await startTarget({
+      kind: 'command',
+      command,
+      wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath,
+      readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs,
+      env: modelEnvironment(model),
+    });
+    return fromGateTarget(target, model, spec.kind === 'builtin' ? 'built-in callsim serve (its model: the load\'s realtime simulator)' : spec.command);
+  } catch (err) {
+    await model.close();
+    throw err;
+  }
+}
