@@ -55,6 +55,7 @@ interface LoadCliOptions {
   maxFailedCalls: number;
   maxLatencyMs?: number;
   generatorSlipMs: number;
+  setupTimeout: number;
   minCapacity?: number;
   json?: string;
 }
@@ -108,6 +109,7 @@ export function loadCommand(): Command {
     .addOption(new Option('--max-failed-calls <n>', 'calls a passing step may fail to set up or have dropped').default(d.thresholds.failedCalls).argParser(parseIntegerOption('--max-failed-calls', 0)))
     .addOption(new Option('--max-latency-ms <ms>', 'a step passes with p95 response latency under this (default: not judged)').argParser(parsePositiveNumberOption('--max-latency-ms')))
     .addOption(new Option('--generator-slip-ms <ms>', 'the generator counts as saturated when its own timing slips more than this (p99)').default(d.generatorSlipMs).argParser(parsePositiveNumberOption('--generator-slip-ms')))
+    .addOption(new Option('--setup-timeout <ms>', "a call not streaming this long after it was placed fails (webhook and upgrade; Twilio waits 15 s for a webhook)").default(d.setupTimeoutMs).argParser(parseIntegerOption('--setup-timeout', 100, 120_000)))
     .addOption(new Option('--min-capacity <calls>', 'exit 1 when the capacity is below this').argParser(parseIntegerOption('--min-capacity', 1)))
     .option('--json <file>', 'write the whole result as JSON')
     .addHelpText(
@@ -186,6 +188,7 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     jitterBufferMs: opts.jitterBufferMs,
     thresholds: { jitterP99Ms: opts.maxJitterMs, gaps: opts.maxGaps, lostFrames: opts.maxLost, failedCalls: opts.maxFailedCalls, responseP95Ms: opts.maxLatencyMs ?? null },
     generatorSlipMs: opts.generatorSlipMs,
+    setupTimeoutMs: opts.setupTimeout,
     signal: abort.signal,
     onProgress: ({ at, text }) => process.stderr.write(`${chalk.dim(`[${at.toFixed(1).padStart(6)} s]`)} ${say(text)}\n`),
     onStep: (step) => process.stderr.write(`${chalk.dim('         ')} ${paint(step.verdict, say(stepLine(step)))}\n`),

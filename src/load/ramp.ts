@@ -35,13 +35,14 @@ export const LOAD_DEFAULTS = Object.freeze({
   padSilenceMs: 1000,
   answerMs: 1200,
   congestionMs: 1000,
-  // Twilio does not document its playout buffer; one frame of it is the least any player holds.
-  jitterBufferMs: 20,
+  // Twilio does not document its playout buffer; two frames are less than any telephone jitter buffer holds.
+  jitterBufferMs: 40,
   thresholds: { jitterP99Ms: 20, gaps: 0, lostFrames: 0, failedCalls: 0, responseP95Ms: null },
-  // A quarter of the jitter limit: beyond it the caller's own lateness would show in the figures.
-  generatorSlipMs: 5,
+  // Half the jitter limit: beyond it the caller's own lateness alone could fail a step.
+  generatorSlipMs: 10,
   hangUpTimeoutMs: 5000,
-  connectTimeoutMs: 15_000,
+  // Twilio waits 15 s for a webhook (DEFAULT_WEBHOOK_TIMEOUT_MS); the same bound covers the upgrade.
+  setupTimeoutMs: 15_000,
 });
 
 /** The caller's audio by default: the package's hello fixture (speech 200-1100 ms of 2 s). */
@@ -163,7 +164,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       jitterBufferMs: options.jitterBufferMs,
       congestionMs: options.congestionMs,
       networkDelay: options.networkDelay,
-      connectTimeoutMs: LOAD_DEFAULTS.connectTimeoutMs,
+      connectTimeoutMs: options.setupTimeoutMs,
     });
     const ctx: StepContext = {
       target,
@@ -176,7 +177,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       signal: options.signal,
       say,
     };
-    const judge = { thresholds: options.thresholds, generatorSlipMs: options.generatorSlipMs };
+    const judge = { thresholds: options.thresholds, generatorSlipMs: options.generatorSlipMs, cores: os.cpus().length };
     const runOne = async (calls: number): Promise<LoadStep> => {
       if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, say);
       let step = stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge);
@@ -212,6 +213,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const exit = target.exit();
     if (exit !== null && !notes.some((n) => n.startsWith('the server process'))) notes.push(`the server process ${exit}`);
     await target.stop();
+  }
+  if (measured.some((s) => s.callerFrames.notCountedByServer === null && s.callerFrames.lostOnModelLeg === null)) {
+    notes.push('the server reports no counts and opened no session with the load\'s model: lost caller frames are only those Twilio itself would discard or could not send');
   }
   if (options.target.kind === 'url') notes.push("a URL target's processes are not known: its CPU and memory are not measured, and they count as other processes' CPU");
   const capacity = capacityOf(measured, interrupted);
@@ -267,6 +271,7 @@ export function loadOptions(target: LoadTargetSpec, overrides: Partial<LoadOptio
     thresholds: { ...LOAD_DEFAULTS.thresholds },
     generatorSlipMs: LOAD_DEFAULTS.generatorSlipMs,
     hangUpTimeoutMs: LOAD_DEFAULTS.hangUpTimeoutMs,
+    setupTimeoutMs: LOAD_DEFAULTS.setupTimeoutMs,
     retryWhenBusy: false,
     quietWaitMs: 0,
     ...overrides,

@@ -47,7 +47,12 @@ export interface StepMeasures {
 export interface JudgeOptions {
   thresholds: LoadThresholds;
   generatorSlipMs: number;
+  /** CPUs of the machine (/proc/stat's), to say whether it had any to spare. */
+  cores: number;
 }
+
+/** A generator thread this busy has no time to spare. */
+const BUSY_UTILIZATION = 0.8;
 
 function merged(kind: HistogramKind, parts: HistogramData[]): Summary {
   const { binWidth, top } = HISTOGRAM_BINS[kind];
@@ -77,7 +82,9 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
   const discarded = sum(outcomes, (o) => o.dropped);
   const unsent = sum(outcomes, (o) => o.unsent);
   const notCounted = m.serverCounts?.notCounted ?? null;
-  const lostOnModelLeg = m.model === null ? null : Math.max(0, sent - unsent - (notCounted ?? 0) - m.model.framesAppended);
+  // A server that opened no session with the load's model does not use it: its model leg is not witnessed.
+  const witnessed = m.model !== null && m.model.sessions > 0 ? m.model : null;
+  const lostOnModelLeg = witnessed === null ? null : Math.max(0, sent - unsent - (notCounted ?? 0) - witnessed.framesAppended);
   const lostCaller = discarded + unsent + (notCounted ?? 0) + (lostOnModelLeg ?? 0);
   const agentLost = m.serverCounts?.agentLost ?? null;
   const dropped = outcomes.filter((o) => o.state === 'failed' && o.streamed);
@@ -119,9 +126,17 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
     else if (latency.p95 >= t.responseP95Ms) reasons.push(`p95 response latency ${Math.round(latency.p95)} ms (limit < ${t.responseP95Ms})`);
   }
   let verdict: StepVerdict = reasons.length === 0 ? 'pass' : 'fail';
+  const utilization = Math.max(0, ...windows.map((w) => w.utilization));
   if (generatorSaturated) {
     verdict = 'generator-saturated';
-    reasons.unshift(`the generator was saturated (its send slip p99 ${slip.p99 === null ? '–' : f1(slip.p99)} ms, event-loop lag p99 ${generatorLag === null ? '–' : f1(generatorLag)} ms; limit ${options.generatorSlipMs}): this step measured the caller, not the server`);
+    const machine = m.machine;
+    const cause =
+      utilization >= BUSY_UTILIZATION
+        ? `its threads were busy (event loop ${Math.round(utilization * 100)}% used)`
+        : machine !== null && machine.busyPercent >= 90 * options.cores
+          ? `it was starved of CPU: the machine was ${Math.round(machine.busyPercent)}% busy of ${options.cores * 100}%, ${Math.round(Math.max(0, machine.busyPercent - machine.irqPercent - machine.oursPercent - machine.serverPercent))}% of it other processes`
+          : `its threads were ${Math.round(utilization * 100)}% busy and the machine had CPU to spare`;
+    reasons.unshift(`the generator was saturated: its own timing slipped (send slip p99 ${slip.p99 === null ? '–' : f1(slip.p99)} ms, event-loop lag p99 ${generatorLag === null ? '–' : f1(generatorLag)} ms; limit ${options.generatorSlipMs}) — ${cause}; this step measured the caller, not the server`);
   } else if (modelSaturated) {
     verdict = 'model-saturated';
     reasons.unshift(`the load's model simulator fell behind (event-loop lag p99 ${f1(modelLag)} ms; limit ${options.generatorSlipMs}): this step measured the model, not the server`);
@@ -137,11 +152,11 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
     droppedCalls: dropped.length,
     firstCallError: m.open.firstError ?? outcomes.find((o) => o.error !== null)?.error ?? null,
     callerFrames: { sent, discarded, unsentAtHangUp: unsent, notCountedByServer: notCounted, lostOnModelLeg, lost: lostCaller },
-    model: m.model === null ? null : { sessions: m.model.sessions, leftOpen: m.model.leftOpen, framesAppended: m.model.framesAppended },
+    model: witnessed === null ? null : { sessions: witnessed.sessions, leftOpen: witnessed.leftOpen, framesAppended: witnessed.framesAppended },
     agentAudio: { frames: sum(windows, (w) => w.agentFrames), jitterMs: jitter, gaps, gapMs: Math.round(sum(windows, (w) => w.gapMs)), lost: agentLost },
     turns: { ended: sum(windows, (w) => w.turns), answered: sum(windows, (w) => w.answered) },
     responseLatencyMs: latency,
-    forwardLatencyMs: m.model?.forwardLatency ?? null,
+    forwardLatencyMs: witnessed?.forwardLatency ?? null,
     server:
       server === null
         ? null
@@ -160,7 +175,7 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
       cpuMicrosPerFrame: perFrame(generatorCpu, windowFrames),
       sendSlipMs: slip,
       eventLoopDelayP99Ms: generatorLag,
-      utilization: Math.max(0, ...windows.map((w) => w.utilization)),
+      utilization,
       saturated: generatorSaturated,
     },
     modelProcess:

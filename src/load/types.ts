@@ -63,6 +63,8 @@ export interface LoadOptions {
   generatorSlipMs: number;
   /** How long the calls of a step get to close after `stop` before they are cut off. */
   hangUpTimeoutMs: number;
+  /** A call not streaming this long after it was placed (webhook and upgrade) fails. */
+  setupTimeoutMs: number;
   /** Run a failing step once more when other processes took over 20 % of a core during it (both are kept). */
   retryWhenBusy: boolean;
   /** Before each step, wait up to this long for the machine to go quiet; 0: do not wait. */
