@@ -1,0 +1,116 @@
+// callsim load on real sockets, as a user runs it: planted servers beside their healthy twins,
+// started as server commands, and the built-in callsim serve. Each run is short (a few seconds a
+// step); the ramp itself is the product's.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadOptions, runLoad } from '../src/load/ramp.js';
+import type { LoadResult } from '../src/load/types.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-load-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let runs = 0;
+function load(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string; result: LoadResult | null }> {
+  const json = path.join(tmp, `load-${(runs += 1)}.json`);
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/callsim.js', 'load', ...args, '--json', json], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+      let result: LoadResult | null = null;
+      try {
+        result = JSON.parse(readFileSync(json, 'utf8')) as LoadResult;
+      } catch {
+        // No report: the assertions on it say so.
+      }
+      resolve({ code, stdout, stderr, result });
+    });
+  });
+}
+
+describe('callsim load', () => {
+  it('finds the calls a server carries before it stalls, and says the server, not the generator, was the limit', async () => {
+    // The must-show: a server that blocks its event loop 30 ms per frame above 40 live calls.
+    const slow = await load(['--server-cmd', 'node test/servers/slow-above.mjs --slow-above 40', '--steps', '25,50,100', '--hold', '5', '--setup-timeout', '3000']);
+    expect(slow.code, slow.stderr).toBe(0);
+    const result = slow.result!;
+    expect(result.capacity).toMatchObject({ calls: 25, limitedBy: 'server', firstFailure: { calls: 50, verdict: 'fail' } });
+    expect(result.steps.map((s) => [s.calls, s.verdict])).toEqual([[25, 'pass'], [50, 'fail']]);
+    const failed = result.steps[1]!;
+    expect(failed.generator.saturated).toBe(false);
+    expect(failed.generator.sendSlipMs.p99).not.toBeNull();
+    expect(failed.agentAudio.gaps).toBeGreaterThan(0);
+    // The server's own process tree, from /proc.
+    expect(failed.server?.cpuPercent).not.toBeNull();
+    expect(failed.server?.processes).toBeGreaterThan(0);
+    expect(slow.stdout).toContain('capacity: 25 concurrent calls — the server missed a threshold at 50 calls, with the generator keeping its timing');
+
+    // Its healthy twin carries the step the slow one could not.
+    const twin = await load(['--server-cmd', 'node test/servers/slow-above.mjs', '--steps', '50', '--hold', '5']);
+    expect(twin.code, twin.stderr).toBe(0);
+    expect(twin.result!.capacity).toMatchObject({ calls: 50, limitedBy: 'steps' });
+    expect(twin.result!.steps[0]).toMatchObject({ verdict: 'pass', droppedCalls: 0, setup: { opened: 50, failed: 0, placement: 'direct' } });
+  }, 150_000);
+
+  it("counts caller audio a server never gave its model, which the Twilio leg cannot see, and passes the twin that forwards all", async () => {
+    const lossy = await load(['--server-cmd', 'node test/servers/model-agent.mjs --lose-every 10', '--steps', '8', '--hold', '3']);
+    expect(lossy.result?.steps[0]?.verdict, lossy.stderr).toBe('fail');
+    const lost = lossy.result!.steps[0]!;
+    // Every 10th frame of each call: the sent frames' tenth, rounded down per call.
+    expect(lost.callerFrames.lostOnModelLeg).toBeGreaterThanOrEqual(Math.floor(lost.callerFrames.sent / 10) - 8);
+    expect(lost.callerFrames.lostOnModelLeg).toBeLessThanOrEqual(Math.ceil(lost.callerFrames.sent / 10));
+    expect(lost.callerFrames.discarded).toBe(0);
+    expect(lost.reasons.join(' ')).toMatch(/never reached the model/);
+
+    const whole = await load(['--server-cmd', 'node test/servers/model-agent.mjs', '--steps', '8', '--hold', '3']);
+    const step = whole.result!.steps[0]!;
+    expect(step.verdict, whole.stderr).toBe('pass');
+    expect(step.callerFrames.lostOnModelLeg).toBe(0);
+    expect(step.model).toMatchObject({ sessions: 8, leftOpen: 0 });
+    // The stamp in each frame, read back at the model: the server's forwarding latency.
+    expect(step.forwardLatencyMs?.count).toBeGreaterThan(0);
+    expect(step.responseLatencyMs.p50).toBeGreaterThan(400);
+    expect(step.turns.answered).toBeGreaterThan(0);
+  }, 90_000);
+
+  it("checks callsim serve's own counts of every call against the caller's", async () => {
+    const run = await load(['--steps', '10', '--hold', '3', '--direction', 'inbound,outbound']);
+    expect(run.code, run.stderr).toBe(0);
+    const step = run.result!.steps[0]!;
+    expect(run.result!.target.serverCounts).toBe(true);
+    expect(step).toMatchObject({ verdict: 'pass', setup: { opened: 10, placement: 'webhook' } });
+    expect(step.callerFrames).toMatchObject({ notCountedByServer: 0, lostOnModelLeg: 0, lost: 0 });
+    expect(step.agentAudio.lost).toBe(0);
+    expect(step.server?.memoryPerCallKiB).not.toBeNull();
+    expect(step.generator.cpuMicrosPerFrame).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('marks a step whose generator could not keep time as the generator\'s, and claims nothing of it for the server', async () => {
+    // The generator in this thread, and this thread blocked 25 ms in every 40: a slow caller, a healthy server.
+    const busy = setInterval(() => {
+      const until = performance.now() + 25;
+      while (performance.now() < until) {
+        // Busy.
+      }
+    }, 40);
+    let result: LoadResult;
+    try {
+      result = await runLoad(loadOptions({ kind: 'command', command: 'node test/servers/slow-above.mjs', wsPath: '/media', readyTimeoutMs: 10_000 }, { steps: [10], holdS: 3, settleS: 1, workers: 0 }));
+    } finally {
+      clearInterval(busy);
+    }
+    expect(result.steps[0]?.verdict).toBe('generator-saturated');
+    expect(result.steps[0]?.generator.saturated).toBe(true);
+    expect(result.capacity).toMatchObject({ calls: null, limitedBy: 'generator' });
+  }, 60_000);
+
+  it('refuses bad usage with exit 2', async () => {
+    const both = await load(['--url', 'ws://127.0.0.1:1/media', '--server-cmd', 'true']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--url or --server-cmd, not both/);
+    const steps = await load(['--steps', '10,zero']);
+    expect(steps.code).toBe(2);
+    expect(steps.stderr).toMatch(/--steps: "zero"/);
+  });
+});
