@@ -18,7 +18,7 @@ import { DEFAULT_NETWORK_DELAY } from '../caller/network.js';
 import { DEFAULT_WEBHOOK_PATH } from '../caller/replay.js';
 import { loadCallAudio } from './call-audio.js';
 import { LoadGenerator } from './generator.js';
-import { machineTimes, sampleProcessTree } from './proc.js';
+import { machineTimes } from './proc.js';
 import type { LoadPlacement } from './protocol.js';
 import { packageRoot } from './paths.js';
 import { monoMicros } from './stamp.js';
@@ -171,7 +171,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       generator,
       directions: options.directions,
       serverCounts,
-      idleRssBytes: target.pid === null ? null : (sampleProcessTree(target.pid)?.rssBytes ?? null),
       placed: 0,
       hangUpTimeoutMs: options.hangUpTimeoutMs,
       signal: options.signal,

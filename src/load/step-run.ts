@@ -29,8 +29,6 @@ export interface StepContext {
   directions: readonly CallDirection[];
   /** The server answers GET /calls/:callSid with its counters. */
   serverCounts: boolean;
-  /** The server tree's resident memory before the first step. */
-  idleRssBytes: number | null;
   /** Calls placed so far in the run (call indexes keep counting across steps). */
   placed: number;
   hangUpTimeoutMs: number;
@@ -67,7 +65,7 @@ function crashCount(target: LoadTarget): number {
   return target.logs.hits.length + target.logs.droppedHits;
 }
 
-async function measureWindow(ctx: StepContext, holdS: number, calls: number): Promise<Pick<StepMeasures, 'windows' | 'server' | 'modelThread' | 'machine'>> {
+async function measureWindow(ctx: StepContext, holdS: number, calls: number, idleRssBytes: number | null): Promise<Pick<StepMeasures, 'windows' | 'server' | 'modelThread' | 'machine'>> {
   const { target, generator } = ctx;
   const model = target.model;
   await generator.windowStart();
@@ -109,7 +107,7 @@ async function measureWindow(ctx: StepContext, holdS: number, calls: number): Pr
           cpuMs: serverCpuMs,
           wallMs,
           rssBytes: tree?.rssBytes ?? null,
-          idleRssBytes: ctx.idleRssBytes,
+          idleRssBytes,
           processes: tree?.processes ?? null,
           crashLines: newCrashes,
           firstCrashLine: newCrashes > 0 && hits.length > 0 ? printable(hits[Math.max(0, hits.length - newCrashes)]?.line.text ?? '').slice(0, 300) : null,
@@ -173,6 +171,9 @@ async function readModelLeg(ctx: StepContext, before: ReadonlySet<string>, forwa
 export async function measureStep(ctx: StepContext, calls: number, rampMs: number, settleS: number, holdS: number): Promise<StepMeasures> {
   const { generator, target } = ctx;
   const before = new Set(target.model?.sessions().map((s) => s.id) ?? []);
+  // The server's memory with none of this step's calls: what they add is theirs (a heap that
+  // grew in an earlier step is not).
+  const idleRssBytes = target.pid === null ? null : (sampleProcessTree(target.pid)?.rssBytes ?? null);
   ctx.say(`${calls} calls: setting up over ${(rampMs / 1000).toFixed(1)} s`);
   const first = ctx.placed;
   ctx.placed += calls;
@@ -182,7 +183,7 @@ export async function measureStep(ctx: StepContext, calls: number, rampMs: numbe
     open = await generator.open(first, calls, ctx.directions, rampMs);
     ctx.say(`${calls} calls: ${open.opened} streaming${open.failed > 0 ? `, ${open.failed} failed (${open.firstError ?? '?'})` : ''}; settling ${settleS} s, then measuring ${holdS} s`);
     await sleep(settleS * 1000, ctx.signal);
-    if (!ctx.signal?.aborted) measured = await measureWindow(ctx, holdS, calls);
+    if (!ctx.signal?.aborted) measured = await measureWindow(ctx, holdS, calls, idleRssBytes);
   } finally {
     if (ctx.signal?.aborted || measured === null) {
       await generator.hangUp(ctx.hangUpTimeoutMs).catch(() => []);

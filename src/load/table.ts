@@ -59,19 +59,19 @@ export function formatLoadTable(steps: readonly LoadStep[], paint: (verdict: Loa
 }
 
 export function describeCapacity(capacity: LoadCapacity): string {
-  const calls = capacity.calls === null ? 'no step passed' : `${capacity.calls} concurrent calls`;
   const failure = capacity.firstFailure;
+  const atLeast = capacity.calls === null ? 'not measured: no step passed' : `at least ${capacity.calls} concurrent calls`;
   switch (capacity.limitedBy) {
     case 'steps':
-      return `capacity: at least ${calls} (every step passed; the server's limit is above the largest step)`;
+      return `capacity: ${atLeast} (every step passed; the server's limit is above the largest step)`;
     case 'interrupted':
-      return `capacity: at least ${calls} (interrupted before a step failed)`;
+      return `capacity: ${atLeast} (interrupted before a step failed)`;
     case 'server':
-      return `capacity: ${calls} — the server missed a threshold at ${failure?.calls ?? '?'} calls, with the generator keeping its timing`;
+      return `capacity: ${capacity.calls === null ? 'none: the first step failed' : `${capacity.calls} concurrent calls`} — the server missed a threshold at ${failure?.calls ?? '?'} calls, with the generator keeping its timing`;
     case 'generator':
-      return `capacity: at least ${calls} — at ${failure?.calls ?? '?'} calls the generator itself was saturated, so the server's limit was not found (more cores, fewer --workers on a busy machine, or the generator on another machine)`;
+      return `capacity: ${atLeast} — at ${failure?.calls ?? '?'} calls the generator's own timing slipped, so the server's limit was not found (a quieter machine, more cores, or the generator on another machine)`;
     case 'model':
-      return `capacity: at least ${calls} — at ${failure?.calls ?? '?'} calls the load's model simulator fell behind, so the server's limit was not found`;
+      return `capacity: ${atLeast} — at ${failure?.calls ?? '?'} calls the load's model simulator fell behind, so the server's limit was not found`;
   }
 }
 

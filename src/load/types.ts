@@ -129,7 +129,7 @@ export interface LoadStep {
   responseLatencyMs: Summary;
   /** Caller frame sent -> appended at the model (through the server); null without the load's model or with transcoded audio. */
   forwardLatencyMs: Summary | null;
-  /** A server command's whole process tree; null for a URL target. */
+  /** A server command's whole process tree; null for a URL target. Memory per call: (RSS in the window - RSS just before the step) / calls up. */
   server: (ProcessFigures & { rssMiB: number | null; memoryPerCallKiB: number | null; processes: number | null; crashLines: number; firstCrashLine: string | null }) | null;
   generator: ProcessFigures & {
     workers: number;
