@@ -34,8 +34,8 @@ export type { MediaServerOptions, RunningMediaServer, MediaServerStats, ModelOpt
 export { formatPlayoutMark, parsePlayoutMark } from './server/playout-mark.js';
 export type { PlayoutMark } from './server/playout-mark.js';
 export type { CallSnapshot, CallCounters, CallErrorRecord, CallState } from './server/call-snapshot.js';
-export { startRealtimeSimulator } from './model/simulator/simulator.js';
-export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats } from './model/simulator/simulator.js';
+export { startRealtimeSimulator, loadModelScript, parseModelScript, modelScriptJsonSchema, ModelScriptError, LoadedModelScript, TranscriptIndex, UNRECOGNISED_TRANSCRIPT, REALTIME_PATH, SESSIONS_PATH } from './model/simulator/simulator.js';
+export type { RealtimeSimulatorOptions, RunningSimulator, SimulatorFaults, SimulatorSessionStats, SimulatorSessionRecord, ConfigRecord, AudioInRecord, CommitRecord, ResponseRecord, TruncationRecord, ItemRecord, ErrorRecord, ClosedBy, SessionTransport, ModelScript, ScriptTurn, ScriptFault } from './model/simulator/simulator.js';
 
 // ---- the Twilio wire format -----------------------------------------------------------------
 export { parseTwilioMessage, parseServerMessage, isBase64, base64DecodedLength, OutboundFrameBuilder, CALL_DIRECTIONS, MAX_MESSAGE_BYTES } from './twilio/codec.js';

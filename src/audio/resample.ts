@@ -23,7 +23,8 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-function besselI0(x: number): number {
+/** The zeroth-order modified Bessel function of the first kind (for Kaiser windows). */
+export function besselI0(x: number): number {
   let sum = 1;
   let term = 1;
   const q = (x * x) / 4;

@@ -45,7 +45,8 @@ export async function startModelBackend(options: ModelOptions, connectTimeoutMs?
     });
     return { backend: 'openai', bridgeFactory, simulator: null, close: async () => {} };
   }
-  const simulator = options.url === undefined ? await startRealtimeSimulator({ host: EMBEDDED_SIMULATOR_HOST, ...options.simulator }) : null;
+  // Reached in-process, so it needs no TLS port (nor the certificate made for one).
+  const simulator = options.url === undefined ? await startRealtimeSimulator({ host: EMBEDDED_SIMULATOR_HOST, tls: false, ...options.simulator }) : null;
   const bridgeFactory = createRealtimeBridgeFactory({
     apiKey: SIMULATOR_API_KEY,
     baseURL: simulator?.baseURL ?? options.url ?? '',

@@ -27,7 +27,7 @@ export async function withSimulator<T>(run: (simulator: RunningSimulator) => Pro
 }
 
 export function gateAgent(simulator: RunningSimulator, agent: AgentRun): Promise<GateResult> {
-  const env = [`CALLSIM_REALTIME_WSS_URL=ws://127.0.0.1:${simulator.port}/v1/realtime`, ...(agent.agentToken ? [`TWILIO_AUTH_TOKEN=${agent.agentToken}`] : [])].join(' ');
+  const env = [`OPENAI_API_KEY=sk-callsim-dummy`, `CALLSIM_REALTIME_WSS_URL=ws://127.0.0.1:${simulator.port}/v1/realtime`, ...(agent.agentToken ? [`TWILIO_AUTH_TOKEN=${agent.agentToken}`] : [])].join(' ');
   const options: GateOptions = {
     fixtures: [FIXTURE],
     directions: ['inbound', 'outbound'],

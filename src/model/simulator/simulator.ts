@@ -1,466 +1,165 @@
-// The embedded realtime simulator: a local WebSocket server that speaks the OpenAI Realtime
-// (GA) event protocol with g711 mu-law audio, so `callsim serve` runs with no key and no network.
-// It does server VAD on the caller's audio and answers each turn with synthesised speech.
+// The realtime model simulator: a stand-in for the OpenAI Realtime API (GA) that unmodified
+// agents can use, so `callsim serve` and any team's agent run with no key and no network. This
+// folder holds it, one concern a file: server.ts (listeners and routes), handshake.ts (auth,
+// model, beta checks), tls.ts (its certificate), session.ts (one session's dispatch), input.ts
+// and vad.ts (the input buffer and turn detection), conversation.ts and items.ts (the
+// conversation), responses.ts and response.ts (what the model says), config.ts (session
+// config), errors.ts (the real API's errors), script.ts (the model script), transcripts.ts
+// (recognising fixture clips), record.ts (the session record), faults.ts. It may import
+// src/audio/ and src/ticker.ts; nothing outside src/model/ imports its files but this one.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import type { AddressInfo, Server } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { randomUUID } from 'node:crypto';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { createInProcessPipe } from '../in-process-pipe.js';
-import { floatToMulaw, mulawRms } from '../../audio/g711.js';
-import { synthesizeSpeechLike } from '../../audio/synth.js';
-import { SharedTicker, type Tickable } from '../../ticker.js';
+import { SharedTicker } from '../../ticker.js';
+import type { SimulatorFaults } from './faults.js';
+import type { SimulatorSessionRecord } from './record.js';
+import type { LoadedModelScript } from './script.js';
+import { REALTIME_PATH, SESSIONS_PATH, SessionRegistry, requestHandler, upgradeHandler, type ServerContext } from './server.js';
+import { acquireTlsIdentity, releaseTlsIdentity } from './tls.js';
+import { TranscriptIndex } from './transcripts.js';
 
-export interface SimulatorFaults {
-  /** Answer every upgrade with HTTP 503. */
-  refuseConnections?: boolean;
-  /** Drop the socket (no close frame) after this many appends in a session. */
-  dropAfterAppends?: number;
-  /** Delay `session.updated` by this much. */
-  sessionReadyDelayMs?: number;
-  /** Send a malformed (non-JSON) frame after this many appends. */
-  malformedAfterAppends?: number;
-  /** On a cancelled response, still send this many deltas of it first (already in flight, as a real API may). */
-  lateDeltasAfterCancel?: number;
-  /** Answer only the first this many upgrades with HTTP 503, then accept (a model that comes back). */
-  refuseFirstConnections?: number;
-  /** Apply dropAfterAppends to only the first this many sessions (default: every session). */
-  dropSessions?: number;
-  /** Stop reading the socket after this many appends (a stalled model; TCP backpressure builds). */
-  stallAfterAppends?: number;
-  /** Resume reading this long after a stall (default: never). */
-  stallMs?: number;
-  /** Wait this long before streaming each answer (a slow model). */
-  answerDelayMs?: number;
-}
+export type { SimulatorFaults } from './faults.js';
+export type { SimulatorSessionRecord, ConfigRecord, AudioInRecord, CommitRecord, ResponseRecord, TruncationRecord, ItemRecord, ErrorRecord, ClosedBy, SessionTransport } from './record.js';
+export { loadModelScript, parseModelScript, modelScriptJsonSchema, modelScriptSchema, ModelScriptError, LoadedModelScript } from './script.js';
+export type { ModelScript, ScriptTurn, ScriptFault } from './script.js';
+export { TranscriptIndex, UNRECOGNISED_TRANSCRIPT } from './transcripts.js';
+export { REALTIME_PATH, SESSIONS_PATH } from './server.js';
+
+/** The record of one session; the name the first version of the simulator gave its stats. */
+export type SimulatorSessionStats = SimulatorSessionRecord;
 
 export interface RealtimeSimulatorOptions {
   host?: string;
+  /** Plain HTTP/ws port (0 picks a free one). */
   port?: number;
-  /** Length of each spoken answer. */
+  /** TLS port (0 picks a free one); `tls: false` serves no TLS. */
+  tlsPort?: number;
+  tls?: boolean;
+  /** Length of each spoken answer without a script (or a script turn that sets none). */
   answerMs?: number;
   /** Audio per `response.output_audio.delta`. */
   deltaMs?: number;
   /** How much faster than real time answers are streamed (the real API bursts ahead too). */
   streamSpeed?: number;
-  /** RMS (0..1) above which a frame counts as speech. */
+  /** RMS (0..1) that server_vad's default threshold (0.5) maps to. */
   vadThreshold?: number;
   faults?: SimulatorFaults;
+  /** What the model does, turn by turn (see script.ts / schemas/model-script.schema.json). */
+  script?: LoadedModelScript;
+  /** Recognises fixture clips in caller audio for input transcription (see transcripts.ts). */
+  transcripts?: TranscriptIndex | string;
+  /** Require this API key (default: any non-empty key, as a stand-in cannot check real ones). */
+  apiKey?: string;
+  /** Which model names connect (default: the realtime families, gpt-realtime*, gpt-4o-realtime*, gpt-audio*, and callsim-simulator). */
+  acceptModel?: (model: string) => boolean;
   /** Finished sessions kept for sessions() (default 2000); the oldest go first. */
   keepFinishedSessions?: number;
   /** Sees every appended audio chunk (decoded), e.g. for a benchmark's latency probe. */
   onAppend?: (callSid: string | null, audio: Buffer) => void;
 }
 
-export interface SimulatorSessionStats {
-  id: string;
-  callSid: string | null;
-  open: boolean;
-  sessionUpdates: number;
-  appendsReceived: number;
-  audioBytesReceived: number;
-  speechStarted: number;
-  speechStopped: number;
-  responsesStarted: number;
-  responsesCompleted: number;
-  responsesCancelled: number;
-  audioDeltasSent: number;
-  truncations: Array<{ itemId: string; audioEndMs: number }>;
-  clientErrors: number;
-}
-
 export interface RunningSimulator {
+  /** The plain port. */
   port: number;
-  /** The base URL to give the `openai` SDK client (its realtime client adds `/realtime`). */
+  /** The TLS port, or null without TLS. */
+  tlsPort: number | null;
+  /** The plain base URL to give an `openai` SDK client (http://HOST:PORT/v1; its realtime client adds /realtime). */
   baseURL: string;
-  sessions(): SimulatorSessionStats[];
-  sessionsFor(callSid: string): SimulatorSessionStats[];
+  /** The TLS base URL (https://HOST:PORT/v1): what OPENAI_BASE_URL is set to for an unmodified agent. */
+  tlsBaseURL: string | null;
+  /** ws://HOST:PORT/v1/realtime */
+  realtimeURL: string;
+  /** wss://HOST:PORT/v1/realtime */
+  tlsRealtimeURL: string | null;
+  /** The CA certificate (PEM file) that signs the TLS certificate: NODE_EXTRA_CA_CERTS / SSL_CERT_FILE. */
+  caPath: string | null;
+  /** GET it for every session record as JSON. */
+  sessionsURL: string;
+  sessions(): SimulatorSessionRecord[];
+  sessionsFor(callSid: string): SimulatorSessionRecord[];
   /** A new in-process connection to this simulator, as if accepted on its port. */
   connect(): Duplex;
   close(): Promise<void>;
 }
 
-const SPEECH_FRAMES_TO_START = 2;
-const SILENCE_MS_TO_STOP = 500;
 const DEFAULT_KEEP_FINISHED_SESSIONS = 2000;
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
 
 export async function startRealtimeSimulator(options: RealtimeSimulatorOptions = {}): Promise<RunningSimulator> {
   const host = options.host ?? '127.0.0.1';
-  const config: SessionConfig = {
-    answer: answerAudio(options.answerMs ?? 1200),
-    deltaBytes: Math.max(1, Math.round((options.deltaMs ?? 100) * 8)),
-    streamSpeed: options.streamSpeed ?? 2,
-    vadThreshold: options.vadThreshold ?? 0.02,
-    faults: options.faults ?? {},
-    ticker: new SharedTicker(),
-    onAppend: options.onAppend ?? null,
+  const faults = options.faults ?? {};
+  const transcripts = typeof options.transcripts === 'string' ? TranscriptIndex.load(options.transcripts) : (options.transcripts ?? null);
+  const context: ServerContext = {
+    registry: new SessionRegistry(options.keepFinishedSessions ?? DEFAULT_KEEP_FINISHED_SESSIONS),
+    faults,
+    handshake: { ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}), ...(options.acceptModel ? { acceptModel: options.acceptModel } : {}) },
+    inProcess: new WeakSet(),
+    settings: {
+      ticker: new SharedTicker(),
+      faults,
+      vadBaseRms: options.vadThreshold ?? 0.02,
+      transcripts,
+      onAppend: options.onAppend ?? null,
+      answerMs: options.answerMs ?? 1200,
+      deltaMs: options.deltaMs ?? 100,
+      streamSpeed: options.streamSpeed ?? 2,
+      lateDeltasAfterCancel: faults.lateDeltasAfterCancel ?? 0,
+      script: options.script ?? null,
+    },
   };
-  const live = new Set<SimulatorSession>();
-  const finished: SimulatorSessionStats[] = [];
-  const keepFinished = options.keepFinishedSessions ?? DEFAULT_KEEP_FINISHED_SESSIONS;
-  let upgrades = 0;
-  let sessionsOpened = 0;
-
-  const server = http.createServer((_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' }).end('realtime simulator: WebSocket only\n');
-  });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-  server.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '').split('?')[0];
-    upgrades += 1;
-    const refuse = config.faults.refuseConnections === true || upgrades <= (config.faults.refuseFirstConnections ?? 0);
-    if (refuse || !path?.endsWith('/realtime')) {
-      socket.end(`HTTP/1.1 ${refuse ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const header = req.headers['x-callsim-call-sid'];
-      sessionsOpened += 1;
-      const dropApplies = config.faults.dropSessions === undefined || sessionsOpened <= config.faults.dropSessions;
-      const session = new SimulatorSession(ws, socket, typeof header === 'string' ? header : null, config, dropApplies);
-      live.add(session);
-      ws.on('close', () => {
-        session.end();
-        live.delete(session);
-        finished.push(session.stats);
-        if (finished.length > keepFinished) finished.splice(0, finished.length - keepFinished);
-      });
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-
-  const sessions = (): SimulatorSessionStats[] => [...finished, ...[...live].map((s) => s.stats)];
+  const plain = http.createServer(requestHandler(context));
+  plain.on('upgrade', upgradeHandler(context, 'ws'));
+  const port = await listen(plain, options.port ?? 0, host);
+  let secure: https.Server | null = null;
+  let tlsPort: number | null = null;
+  let caPath: string | null = null;
+  if (options.tls !== false) {
+    const identity = await acquireTlsIdentity();
+    secure = https.createServer({ key: identity.key, cert: identity.cert }, requestHandler(context));
+    secure.on('upgrade', upgradeHandler(context, 'wss'));
+    secure.on('tlsClientError', () => undefined);
+    tlsPort = await listen(secure, options.tlsPort ?? 0, host);
+    caPath = identity.caPath;
+  }
+  const h = urlHost(host);
+  const sessions = (): SimulatorSessionRecord[] => context.registry.all();
+  const closeServer = (server: Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()));
   return {
     port,
-    baseURL: `http://${host}:${port}/v1`,
+    tlsPort,
+    baseURL: `http://${h}:${port}/v1`,
+    tlsBaseURL: tlsPort === null ? null : `https://${h}:${tlsPort}/v1`,
+    realtimeURL: `ws://${h}:${port}${REALTIME_PATH}`,
+    tlsRealtimeURL: tlsPort === null ? null : `wss://${h}:${tlsPort}${REALTIME_PATH}`,
+    caPath,
+    sessionsURL: `http://${h}:${port}${SESSIONS_PATH}`,
     sessions,
     sessionsFor: (callSid) => sessions().filter((s) => s.callSid === callSid),
     connect: () => {
       const [client, accepted] = createInProcessPipe();
+      context.inProcess.add(accepted);
       // An http server takes any Duplex as a connection this way (Node's documented injection).
-      server.emit('connection', accepted);
+      plain.emit('connection', accepted);
       return client;
     },
     close: async () => {
-      for (const session of live) session.terminate();
-      wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of [...context.registry.liveSessions()]) session.terminate('shutdown');
+      plain.closeAllConnections();
+      secure?.closeAllConnections();
+      await Promise.all([closeServer(plain), ...(secure ? [closeServer(secure)] : [])]);
+      if (secure) releaseTlsIdentity();
     },
   };
-}
-
-interface SessionConfig {
-  answer: Buffer;
-  deltaBytes: number;
-  streamSpeed: number;
-  vadThreshold: number;
-  faults: SimulatorFaults;
-  ticker: SharedTicker;
-  onAppend: ((callSid: string | null, audio: Buffer) => void) | null;
-}
-
-interface ActiveResponse {
-  id: string;
-  itemId: string;
-  offset: number;
-  startedAt: number;
-}
-
-// Realtime event shapes the simulator emits: plain objects, built where they are sent.
-type ServerEvent = { type: string } & Record<string, unknown>;
-
-class SimulatorSession implements Tickable {
-  readonly stats: SimulatorSessionStats;
-  private eventSeq = 0;
-  private inSpeech = false;
-  private speechFrames = 0;
-  private silenceMs = 0;
-  private audioMs = 0;
-  private response: ActiveResponse | null = null;
-  private readonly items = new Set<string>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly rawSocket: Duplex,
-    callSid: string | null,
-    private readonly config: SessionConfig,
-    private readonly dropApplies: boolean,
-  ) {
-    this.stats = {
-      id: `sess_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
-      callSid,
-      open: true,
-      sessionUpdates: 0,
-      appendsReceived: 0,
-      audioBytesReceived: 0,
-      speechStarted: 0,
-      speechStopped: 0,
-      responsesStarted: 0,
-      responsesCompleted: 0,
-      responsesCancelled: 0,
-      audioDeltasSent: 0,
-      truncations: [],
-      clientErrors: 0,
-    };
-    ws.on('message', (data, isBinary) => this.onMessage(data.toString(), isBinary));
-    ws.on('error', () => ws.terminate());
-    this.send({
-      type: 'session.created',
-      session: { id: this.stats.id, object: 'realtime.session', type: 'realtime', model: 'callsim-simulator' },
-    });
-  }
-
-  end(): void {
-    this.stats.open = false;
-    this.response = null;
-    this.config.ticker.unsubscribe(this);
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-  }
-
-  terminate(): void {
-    this.end();
-    this.ws.terminate();
-  }
-
-  private onMessage(text: string, isBinary: boolean): void {
-    let event: unknown;
-    try {
-      if (isBinary) throw new Error('binary frame');
-      event = JSON.parse(text);
-    } catch {
-      this.clientError('invalid_json', 'could not parse event as JSON');
-      return;
-    }
-    if (typeof event !== 'object' || event === null || typeof (event as { type?: unknown }).type !== 'string') {
-      this.clientError('invalid_event', 'event has no type');
-      return;
-    }
-    const e = event as { type: string } & Record<string, unknown>;
-    switch (e.type) {
-      case 'session.update':
-        this.stats.sessionUpdates += 1;
-        this.later(this.config.faults.sessionReadyDelayMs ?? 0, () =>
-          this.send({ type: 'session.updated', session: { id: this.stats.id, object: 'realtime.session', type: 'realtime', ...(e.session as object) } }),
-        );
-        break;
-      case 'input_audio_buffer.append':
-        this.onAppend(e.audio);
-        break;
-      case 'input_audio_buffer.commit':
-        this.send({ type: 'input_audio_buffer.committed', item_id: this.newId('item') });
-        break;
-      case 'input_audio_buffer.clear':
-        this.send({ type: 'input_audio_buffer.cleared' });
-        break;
-      case 'response.create':
-        this.startResponse();
-        break;
-      case 'response.cancel':
-        this.cancelResponse();
-        break;
-      case 'conversation.item.truncate':
-        this.onTruncate(e.item_id, e.audio_end_ms, e.content_index);
-        break;
-      default:
-        this.clientError('unknown_event', `unsupported event type "${e.type}"`);
-    }
-  }
-
-  private onAppend(audio: unknown): void {
-    if (typeof audio !== 'string') {
-      this.clientError('invalid_audio', 'input_audio_buffer.append without base64 audio');
-      return;
-    }
-    const bytes = Buffer.from(audio, 'base64');
-    this.stats.appendsReceived += 1;
-    this.stats.audioBytesReceived += bytes.length;
-    this.config.onAppend?.(this.stats.callSid, bytes);
-    const faults = this.config.faults;
-    if (this.dropApplies && faults.dropAfterAppends !== undefined && this.stats.appendsReceived >= faults.dropAfterAppends) {
-      this.terminate();
-      return;
-    }
-    if (faults.stallAfterAppends !== undefined && this.stats.appendsReceived === faults.stallAfterAppends) {
-      // Read nothing more: the client's writes back up in TCP and then in its own buffer.
-      this.rawSocket.pause();
-      if (faults.stallMs !== undefined) this.later(faults.stallMs, () => this.rawSocket.resume());
-      return;
-    }
-    if (faults.malformedAfterAppends !== undefined && this.stats.appendsReceived === faults.malformedAfterAppends) {
-      if (this.ws.readyState === this.ws.OPEN) this.ws.send('{"type": "response.output_audio.delta", broken');
-    }
-    this.detectVoice(bytes);
-  }
-
-  // Server VAD: a couple of loud frames start speech, SILENCE_MS_TO_STOP of quiet ends the turn.
-  private detectVoice(bytes: Buffer): void {
-    const frameMs = bytes.length / 8;
-    this.audioMs += frameMs;
-    const loud = mulawRms(bytes) > this.config.vadThreshold;
-    if (!this.inSpeech) {
-      this.speechFrames = loud ? this.speechFrames + 1 : 0;
-      if (this.speechFrames >= SPEECH_FRAMES_TO_START) {
-        this.inSpeech = true;
-        this.silenceMs = 0;
-        this.stats.speechStarted += 1;
-        this.send({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(this.audioMs - frameMs * SPEECH_FRAMES_TO_START), item_id: this.newId('item') });
-        // interrupt_response: the caller talking over the answer cancels it.
-        if (this.response) this.cancelResponse();
-      }
-      return;
-    }
-    this.silenceMs = loud ? 0 : this.silenceMs + frameMs;
-    if (this.silenceMs >= SILENCE_MS_TO_STOP) {
-      this.inSpeech = false;
-      this.speechFrames = 0;
-      this.stats.speechStopped += 1;
-      const itemId = this.newId('item');
-      this.send({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: Math.round(this.audioMs - this.silenceMs), item_id: itemId });
-      this.send({ type: 'input_audio_buffer.committed', item_id: itemId, previous_item_id: null });
-      this.startResponse();
-    }
-  }
-
-  private startResponse(): void {
-    const delayMs = this.config.faults.answerDelayMs ?? 0;
-    if (delayMs > 0) {
-      this.later(delayMs, () => this.beginResponse());
-      return;
-    }
-    this.beginResponse();
-  }
-
-  private beginResponse(): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.response) this.cancelResponse();
-    const id = this.newId('resp');
-    const itemId = this.newId('item');
-    this.items.add(itemId);
-    this.response = { id, itemId, offset: 0, startedAt: performance.now() };
-    this.stats.responsesStarted += 1;
-    this.send({ type: 'response.created', response: { id, object: 'realtime.response', status: 'in_progress', output: [] } });
-    this.send({
-      type: 'response.output_item.added',
-      response_id: id,
-      output_index: 0,
-      item: { id: itemId, object: 'realtime.item', type: 'message', role: 'assistant', status: 'in_progress', content: [] },
-    });
-    this.send({ type: 'response.content_part.added', response_id: id, item_id: itemId, output_index: 0, content_index: 0, part: { type: 'audio' } });
-    this.config.ticker.subscribe(this);
-  }
-
-  /** Stream due audio of the active response; paced at streamSpeed × real time. */
-  tick(now: number): boolean {
-    const response = this.response;
-    if (!response || this.ws.readyState !== this.ws.OPEN) return false;
-    const answer = this.config.answer;
-    const dueBytes = ((now - response.startedAt) * 8 * this.config.streamSpeed) + this.config.deltaBytes;
-    while (response.offset < answer.length && response.offset < dueBytes) this.sendDelta(response);
-    if (response.offset < answer.length) return true;
-    this.finishResponse('completed');
-    return false;
-  }
-
-  private sendDelta(response: ActiveResponse): void {
-    const chunk = this.config.answer.subarray(response.offset, response.offset + this.config.deltaBytes);
-    response.offset += chunk.length;
-    this.stats.audioDeltasSent += 1;
-    this.send({
-      type: 'response.output_audio.delta',
-      response_id: response.id,
-      item_id: response.itemId,
-      output_index: 0,
-      content_index: 0,
-      delta: chunk.toString('base64'),
-    });
-  }
-
-  private cancelResponse(): void {
-    const response = this.response;
-    if (!response) return;
-    for (let i = 0; i < (this.config.faults.lateDeltasAfterCancel ?? 0) && response.offset < this.config.answer.length; i++) this.sendDelta(response);
-    this.finishResponse('cancelled');
-  }
-
-  private finishResponse(status: 'completed' | 'cancelled'): void {
-    const response = this.response;
-    if (!response) return;
-    this.response = null;
-    this.config.ticker.unsubscribe(this);
-    const base = { response_id: response.id, item_id: response.itemId, output_index: 0, content_index: 0 };
-    if (status === 'completed') {
-      this.stats.responsesCompleted += 1;
-      this.send({ type: 'response.output_audio.done', ...base });
-      this.send({ type: 'response.content_part.done', ...base, part: { type: 'audio' } });
-    } else {
-      this.stats.responsesCancelled += 1;
-    }
-    this.send({
-      type: 'response.output_item.done',
-      response_id: response.id,
-      output_index: 0,
-      item: { id: response.itemId, object: 'realtime.item', type: 'message', role: 'assistant', status: status === 'completed' ? 'completed' : 'incomplete', content: [] },
-    });
-    this.send({ type: 'response.done', response: { id: response.id, object: 'realtime.response', status, output: [] } });
-  }
-
-  private onTruncate(itemId: unknown, audioEndMs: unknown, contentIndex: unknown): void {
-    if (typeof itemId !== 'string' || !this.items.has(itemId)) {
-      this.clientError('item_not_found', `conversation.item.truncate: unknown item ${String(itemId)}`);
-      return;
-    }
-    if (typeof audioEndMs !== 'number' || !Number.isFinite(audioEndMs) || audioEndMs < 0) {
-      this.clientError('invalid_value', 'conversation.item.truncate: audio_end_ms must be a non-negative number');
-      return;
-    }
-    if (this.response?.itemId === itemId) this.cancelResponse();
-    this.stats.truncations.push({ itemId, audioEndMs });
-    this.send({ type: 'conversation.item.truncated', item_id: itemId, content_index: typeof contentIndex === 'number' ? contentIndex : 0, audio_end_ms: audioEndMs });
-  }
-
-  private clientError(code: string, message: string): void {
-    this.stats.clientErrors += 1;
-    this.send({ type: 'error', error: { type: 'invalid_request_error', code, message, param: null, event_id: null } });
-  }
-
-  private send(event: ServerEvent): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.eventSeq += 1;
-    this.ws.send(JSON.stringify({ event_id: `event_${this.stats.id}_${this.eventSeq}`, ...event }));
-  }
-
-  private later(delayMs: number, fn: () => void): void {
-    if (delayMs <= 0) {
-      fn();
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, delayMs);
-    this.timers.add(timer);
-  }
-
-  private newId(prefix: string): string {
-    return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
-  }
-}
-
-// Synthesised once per process per length: every answer is the same speech-like audio.
-const answerCache = new Map<number, Buffer>();
-function answerAudio(durationMs: number): Buffer {
-  const cached = answerCache.get(durationMs);
-  if (cached) return cached;
-  const samples = synthesizeSpeechLike({ durationMs, sampleRate: 8000, seed: 7, utterances: [{ startMs: 0, endMs: durationMs }] });
-  const audio = floatToMulaw(samples);
-  answerCache.set(durationMs, audio);
-  return audio;
 }
