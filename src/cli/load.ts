@@ -82,7 +82,7 @@ export function loadCommand(): Command {
   return new Command('load')
     .description('capacity: ramp concurrent real-time calls into a server until the caller would hear it; report the largest step that passed')
     .addOption(new Option('--url <ws-url>', 'a running server at this Media Streams URL').argParser(parseWsUrl))
-    .option('--server-cmd <command>', 'start this server command (any language): it gets PORT ({port}) and the load\'s realtime simulator as its model (OPENAI_BASE_URL, CALLSIM_REALTIME_URL; {realtimeUrl}, {openaiBaseUrl})')
+    .option('--server-cmd <command>', "start this server command (any language): it gets PORT ({port}) and the load's realtime simulator as its model (OPENAI_BASE_URL, CALLSIM_REALTIME_URL, CALLSIM_REALTIME_WSS_URL, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE; {realtimeUrl}, {realtimeWssUrl}, {openaiBaseUrl}, {caFile})")
     .option('--ws-path <path>', 'Media Streams path on a --server-cmd server that prints no ws:// URL', '/media')
     .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').default(20_000).argParser(parseIntegerOption('--ready-timeout', 100)))
     .addOption(new Option('--steps <list>', `concurrent calls per step, comma-separated (default ${d.steps.join(',')})`).argParser(stepList))

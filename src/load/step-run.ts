@@ -3,6 +3,7 @@
 // hung up, then checked against the server's own counts and the model's session records.
 import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { FRAME_MS } from '../audio/format.js';
 import { countersOf, fetchServerSnapshot, statsUrlFor } from '../caller/stats.js';
 import { printable } from '../text/printable.js';
 import type { CallDirection } from '../twilio/codec.js';
@@ -162,7 +163,8 @@ async function readModelLeg(ctx: StepContext, before: ReadonlySet<string>, forwa
   return {
     sessions: sessions.length,
     leftOpen: sessions.filter((s) => s.open).length,
-    framesAppended: Math.round(sessions.reduce((a, s) => a + s.audioBytesReceived, 0) / 160),
+    // By duration, in the format each append was made in: a server that transcodes is judged fairly.
+    framesAppended: Math.round(sessions.reduce((a, s) => a + s.audioIn.ms, 0) / FRAME_MS),
     forwardLatency,
   };
 }

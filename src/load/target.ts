@@ -4,7 +4,7 @@
 // group, readiness, strays) and given the load's own realtime simulator as their model, in their
 // environment: the simulator then witnesses the model leg (what reached the model) and stamps
 // nothing the server must know of. A URL target is reached as it is, with whatever model it has.
-import { startRealtimeSimulator, type RunningSimulator, type SimulatorSessionStats } from '../model/simulator/simulator.js';
+import { startRealtimeSimulator, type RunningSimulator, type SimulatorSessionRecord } from '../model/simulator/simulator.js';
 import { LogCollector } from '../gate/crash-scan.js';
 import { startTarget, type GateTarget } from '../gate/target.js';
 import { newHistogram, type Histogram } from './histogram.js';
@@ -19,9 +19,13 @@ export type LoadTargetSpec =
 
 /** The load's own simulator as the model of the server under test. */
 export interface LoadModel {
+  /** Plain (http://, ws://) and TLS (https://, wss://) URLs, and the CA that signs the TLS certificate. */
   baseURL: string;
   realtimeUrl: string;
-  sessions(): SimulatorSessionStats[];
+  tlsBaseURL: string | null;
+  tlsRealtimeUrl: string | null;
+  caPath: string | null;
+  sessions(): SimulatorSessionRecord[];
   /** Caller frame sent -> its audio appended at the model, from the stamp in each frame. */
   readonly forwardLatency: Histogram;
   /** Appends seen while the window was open that carried no stamp (the server transcoded the audio). */
@@ -51,9 +55,27 @@ export interface LoadTargetOptions {
   epochMicros: number;
 }
 
-/** The environment a server command gets: its model is the load's simulator, with a dummy key. */
+/**
+ * The environment a server command gets, as issue 13's gate gives it: its model is the load's
+ * simulator, with a dummy key. OPENAI_BASE_URL is the TLS one (what an unmodified SDK client
+ * dials), trusted through NODE_EXTRA_CA_CERTS (Node) and SSL_CERT_FILE (OpenSSL: Python), which
+ * replaces that process's default CA bundle: loopback needs no other.
+ */
 export function modelEnvironment(model: LoadModel): Record<string, string> {
-  return { OPENAI_API_KEY: 'callsim-load', OPENAI_BASE_URL: model.baseURL, CALLSIM_REALTIME_URL: model.realtimeUrl };
+  const tls: Record<string, string> =
+    model.tlsBaseURL !== null && model.tlsRealtimeUrl !== null && model.caPath !== null
+      ? { OPENAI_BASE_URL: model.tlsBaseURL, CALLSIM_REALTIME_WSS_URL: model.tlsRealtimeUrl, NODE_EXTRA_CA_CERTS: model.caPath, SSL_CERT_FILE: model.caPath }
+      : { OPENAI_BASE_URL: model.baseURL };
+  return { OPENAI_API_KEY: 'callsim-load', CALLSIM_REALTIME_URL: model.realtimeUrl, ...tls };
+}
+
+/** The command with the model's placeholders filled in ({port} is the gate target's). */
+function withModelPlaceholders(command: string, model: LoadModel): string {
+  return command
+    .replaceAll('{realtimeUrl}', model.realtimeUrl)
+    .replaceAll('{realtimeWssUrl}', model.tlsRealtimeUrl ?? model.realtimeUrl)
+    .replaceAll('{openaiBaseUrl}', model.tlsBaseURL ?? model.baseURL)
+    .replaceAll('{caFile}', model.caPath ?? '');
 }
 
 function shellQuote(text: string): string {
@@ -73,6 +95,9 @@ async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
   const model: LoadModel = {
     baseURL: '',
     realtimeUrl: '',
+    tlsBaseURL: null,
+    tlsRealtimeUrl: null,
+    caPath: null,
     sessions: () => simulator?.sessions() ?? [],
     forwardLatency,
     unstamped: 0,
@@ -94,7 +119,10 @@ async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
     },
   });
   model.baseURL = simulator.baseURL;
-  model.realtimeUrl = `ws://127.0.0.1:${simulator.port}/v1/realtime`;
+  model.realtimeUrl = simulator.realtimeURL;
+  model.tlsBaseURL = simulator.tlsBaseURL;
+  model.tlsRealtimeUrl = simulator.tlsRealtimeURL;
+  model.caPath = simulator.caPath;
   return model;
 }
 
@@ -130,7 +158,7 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
     const command =
       spec.kind === 'builtin'
         ? builtinCommand(model)
-        : spec.command.replaceAll('{realtimeUrl}', model.realtimeUrl).replaceAll('{openaiBaseUrl}', model.baseURL);
+        : withModelPlaceholders(spec.command, model);
     const target = await startTarget({
       kind: 'command',
       command,

@@ -20,7 +20,7 @@ export function start({ port = 0, host = '127.0.0.1', loseEvery = 0 } = {}) {
       let streamSid = null;
       let frames = 0;
       const pending = [];
-      const model = new WebSocket(MODEL_URL, { headers: { Authorization: `Bearer ${process.env.OPENAI_API_KEY ?? ''}` } });
+      const model = new WebSocket(`${MODEL_URL}?model=gpt-realtime`, { headers: { Authorization: `Bearer ${process.env.OPENAI_API_KEY ?? ''}` } });
       const toModel = (event) => model.send(JSON.stringify(event));
       model.on('open', () => {
         toModel({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio'], audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'server_vad' } }, output: { format: { type: 'audio/pcmu' }, voice: 'alloy' } } } });
