@@ -28,6 +28,13 @@ export type { TargetSpec } from './gate/target.js';
 export { CRASH_SIGNATURES, LogCollector, scanLine } from './gate/crash-scan.js';
 export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
 
+// ---- capacity: callsim load -------------------------------------------------------------------
+export { runLoad as load, loadOptions, LOAD_DEFAULTS, DEFAULT_CALL_AUDIO } from './load/ramp.js';
+export { formatLoadReport, formatLoadTable, describeCapacity } from './load/table.js';
+export type { LoadOptions, LoadResult, LoadStep, LoadCapacity, LoadThresholds, LoadPlacementOptions, LoadProgress, StepVerdict } from './load/types.js';
+export type { LoadTargetSpec } from './load/target.js';
+export type { Summary as LoadSummary } from './load/histogram.js';
+
 // ---- the media server and the model simulator -----------------------------------------------
 export { startMediaServer, MEDIA_PATH } from './server/media-server.js';
 export type { MediaServerOptions, RunningMediaServer, MediaServerStats, ModelOptions } from './server/media-server.js';
