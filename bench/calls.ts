@@ -29,26 +29,30 @@ interface BenchServer {
 
 const ROOT = packageRoot();
 const quote = (text: string): string => `'${text.replaceAll("'", `'\\''`)}'`;
-const node = quote(process.execPath);
 const peer = (file: string): string => quote(path.join(ROOT, 'bench', 'peers', file));
 const READY_MS = 20_000;
 
-const SERVERS: readonly BenchServer[] = [
-  { key: 'callsim', label: 'callsim serve', spec: { kind: 'builtin' }, placement: {} },
-  { key: 'echo', label: 'bare ws echo', spec: { kind: 'command', command: `${node} ${peer('ws-echo.mjs')} --port {port}`, wsPath: '/media', readyTimeoutMs: READY_MS }, placement: { webhook: null } },
-  {
-    key: 'fastify',
-    label: 'fastify peer (the public Node sample)',
-    spec: { kind: 'command', command: `${node} ${peer('fastify-peer.mjs')} --port {port}`, wsPath: '/media-stream', readyTimeoutMs: READY_MS },
-    placement: { webhook: { path: '/incoming-call' } },
-  },
-  {
-    key: 'python',
-    label: 'python peer (asyncio + websockets)',
-    spec: { kind: 'command', command: `/usr/bin/python3 ${peer('python_peer.py')} --port {port}`, wsPath: '/media-stream', readyTimeoutMs: READY_MS },
-    placement: { webhook: { path: '/incoming-call' }, webhookMethod: 'GET' },
-  },
-];
+/** The servers, their Node ones under `nodeArgs` (a profiler's flags, or none). */
+const servers = (nodeArgs: readonly string[]): BenchServer[] => {
+  const node = [process.execPath, ...nodeArgs].map(quote).join(' ');
+  return [
+    { key: 'callsim', label: 'callsim serve', spec: { kind: 'builtin', nodeArgs }, placement: {} },
+    { key: 'echo', label: 'bare ws echo', spec: { kind: 'command', command: `${node} ${peer('ws-echo.mjs')} --port {port}`, wsPath: '/media', readyTimeoutMs: READY_MS }, placement: { webhook: null } },
+    {
+      key: 'fastify',
+      label: 'fastify peer (the public Node sample)',
+      spec: { kind: 'command', command: `${node} ${peer('fastify-peer.mjs')} --port {port}`, wsPath: '/media-stream', readyTimeoutMs: READY_MS },
+      placement: { webhook: { path: '/incoming-call' } },
+    },
+    {
+      key: 'python',
+      label: 'python peer (asyncio + websockets)',
+      spec: { kind: 'command', command: `/usr/bin/python3 ${peer('python_peer.py')} --port {port}`, wsPath: '/media-stream', readyTimeoutMs: READY_MS },
+      placement: { webhook: { path: '/incoming-call' }, webhookMethod: 'GET' },
+    },
+  ];
+};
+const SERVER_KEYS: readonly PeerKey[] = ['callsim', 'echo', 'fastify', 'python'];
 
 /** What the issue asks of callsim serve, as ratios from one run. */
 const TARGETS = { vsEcho: 0.8, cpuRatio: 1.3, vsFastify: 2, vsPython: 4 } as const;
@@ -76,7 +80,7 @@ function parseOptions(argv: string[]): BenchOptions {
   const keys = (v: string): PeerKey[] =>
     v.split(',').map((x) => {
       const key = x.trim() as PeerKey;
-      if (!SERVERS.some((s) => s.key === key)) throw new InvalidArgumentError(`--only: "${x}" is not one of ${SERVERS.map((s) => s.key).join(', ')}`);
+      if (!SERVER_KEYS.includes(key)) throw new InvalidArgumentError(`--only: "${x}" is not one of ${SERVER_KEYS.join(', ')}`);
       return key;
     });
   const program = new Command('bench')
@@ -99,7 +103,7 @@ function parseOptions(argv: string[]): BenchOptions {
     holdS: quick ? 3 : o.hold,
     refine: quick ? 0 : o.refine,
     workers: o.workers ?? null,
-    only: o.only ?? SERVERS.map((s) => s.key),
+    only: o.only ?? [...SERVER_KEYS],
     out: path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', full ? 'latest.json' : 'partial.json')),
     profileDir: o.profile ? path.resolve(o.profile) : null,
     full,
@@ -150,11 +154,9 @@ function median(values: number[]): number | null {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  if (opts.profileDir !== null) {
-    mkdirSync(opts.profileDir, { recursive: true });
-    // Inherited by every Node server the load starts; each writes its profile when it exits.
-    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.profileDir}`.trim();
-  }
+  // Each Node server writes its profile when it exits (--cpu-prof is not allowed in NODE_OPTIONS).
+  if (opts.profileDir !== null) mkdirSync(opts.profileDir, { recursive: true });
+  const SERVERS = servers(opts.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`]);
   say(chalk.bold(`callsim bench: ${opts.only.join(', ')}; steps ${opts.steps.join(', ')}, hold ${opts.holdS} s, ${opts.refine} refinements; one generator and one model simulator for all`));
   const results = new Map<PeerKey, LoadResult>();
   for (const server of SERVERS.filter((s) => opts.only.includes(s.key))) {

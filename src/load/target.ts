@@ -13,7 +13,8 @@ import { monoMicros, readStamp } from './stamp.js';
 import path from 'node:path';
 
 export type LoadTargetSpec =
-  | { kind: 'builtin' }
+  /** `nodeArgs`: flags for the server's node (a profiler's, say). */
+  | { kind: 'builtin'; nodeArgs?: readonly string[] }
   | { kind: 'url'; url: string }
   | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number };
 
@@ -83,10 +84,11 @@ function shellQuote(text: string): string {
 }
 
 /** `callsim serve` as a command, its model the load's simulator. */
-export function builtinCommand(model: LoadModel): string {
+export function builtinCommand(model: LoadModel, nodeArgs: readonly string[] = []): string {
   const bin = path.join(packageRoot(), 'bin', 'callsim.js');
+  const node = [process.execPath, ...nodeArgs].map(shellQuote).join(' ');
   // --max-calls: a load step is not refused at the door; warnings only: a line per call would be noise.
-  return `${shellQuote(process.execPath)} ${shellQuote(bin)} serve --host 127.0.0.1 --port {port} --simulator-url ${shellQuote(model.baseURL)} --max-calls 1000000 --log-format json --log-level warn`;
+  return `${node} ${shellQuote(bin)} serve --host 127.0.0.1 --port {port} --simulator-url ${shellQuote(model.baseURL)} --max-calls 1000000 --log-format json --log-level warn`;
 }
 
 async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
@@ -157,7 +159,7 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
   try {
     const command =
       spec.kind === 'builtin'
-        ? builtinCommand(model)
+        ? builtinCommand(model, spec.nodeArgs)
         : withModelPlaceholders(spec.command, model);
     const target = await startTarget({
       kind: 'command',
