@@ -10,7 +10,7 @@
 // same number of calls. Results: a table per server and bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import chalk from 'chalk';
+import { styleFor } from '../src/text/style.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadOptions, runLoad } from '../src/load/ramp.js';
 import { describeCapacity, formatLoadTable } from '../src/load/table.js';
@@ -28,6 +28,7 @@ interface BenchServer {
 }
 
 const ROOT = packageRoot();
+const out = styleFor(process.stdout);
 const quote = (text: string): string => `'${text.replaceAll("'", `'\\''`)}'`;
 const peer = (file: string): string => quote(path.join(ROOT, 'bench', 'peers', file));
 const READY_MS = 20_000;
@@ -113,10 +114,10 @@ function parseOptions(argv: string[]): BenchOptions {
 const began = performance.now();
 const elapsed = (): number => (performance.now() - began) / 1000;
 function say(text: string): void {
-  process.stdout.write(`${chalk.dim(`[${elapsed().toFixed(1).padStart(6)} s]`)} ${text}\n`);
+  process.stdout.write(`${out.dim(`[${elapsed().toFixed(1).padStart(6)} s]`)} ${text}\n`);
 }
 
-const paint = (verdict: LoadStep['verdict'], text: string): string => (verdict === 'pass' ? chalk.green(text) : verdict === 'fail' ? chalk.red(text) : chalk.yellow(text));
+const paint = (verdict: LoadStep['verdict'], text: string): string => (verdict === 'pass' ? out.green(text) : verdict === 'fail' ? out.red(text) : out.yellow(text));
 
 async function ramp(server: BenchServer, steps: number[], opts: BenchOptions, refine: number): Promise<LoadResult> {
   return runLoad(
@@ -129,7 +130,7 @@ async function ramp(server: BenchServer, steps: number[], opts: BenchOptions, re
       // Other engineers' runs share this machine: wait for quiet, and run a failing step once more if it was busy.
       retryWhenBusy: true,
       quietWaitMs: 15_000,
-      onProgress: ({ text }) => say(`${chalk.bold(server.key)}: ${text}`),
+      onProgress: ({ text }) => say(`${out.bold(server.key)}: ${text}`),
     }),
   );
 }
@@ -157,10 +158,10 @@ async function main(): Promise<void> {
   // Each Node server writes its profile when it exits (--cpu-prof is not allowed in NODE_OPTIONS).
   if (opts.profileDir !== null) mkdirSync(opts.profileDir, { recursive: true });
   const SERVERS = servers(opts.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`]);
-  say(chalk.bold(`callsim bench: ${opts.only.join(', ')}; steps ${opts.steps.join(', ')}, hold ${opts.holdS} s, ${opts.refine} refinements; one generator and one model simulator for all`));
+  say(out.bold(`callsim bench: ${opts.only.join(', ')}; steps ${opts.steps.join(', ')}, hold ${opts.holdS} s, ${opts.refine} refinements; one generator and one model simulator for all`));
   const results = new Map<PeerKey, LoadResult>();
   for (const server of SERVERS.filter((s) => opts.only.includes(s.key))) {
-    say(chalk.bold(`── ${server.label}`));
+    say(out.bold(`── ${server.label}`));
     const result = await ramp(server, opts.steps, opts, opts.refine);
     results.set(server.key, result);
     say(`${server.key}: ${describeCapacity(result.capacity)}`);
@@ -216,19 +217,19 @@ async function main(): Promise<void> {
   for (const server of SERVERS) {
     const r = results.get(server.key);
     if (r === undefined) continue;
-    process.stdout.write(`${chalk.bold(server.label)}: ${describeCapacity(r.capacity)}\n${formatLoadTable(r.steps, paint)}\n\n`);
+    process.stdout.write(`${out.bold(server.label)}: ${describeCapacity(r.capacity)}\n${formatLoadTable(r.steps, paint)}\n\n`);
   }
   const fmt = (v: number | null, digits = 2): string => (v === null ? 'n/a' : v.toFixed(digits));
-  const verdict = (m: boolean | null): string => (m === null ? chalk.yellow('not measured') : m ? chalk.green('met') : chalk.red('not met'));
+  const verdict = (m: boolean | null): string => (m === null ? out.yellow('not measured') : m ? out.green('met') : out.red('not met'));
   const t = headline.targets;
   process.stdout.write(
-    chalk.bold(`Headline: ${callsim ? describeCapacity(callsim.capacity).replace(/^capacity/, 'callsim serve') : 'callsim serve not run'}\n`) +
+    out.bold(`Headline: ${callsim ? describeCapacity(callsim.capacity).replace(/^capacity/, 'callsim serve') : 'callsim serve not run'}\n`) +
       `  vs the bare ws echo: ${fmt(t.vsEcho.value)}× its calls (target ≥ ${TARGETS.vsEcho}: ${verdict(t.vsEcho.met)}); server CPU per frame ${fmt(cpuRatioAtMax)}× the echo's at ${atMax ?? '?'} calls (target ≤ ${TARGETS.cpuRatio}: ${verdict(t.cpuRatio.met)}), median over common steps ${fmt(headline.cpuRatioMedian)}×\n` +
       `  vs the fastify peer: ${fmt(t.vsFastify.value)}× (target ≥ ${TARGETS.vsFastify}: ${verdict(t.vsFastify.met)}); vs the python peer: ${fmt(t.vsPython.value)}× (target ≥ ${TARGETS.vsPython}: ${verdict(t.vsPython.met)})\n` +
-      `  other processes on the machine: median ${fmt(headline.otherProcesses.medianPercent, 0)}%, max ${fmt(headline.otherProcesses.maxPercent, 0)}% of a core${headline.otherProcesses.disturbed ? chalk.yellow(' (a disturbed run)') : ''}\n` +
+      `  other processes on the machine: median ${fmt(headline.otherProcesses.medianPercent, 0)}%, max ${fmt(headline.otherProcesses.maxPercent, 0)}% of a core${headline.otherProcesses.disturbed ? out.yellow(' (a disturbed run)') : ''}\n` +
       `  total ${(elapsed() / 60).toFixed(1)} min\n`,
   );
-  const out = {
+  const record = {
     schema: 2,
     date: new Date().toISOString(),
     full: opts.full,
@@ -240,12 +241,12 @@ async function main(): Promise<void> {
     totalSeconds: Math.round(elapsed() * 10) / 10,
   };
   mkdirSync(path.dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
+  writeFileSync(opts.out, JSON.stringify(record, null, 2) + '\n');
   say(`results written to ${path.relative(process.cwd(), opts.out) || opts.out}${opts.profileDir ? `; profiles in ${opts.profileDir}` : ''}`);
 }
 
 main().catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  process.stderr.write(chalk.red(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
+  process.stderr.write(styleFor(process.stderr).red(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 // callsim load on real sockets, as a user runs it: planted servers beside their healthy twins,
 // started as server commands, and the built-in callsim serve. Each run is short (a few seconds a
 // step); the ramp itself is the product's.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,6 +106,38 @@ describe('callsim load', () => {
     expect(result.steps[0]?.verdict).toBe('generator-saturated');
     expect(result.steps[0]?.generator.saturated).toBe(true);
     expect(result.capacity).toMatchObject({ calls: null, limitedBy: 'generator' });
+  }, 60_000);
+
+  it('stops cleanly on Ctrl-C: the calls hung up, the server stopped, the steps so far reported, exit 130', async () => {
+    const json = path.join(tmp, 'interrupted.json');
+    const child = spawn(process.execPath, ['bin/callsim.js', 'load', '--server-cmd', 'node test/servers/slow-above.mjs', '--steps', '5,10,20', '--hold', '3', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let sent = false;
+    const signalled = new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        // One Ctrl-C in the middle of the second step, once its calls are up (a second one quits at once).
+        if (!sent && /10 calls: 10 streaming/.test(stderr)) {
+          sent = child.kill('SIGINT');
+          resolve();
+        }
+      });
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    await signalled;
+    expect(code, stderr).toBe(130);
+    const result = JSON.parse(readFileSync(json, 'utf8')) as LoadResult;
+    expect(result.interrupted).toBe(true);
+    expect(result.steps.map((s) => [s.calls, s.verdict])).toEqual([[5, 'pass']]);
+    expect(result.capacity).toMatchObject({ calls: 5, limitedBy: 'interrupted' });
+    expect(stdout).toContain('capacity: at least 5 concurrent calls (interrupted before a step failed)');
+    // Nothing of the server is left: its process group was stopped.
+    const ready = /ready: ws:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+    expect(ready).not.toBeNull();
+    const stillThere = await fetch(`http://127.0.0.1:${ready![1]}/`).then(() => true, () => false);
+    expect(stillThere).toBe(false);
   }, 60_000);
 
   it('refuses bad usage with exit 2', async () => {

@@ -1,6 +1,8 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
+import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import { CallTimeline, type CallTimelineData } from './timeline.js';
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -82,13 +84,15 @@ export interface CallRecord {
   socketError: string | null;
   wireErrors: WireErrorSummary[];
   startedAt: string;
+  /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
+  timeline: CallTimelineData;
 }
 
-/** Everything the caller recorded except the raw audio. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio'>;
+/** Everything the caller recorded except the raw audio and the timeline. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, ...summary } = record;
   return summary;
 }
 
@@ -178,7 +182,7 @@ export interface LineOutcome {
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
 
-export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord {
+export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, line: LineOutcome): CallRecord {
   const { audioFramesSent } = ledger;
   return {
     url: line.url,
@@ -223,12 +227,14 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     socketError: line.socketError,
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
+    timeline,
   };
 }
 
 /** The record of a call whose stream was never dialled (its webhook or TwiML ended it first). */
 export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: CallDirection; url: string; reason: string }): CallRecord {
-  return toCallRecord(new CallLedger(), {
+  // Nothing happened on a line that was never dialled: an empty timeline.
+  return toCallRecord(new CallLedger(), new CallTimeline(performance.now()).data(), {
     url: call.url,
     direction: call.direction,
     ids: call.ids,

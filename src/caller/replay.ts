@@ -30,6 +30,7 @@ import { DEFAULT_NETWORK_DELAY, type NetworkDelay } from './network.js';
 import { DEFAULT_CONGESTION_MS, DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
 import type { CallParties, WebhookMethod } from './webhook.js';
 import { toCallSummary, type CallSummary } from './record.js';
+import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 
 // The names this module has always exported stay importable from here.
@@ -124,6 +125,8 @@ export interface ReplayReport {
     allowServerHangup: boolean;
   };
   call: CallSummary;
+  /** What happened when on the call (caller/timeline.ts). Large: the JSON reporter leaves it out unless asked. */
+  timeline: CallTimelineData;
   stats: ServerStats;
   /** GET /calls/:callSid as the server returned it, or null. */
   serverSnapshot: JsonObject | null;
@@ -263,6 +266,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
         allowServerHangup: options.allowServerHangup ?? false,
       },
       call,
+      timeline: record.timeline,
       stats,
       serverSnapshot,
       savedAudio,

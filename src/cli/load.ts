@@ -1,7 +1,7 @@
 // `callsim load`: options, progress, the report and the exit code. The ramp is src/load/.
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
+import { styleFor, type Style } from '../text/style.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import type { NetworkDelay } from '../caller/network.js';
 import type { WebhookMethod } from '../caller/replay.js';
@@ -25,7 +25,8 @@ import {
   UsageError,
   webhookTargetOf,
 } from './options.js';
-import { EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, type ExitCode } from './exit-codes.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, type ExitCode } from './exit-codes.js';
+import { watchSignals } from './signals.js';
 
 interface LoadCliOptions {
   url?: string;
@@ -155,18 +156,11 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     { ...(opts.webhook !== undefined ? { webhook: opts.webhook } : {}), ...(opts.webhookPath !== undefined ? { webhookPath: opts.webhookPath } : {}), ...(opts.param !== undefined ? { param: opts.param } : {}) },
     target.kind === 'url' ? 'direct' : 'webhook-or-direct',
   );
+  const toErr = styleFor(process.stderr);
+  const toOut = styleFor(process.stdout);
   const secrets = opts.authToken ? [opts.authToken] : [];
   const say = (text: string): string => redactSecrets(text, secrets);
-  const abort = new AbortController();
-  let signals = 0;
-  const onSignal = (): void => {
-    signals += 1;
-    if (signals > 1) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write(chalk.yellow('callsim load: stopping (hanging up the calls of this step; Ctrl-C again to quit at once)\n'));
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = watchSignals(() => process.stderr.write(toErr.yellow('callsim load: stopping (hanging up the calls of this step; Ctrl-C again to quit at once)\n')));
   const options = loadOptions(target, {
     ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
     holdS: opts.hold,
@@ -189,34 +183,37 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     thresholds: { jitterP99Ms: opts.maxJitterMs, gaps: opts.maxGaps, lostFrames: opts.maxLost, failedCalls: opts.maxFailedCalls, responseP95Ms: opts.maxLatencyMs ?? null },
     generatorSlipMs: opts.generatorSlipMs,
     setupTimeoutMs: opts.setupTimeout,
-    signal: abort.signal,
-    onProgress: ({ at, text }) => process.stderr.write(`${chalk.dim(`[${at.toFixed(1).padStart(6)} s]`)} ${say(text)}\n`),
-    onStep: (step) => process.stderr.write(`${chalk.dim('         ')} ${paint(step.verdict, say(stepLine(step)))}\n`),
+    signal: signals.signal,
+    onProgress: ({ at, text }) => process.stderr.write(`${toErr.dim(`[${at.toFixed(1).padStart(6)} s]`)} ${say(text)}\n`),
+    onStep: (step) => process.stderr.write(`${toErr.dim('         ')} ${painter(toErr)(step.verdict, say(stepLine(step)))}\n`),
   });
   let result: LoadResult;
   try {
     result = await runLoad(options);
   } catch (err) {
     if (err instanceof TargetError) {
-      process.stderr.write(`${chalk.red('callsim load: cannot start the server:')} ${say(err.message)}\n`);
-      for (const line of err.output.slice(-20)) process.stderr.write(chalk.gray(`  | ${say(line)}\n`));
+      const interrupted = signals.exitCode();
+      if (interrupted !== null) return interrupted;
+      process.stderr.write(`${toErr.red('callsim load: cannot start the server:')} ${say(err.message)}\n`);
+      for (const line of err.output.slice(-20)) process.stderr.write(toErr.gray(`  | ${say(line)}\n`));
       return EXIT_CHECK_FAILED;
     }
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.release();
   }
-  process.stdout.write(say(formatLoadReport(result, paint)) + '\n');
+  process.stdout.write(say(formatLoadReport(result, painter(toOut))) + '\n');
   if (opts.json !== undefined) writeFileSync(opts.json, say(JSON.stringify(result, null, 2)) + '\n');
-  if (result.interrupted) return EXIT_INTERRUPTED;
+  const interrupted = signals.exitCode();
+  if (interrupted !== null) return interrupted;
   if (opts.minCapacity !== undefined && (result.capacity.calls ?? 0) < opts.minCapacity) {
-    process.stderr.write(chalk.red(`callsim load: capacity ${result.capacity.calls ?? 0} is below --min-capacity ${opts.minCapacity}\n`));
+    process.stderr.write(toErr.red(`callsim load: capacity ${result.capacity.calls ?? 0} is below --min-capacity ${opts.minCapacity}\n`));
     return EXIT_CHECK_FAILED;
   }
   return EXIT_OK;
 }
 
-function paint(verdict: LoadStep['verdict'], text: string): string {
-  return verdict === 'pass' ? chalk.green(text) : verdict === 'fail' ? chalk.red(text) : chalk.yellow(text);
+/** A step's verdict coloured for `style`'s stream. */
+function painter(style: Style): (verdict: LoadStep['verdict'], text: string) => string {
+  return (verdict, text) => (verdict === 'pass' ? style.green(text) : verdict === 'fail' ? style.red(text) : style.yellow(text));
 }

@@ -1,11 +1,11 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
-import { startMediaServer, type ModelOptions } from '../server/media-server.js';
+import { startMediaServer, type ModelOptions, type RunningMediaServer } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
+import { styleFor } from '../text/style.js';
 
 interface ServeOptions {
   host: string;
@@ -68,6 +68,9 @@ Routes (one port):
   POST /twiml            TwiML <Connect><Stream> for a call (also /incoming-call); ?direction=outbound
   GET  /healthz          liveness
   GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
+  GET  /metrics          Prometheus metrics: calls, audio chunks, errors by code, latencies
+                         (/calls and /metrics: off with --no-calls-endpoint, loopback only with
+                         --calls-localhost-only)
 
 With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403);
 behind a proxy, pass --public-url so the signed URL is the one Twilio used.
@@ -80,6 +83,25 @@ Examples:
     .action(async (opts: ServeOptions) => {
       await runServe(opts);
     });
+}
+
+/** A listen error as one line and what to do about it; null for any other error. */
+export function startupError(err: unknown, host: string, port: number): UsageError | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new UsageError(`cannot listen on ${where}: the port is in use`, '--port 0 picks a free one');
+    case 'EACCES':
+      return new UsageError(`cannot listen on ${where}: permission denied`, 'ports below 1024 need privileges; --port 0 picks a free one');
+    case 'EADDRNOTAVAIL':
+      return new UsageError(`cannot listen on ${where}: no such address on this machine`, '--host 127.0.0.1, or 0.0.0.0 for every interface');
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UsageError(`cannot listen on ${where}: the host name does not resolve`, '--host 127.0.0.1, or 0.0.0.0 for every interface');
+    default:
+      return null;
+  }
 }
 
 async function runServe(opts: ServeOptions): Promise<void> {
@@ -95,23 +117,29 @@ async function runServe(opts: ServeOptions): Promise<void> {
   const secrets = [apiKey, twilioAuthToken];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
-  const server = await startMediaServer({
-    host: opts.host,
-    port: opts.port,
-    logger,
-    model,
-    exposeCalls: opts.callsEndpoint,
-    callsLocalOnly: opts.callsLocalhostOnly === true,
-    ...(twilioAuthToken ? { twilioAuthToken } : {}),
-    maxCalls: opts.maxCalls,
-    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
-    call: {
-      firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
-      voice: opts.voice,
-      modelAppendFrames: opts.modelBatchFrames,
-      ...(opts.instructions ? { instructions: opts.instructions } : {}),
-    },
-  });
+  let server: RunningMediaServer;
+  try {
+    server = await startMediaServer({
+      host: opts.host,
+      port: opts.port,
+      logger,
+      model,
+      exposeCalls: opts.callsEndpoint,
+      callsLocalOnly: opts.callsLocalhostOnly === true,
+      ...(twilioAuthToken ? { twilioAuthToken } : {}),
+      maxCalls: opts.maxCalls,
+      ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+      call: {
+        firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
+        voice: opts.voice,
+        modelAppendFrames: opts.modelBatchFrames,
+        ...(opts.instructions ? { instructions: opts.instructions } : {}),
+      },
+    });
+  } catch (err) {
+    // Nothing is left listening (startMediaServer closes what it started): say why in one line.
+    throw startupError(err, opts.host, opts.port) ?? err;
+  }
 
   process.stdout.write(
     `callsim serve listening on ${server.httpUrl}\n` +
@@ -130,7 +158,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
         return;
       }
       if (signals > 2) {
-        process.stderr.write(chalk.red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
+        process.stderr.write(styleFor(process.stderr).red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
         process.exit(1);
       }
       logger.info('shutting down: no new calls; live calls may finish', { signal, liveCalls: server.liveCalls(), drainMs: opts.drainTimeout });

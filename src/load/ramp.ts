@@ -144,7 +144,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (audio.speechEndFrame === null) notes.push(`${audio.name} has no speech: no turn ends, so no response latency is measured`);
 
   say(`starting ${options.target.kind === 'builtin' ? 'the built-in callsim serve' : options.target.kind === 'url' ? options.target.url : options.target.command}`);
-  const target = await startLoadTarget(options.target, { answerMs: options.answerMs, epochMicros });
+  const target = await startLoadTarget(options.target, { answerMs: options.answerMs, epochMicros }, options.signal);
   const measured: LoadStep[] = [];
   let interrupted = false;
   let placementText = '';

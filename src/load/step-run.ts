@@ -111,7 +111,7 @@ async function measureWindow(ctx: StepContext, holdS: number, calls: number, idl
           idleRssBytes,
           processes: tree?.processes ?? null,
           crashLines: newCrashes,
-          firstCrashLine: newCrashes > 0 && hits.length > 0 ? printable(hits[Math.max(0, hits.length - newCrashes)]?.line.text ?? '').slice(0, 300) : null,
+          firstCrashLine: newCrashes > 0 && hits.length > 0 ? printable(target.redact(hits[Math.max(0, hits.length - newCrashes)]?.line.text ?? '')).slice(0, 300) : null,
         };
   let machine: StepMeasures['machine'] = null;
   if (from.machine !== null && machineNow !== null && machineNow.totalMs > from.machine.totalMs) {

@@ -43,6 +43,8 @@ export interface LoadTarget {
   /** The server command's process group leader: its CPU and memory come from /proc; null for a URL. */
   pid: number | null;
   logs: LogCollector;
+  /** A line of its output as it may be shown: the secrets it was given scrubbed. */
+  redact(text: string): string;
   model: LoadModel | null;
   /** Set once the server process is gone ("exited with code 1"). */
   exit(): string | null;
@@ -136,7 +138,8 @@ function httpOriginOf(wsUrl: string): string {
 
 function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string): LoadTarget {
   return {
-    label,
+    label: target.redact(label),
+    redact: (text) => target.redact(text),
     wsUrl: target.wsUrl,
     httpUrl: httpOriginOf(target.wsUrl),
     pid: target.pid,
@@ -150,9 +153,10 @@ function fromGateTarget(target: GateTarget, model: LoadModel | null, label: stri
   };
 }
 
-export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetOptions): Promise<LoadTarget> {
+/** With `signal`, the caller owns SIGINT/SIGTERM (a server still starting is stopped when it aborts). */
+export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetOptions, signal?: AbortSignal): Promise<LoadTarget> {
   if (spec.kind === 'url') {
-    const target = await startTarget(spec);
+    const target = await startTarget(spec, signal);
     return fromGateTarget(target, null, spec.url);
   }
   const model = await startModel(options);
@@ -161,14 +165,11 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
       spec.kind === 'builtin'
         ? builtinCommand(model, spec.nodeArgs)
         : withModelPlaceholders(spec.command, model);
-    const target = await startTarget({
-      kind: 'command',
-      command,
-      wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath,
-      readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs,
-      env: modelEnvironment(model),
-    });
-    return fromGateTarget(target, model, spec.kind === 'builtin' ? 'built-in callsim serve (its model: the load\'s realtime simulator)' : spec.command);
+    const target = await startTarget(
+      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env: modelEnvironment(model) },
+      signal,
+    );
+    return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label);
   } catch (err) {
     await model.close();
     throw err;
