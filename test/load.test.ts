@@ -78,7 +78,8 @@ describe('callsim load', () => {
   }, 90_000);
 
   it("checks callsim serve's own counts of every call against the caller's", async () => {
-    const run = await load(['--steps', '10', '--hold', '3', '--direction', 'inbound,outbound']);
+    const html = path.join(tmp, 'load.html');
+    const run = await load(['--steps', '10', '--hold', '3', '--direction', 'inbound,outbound', '--html', html]);
     expect(run.code, run.stderr).toBe(0);
     const step = run.result!.steps[0]!;
     expect(run.result!.target.serverCounts).toBe(true);
@@ -87,6 +88,12 @@ describe('callsim load', () => {
     expect(step.agentAudio.lost).toBe(0);
     expect(step.server?.memoryPerCallKiB).not.toBeNull();
     expect(step.generator.cpuMicrosPerFrame).toBeGreaterThan(0);
+    // The page: its charts as static SVG, no script, a CSP that allows nothing but its own style.
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('<svg');
+    expect(page).toContain('capacity: at least 10 concurrent calls');
+    expect(page).not.toMatch(/<script/i);
+    expect(page).toMatch(/Content-Security-Policy" content="default-src 'none'; style-src 'sha256-/);
   }, 60_000);
 
   it('marks a step whose generator could not keep time as the generator\'s, and claims nothing of it for the server', async () => {

@@ -10,6 +10,7 @@ import { TargetError } from '../gate/target.js';
 import { redactSecrets } from '../log.js';
 import { DEFAULT_CALL_AUDIO, LOAD_DEFAULTS, defaultWorkers, loadOptions, runLoad } from '../load/ramp.js';
 import { formatLoadReport, stepLine } from '../load/table.js';
+import { formatLoadHtml } from '../load/html.js';
 import type { LoadResult, LoadStep } from '../load/types.js';
 import type { LoadTargetSpec } from '../load/target.js';
 import {
@@ -59,6 +60,7 @@ interface LoadCliOptions {
   setupTimeout: number;
   minCapacity?: number;
   json?: string;
+  html?: string;
 }
 
 function stepList(value: string): number[] {
@@ -113,6 +115,7 @@ export function loadCommand(): Command {
     .addOption(new Option('--setup-timeout <ms>', "a call not streaming this long after it was placed fails (webhook and upgrade; Twilio waits 15 s for a webhook)").default(d.setupTimeoutMs).argParser(parseIntegerOption('--setup-timeout', 100, 120_000)))
     .addOption(new Option('--min-capacity <calls>', 'exit 1 when the capacity is below this').argParser(parseIntegerOption('--min-capacity', 1)))
     .option('--json <file>', 'write the whole result as JSON')
+    .option('--html <file>', 'write the result as a self-contained HTML page: its charts by step and the table')
     .addHelpText(
       'after',
       `
@@ -152,6 +155,7 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     throw err;
   }
   if (opts.json !== undefined) requireOutputFolder(opts.json);
+  if (opts.html !== undefined) requireOutputFolder(opts.html);
   const webhook = webhookTargetOf(
     { ...(opts.webhook !== undefined ? { webhook: opts.webhook } : {}), ...(opts.webhookPath !== undefined ? { webhookPath: opts.webhookPath } : {}), ...(opts.param !== undefined ? { param: opts.param } : {}) },
     target.kind === 'url' ? 'direct' : 'webhook-or-direct',
@@ -204,6 +208,7 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
   }
   process.stdout.write(say(formatLoadReport(result, painter(toOut))) + '\n');
   if (opts.json !== undefined) writeFileSync(opts.json, say(JSON.stringify(result, null, 2)) + '\n');
+  if (opts.html !== undefined) writeFileSync(opts.html, say(formatLoadHtml(result)));
   const interrupted = signals.exitCode();
   if (interrupted !== null) return interrupted;
   if (opts.minCapacity !== undefined && (result.capacity.calls ?? 0) < opts.minCapacity) {

@@ -8,9 +8,9 @@
 //   step-run.ts     one step: set up, settle, measure, hang up, check
 //   step-figures.ts figures, verdict and capacity (pure)
 //   proc.ts         /proc: process trees, thread CPU, the machine
-//   table.ts        the table and the progress text
+//   table.ts        the table and the progress text; html.ts the page with its charts
 // It may import caller/ (the webhook step, the network model, the server's stats), gate/ (its
-// target), model/simulator, twilio/, audio/ and text/; never cli/ or report/.
+// target), model/simulator, twilio/, audio/, text/ and report/html (the page's style); never cli/.
 import os from 'node:os';
 import path from 'node:path';
 import type { CallSetup } from '../caller/call-flow.js';
