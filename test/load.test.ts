@@ -147,6 +147,15 @@ describe('callsim load', () => {
     expect(stillThere).toBe(false);
   }, 60_000);
 
+  it('a call Twilio could not set up fails the step, with the error the caller gets', async () => {
+    // An explicit webhook that is not there: what Twilio does with it (11200), never a silent fallback.
+    const run = await load(['--steps', '3', '--hold', '1', '--settle', '0', '--webhook-path', '/no-such-webhook']);
+    const step = run.result!.steps[0]!;
+    expect(step).toMatchObject({ verdict: 'fail', setup: { opened: 0, failed: 3 } });
+    expect(step.setup.firstError).toMatch(/webhook: the webhook answered HTTP 404 \(error 11200/);
+    expect(run.result!.capacity).toMatchObject({ calls: null, limitedBy: 'server' });
+  }, 60_000);
+
   it('refuses bad usage with exit 2', async () => {
     const both = await load(['--url', 'ws://127.0.0.1:1/media', '--server-cmd', 'true']);
     expect(both.code).toBe(2);

@@ -97,7 +97,8 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
   const generatorCpu = cpuParts.some((c) => c === null) ? null : sum(cpuParts, (c) => c!);
   const eldValues = windows.map((w) => w.eventLoopDelayP99Ms).filter((v): v is number => v !== null);
   const generatorLag = eldValues.length > 0 ? Math.max(...eldValues) : null;
-  const generatorSaturated = (slip.p99 !== null && slip.p99 > options.generatorSlipMs) || (generatorLag !== null && generatorLag > options.generatorSlipMs);
+  // A generator that sent nothing (no call came up) cannot have skewed anything.
+  const generatorSaturated = slip.count > 0 && ((slip.p99 !== null && slip.p99 > options.generatorSlipMs) || (generatorLag !== null && generatorLag > options.generatorSlipMs));
   const modelLag = m.modelThread?.eventLoopDelayP99Ms ?? null;
   const modelSaturated = modelLag !== null && modelLag > options.generatorSlipMs;
   const placements = new Set(outcomes.map((o) => o.placement).filter((p) => p !== null));
