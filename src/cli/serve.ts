@@ -1,8 +1,9 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
+import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
-import { startMediaServer, type ModelOptions, type RunningMediaServer } from '../server/media-server.js';
+import type { ModelOptions, RunningMediaServer } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
 import { styleFor } from '../text/style.js';
@@ -117,8 +118,17 @@ async function runServe(opts: ServeOptions): Promise<void> {
   const secrets = [apiKey, twilioAuthToken];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
+  // The usual start-up mistake (a port in use, an address not on this machine) is found by a
+  // bind of our own before the model stack loads, so it is answered at once; the real listen
+  // below still reports anything that changes in between.
+  const unbindable = await probeListen(opts.host, opts.port);
+  if (unbindable !== null) throw startupError(unbindable, opts.host, opts.port) ?? unbindable;
+
   let server: RunningMediaServer;
   try {
+    // Loaded here, not at start-up: the server and its model stack are most of the CLI's load
+    // time, and no other command (nor a usage error) needs them.
+    const { startMediaServer } = await import('../server/media-server.js');
     server = await startMediaServer({
       host: opts.host,
       port: opts.port,
@@ -174,5 +184,15 @@ async function runServe(opts: ServeOptions): Promise<void> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+  });
+}
+
+/** The error binding host:port gives right now, or null when it can be bound (port 0 always can). */
+function probeListen(host: string, port: number): Promise<NodeJS.ErrnoException | null> {
+  if (port === 0) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
   });
 }

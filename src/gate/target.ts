@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createLogger, redactSecrets } from '../log.js';
 import { redactCommand } from '../text/redact.js';
-import { startMediaServer, type RunningMediaServer } from '../server/media-server.js';
+import type { RunningMediaServer } from '../server/media-server.js';
 import { LogCollector } from './crash-scan.js';
 
 export type TargetSpec =
@@ -99,6 +99,8 @@ async function startBuiltin(): Promise<GateTarget> {
   const logs = new LogCollector();
   // The built-in server's own log lines go through the same crash scan as any other server's.
   const logger = createLogger({ format: 'json', level: 'info', write: (line) => logs.add('log', line) });
+  // Loaded only for this target: a gate against another server never needs callsim's own.
+  const { startMediaServer } = await import('../server/media-server.js');
   const server: RunningMediaServer = await startMediaServer({ port: 0, logger });
   return {
     label: BUILTIN_LABEL,
