@@ -13,7 +13,7 @@ import path from 'node:path';
 import { styleFor } from '../src/text/style.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadOptions, runLoad } from '../src/load/ramp.js';
-import { describeCapacity, formatLoadTable } from '../src/load/table.js';
+import { describeCapacity, formatLoadTable, stepLine } from '../src/load/table.js';
 import type { LoadPlacementOptions, LoadResult, LoadStep } from '../src/load/types.js';
 import type { LoadTargetSpec } from '../src/load/target.js';
 import { packageRoot } from '../src/load/paths.js';
@@ -69,7 +69,10 @@ interface BenchOptions {
   full: boolean;
 }
 
-const DEFAULT_STEPS = [25, 50, 100, 200, 400, 800];
+const DEFAULT_STEPS = [50, 100, 200, 400, 800];
+/** The bench must end within this; past it less a server's worth, the last servers are not refined. */
+const BUDGET_S = 570;
+const SERVER_RESERVE_S = 150;
 
 function parseOptions(argv: string[]): BenchOptions {
   const list = (v: string): number[] =>
@@ -87,7 +90,7 @@ function parseOptions(argv: string[]): BenchOptions {
   const program = new Command('bench')
     .description('callsim serve beside its peers: the calls each carries on this machine, as ratios from one run')
     .addOption(new Option('--steps <list>', `calls per step (default ${DEFAULT_STEPS.join(',')})`).argParser(list))
-    .addOption(new Option('--hold <s>', 'seconds measured per step').default(8).argParser(Number))
+    .addOption(new Option('--hold <s>', 'seconds measured per step').default(6).argParser(Number))
     .addOption(new Option('--refine <n>', 'halvings of the interval after the first failing step').default(2).argParser(Number))
     .addOption(new Option('--workers <n>', 'generator threads (default: the cores)').argParser(Number))
     .option('--quick', 'steps 10,25, 3 s hold, no refinement')
@@ -98,7 +101,7 @@ function parseOptions(argv: string[]): BenchOptions {
   program.parse(argv, { from: 'user' });
   const o = program.opts<{ steps?: number[]; hold: number; refine: number; workers?: number; quick?: boolean; only?: PeerKey[]; out?: string; profile?: string }>();
   const quick = o.quick === true;
-  const full = !quick && o.steps === undefined && o.hold === 8 && o.refine === 2 && o.only === undefined && o.profile === undefined && o.workers === undefined;
+  const full = !quick && o.steps === undefined && o.hold === 6 && o.refine === 2 && o.only === undefined && o.profile === undefined && o.workers === undefined;
   return {
     steps: o.steps ?? (quick ? [10, 25] : DEFAULT_STEPS),
     holdS: quick ? 3 : o.hold,
@@ -129,8 +132,9 @@ async function ramp(server: BenchServer, steps: number[], opts: BenchOptions, re
       placement: server.placement,
       // Other engineers' runs share this machine: wait for quiet, and run a failing step once more if it was busy.
       retryWhenBusy: true,
-      quietWaitMs: 15_000,
+      quietWaitMs: 5000,
       onProgress: ({ text }) => say(`${out.bold(server.key)}: ${text}`),
+      onStep: (step) => say(`${out.bold(server.key)}: ${paint(step.verdict, stepLine(step))}`),
     }),
   );
 }
@@ -162,7 +166,10 @@ async function main(): Promise<void> {
   const results = new Map<PeerKey, LoadResult>();
   for (const server of SERVERS.filter((s) => opts.only.includes(s.key))) {
     say(out.bold(`── ${server.label}`));
-    const result = await ramp(server, opts.steps, opts, opts.refine);
+    // Near the end of the budget a server is still ramped, but its interval not halved.
+    const refine = elapsed() > BUDGET_S - SERVER_RESERVE_S ? 0 : opts.refine;
+    if (refine < opts.refine) say(out.yellow(`${server.key}: ${Math.round(elapsed())} s gone of a ${BUDGET_S} s budget: no refinement steps`));
+    const result = await ramp(server, opts.steps, opts, refine);
     results.set(server.key, result);
     say(`${server.key}: ${describeCapacity(result.capacity)}`);
   }
