@@ -204,6 +204,9 @@ async function main(): Promise<void> {
   const other = allSteps.map((s) => s.machine?.otherPercent).filter((v): v is number => v !== undefined);
   const cpuRatioAtMax = cpuRatio(stepAt(callsim, atMax), echoAtMax);
   const met = (value: number | null, target: number, atMost = false): boolean | null => (value === null ? null : atMost ? value <= target : value >= target);
+  // A capacity ratio is claimed only between two limits the servers themselves hit: one the generator or the model ended is a floor.
+  const exact = (key: PeerKey): boolean => results.get(key)?.capacity.limitedBy === 'server';
+  const capacityMet = (key: PeerKey, target: number): boolean | null => (exact('callsim') && exact(key) ? met(ratio(key), target) : null);
   const headline = {
     maxCalls: atMax,
     limitedBy: callsim?.capacity.limitedBy ?? null,
@@ -211,10 +214,10 @@ async function main(): Promise<void> {
     cpuRatioMedian: median(common),
     peers,
     targets: {
-      vsEcho: { target: TARGETS.vsEcho, value: ratio('echo'), met: met(ratio('echo'), TARGETS.vsEcho) },
+      vsEcho: { target: TARGETS.vsEcho, value: ratio('echo'), met: capacityMet('echo', TARGETS.vsEcho) },
       cpuRatio: { target: TARGETS.cpuRatio, value: cpuRatioAtMax, met: met(cpuRatioAtMax, TARGETS.cpuRatio, true) },
-      vsFastify: { target: TARGETS.vsFastify, value: ratio('fastify'), met: met(ratio('fastify'), TARGETS.vsFastify) },
-      vsPython: { target: TARGETS.vsPython, value: ratio('python'), met: met(ratio('python'), TARGETS.vsPython) },
+      vsFastify: { target: TARGETS.vsFastify, value: ratio('fastify'), met: capacityMet('fastify', TARGETS.vsFastify) },
+      vsPython: { target: TARGETS.vsPython, value: ratio('python'), met: capacityMet('python', TARGETS.vsPython) },
     },
     // How busy the rest of the machine was while each step was measured (% of one core): a disturbed run says so.
     otherProcesses: { maxPercent: other.length ? Math.max(...other) : null, medianPercent: median(other), disturbed: other.some((v) => v > 20) },
@@ -227,7 +230,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${out.bold(server.label)}: ${describeCapacity(r.capacity)}\n${formatLoadTable(r.steps, paint)}\n\n`);
   }
   const fmt = (v: number | null, digits = 2): string => (v === null ? 'n/a' : v.toFixed(digits));
-  const verdict = (m: boolean | null): string => (m === null ? out.yellow('not measured') : m ? out.green('met') : out.red('not met'));
+  const verdict = (m: boolean | null): string => (m === null ? out.yellow('not claimed: a capacity the generator or the model ended is only a floor') : m ? out.green('met') : out.red('not met'));
   const t = headline.targets;
   process.stdout.write(
     out.bold(`Headline: ${callsim ? describeCapacity(callsim.capacity).replace(/^capacity/, 'callsim serve') : 'callsim serve not run'}\n`) +
