@@ -58,6 +58,7 @@ interface LoadCliOptions {
   maxLatencyMs?: number;
   generatorSlipMs: number;
   setupTimeout: number;
+  retryWhenBusy?: boolean;
   minCapacity?: number;
   json?: string;
   html?: string;
@@ -113,6 +114,7 @@ export function loadCommand(): Command {
     .addOption(new Option('--max-latency-ms <ms>', 'a step passes with p95 response latency under this (default: not judged)').argParser(parsePositiveNumberOption('--max-latency-ms')))
     .addOption(new Option('--generator-slip-ms <ms>', 'the generator counts as saturated when its own timing slips more than this (p99)').default(d.generatorSlipMs).argParser(parsePositiveNumberOption('--generator-slip-ms')))
     .addOption(new Option('--setup-timeout <ms>', "a call not streaming this long after it was placed fails (webhook and upgrade; Twilio waits 15 s for a webhook)").default(d.setupTimeoutMs).argParser(parseIntegerOption('--setup-timeout', 100, 120_000)))
+    .option('--retry-when-busy', 'run a step that did not pass once more when other processes took over 20% of a core during it (both runs are kept)')
     .addOption(new Option('--min-capacity <calls>', 'exit 1 when the capacity is below this').argParser(parseIntegerOption('--min-capacity', 1)))
     .option('--json <file>', 'write the whole result as JSON')
     .option('--html <file>', 'write the result as a self-contained HTML page: its charts by step and the table')
@@ -187,6 +189,7 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     thresholds: { jitterP99Ms: opts.maxJitterMs, gaps: opts.maxGaps, lostFrames: opts.maxLost, failedCalls: opts.maxFailedCalls, responseP95Ms: opts.maxLatencyMs ?? null },
     generatorSlipMs: opts.generatorSlipMs,
     setupTimeoutMs: opts.setupTimeout,
+    retryWhenBusy: opts.retryWhenBusy === true,
     signal: signals.signal,
     onProgress: ({ at, text }) => process.stderr.write(`${toErr.dim(`[${at.toFixed(1).padStart(6)} s]`)} ${say(text)}\n`),
     onStep: (step) => process.stderr.write(`${toErr.dim('         ')} ${painter(toErr)(step.verdict, say(stepLine(step)))}\n`),
