@@ -1,5 +1,8 @@
 // callsim load's rules, without sockets: what the caller hears of an answer (jitter, gaps,
 // response latency) from arrival times alone, and which steps count toward the capacity.
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentAudioWindow, AnswerMeter } from '../src/load/answer-meter.js';
 import { Histogram, newHistogram } from '../src/load/histogram.js';
@@ -177,5 +180,42 @@ describe('which steps count', () => {
     expect(refinementStep([pass(50), fail(100)])).toBe(80);
     expect(refinementStep([pass(50), fail(100), fail(80)])).toBe(65);
     expect(refinementStep([pass(10), fail(11)])).toBeNull();
+  });
+});
+
+describe("a server command's process tree, from /proc", () => {
+  it.runIf(process.platform === 'linux')('adds up the CPU of the shell and the server it started, and of a child that has exited', async () => {
+    const { spawn } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const { sampleProcessTree, threadCpuMs } = await import('../src/load/proc.js');
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    // CPU-bound by work, not by wall time: a loaded machine stretches the wall time, not the CPU.
+    const work = (millions: number): string => `${JSON.stringify(process.execPath)} -e "let x = 0; for (let i = 0; i < ${millions}e6; i++) x += i % 7; if (x < 0) console.log(x)"`;
+    const calibrate = threadCpuMs();
+    let x = 0;
+    for (let i = 0; i < 100e6; i++) x += i % 7;
+    const per100M = (threadCpuMs() ?? 0) - (calibrate ?? 0);
+    expect(x).toBeGreaterThan(0);
+    const marker = path.join(os.tmpdir(), `callsim-proc-${process.pid}`);
+    // A shell (its own process group, as a server command's) that runs one child to its end, then
+    // a long one in the background: by then the first one's CPU is the shell's reaped children's.
+    const shell = spawn('sh', ['-c', `${work(100)}; touch ${marker}; ${work(3000)} & wait`], { detached: true, stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => shell.once('exit', () => resolve()));
+    try {
+      while (!existsSync(marker)) await sleep(20);
+      const a = sampleProcessTree(shell.pid!);
+      await sleep(600);
+      const b = sampleProcessTree(shell.pid!);
+      expect(a?.processes).toBeGreaterThanOrEqual(2);
+      expect(a?.rssBytes).toBeGreaterThan(0);
+      // The first child, gone, still counts (/proc counts in 10 ms ticks).
+      expect(a!.cpuMs).toBeGreaterThanOrEqual(per100M * 0.7);
+      // The second child is running: the tree's CPU grows.
+      expect(b!.cpuMs).toBeGreaterThan(a!.cpuMs);
+    } finally {
+      process.kill(-shell.pid!, 'SIGKILL');
+      await exited;
+      rmSync(marker, { force: true });
+    }
   });
 });
