@@ -3,7 +3,8 @@
 import { FRAME_BYTES } from '../audio/format.js';
 import type { CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
-import { DEFAULT_NETWORK_DELAY, validateNetworkDelay, type NetworkDelay } from './network.js';
+import { CLEAN_LINE, DEFAULT_NETWORK_DELAY, validateBadLine, validateNetworkDelay, type BadLine, type NetworkDelay } from './network.js';
+import type { VoiceFactory } from './voice.js';
 
 /** Line silence after the caller's audio while the agent answers (audio time). */
 export const DEFAULT_TAIL_MS = 1500;
@@ -69,6 +70,15 @@ export interface PlaceCallOptions {
   networkDelay?: NetworkDelay;
   /** Seed of the call's network PRNG; default: derived from the callSid. */
   networkSeed?: number;
+  /** Latency and jitter both ways, and caller audio lost before Twilio; default: a clean line. */
+  badLine?: BadLine;
+  /**
+   * A scripted caller (a scenario): it says each frame in place of `frames` and the tail, and
+   * hangs up when it is done. `frames` must then be empty, and there is no `dtmf` plan.
+   */
+  voice?: VoiceFactory;
+  /** Keep the call's tape (every frame both ways, what the caller said when) for a recording or trace. */
+  keepTape?: boolean;
   /** Audio ms the server's socket may stay backed up before caller audio is dropped (31930). */
   congestionMs?: number;
   timing?: CallTiming;
@@ -100,6 +110,9 @@ export interface ResolvedOptions {
   agentFrames: readonly Buffer[];
   networkDelay: NetworkDelay;
   networkSeed: number | null;
+  badLine: BadLine;
+  voice: VoiceFactory | null;
+  keepTape: boolean;
   congestionMs: number;
   timing: CallTiming;
   earlyMedia: boolean;
@@ -139,6 +152,9 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
   const networkDelay = options.networkDelay ?? DEFAULT_NETWORK_DELAY;
   validateNetworkDelay(networkDelay);
   if (options.networkSeed !== undefined && !Number.isInteger(options.networkSeed)) throw new RangeError(`networkSeed must be an integer (got ${options.networkSeed})`);
+  const badLine = options.badLine ?? CLEAN_LINE;
+  validateBadLine(badLine);
+  if (options.voice !== undefined && (options.frames.length > 0 || dtmfDigits !== '')) throw new RangeError('a call with a voice says what its voice says: give no frames and no DTMF plan');
   return {
     url: options.url,
     headers: options.headers ?? {},
@@ -150,6 +166,9 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
     agentFrames: options.agentFrames ?? [],
     networkDelay,
     networkSeed: options.networkSeed ?? null,
+    badLine,
+    voice: options.voice ?? null,
+    keepTape: options.keepTape ?? false,
     congestionMs: nonNegative('congestionMs', options.congestionMs, DEFAULT_CONGESTION_MS),
     timing,
     earlyMedia: options.earlyMedia ?? false,

@@ -1,6 +1,9 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import type { HeardAudio } from './heard.js';
+import type { BadLine } from './network.js';
+import type { CallTape } from './tape.js';
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -64,6 +67,10 @@ export interface CallRecord {
   marksPendingAtEnd: number;
   /** The network the mark echoes crossed: its one-way delay and the seed its PRNG ran from (null: never dialled). */
   network: { markEchoDelay: string; seed: number } | null;
+  /** The bad line the call crossed (latency, jitter, loss), from the same seed; null: a clean line. */
+  badLine: BadLine | null;
+  /** Caller frames the bad line lost before Twilio had them (never sent; the next timestamp shows the gap). */
+  callerFramesLost: number;
   clearsReceived: number;
   /** Audio ms a clear dropped before it was played. */
   audioClearedMs: number;
@@ -82,13 +89,27 @@ export interface CallRecord {
   socketError: string | null;
   wireErrors: WireErrorSummary[];
   startedAt: string;
+  /** What the conversation's measurements, a recording and a wire trace are read from: large, and on performance.now()'s clock, so not in the summary. */
+  detail: CallDetail;
 }
 
-/** Everything the caller recorded except the raw audio. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio'>;
+/** The call as it happened, instant by instant (performance.now() values). */
+export interface CallDetail {
+  /** When `start` was sent: the zero of the call's schedule; null if it never was. */
+  startSentAt: number | null;
+  /** When the socket closed; null if it never opened (or has not closed). */
+  closedAt: number | null;
+  /** What the caller heard of the agent, and when. */
+  heard: HeardAudio | null;
+  /** Every frame both ways and what the caller said when, if the call kept its tape. */
+  tape: CallTape | null;
+}
+
+/** Everything the caller recorded except the raw audio and the call's detail. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'detail'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, ...summary } = record;
+  const { receivedAudio: _audio, detail: _detail, ...summary } = record;
   return summary;
 }
 
@@ -98,6 +119,7 @@ export class CallLedger {
   audioFramesSent = 0;
   outboundTrackFramesSent = 0;
   callerFramesDropped = 0;
+  callerFramesLost = 0;
   outboundTrackFramesDropped = 0;
   dtmfDigitsSent = '';
   startSentAt: number | null = null;
@@ -163,6 +185,8 @@ export interface LineOutcome {
   streamKind: CallRecord['streamKind'];
   tracks: readonly MediaTrack[];
   network: CallRecord['network'];
+  badLine: BadLine | null;
+  detail: CallDetail;
   connected: boolean;
   connectError: string | null;
   ending: CallEnding;
@@ -207,6 +231,8 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
     network: line.network,
+    badLine: line.badLine,
+    callerFramesLost: ledger.callerFramesLost,
     clearsReceived: ledger.clearsReceived,
     audioClearedMs: Math.round(line.audioClearedMs),
     firstAudioLatencyMs: roundOrNull(ledger.firstAudioLatencyMs),
@@ -223,6 +249,7 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     socketError: line.socketError,
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
+    detail: line.detail,
   };
 }
 
@@ -236,6 +263,8 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     streamKind: 'bidirectional',
     tracks: [],
     network: null,
+    badLine: null,
+    detail: { startSentAt: null, closedAt: null, heard: null, tape: null },
     connected: false,
     connectError: call.reason,
     ending: 'not_dialled',
