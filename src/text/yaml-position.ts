@@ -1,0 +1,15 @@
+// Where in a YAML (or JSON) document a validation problem is, as `line:col`, from the `yaml`
+// package's own positions: the deepest node of the problem's path that exists, so a missing key
+// is reported where its parent is. Shared by every file format callsim validates with zod.
+import { isNode, type Document, type LineCounter } from 'yaml';
+
+export function yamlPosition(doc: Document, counter: LineCounter, path: ReadonlyArray<PropertyKey>): string {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) {
+      const { line, col } = counter.linePos(node.range[0]);
+      return `${line}:${col}`;
+    }
+  }
+  return '1:1';
+}
