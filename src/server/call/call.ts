@@ -71,7 +71,7 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     this.link = new ModelLink(deps.modelFactory, config, this.record, logger, this, this);
     this.uplink = new Uplink(config, this.link, this.record, logger, this);
     this.playout = new Playout(socket, deps.ticker, config, this.record, logger, this);
-    this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger);
+    this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger, config.bargeInMinSpeechMs);
     this.inbound = new TwilioInbound(this.lifecycle, this.record, logger, this);
     const inbound = this.inbound;
     socket.on('message', (data, isBinary) => this.run(inbound, inbound.dispatch, data as Buffer, isBinary));
@@ -141,6 +141,12 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
 
   onMedia(payload: string, bytes: number): void {
     this.uplink.forward(payload, bytes);
+    this.bargeIn.onCallerAudio(payload);
+  }
+
+  onDtmf(digit: string): void {
+    // A key press is the caller's turn too: the model is told, and answers it.
+    if (this.lifecycle.phase === 'live') this.link.userInput(`The caller pressed ${digit} on the keypad.`);
   }
 
   onMark(name: string): void {
@@ -168,6 +174,10 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
 
   onSpeechStarted(): void {
     if (this.lifecycle.phase === 'live') this.bargeIn.onSpeechStarted();
+  }
+
+  onSpeechStopped(): void {
+    this.bargeIn.onSpeechStopped();
   }
 
   onResponseDone(): void {

@@ -41,6 +41,8 @@ export interface ModelLinkEvents {
   onOpen(first: boolean): void;
   onAudio(base64Audio: string, itemId: string): void;
   onSpeechStarted(): void;
+  /** The model heard the caller stop (a backchannel, if the barge-in had not cut yet). */
+  onSpeechStopped?(): void;
   onResponseDone(): void;
   /** The last reconnect failed too; `reason` is why the last session went. */
   onGaveUp(reason: string): void;
@@ -101,6 +103,15 @@ export class ModelLink {
 
   createResponse(): void {
     this.openBridge?.createResponse();
+  }
+
+  cancelResponse(): void {
+    this.openBridge?.cancelResponse();
+  }
+
+  /** A key press (or anything else that is not speech), told to the model, which answers it. */
+  userInput(text: string): void {
+    this.openBridge?.userInput(text);
   }
 
   /** Cut the assistant item at what the caller heard (the session ignores it unless ready). */
@@ -215,6 +226,11 @@ class SessionListener implements ModelBridgeListener {
 
   onSpeechStarted(): void {
     if (this.link.isCurrent(this.session)) this.boundary.run(this.events, this.events.onSpeechStarted, undefined, undefined);
+  }
+
+  onSpeechStopped(): void {
+    const stopped = this.events.onSpeechStopped;
+    if (stopped !== undefined && this.link.isCurrent(this.session)) this.boundary.run(this.events, stopped, undefined, undefined);
   }
 
   onResponseDone(): void {
