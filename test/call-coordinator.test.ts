@@ -146,6 +146,16 @@ describe('a call, end to end through its parts', () => {
     expect(session.userInputs).toEqual(['The caller pressed 7 on the keypad.']);
   });
 
+  it('dtmf before the model is ready is kept, as early audio is, and told once it is', () => {
+    const { socket, model, start } = call();
+    start('inbound');
+    socket.message({ event: 'dtmf', streamSid: 'MZ1', sequenceNumber: '2', dtmf: { track: 'inbound_track', digit: '#' } });
+    const session = model.last();
+    expect(session.userInputs).toEqual([]);
+    session.ready();
+    expect(session.userInputs).toEqual(['The caller pressed # on the keypad.']);
+  });
+
   it('an error after the end reaches the finished record (reported again); a second end does nothing', () => {
     const { c, socket, start, finished } = call();
     start();

@@ -87,6 +87,9 @@ function gateResult(unattributedText = 'TypeError: x is not a function'): GateRe
     serverOutput: { longLinesCut: 0, charsCut: 0, crashLinesNotKept: 0 },
     strayProcesses: 0,
     notes: [],
+    figures: [],
+    thresholds: {},
+    repeat: 1,
   };
 }
 

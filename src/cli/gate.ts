@@ -6,7 +6,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
+import { badLineFrom, baselineInputs, planBaseline, readScenarios, settleBaseline, thresholdsOf } from './gate-conversations.js';
 import {
+  BAD_LINE_HELP,
   checkReporterOutputs,
   collectParam,
   collectReporter,
@@ -14,11 +16,14 @@ import {
   parseIntegerOption,
   parseNetworkDelay,
   parsePositiveNumberOption,
+  parseRateOption,
+  parseSeedOption,
   parseWebhookMethod,
   parseWebhookPath,
   parseWebhookUrl,
   parseWsUrl,
   REPORTER_OPTION_HELP,
+  requireOutputFolder,
   UsageError,
   webhookTargetOf,
 } from './options.js';
@@ -56,7 +61,22 @@ interface GateCliOptions {
   reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
+  scenarios?: string[];
+  repeat?: number;
+  maxResponseMs?: number;
+  maxBargeInMs?: number;
+  latencyMs?: number;
+  jitterMs?: number;
+  packetLoss?: number;
+  seed?: number;
+  artifacts?: string;
+  baseline?: string;
+  saveBaseline?: string;
+  regressionPct?: number;
+  regressionFloorMs?: number;
 }
+
+const collectPath = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const DEFAULTS = { speed: 1, concurrency: 4, wsPath: '/media', readyTimeoutMs: 20_000, expectAudio: true } as const;
 
@@ -96,6 +116,19 @@ export function gateCommand(): Command {
     .addOption(new Option('--network-delay-ms <ms>', 'one-way delay of mark echoes: N, or A-B drawn per mark (default 20-40)').argParser(parseNetworkDelay))
     .addOption(new Option('--congestion-ms <ms>', "audio ms a server's socket may stay backed up before caller audio is discarded (31930; default 1000)").argParser(parseIntegerOption('--congestion-ms', 0)))
     .option('--agent-audio <file.wav>', "the agent's side of a <Start><Stream> fork's outbound track (default: silence)")
+    .option('--scenarios <path>', 'scripted conversations: a scenario file or a folder of them (repeatable); each is a cell per direction × timing', collectPath)
+    .addOption(new Option('-n, --repeat <n>', 'run each cell N times, one after another, and report the distribution (no retries)').argParser(parseIntegerOption('--repeat', 1, 1000)))
+    .addOption(new Option('--max-response-ms <ms>', "fail any turn whose response latency (end of the caller's words to the first agent audio heard) is over this, or never came").argParser(parseIntegerOption('--max-response-ms', 0)))
+    .addOption(new Option('--max-barge-in-ms <ms>', "fail any barge-in the agent took longer than this to stop for (a clear, or its audio ending), or never did").argParser(parseIntegerOption('--max-barge-in-ms', 0)))
+    .addOption(new Option('--latency-ms <ms>', `bad line: ${BAD_LINE_HELP.latency}`).argParser(parseIntegerOption('--latency-ms', 0)))
+    .addOption(new Option('--jitter-ms <ms>', `bad line: ${BAD_LINE_HELP.jitter}`).argParser(parseIntegerOption('--jitter-ms', 0)))
+    .addOption(new Option('--packet-loss <rate>', `bad line: ${BAD_LINE_HELP.loss}`).argParser(parseRateOption('--packet-loss')))
+    .addOption(new Option('--seed <n>', "every call's network seed (mark echoes, jitter, loss): the same seed replays the same calls").argParser(parseSeedOption))
+    .option('--artifacts <dir>', "keep each failing call's stereo recording, JSONL wire trace and server log lines in DIR/<cell>/")
+    .option('--save-baseline <file>', "save this run's figures (p50/p95 per cell) and the hash of its inputs")
+    .option('--baseline <file>', 'fail on figures worse than this baseline by both --regression-pct and --regression-floor-ms; refused if made from other inputs')
+    .addOption(new Option('--regression-pct <pct>', 'a regression is worse by more than this percentage (default 20)').argParser(parsePositiveNumberOption('--regression-pct')))
+    .addOption(new Option('--regression-floor-ms <ms>', '...and by more than this many ms (default 100)').argParser(parseIntegerOption('--regression-floor-ms', 0)))
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
     .option('--junit <file>', 'write a JUnit XML report (for CI test tabs); short for --reporter junit=<file>')
     .option('--json [file]', 'write the full result as JSON to a file, or to stdout (instead of the table) with no file')
@@ -133,7 +166,10 @@ Examples:
 
 async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<ExitCode> {
   const config = readConfig(opts.config);
-  const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
+  // Scenarios are read and checked before anything starts; with scenarios and no fixtures named, only the scenarios run.
+  const scenarios = readScenarios(opts.scenarios ?? config.scenarios ?? []);
+  const fixtureInputs = fixtureArgs.length > 0 ? fixtureArgs : config.fixtures;
+  const fixtures = fixtureInputs === undefined && scenarios.length > 0 ? [] : resolveFixtures(fixtureInputs ?? []);
   // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
   const audio = new Map<string, MulawAudio>();
   for (const fixture of fixtures) {
@@ -147,32 +183,52 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   const target = targetOf(opts, config);
   const directions = opts.direction ?? config.directions ?? [...CALL_DIRECTIONS];
   const timings = opts.timing ?? config.timings ?? [...GATE_TIMINGS];
-  const total = fixtures.length * directions.length * timings.length;
+  const repeat = opts.repeat ?? config.repeat ?? 1;
+  const total = (fixtures.length + scenarios.length) * directions.length * timings.length * repeat;
   if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
   const specs = reportersOf(opts, config);
   checkReporterOutputs(specs);
   const placement = placementOf(opts, config, target);
+  const badLine = badLineFrom(opts, config);
+  const seed = opts.seed ?? config.seed;
+  if (badLine !== undefined) placement.badLine = badLine;
+  if (seed !== undefined) placement.seed = seed;
+  const speed = opts.speed ?? config.speed ?? DEFAULTS.speed;
+  const tailMs = opts.tail ?? config.tailMs;
+  const artifactsDir = opts.artifacts ?? config.artifacts;
+  if (artifactsDir !== undefined && existsSync(artifactsDir) && !statSync(artifactsDir).isDirectory()) throw new UsageError(`--artifacts ${artifactsDir}: not a folder`);
+  const saveTo = opts.saveBaseline ?? config.saveBaseline;
+  if (saveTo !== undefined) requireOutputFolder(saveTo);
+  const settings = { directions, timings, speed, tailMs: tailMs ?? null, badLine: badLine ?? null, seed: seed ?? null, networkDelay: placement.networkDelay ?? null };
+  const baseline = planBaseline(opts.baseline ?? config.baseline, saveTo, baselineInputs(fixtures, scenarios, settings), {
+    ...((opts.regressionPct ?? config.regressionPct) !== undefined ? { pct: opts.regressionPct ?? config.regressionPct } : {}),
+    ...((opts.regressionFloorMs ?? config.regressionFloorMs) !== undefined ? { floorMs: opts.regressionFloorMs ?? config.regressionFloorMs } : {}),
+  });
   const reporters = new ReporterGroup(specs, { command: 'gate' });
 
   const options: GateOptions = {
     fixtures,
     audio,
+    scenarios,
+    repeat,
+    thresholds: thresholdsOf(opts, config),
+    ...(artifactsDir !== undefined ? { artifactsDir } : {}),
     directions,
     timings,
-    speed: opts.speed ?? config.speed ?? DEFAULTS.speed,
+    speed,
     concurrency: opts.concurrency ?? config.concurrency ?? DEFAULTS.concurrency,
     target,
     expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
     placement,
     ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
-    ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
+    ...(tailMs !== undefined ? { tailMs } : {}),
     onCallStart: (cell, running, done) => reporters.onCallStart({ cell, running, done, total }),
     onCallDone: (result, done, _total, report) => reporters.onCallEnd({ result, report, done, total }),
   };
 
   await reporters.onRunStart({
     total,
-    plan: `${total} calls (${fixtures.length} fixtures × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+    plan: `${total} calls (${[fixtures.length > 0 ? `${fixtures.length} fixtures` : '', scenarios.length > 0 ? `${scenarios.length} scenarios` : ''].filter(Boolean).join(' + ')} × ${directions.join('/')} × ${timings.join('/')}${repeat > 1 ? ` × ${repeat} repeats` : ''}), concurrency ${options.concurrency}`,
   });
   let result: GateResult;
   try {
@@ -189,10 +245,12 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     }
     throw err;
   }
+  const settled = settleBaseline(baseline, result);
+  if (settled.saveError !== null) process.stderr.write(`${chalk.red('callsim gate: cannot save the baseline:')} ${settled.saveError}\n`);
   await reporters.onRunEnd({ result, replay: null });
   for (const error of reporters.errors) process.stderr.write(`${chalk.red(`callsim gate: the ${error.reporter} report failed:`)} ${error.message}\n`);
   if (result.verdict === 'fail') return EXIT_CHECK_FAILED;
-  return reporters.errors.length > 0 ? EXIT_USAGE : EXIT_OK;
+  return reporters.errors.length > 0 || settled.saveError !== null ? EXIT_USAGE : EXIT_OK;
 }
 
 function readConfig(file: string | undefined): GateConfig {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { createLogger } from '../log.js';
 import { startMediaServer, type RunningMediaServer } from '../server/media-server.js';
 import { LogCollector } from './crash-scan.js';
+import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 
 export type TargetSpec =
   | { kind: 'builtin' }
@@ -24,6 +25,8 @@ export interface GateTarget {
   /** Epoch ms it went, or null. */
   exitedAt(): number | null;
   stop(): Promise<TargetStopReport>;
+  /** The model's session records of a call, where the gate can read them (the built-in server's simulator). */
+  modelSessions?: (callSid: string) => SimulatorSessionRecord[];
 }
 
 /** What stopping a server command found: what it left behind, and whether its port is free again. */
@@ -79,6 +82,7 @@ async function startBuiltin(): Promise<GateTarget> {
       await server.close();
       return NOTHING_LEFT;
     },
+    ...(server.simulator !== null ? { modelSessions: (callSid: string) => server.simulator!.sessionsFor(callSid) } : {}),
   };
 }
 

@@ -49,6 +49,9 @@ class RealtimeBridge implements ModelBridge {
   private responding = false;
   /** A user input came while one was: answer it once that one is done. */
   private answerAfterResponse = false;
+  /** The event_id of our last response.cancel: its "nothing to cancel" error means the answer had just ended. */
+  private cancelEventId: string | null = null;
+  private cancels = 0;
 
   constructor(
     client: OpenAI,
@@ -84,6 +87,8 @@ class RealtimeBridge implements ModelBridge {
     // The SDK reports socket errors, unparsable events and `error` events here.
     this.rt.on('error', (err) => {
       if (this.state === 'closed') return;
+      // The answer finished (response.done on its way) as we cancelled it: the cancel was moot, not a fault.
+      if (err.error?.code === 'response_cancel_not_active' && this.cancelEventId !== null && err.error.event_id === this.cancelEventId) return;
       listener.onError('model_error', err.message.split('\n')[0] ?? 'model error');
     });
     this.rt.on('session.updated', () => {
@@ -136,7 +141,10 @@ class RealtimeBridge implements ModelBridge {
 
   cancelResponse(): void {
     // Docs (response.cancel): with nothing in progress it is an error event; so only while responding.
-    if (this.state === 'ready' && this.responding) this.rt.send({ type: 'response.cancel' });
+    if (this.state !== 'ready' || !this.responding) return;
+    this.cancels += 1;
+    this.cancelEventId = `callsim_cancel_${this.cancels}`;
+    this.rt.send({ type: 'response.cancel', event_id: this.cancelEventId });
   }
 
   userInput(text: string): void {

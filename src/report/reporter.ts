@@ -6,6 +6,7 @@ import type { ChalkInstance } from 'chalk';
 import type { CallProgress } from '../caller/call.js';
 import type { ReplayReport } from '../caller/replay.js';
 import type { GateCallResult, GateCell, GateResult, GateTiming } from '../gate/gate.js';
+import { figuresOf, summarizeFigures } from '../gate/figures.js';
 
 export type RunCommand = 'replay' | 'gate';
 
@@ -87,8 +88,9 @@ export async function writeReport(context: ReporterContext, text: string): Promi
 }
 
 /** The gate-shaped cell of a replay, so both commands name a call the same way. */
-export function replayCell(file: string, direction: GateCell['direction'], timing: GateTiming): GateCell {
-  return { id: `${path.basename(file)} ${direction} ${timing}`, fixture: file, direction, timing };
+export function replayCell(file: string, direction: GateCell['direction'], timing: GateTiming, kind: GateCell['kind'] = 'fixture'): GateCell {
+  const id = `${path.basename(file)} ${direction} ${timing}`;
+  return { id, cellId: id, fixture: file, kind, direction, timing, repeat: 1 };
 }
 
 /** A replay's call in the gate's result shape: its failures are its findings. */
@@ -102,6 +104,8 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     framesSent: report.call.framesSent,
     framesReceived: report.call.framesReceived,
     serverCounters: report.stats.counters,
+    ...figuresOf(report),
+    artifacts: null,
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),
   };
 }
@@ -120,6 +124,9 @@ export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
       serverOutput: null,
       strayProcesses: null,
       notes: [],
+      figures: summarizeFigures([call]),
+      thresholds: {},
+      repeat: 1,
     },
     replay: report,
   };

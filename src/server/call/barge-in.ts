@@ -81,8 +81,10 @@ export class BargeIn {
     this.playout.clear();
     this.cutAnswerId = id;
     this.record.counters.bargeIns += 1;
-    this.model.truncate(id, playedMs);
+    // Cancel first: a truncate of the item still being made ends its response too, and a cancel after
+    // that would find nothing to cancel (response_cancel_not_active).
     this.model.cancelResponse?.();
+    this.model.truncate(id, playedMs);
     this.logger.info('barge-in', { callSid: this.record.callSid, itemId: id, playedMs });
   }
 }

@@ -48,6 +48,9 @@ export interface ModelLinkEvents {
   onGaveUp(reason: string): void;
 }
 
+/** Key presses kept for a session still connecting; a flood past this is not kept. */
+const MAX_PENDING_INPUTS = 32;
+
 export type ModelLinkConfig = Pick<CallConfig, 'instructions' | 'voice' | 'modelReconnectDelaysMs'>;
 
 export class ModelLink {
@@ -59,6 +62,8 @@ export class ModelLink {
   private attempt: number;
   private sessionsOpened: number;
   private timer: NodeJS.Timeout | null;
+  /** Key presses that came before a session was ready. */
+  private readonly pendingInputs: string[] = [];
 
   constructor(
     private readonly factory: ModelBridgeFactory,
@@ -109,9 +114,11 @@ export class ModelLink {
     this.openBridge?.cancelResponse();
   }
 
-  /** A key press (or anything else that is not speech), told to the model, which answers it. */
+  /** A key press (or anything else that is not speech), told to the model, which answers it; kept until a session is ready, as audio is. */
   userInput(text: string): void {
-    this.openBridge?.userInput(text);
+    const bridge = this.openBridge;
+    if (bridge !== null) bridge.userInput(text);
+    else if (this.pendingInputs.length < MAX_PENDING_INPUTS) this.pendingInputs.push(text);
   }
 
   /** Cut the assistant item at what the caller heard (the session ignores it unless ready). */
@@ -171,6 +178,7 @@ export class ModelLink {
     this.attempt = 0;
     this.sessionsOpened += 1;
     this.events.onOpen(this.sessionsOpened === 1);
+    for (const text of this.pendingInputs.splice(0)) this.bridge?.userInput(text);
   }
 
   modelError(code: string, message: string): void {
