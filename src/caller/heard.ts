@@ -19,6 +19,8 @@ export interface HeardChunk {
   endAt: number;
   /** The mu-law bytes that played (fewer than arrived when a clear cut it). */
   audio: Buffer;
+  /** Audio ms that arrived, before any cut. */
+  sentMs: number;
   /** Where the stretch it belongs to began (chunks closer than JOIN_GAP_MS are one stretch). */
   stretchStartAt: number;
 }
@@ -43,6 +45,8 @@ export interface CallerEar {
 
 export class HeardAudio {
   readonly chunks: HeardChunk[] = [];
+  /** Chunks a clear dropped before any of them played (what the agent sent and no one heard). */
+  readonly dropped: HeardChunk[] = [];
   readonly clears: HeardClear[] = [];
   /** Where the next chunk may start: the end of the last one queued. */
   private playheadFreeAt = 0;
@@ -60,7 +64,7 @@ export class HeardAudio {
     this.playheadFreeAt = endAt;
     const previous = this.chunks.at(-1);
     const stretchStartAt = previous !== undefined && startAt - previous.endAt < JOIN_GAP_MS ? previous.stretchStartAt : startAt;
-    this.chunks.push({ socketAt, arrivedAt: now, startAt, endAt, audio, stretchStartAt });
+    this.chunks.push({ socketAt, arrivedAt: now, startAt, endAt, audio, sentMs: mulawMs(audio.length), stretchStartAt });
   }
 
   /** Twilio's clear at `now`: what has not played is dropped, the chunk playing stops where it is. */
@@ -71,7 +75,7 @@ export class HeardAudio {
       if (last.endAt <= now) break;
       if (last.startAt >= now) {
         cutMs += last.endAt - last.startAt;
-        this.chunks.pop();
+        this.dropped.push(this.chunks.pop()!);
         continue;
       }
       cutMs += last.endAt - now;

@@ -17,7 +17,6 @@ export interface JudgeInput {
   runs: readonly StepRun[];
   measurements: Measurements;
   heard: HeardAudio;
-  speed: number;
   /** performance.now() the call ended. */
   endedAt: number;
 }
@@ -92,15 +91,15 @@ function judge(key: string, wanted: number | true, turn: TurnReport | null, run:
       return { ok: false, reason: `the agent ${what}`, heard: `the agent stopped for a backchannel (a false yield): it ${what}` };
     }
     case 'no_agent_audio_for_ms': {
-      const window = (wanted as number) / input.speed;
+      const window = wanted as number;
       const cue = cueOf(run)!;
       const heardIn = input.heard.chunks.find((c) => c.endAt > cue && c.startAt < cue + window);
       if (heardIn !== undefined) {
-        const after = Math.max(0, (heardIn.startAt - cue) * input.speed);
+        const after = Math.max(0, heardIn.startAt - cue);
         return { ok: false, reason: `agent audio was heard ${ms(after)} after the cue`, heard: `the agent spoke ${ms(after)} after the cue (expected silence for ${ms(wanted as number)})` };
       }
       if (input.endedAt < cue + window) {
-        const lasted = (input.endedAt - cue) * input.speed;
+        const lasted = input.endedAt - cue;
         return { ok: false, reason: `the call ended ${ms(lasted)} after the cue`, heard: `the call ended ${ms(lasted)} after the cue, before ${ms(wanted as number)} of silence could be heard` };
       }
       return { ok: true, reason: `no agent audio for ${ms(wanted as number)} after the cue` };

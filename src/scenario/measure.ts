@@ -1,16 +1,16 @@
 // The conversation's measurements, read after the call from two records on one clock: what the
 // scripted caller did at each step (steps.ts) and what it heard of the agent, chunk by chunk
 // (caller/heard.ts), both performance.now() instants of this process. Every figure is from the
-// caller's side of Twilio: agent audio counts when the handset played it, after the bad line's
-// delay. A figure that could not be measured (the agent never spoke) is null, never 0. Where the
+// caller's side of Twilio, in wall-clock ms (what a caller waits, at any --speed): agent audio
+// counts when the handset played it, after the bad line's delay. A figure that could not be measured (the agent never spoke) is null, never 0. Where the
 // model's session record is at hand (the simulator, matched by callSid), a response latency is
 // split into the turn detector's wait, the model's part and the agent's own part.
-import { FRAME_MS } from '../audio/format.js';
+import { FRAME_MS, mulawMs } from '../audio/format.js';
 import { JOIN_GAP_MS, type HeardAudio, type HeardChunk } from '../caller/heard.js';
 import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 import type { StepRun } from './steps.js';
 
-/** After a backchannel, the agent must still be talking this long (audio ms) after the caller's last voiced frame. */
+/** After a backchannel, the agent must still be talking this long (wall ms) after the caller's last voiced frame. */
 export const KEEPS_TALKING_MS = 300;
 
 /** A caller turn (words, words over the agent, a backchannel, keys), the agent's greeting, or a wait that expects the agent to speak. */
@@ -53,16 +53,26 @@ export interface AnswerReport {
   endAt: number;
   /** Audio heard, in audio ms. */
   audioMs: number;
-  /** Wall ms between its first and last frame arriving. */
-  sendMs: number;
-  /** Audio ms per wall ms of sending: 1 is real time, 10 a burst ten times faster; null for a single frame. */
-  burstFactor: number | null;
-  /** How long the caller still heard it after its last frame arrived. */
-  listeningAfterSendMs: number;
   /** Gaps inside it the playout buffer could not cover (JOIN_GAP_MS or more), ms from origin and length. */
   deadAir: Array<{ at: number; ms: number }>;
   /** A clear cut it short. */
   cleared: boolean;
+}
+
+/**
+ * A run of the agent's sending: frames off the socket with no gap of JOIN_GAP_MS between them,
+ * whatever answer they belong to. A burst is audio sent far faster than it plays.
+ */
+export interface SendReport {
+  /** ms from the call's origin, off the socket. */
+  startAt: number;
+  endAt: number;
+  /** Audio in it, audio ms. */
+  audioMs: number;
+  /** Audio ms per wall ms of sending (the last frame counts its own length): 1 is real time, 20 a burst twenty times faster. */
+  burstFactor: number;
+  /** How long the caller still heard it after its last frame came off the socket (what a clear cut, it did not hear). */
+  listeningAfterSendMs: number;
 }
 
 export interface ConversationFigures {
@@ -78,7 +88,7 @@ export interface ConversationFigures {
   talkOverMs: number;
   /** The longest gap inside one answer. */
   deadAirMs: number | null;
-  /** The fastest sending, × real time. */
+  /** The fastest run of sending, × real time. */
   burstFactor: number | null;
   /** The longest the caller still listened after the agent stopped sending. */
   listeningAfterSendMs: number | null;
@@ -87,6 +97,7 @@ export interface ConversationFigures {
 export interface Measurements {
   turns: TurnReport[];
   answers: AnswerReport[];
+  sends: SendReport[];
   figures: ConversationFigures;
   /** Whether the response split came from the model's session record; why not, when it did not. */
   split: { source: 'session-record'; sessions: number } | { source: null; why: string };
@@ -97,7 +108,6 @@ export interface MeasureInput {
   heard: HeardAudio;
   /** performance.now() of `start`: the origin every `at` is measured from. */
   origin: number;
-  speed: number;
   /** performance.now() the call ended: nothing was heard after it. */
   endedAt: number;
   /** The model's sessions for this call (epoch ms), when the gate or replay could read them; null: not available. */
@@ -149,10 +159,11 @@ function kindOf(run: StepRun, callerSpoke: boolean): TurnKind | null {
 }
 
 export function measureConversation(input: MeasureInput): Measurements {
-  const { runs, heard, origin, speed } = input;
+  const { runs, heard, origin } = input;
   const stretches = stretchesOf(heard);
   const at = (instant: number): number => Math.round((instant - origin) * 10) / 10;
-  const audio = (wallMs: number): number => round(wallMs * speed);
+  // Figures are wall-clock ms on the caller's side: what a caller waits, at any --speed.
+  const wall = (ms: number): number => round(ms);
   const turns: TurnReport[] = [];
 
   let callerSpoke = false;
@@ -164,7 +175,7 @@ export function measureConversation(input: MeasureInput): Measurements {
     if (kind === null || cue === null || !ran) continue;
     const after = stretches.find((s) => s.startAt >= cue);
     const talkingAtCue = stretches.some((s) => s.startAt < cue && s.endAt > cue);
-    const responseMs = after === undefined || after.startAt > input.endedAt ? null : audio(after.startAt - cue);
+    const responseMs = after === undefined || after.startAt > input.endedAt ? null : wall(after.startAt - cue);
     let talkOverMs = 0;
     if (run.speech !== null && kind === 'turn') {
       const { startAt, endAt } = run.speech;
@@ -177,7 +188,7 @@ export function measureConversation(input: MeasureInput): Measurements {
       cueAt: at(cue),
       responseMs: kind === 'backchannel' ? null : responseMs,
       agentTalkingAtCue: talkingAtCue,
-      talkOverMs: audio(talkOverMs),
+      talkOverMs: wall(talkOverMs),
       bargeIn: null,
       yielded: null,
       split: null,
@@ -189,18 +200,19 @@ export function measureConversation(input: MeasureInput): Measurements {
       const stoppedAt = playing === undefined ? null : playing.endAt;
       const firstStop = clear !== undefined && (stoppedAt === null || clear.at <= stoppedAt) ? { at: clear.at, by: 'clear' as const } : stoppedAt !== null && stoppedAt <= input.endedAt ? { at: stoppedAt, by: 'audio-stopped' as const } : null;
       if (kind === 'barge-in') {
-        turn.bargeIn = { reactionMs: firstStop === null ? null : audio(firstStop.at - began), by: firstStop?.by ?? null, agentWasTalking: playing !== undefined };
+        turn.bargeIn = { reactionMs: firstStop === null ? null : wall(firstStop.at - began), by: firstStop?.by ?? null, agentWasTalking: playing !== undefined };
       } else {
-        const windowEnd = run.speech.endAt + KEEPS_TALKING_MS / speed;
+        const windowEnd = run.speech.endAt + KEEPS_TALKING_MS;
         const yielded = firstStop !== null && firstStop.at <= windowEnd;
-        turn.yielded = { yielded, by: yielded ? firstStop.by : null, afterMs: yielded ? audio(firstStop.at - began) : null, agentWasTalking: playing !== undefined };
+        turn.yielded = { yielded, by: yielded ? firstStop.by : null, afterMs: yielded ? wall(firstStop.at - began) : null, agentWasTalking: playing !== undefined };
       }
     }
     if (turn.responseMs !== null && after !== undefined) turn.split = splitOf(cue, after.startAt, heard, input);
     turns.push(turn);
   }
 
-  const answers = answersOf(heard, stretches, runs, at, audio);
+  const answers = answersOf(heard, stretches, runs, at, wall);
+  const sends = sendsOf(heard, at, wall);
   const measured = (values: Array<number | null>): number | null => {
     const present = values.filter((v): v is number => v !== null);
     return present.length === 0 ? null : Math.max(...present);
@@ -208,21 +220,21 @@ export function measureConversation(input: MeasureInput): Measurements {
   const backchannels = turns.filter((t) => t.yielded !== null);
   const firstHeard = heard.chunks[0];
   const figures: ConversationFigures = {
-    firstHeardMs: firstHeard === undefined ? null : audio(firstHeard.startAt - origin),
+    firstHeardMs: firstHeard === undefined ? null : wall(firstHeard.startAt - origin),
     responseMs: measured(turns.filter((t) => t.kind === 'turn' || t.kind === 'keys').map((t) => t.responseMs)),
     bargeInMs: measured(turns.filter((t) => t.bargeIn !== null).map((t) => t.bargeIn!.reactionMs)),
     falseYields: backchannels.length === 0 ? null : backchannels.filter((t) => t.yielded!.yielded).length,
     talkOverMs: turns.reduce((sum, t) => sum + t.talkOverMs, 0),
     deadAirMs: answers.length === 0 ? null : Math.max(0, ...answers.flatMap((a) => a.deadAir.map((d) => d.ms))),
-    burstFactor: measured(answers.map((a) => a.burstFactor)),
-    listeningAfterSendMs: measured(answers.map((a) => a.listeningAfterSendMs)),
+    burstFactor: measured(sends.map((s) => s.burstFactor)),
+    listeningAfterSendMs: measured(sends.map((s) => s.listeningAfterSendMs)),
   };
   const split: Measurements['split'] = input.sessions !== null && input.sessions.length > 0 ? { source: 'session-record', sessions: input.sessions.length } : { source: null, why: input.sessionsNote };
-  return { turns, answers, figures, split };
+  return { turns, answers, sends, figures, split };
 }
 
 /** Answers: the agent's audio between one caller turn (words or keys) and the next, or a clear. */
-function answersOf(heard: HeardAudio, stretches: Stretch[], runs: readonly StepRun[], at: (instant: number) => number, audio: (wallMs: number) => number): AnswerReport[] {
+function answersOf(heard: HeardAudio, stretches: Stretch[], runs: readonly StepRun[], at: (instant: number) => number, wall: (ms: number) => number): AnswerReport[] {
   const boundaries = runs
     .flatMap((r) => {
       if (r.step.kind === 'say' && !r.step.backchannel && r.speech !== null) return [r.speech.startAt];
@@ -246,27 +258,31 @@ function answersOf(heard: HeardAudio, stretches: Stretch[], runs: readonly StepR
     const first = group[0]!;
     const last = group.at(-1)!;
     const chunks = heard.chunks.filter((c) => c.startAt >= first.startAt && c.startAt <= last.endAt);
-    const sendMs = sendSpan(chunks);
-    const audioMs = audio(chunks.reduce((sum, c) => sum + (c.endAt - c.startAt), 0));
     const deadAir: AnswerReport['deadAir'] = [];
-    for (let i = 1; i < group.length; i++) deadAir.push({ at: at(group[i - 1]!.endAt), ms: audio(group[i]!.startAt - group[i - 1]!.endAt) });
-    const lastSent = Math.max(...chunks.map((c) => c.socketAt));
-    return {
-      startAt: at(first.startAt),
-      endAt: at(last.endAt),
-      audioMs,
-      sendMs: round(sendMs),
-      burstFactor: chunks.length < 2 ? null : Math.round((audioMs / Math.max(sendMs + FRAME_MS, FRAME_MS)) * 10) / 10,
-      listeningAfterSendMs: audio(Math.max(0, last.endAt - lastSent)),
-      deadAir,
-      cleared: last.cleared,
-    };
+    for (let i = 1; i < group.length; i++) deadAir.push({ at: at(group[i - 1]!.endAt), ms: wall(group[i]!.startAt - group[i - 1]!.endAt) });
+    return { startAt: at(first.startAt), endAt: at(last.endAt), audioMs: round(chunks.reduce((sum, c) => sum + mulawMs(c.audio.length), 0)), deadAir, cleared: last.cleared };
   });
 }
 
-function sendSpan(chunks: readonly HeardChunk[]): number {
-  if (chunks.length === 0) return 0;
-  return Math.max(...chunks.map((c) => c.socketAt)) - Math.min(...chunks.map((c) => c.socketAt));
+/** The agent's sending in runs (frames off the socket less than JOIN_GAP_MS apart), each with how fast it went and how long it was heard after. */
+function sendsOf(heard: HeardAudio, at: (instant: number) => number, wall: (ms: number) => number): SendReport[] {
+  const runs: HeardChunk[][] = [];
+  const dropped = new Set(heard.dropped);
+  const bySocket = [...heard.chunks, ...heard.dropped].sort((a, b) => a.socketAt - b.socketAt);
+  for (const chunk of bySocket) {
+    const run = runs.at(-1);
+    if (run !== undefined && chunk.socketAt - run.at(-1)!.socketAt < JOIN_GAP_MS) run.push(chunk);
+    else runs.push([chunk]);
+  }
+  return runs.map((run) => {
+    const first = run[0]!;
+    const last = run.at(-1)!;
+    // Sent audio, cut or not: how fast the agent sent is what it sent.
+    const audioMs = run.reduce((sum, c) => sum + c.sentMs, 0);
+    const spanMs = last.socketAt - first.socketAt + last.sentMs;
+    const heardUntil = Math.max(last.socketAt, ...run.filter((c) => !dropped.has(c)).map((c) => c.endAt));
+    return { startAt: at(first.socketAt), endAt: at(last.socketAt), audioMs: round(audioMs), burstFactor: Math.round((audioMs / Math.max(spanMs, FRAME_MS)) * 10) / 10, listeningAfterSendMs: wall(Math.max(0, heardUntil - last.socketAt)) };
+  });
 }
 
 /** The model's record of the turn: its commit after the caller's words, and the first delta of the response that followed. */
@@ -282,8 +298,7 @@ function splitOf(cue: number, heardAt: number, heard: HeardAudio, input: Measure
   const deltaAt = response?.firstDeltaAt ?? null;
   const firstFrame = deltaAt === null ? undefined : heard.chunks.find((c) => toEpoch(c.socketAt) >= deltaAt);
   const arrivedEpoch = firstFrame === undefined ? null : toEpoch(firstFrame.socketAt);
-  const speed = input.speed;
-  const part = (from: number | null, to: number | null): number | null => (from === null || to === null ? null : round((to - from) * speed));
+  const part = (from: number | null, to: number | null): number | null => (from === null || to === null ? null : round(to - from));
   return {
     turnDetectionMs: part(cueEpoch, commit?.at ?? null),
     // A greeting has no commit: the model's part runs from the response it was asked for.

@@ -1,9 +1,9 @@
 // A scenario's part of the replay report: its steps as they ran, its turns and answers with
 // their measurements, the call's conversation figures, all on one clock (epoch ms of `start` as
-// the origin, instants as wall ms after it; durations in the call's audio ms) so the HTML
+// the origin, instants and figures as wall ms after it) so the HTML
 // timeline and the model's session records line up with it.
 import type { ScenarioStep } from './load.js';
-import type { AnswerReport, ConversationFigures, Measurements, TurnReport } from './measure.js';
+import type { AnswerReport, ConversationFigures, Measurements, SendReport, TurnReport } from './measure.js';
 import type { StepOutcome, StepRun } from './steps.js';
 import type { LoadedScenario } from './load.js';
 
@@ -27,11 +27,12 @@ export interface ConversationReport {
   clock: 'epoch-ms';
   /** Epoch ms (performance.timeOrigin + performance.now()) `start` was sent; null if it never was. */
   origin: number | null;
-  /** The call's speed: durations are in audio ms, which pass this many times faster on the wall clock. */
+  /** The call's speed: the scenario's own timings (wait, after_ms, timeout_ms, quiet_ms) ran this many times faster; figures are wall ms whatever it is. */
   speed: number;
   steps: StepReport[];
   turns: TurnReport[];
   answers: AnswerReport[];
+  sends: SendReport[];
   figures: ConversationFigures;
   split: Measurements['split'];
   /** Why the caller hung up after the last step, when it was not the agent going quiet; null otherwise. */
@@ -61,6 +62,7 @@ export function conversationReport(scenario: LoadedScenario, runs: readonly Step
     })),
     turns: measurements?.turns ?? [],
     answers: measurements?.answers ?? [],
+    sends: measurements?.sends ?? [],
     figures: measurements?.figures ?? { firstHeardMs: null, responseMs: null, bargeInMs: null, falseYields: null, talkOverMs: 0, deadAirMs: null, burstFactor: null, listeningAfterSendMs: null },
     split: measurements?.split ?? { source: null, why: 'the call never connected' },
     windDown,

@@ -57,8 +57,8 @@ export async function runScenario(options: ScenarioRunOptions): Promise<ReplayRe
       const endedAt = record.detail.closedAt ?? performance.now();
       scripted.finish(endedAt);
       const heard = record.detail.heard;
-      const measurements = measureConversation({ runs: scripted.runs, heard, origin, speed, endedAt, sessions, sessionsNote });
-      const verdict = judgeScenario({ runs: scripted.runs, measurements, heard, speed, endedAt });
+      const measurements = measureConversation({ runs: scripted.runs, heard, origin, endedAt, sessions, sessionsNote });
+      const verdict = judgeScenario({ runs: scripted.runs, measurements, heard, endedAt });
       return { ...verdict, conversation: conversationReport(scenario, scripted.runs, measurements, origin, speed, scripted.windDownNote) };
     },
   });
