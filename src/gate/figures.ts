@@ -46,7 +46,14 @@ export function figuresOf(report: ReplayReport): { figures: CallFigures; turns: 
   const conversation = report.conversation;
   if (conversation === null) return { figures, turns: [] };
   const measured: ConversationFigures = conversation.figures;
-  for (const name of FIGURE_NAMES) if (name !== 'firstAudioMs') figures[name] = measured[name as keyof ConversationFigures] ?? null;
+  // A figure only a kind of turn measures is left out of a call without one (not applicable), and
+  // is null in a call that had one and did not measure it.
+  const has = (kinds: readonly TurnKind[]): boolean => conversation.turns.some((t) => kinds.includes(t.kind));
+  const applies: Partial<Record<FigureName, boolean>> = { responseMs: has(['turn', 'keys']), bargeInMs: has(['barge-in']), falseYields: has(['backchannel']) };
+  for (const name of FIGURE_NAMES) {
+    if (name === 'firstAudioMs' || applies[name] === false) continue;
+    figures[name] = measured[name as keyof ConversationFigures] ?? null;
+  }
   const turns = conversation.turns
     .filter((t) => t.kind !== 'backchannel')
     .map((t) => ({ step: t.step, label: t.label, kind: t.kind, responseMs: t.responseMs, bargeInMs: t.bargeIn?.reactionMs ?? null, split: t.split }));

@@ -6,6 +6,7 @@ import type { ReplayCheck, ReplayReport } from '../caller/replay.js';
 import type { GateResult } from '../gate/gate.js';
 import { padEndVisible, visibleLength } from '../text/columns.js';
 import { printable } from '../text/printable.js';
+import { conversationColumns, conversationLines, runFigureLines } from './conversation.js';
 import { counterRows, counterText } from './counters.js';
 import { writeReport, type Reporter, type ReporterContext, type RunEnd } from './reporter.js';
 
@@ -13,9 +14,10 @@ import { writeReport, type Reporter, type ReporterContext, type RunEnd } from '.
 const EXCERPT_LINES = 8;
 
 export function formatGateTable(result: GateResult, style: ChalkInstance): string {
-  const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time'];
+  const extra = conversationColumns(result.calls);
+  const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time', ...(extra?.header ?? [])];
   const rows = result.calls.map((c) => [
-    path.basename(c.fixture),
+    c.repeat > 1 || result.repeat > 1 ? `${path.basename(c.fixture)} #${c.repeat}` : path.basename(c.fixture),
     c.direction,
     c.timing,
     c.verdict === 'pass' ? style.green('pass') : style.red('FAIL'),
@@ -24,6 +26,7 @@ export function formatGateTable(result: GateResult, style: ChalkInstance): strin
     counterText(c.serverCounters, 'audioInChunks', style),
     counterText(c.serverCounters, 'audioOutChunks', style),
     seconds(c.durationMs, ''),
+    ...(extra?.cells(c) ?? []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
   const line = (cells: string[]): string => cells.map((cell, i) => padEndVisible(cell, widths[i] ?? 0)).join('  ');
@@ -41,6 +44,7 @@ export function formatGateTable(result: GateResult, style: ChalkInstance): strin
     out.push('', style.red(`✗ server output not tied to any call: ${finding.message}`));
     for (const l of finding.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${l}`));
   }
+  out.push(...runFigureLines(result, style));
   if (result.serverExit !== null) out.push('', style.gray(`server process ${result.serverExit}`));
   if (result.notes.length > 0) out.push('', ...result.notes.map((note) => style.dim(`note: ${printable(note)}`)));
   const passed = result.calls.length - failed.length;
@@ -111,13 +115,13 @@ export function formatReplayReport(report: ReplayReport, style: ChalkInstance, q
     lines.push(`${style.bold('callsim replay')} ${report.fixture.file} → ${target}`);
     lines.push(
       style.dim(
-        `  ${report.direction} call · ${pace} · audio ${seconds(report.fixture.durationMs)} (${report.fixture.frames} frames) · ` +
+        `  ${report.direction} call · ${pace} · ${report.conversation !== null ? `a scripted caller, ${report.conversation.steps.length} steps` : `audio ${seconds(report.fixture.durationMs)} (${report.fixture.frames} frames)`} · ` +
           `call ${report.call.callSid}`,
       ),
     );
     lines.push('', ...flowLines(report, style));
     if (report.call.connected) {
-      lines.push(...callLines(report, style), '', ...counterRows(report, style));
+      lines.push(...callLines(report, style), ...conversationLines(report, style), '', ...counterRows(report, style));
       if (report.stats.note) lines.push(style.dim(`  note: ${report.stats.note}`));
       lines.push('');
     }
