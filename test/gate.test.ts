@@ -187,7 +187,7 @@ describe('callsim gate', () => {
     expect(failed.stdout).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+FAIL/);
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toMatch(/<testsuites name="callsim gate" tests="2" failures="1"/);
-    expect(xml).toMatch(/<testcase classname="callsim.gate.outbound" name="hello-8k-mulaw.wav outbound burst"[^>]*>\s*<failure message="[^"]+"/);
+    expect(xml).toMatch(/<testcase classname="callsim.gate.outbound" name="hello-8k-mulaw.wav outbound burst"[^>]*>\s*(?:<properties>(?:\s*<property [^>]*\/>)*\s*<\/properties>\s*)?<failure message="[^"]+"/);
     expect(xml).toContain('TypeError');
 
     expect((await runCli(['gate', '--timing', 'sometimes'])).code).toBe(2);

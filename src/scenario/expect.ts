@@ -48,7 +48,7 @@ export function judgeScenario(input: JudgeInput): ScenarioVerdict {
         continue;
       }
       if (run.outcome !== 'done') {
-        const why = run.outcome === 'cut-short' ? 'the call ended while it ran' : 'the scenario stopped before it';
+        const why = run.outcome === 'cut-short' ? 'the call ended while it ran' : run.outcome === 'timeout' ? 'it timed out' : 'the scenario stopped before it';
         fail(name, why, `${where} never finished — ${why}, so ${key} could not be met`);
         continue;
       }

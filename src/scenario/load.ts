@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { mulawRms } from '../audio/g711.js';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import type { CallDirection } from '../twilio/codec.js';
-import { yamlPosition } from '../text/yaml-position.js';
+import { yamlKeyPosition, yamlPosition } from '../text/yaml-position.js';
 import { STEP_KINDS, scenarioSchema, type StepExpectations, type StepKind } from './schema.js';
 
 /** A 20 ms frame louder than this (RMS, 0..1: about -40 dBFS) holds the caller's voice. */
@@ -113,15 +113,17 @@ class ScenarioReader {
     this.baseDir = dirname(resolve(file));
   }
 
-  problem(path: ReadonlyArray<PropertyKey>, message: string): void {
-    this.problems.push(`${this.file}:${yamlPosition(this.doc, this.counter, path)}: ${path.map(String).join('.') || '(root)'}: ${message}`);
+  /** `atKey`: the problem is the last key itself (unknown), not its value. */
+  problem(path: ReadonlyArray<PropertyKey>, message: string, atKey = false): void {
+    const where = atKey && path.length > 0 ? yamlKeyPosition(this.doc, this.counter, path.slice(0, -1), String(path.at(-1))) : yamlPosition(this.doc, this.counter, path);
+    this.problems.push(`${this.file}:${where}: ${path.map(String).join('.') || '(root)'}: ${message}`);
   }
 
   zodProblems(prefix: ReadonlyArray<PropertyKey>, issues: readonly z.core.$ZodIssue[]): void {
     for (const issue of issues) {
       const path = [...prefix, ...issue.path];
-      const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
-      this.problem(issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]!] : path, message);
+      if (issue.code === 'unrecognized_keys') this.problem([...path, issue.keys[0]!], `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`, true);
+      else this.problem(path, issue.message);
     }
   }
 
@@ -219,7 +221,7 @@ export function parseScenario(text: string, file: string): LoadedScenario {
   const top = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   if (top === null) throw new ScenarioError(file, [`${file}:1:1: a scenario is a mapping with a name and a list of steps`]);
   const unknownKeys = Object.keys(top).filter((key) => !['$schema', 'name', 'description', 'steps'].includes(key));
-  for (const key of unknownKeys) reader.problem([key], `unknown key ${key} (known: name, description, steps)`);
+  for (const key of unknownKeys) reader.problem([key], `unknown key ${key} (known: name, description, steps)`, true);
   const named = scenarioSchema.pick({ $schema: true, name: true, description: true }).loose().safeParse(top);
   if (!named.success) reader.zodProblems([], named.error.issues);
   const rawSteps = top.steps;
