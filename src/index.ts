@@ -21,12 +21,33 @@ export { placeCall } from './caller/call.js';
 export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, StreamShape, WireErrorSummary } from './caller/call.js';
 export type { CallTiming } from './caller/clock.js';
 
+// ---- scripted conversations (scenario files), the bad line, recordings ----------------------
+export { runScenario, scenarioTimeoutMs } from './scenario/run.js';
+export type { ScenarioRunOptions } from './scenario/run.js';
+export { loadScenario, parseScenario, ScenarioError } from './scenario/load.js';
+export type { LoadedScenario, ScenarioStep, Clip } from './scenario/load.js';
+export { scenarioSchema, scenarioJsonSchema } from './scenario/schema.js';
+export type { ScenarioFile, StepExpectations } from './scenario/schema.js';
+export type { ConversationReport, StepReport } from './scenario/report.js';
+export type { TurnReport, TurnKind, AnswerReport, SendReport, ConversationFigures, ResponseSplit } from './scenario/measure.js';
+export { CLEAN_LINE } from './caller/network.js';
+export type { BadLine } from './caller/network.js';
+export type { CallerVoice, VoiceFrame, VoiceFactory } from './caller/voice.js';
+export type { CallerEar, HeardChunk, HeardClear } from './caller/heard.js';
+export { renderRecording } from './caller/recording.js';
+export { renderTrace } from './caller/trace.js';
+export type { CallTape, WireMessage, SaidFrame } from './caller/tape.js';
+
 // ---- the pre-deploy gate --------------------------------------------------------------------
 export { runGate as gate, buildMatrix, GATE_TIMINGS } from './gate/gate.js';
 export type { GateOptions, GatePlacement, GateResult, GateCallResult, GateCell, GateTiming, Finding, FindingKind } from './gate/gate.js';
 export type { TargetSpec } from './gate/target.js';
 export { CRASH_SIGNATURES, LogCollector, scanLine } from './gate/crash-scan.js';
 export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
+export { summarizeFigures, percentile, FIGURE_NAMES } from './gate/figures.js';
+export type { CallFigures, FigureName, FigureSummary, Thresholds, TurnFigures } from './gate/figures.js';
+export { baselineOf, compareToBaseline, loadBaseline, saveBaseline, BaselineError } from './gate/baseline.js';
+export type { Baseline, BaselineComparison, Regression, RegressionRules } from './gate/baseline.js';
 
 // ---- the media server and the model simulator -----------------------------------------------
 export { startMediaServer, MEDIA_PATH } from './server/media-server.js';
