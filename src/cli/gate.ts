@@ -157,7 +157,10 @@ Examples:
   $ npx callsim gate --server-cmd "python3 server.py --port {port}" --webhook-path /incoming-call
   $ npx callsim gate --url ws://localhost:8080/media --param direction={direction}
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
-  $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
+  $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst
+  $ npx callsim gate --scenarios scenarios/ --max-response-ms 1500 --max-barge-in-ms 1200 -n 3
+  $ npx callsim gate --scenarios scenarios/ --baseline baseline.json --artifacts gate-artifacts/
+  $ npx callsim gate --scenarios scenarios/ --latency-ms 80 --jitter-ms 40 --packet-loss 2% --seed 7`,
     )
     .action(async (fixtureArgs: string[], opts: GateCliOptions) => {
       process.exitCode = await runGateCommand(fixtureArgs, opts);

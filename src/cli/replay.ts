@@ -126,6 +126,12 @@ Examples:
   # dial a stream directly (no webhook): the parameters are exactly the --params
   $ callsim replay --url ws://localhost:8080/media --param direction={direction} --burst --json call.wav
 
+  # a scripted caller: barge in, backchannel, press keys, hang up; a stereo recording of the call
+  $ callsim replay --scenario fixtures/scenarios/barge-in.yaml --record call.wav --trace call.jsonl
+
+  # on a bad line: 80 ms each way, up to 40 ms of jitter, 2 % of the caller's frames lost, seeded
+  $ callsim replay --latency-ms 80 --jitter-ms 40 --packet-loss 2% --seed 7 fixtures/hello-8k-mulaw.wav
+
   # DTMF after the audio, keep what the agent said
   $ callsim replay --url wss://agent.example.com/media --webhook-path /twiml \\
       --stats-url https://agent.example.com --dtmf 1# --save-audio agent.wav call.wav
