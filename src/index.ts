@@ -44,8 +44,8 @@ export type { GateOptions, GatePlacement, GateResult, GateCallResult, GateCell, 
 export type { TargetSpec } from './gate/target.js';
 export { CRASH_SIGNATURES, LogCollector, scanLine } from './gate/crash-scan.js';
 export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
-export { summarizeFigures, percentile, FIGURE_NAMES } from './gate/figures.js';
-export type { CallFigures, FigureName, FigureSummary, Thresholds, TurnFigures } from './gate/figures.js';
+export { summarizeFigures as summarizeRunFigures, FIGURE_NAMES, FIGURE_LABELS } from './gate/figures.js';
+export type { FigureName, FigureSummary as RunFigureSummary, Thresholds, TurnFigures } from './gate/figures.js';
 export { baselineOf, compareToBaseline, loadBaseline, saveBaseline, BaselineError } from './gate/baseline.js';
 export type { Baseline, BaselineComparison, Regression, RegressionRules } from './gate/baseline.js';
 
@@ -76,5 +76,13 @@ export type { MulawAudio, DecodedAudio, SourceFormat } from './audio/wav.js';
 // ---- reports, and the gate's config file ----------------------------------------------------
 export { REPORTERS, REPORTER_NAMES, ReporterGroup, parseReporterSpec, reporterConflict, replayCell, replayCallResult, replayRun, formatGateTable, formatReplayReport, formatJunit } from './report/index.js';
 export type { Reporter, ReporterContext, ReporterSpec, ReporterName, ReporterIo, ReporterError, RunCommand, RunStart, CallStart, CallEnd, RunEnd, RunFailure, TextSink } from './report/index.js';
+export { formatJunitFailure, formatHtml, formatHtmlFailure, githubAnnotations, githubSummary, FIGURE_KINDS, summarizeFigures, percentile, groupFindings } from './report/index.js';
+export type { FigureKind, FigureSummary, FindingGroup } from './report/index.js';
+export type { CallFigures } from './gate/gate.js';
+export type { ServerLogSlice } from './gate/server-log.js';
+export { MAX_TIMELINE_FRAMES, MAX_EVENTS_PER_KIND } from './caller/timeline.js';
+export type { CallTimelineData, TimelineEvent, TimelineLane, FrameColumns, CallerEventKind } from './caller/timeline.js';
+export { PLAIN, COLOUR, styleFor, colourEnabled } from './text/style.js';
+export type { Style } from './text/style.js';
 export { CONFIG_FILE, GATE_CONFIG_SCHEMA, GateConfigError, loadGateConfig, validateGateConfig } from './gate/config.js';
 export type { GateConfig } from './gate/config.js';

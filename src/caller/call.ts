@@ -20,6 +20,7 @@ import { Mouthpiece } from './mouthpiece.js';
 import { EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
 import { CallTape } from './tape.js';
+import { CallTimeline } from './timeline.js';
 import type { CallerVoice, VoiceFrame } from './voice.js';
 import { CallWire } from './wire.js';
 
@@ -64,6 +65,8 @@ class SimulatedCall {
   private readonly voice: CallerVoice | null;
   private readonly ledger = new CallLedger();
   private readonly dialledAt = performance.now();
+  /** What happened when, on the epoch-ms clock, for the reports' timeline. */
+  private readonly timeline = new CallTimeline(this.dialledAt);
   private readonly startedAtIso = new Date().toISOString();
   /** Sending stops here so stop + close still fit inside timeoutMs. */
   private readonly tailCutoff: number;
@@ -92,7 +95,7 @@ class SimulatedCall {
     // A scripted caller listens, so its handset plays in real time even when its words go in a burst.
     const listening = options.voice !== null;
     const playbackSpeed = options.timing.mode === 'burst' ? (listening ? 1 : null) : options.timing.speed;
-    this.handset = new Handset(playbackSpeed, this.network, this.ledger, (name) => this.echoMark(name), () => performance.now());
+    this.handset = new Handset(playbackSpeed, this.network, this.ledger, this.timeline, (name) => this.echoMark(name), () => performance.now());
     this.tape = options.keepTape ? new CallTape(this.dialledAt) : null;
     // Twilio never sends faster than real time, so a burst's backlog is the test's own: no drops.
     const congestionLimitMs = options.timing.mode === 'burst' ? null : options.congestionMs / options.timing.speed;
@@ -105,7 +108,7 @@ class SimulatedCall {
       congestionLimitMs,
     );
     this.wire = new CallWire(this.line, this.carrier, this.network, this.tape, () => performance.now());
-    this.mouthpiece = new Mouthpiece({ options, tracks: this.tracks, network: this.network, line: this.line, wire: this.wire, ledger: this.ledger, tape: this.tape });
+    this.mouthpiece = new Mouthpiece({ options, tracks: this.tracks, network: this.network, line: this.line, wire: this.wire, ledger: this.ledger, tape: this.tape, timeline: this.timeline });
     this.voice = options.voice?.(this.handset.ear()) ?? null;
   }
 
@@ -138,6 +141,9 @@ class SimulatedCall {
     this.socketClosed.abort();
     this.wire.stop();
     this.endPlayback();
+    const { opened, closedByCaller, closeCode, closeReason } = this.line;
+    const how = `${closedByCaller ? 'caller' : 'server'} closed, code ${closeCode ?? 'none'}${closeReason ? ` "${closeReason}"` : ''}`;
+    this.timeline.event(performance.now(), 'call', 'close', opened ? how : 'the stream never opened');
   }
 
   /** Nothing more plays or echoes; the marks never echoed (unplayed, or still on the wire) are counted once. */
@@ -151,9 +157,11 @@ class SimulatedCall {
     // The schedule's zero: frames are due from here, whatever the event loop does meanwhile.
     const origin = performance.now();
     if (this.tape !== null) this.tape.origin = origin;
+    this.timeline.event(origin, 'call', 'connected');
     this.wire.send({ type: 'connected' }, origin);
     this.wire.send({ type: 'start', customParameters: this.options.customParameters }, origin);
     this.ledger.startSentAt = origin;
+    this.timeline.event(origin, 'caller', 'start');
     this.mouthpiece.planDtmf();
     if (this.options.earlyMedia) {
       // Same tick as start: these frames reach the server back to back with it.
@@ -288,7 +296,10 @@ class SimulatedCall {
   private sendStop(): void {
     // Audio not yet played when the caller hangs up is never played, and its marks never echo.
     this.endPlayback();
-    if (this.wire.send({ type: 'hangup' })) this.stopSent = true;
+    if (this.wire.send({ type: 'hangup' })) {
+      this.stopSent = true;
+      this.timeline.event(performance.now(), 'caller', 'stop');
+    }
   }
 
   /** Deadline or abort: stop sending, send stop if not yet, close, and terminate if that stalls. */
@@ -312,7 +323,10 @@ class SimulatedCall {
   private onServerMessage(raw: Buffer, isBinary: boolean): void {
     this.wire.receive(raw, isBinary, (decoded, at, socketAt) => {
       // Twilio drops what it cannot use (warning 31951 for another stream's); so does the phone.
-      if (!decoded.ok) this.ledger.wireError(decoded.error.code, decoded.error.message);
+      if (!decoded.ok) {
+        this.ledger.wireError(decoded.error.code, decoded.error.message);
+        this.timeline.event(at, 'agent', 'wire-error', decoded.error.code);
+      }
       // A fork takes nothing back: media, mark or clear on it is Twilio's error 31924.
       else if (this.options.stream.kind === 'fork') this.ledger.wireError('message_on_fork', `a ${decoded.event.type === 'audio' ? 'media' : decoded.event.type} message on a <Start><Stream> fork`);
       else this.handset.receive(decoded.event, at, socketAt);
@@ -321,7 +335,10 @@ class SimulatedCall {
 
   /** The mark's audio played one network delay ago: its echo reaches the server now (then the bad line's delay). */
   private echoMark(name: string): void {
-    if (!this.stopSent && this.wire.send({ type: 'mark-played', name }, null, true)) this.ledger.marksEchoed += 1;
+    if (!this.stopSent && this.wire.send({ type: 'mark-played', name }, null, true)) {
+      this.ledger.marksEchoed += 1;
+      this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
+    }
   }
 
   // ---- result ------------------------------------------------------------------------------
@@ -334,7 +351,7 @@ class SimulatedCall {
   }
 
   private record(): CallRecord {
-    return recordOf(this.options, this.line, { ids: this.ids, tracks: this.tracks, network: this.network, handset: this.handset, tape: this.tape, ledger: this.ledger }, {
+    return recordOf(this.options, this.line, { ids: this.ids, tracks: this.tracks, network: this.network, handset: this.handset, tape: this.tape, ledger: this.ledger, timeline: this.timeline }, {
       ending: this.ending(),
       stopSent: this.stopSent,
       dialledAt: this.dialledAt,
@@ -350,11 +367,12 @@ interface CallParts {
   handset: Handset;
   tape: CallTape | null;
   ledger: CallLedger;
+  timeline: CallTimeline;
 }
 
 function recordOf(options: ResolvedOptions, line: MediaLine, parts: CallParts, end: { ending: CallEnding; stopSent: boolean; dialledAt: number; startedAt: string }): CallRecord {
   const { network, ledger } = parts;
-  return toCallRecord(ledger, {
+  return toCallRecord(ledger, parts.timeline.data(), {
     url: options.url,
     direction: options.direction,
     ids: parts.ids,

@@ -7,6 +7,7 @@ import { HeardAudio, type CallerEar } from './heard.js';
 import { DelayedSender, type OneWayDelay } from './network.js';
 import { PlaybackQueue } from './playback.js';
 import type { CallLedger } from './record.js';
+import type { CallTimeline } from './timeline.js';
 
 export class Handset {
   readonly heard: HeardAudio;
@@ -23,6 +24,7 @@ export class Handset {
     speed: number | null,
     markDelay: OneWayDelay,
     private readonly ledger: CallLedger,
+    private readonly timeline: CallTimeline,
     echo: (name: string) => void,
     now: () => number,
   ) {
@@ -37,19 +39,24 @@ export class Handset {
       case 'audio': {
         const audio = Buffer.from(event.payload, 'base64');
         this.ledger.audioReceived(audio, now);
+        this.timeline.agentFrame(now, audio);
         this.playback.addAudio(audio.length, now);
         if (!this.ended) this.heard.add(audio, now, socketAt);
         break;
       }
       case 'mark':
         this.ledger.marksReceived += 1;
+        this.timeline.event(now, 'agent', 'mark-received', event.name);
         this.playback.addMark(event.name, now);
         break;
-      case 'clear':
+      case 'clear': {
         this.ledger.clearsReceived += 1;
+        const clearedBefore = this.playback.audioClearedMs;
         this.playback.clear(now);
         if (!this.ended) this.heard.clear(now);
+        this.timeline.event(now, 'agent', 'clear', '', this.playback.audioClearedMs - clearedBefore);
         break;
+      }
     }
   }
 

@@ -9,6 +9,7 @@ import type { CallNetwork } from './network.js';
 import { DTMF_DIGIT_SPACING_MS, type ResolvedOptions } from './options.js';
 import type { CallLedger } from './record.js';
 import type { CallTape } from './tape.js';
+import type { CallTimeline } from './timeline.js';
 import type { CallWire } from './wire.js';
 
 const SILENCE_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
@@ -35,6 +36,7 @@ export interface MouthpieceParts {
   wire: CallWire;
   ledger: CallLedger;
   tape: CallTape | null;
+  timeline: CallTimeline;
 }
 
 export class Mouthpiece {
@@ -53,7 +55,9 @@ export class Mouthpiece {
   }
 
   sendDigit(digit: string, scheduledAt: number): void {
-    if (this.parts.wire.send({ type: 'dtmf', digit }, scheduledAt)) this.parts.ledger.dtmfDigitsSent += digit;
+    if (!this.parts.wire.send({ type: 'dtmf', digit }, scheduledAt)) return;
+    this.parts.ledger.dtmfDigitsSent += digit;
+    this.parts.timeline.event(performance.now(), 'caller', 'dtmf', digit);
   }
 
   /**
@@ -62,13 +66,13 @@ export class Mouthpiece {
    * takes no sequence number). False once the line is closed.
    */
   sendFrame(n: number, frame: Buffer, isAudio: boolean, dueAt: number): boolean {
-    const { options, tracks, network, line, wire, ledger, tape } = this.parts;
+    const { options, tracks, network, line, wire, ledger, tape, timeline } = this.parts;
     while (this.dtmfQueue.length > 0 && this.dtmfQueue[0]!.frameIndex <= n) this.sendDigit(this.dtmfQueue.shift()!.digit, dueAt);
     const startDelayMs = options.earlyMedia ? 0 : options.startDelayMs;
     // Audio time since start, as Twilio stamps it: independent of how fast we replay.
     const timestampMs = startDelayMs + n * FRAME_MS;
     for (const track of tracks) {
-      const audio = track === 'inbound' ? frame : (options.agentFrames[n] ?? SILENCE_FRAME);
+      const audio = padFrame(track === 'inbound' ? frame : (options.agentFrames[n] ?? SILENCE_FRAME));
       // Lost between the phone and Twilio: one draw per caller frame, in order, whatever the server does.
       if (track === 'inbound' && network.loses()) {
         ledger.callerFramesLost += 1;
@@ -82,9 +86,10 @@ export class Mouthpiece {
         ledger.mediaDropped(track);
         continue;
       }
-      if (!wire.send({ type: 'audio', payload: padFrame(audio).toString('base64'), timestampMs, track }, dueAt)) return false;
+      if (!wire.send({ type: 'audio', payload: audio.toString('base64'), timestampMs, track }, dueAt)) return false;
       if (track === 'inbound') {
         ledger.mediaSent(now, isAudio);
+        timeline.callerFrame(now, audio);
         tape?.frame(dueAt, audio, false);
       } else ledger.outboundTrackFramesSent += 1;
     }

@@ -1,9 +1,11 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
+import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import type { HeardAudio } from './heard.js';
 import type { BadLine } from './network.js';
 import type { CallTape } from './tape.js';
+import { CallTimeline, type CallTimelineData } from './timeline.js';
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -89,6 +91,8 @@ export interface CallRecord {
   socketError: string | null;
   wireErrors: WireErrorSummary[];
   startedAt: string;
+  /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
+  timeline: CallTimelineData;
   /** What the conversation's measurements, a recording and a wire trace are read from: large, and on performance.now()'s clock, so not in the summary. */
   detail: CallDetail;
 }
@@ -105,11 +109,11 @@ export interface CallDetail {
   tape: CallTape | null;
 }
 
-/** Everything the caller recorded except the raw audio and the call's detail. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'detail'>;
+/** Everything the caller recorded except the raw audio, the timeline and the call's detail. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'detail'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, detail: _detail, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, detail: _detail, ...summary } = record;
   return summary;
 }
 
@@ -202,7 +206,7 @@ export interface LineOutcome {
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
 
-export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord {
+export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, line: LineOutcome): CallRecord {
   const { audioFramesSent } = ledger;
   return {
     url: line.url,
@@ -249,13 +253,15 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     socketError: line.socketError,
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
+    timeline,
     detail: line.detail,
   };
 }
 
 /** The record of a call whose stream was never dialled (its webhook or TwiML ended it first). */
 export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: CallDirection; url: string; reason: string }): CallRecord {
-  return toCallRecord(new CallLedger(), {
+  // Nothing happened on a line that was never dialled: an empty timeline.
+  return toCallRecord(new CallLedger(), new CallTimeline(performance.now()).data(), {
     url: call.url,
     direction: call.direction,
     ids: call.ids,

@@ -35,6 +35,7 @@ import type { ConversationReport } from '../scenario/report.js';
 import { DEFAULT_CONGESTION_MS, DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
 import type { CallParties, WebhookMethod } from './webhook.js';
 import { toCallSummary, type CallRecord, type CallSummary } from './record.js';
+import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 
 // The names this module has always exported stay importable from here.
@@ -143,6 +144,8 @@ export interface ReplayReport {
     allowServerHangup: boolean;
   };
   call: CallSummary;
+  /** What happened when on the call (caller/timeline.ts). Large: the JSON reporter leaves it out unless asked. */
+  timeline: CallTimelineData;
   stats: ServerStats;
   /** GET /calls/:callSid as the server returned it, or null. */
   serverSnapshot: JsonObject | null;
@@ -319,6 +322,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
         allowServerHangup: options.allowServerHangup ?? false,
       },
       call,
+      timeline: record.timeline,
       stats,
       serverSnapshot,
       savedAudio,

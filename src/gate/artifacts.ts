@@ -1,11 +1,10 @@
 // `--artifacts DIR`: what a failing cell leaves behind to look at — its stereo recording, its JSONL
 // wire trace (both legs, payloads hashed, secrets redacted) and the server's log lines for that
-// call — in a folder of its own. Every call writes its recording and trace as it ends (the gate
+// call (its slice, server-log.ts) — in a folder of its own. Every call writes its recording and trace as it ends (the gate
 // only knows a call failed once the server's output has been judged); a call that passed has
 // them removed at the end.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LogLine } from './crash-scan.js';
 
 export interface CallArtifacts {
   dir: string;
@@ -32,18 +31,11 @@ export function prepareArtifacts(root: string, cellId: string): { dir: string; e
   }
 }
 
-/** The server's lines for one call: those naming its callSid or streamSid, else those printed while it ran. */
-export function serverLinesOf(lines: readonly LogLine[], call: { callSid: string | null; streamSid: string | null; startedAt: number; endedAt: number }): LogLine[] {
-  const named = lines.filter((l) => (call.callSid !== null && l.text.includes(call.callSid)) || (call.streamSid !== null && l.text.includes(call.streamSid)));
-  if (named.length > 0) return named;
-  return lines.filter((l) => l.at >= call.startedAt && l.at <= call.endedAt);
-}
-
-/** Writes the call's server log into its folder; the error as a string, or null. */
-export function writeServerLog(dir: string, lines: readonly LogLine[], redact: (text: string) => string): { file: string; error: string | null } {
+/** Writes the call's lines of the server's output (already its own, and redacted) into its folder; the error as a string, or null. */
+export function writeServerLog(dir: string, lines: readonly string[]): { file: string; error: string | null } {
   const file = path.join(dir, 'server.log');
   try {
-    writeFileSync(file, lines.map((l) => `${new Date(l.at).toISOString()} ${l.stream} | ${redact(l.text)}`).join('\n') + (lines.length > 0 ? '\n' : ''));
+    writeFileSync(file, lines.join('\n') + (lines.length > 0 ? '\n' : ''));
     return { file, error: null };
   } catch (err) {
     return { file, error: err instanceof Error ? err.message : String(err) };
@@ -52,15 +44,12 @@ export function writeServerLog(dir: string, lines: readonly LogLine[], redact: (
 
 /** A call's result, as far as its artifacts go. */
 export interface ArtifactCall {
-  result: { verdict: 'pass' | 'fail'; callSid: string | null; artifacts: CallArtifacts | null };
-  streamSid: string | null;
-  startedAt: number;
-  endedAt: number;
+  result: { verdict: 'pass' | 'fail'; artifacts: CallArtifacts | null; serverLog: { lines: string[] } | null };
 }
 
-/** Once every call is judged: a failing call keeps its recording and trace and gets its server log beside them; one that passed keeps nothing. */
-export function keepArtifacts(calls: readonly ArtifactCall[], lines: readonly LogLine[], redact: (text: string) => string): void {
-  for (const { result, streamSid, startedAt, endedAt } of calls) {
+/** Once every call is judged: a failing call keeps its recording and trace and gets its server log lines beside them; one that passed keeps nothing. */
+export function keepArtifacts(calls: readonly ArtifactCall[]): void {
+  for (const { result } of calls) {
     const artifacts = result.artifacts;
     if (artifacts === null) continue;
     if (result.verdict === 'pass') {
@@ -68,7 +57,7 @@ export function keepArtifacts(calls: readonly ArtifactCall[], lines: readonly Lo
       result.artifacts = null;
       continue;
     }
-    const log = writeServerLog(artifacts.dir, serverLinesOf(lines, { callSid: result.callSid, streamSid, startedAt, endedAt }), redact);
+    const log = writeServerLog(artifacts.dir, result.serverLog?.lines ?? []);
     artifacts.serverLog = log.error === null ? log.file : null;
     if (log.error !== null) artifacts.errors.push(`${log.file}: ${log.error}`);
   }

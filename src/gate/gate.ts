@@ -15,7 +15,8 @@ import type { LoadedScenario } from '../scenario/load.js';
 import { runScenario } from '../scenario/run.js';
 import { keepArtifacts, prepareArtifacts, type CallArtifacts } from './artifacts.js';
 import { breachesOf, figuresOf, FIGURE_LABELS, summarizeFigures, unmeasuredThresholds, type CallFigures, type FigureSummary, type Thresholds, type TurnFigures } from './figures.js';
-import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit, type LogCollector } from './crash-scan.js';
+import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit } from './crash-scan.js';
+import { sliceServerLog, windowsAt, type CallWindow, type ServerLogSlice } from './server-log.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
 
 export type GateTiming = 'realtime' | 'burst' | 'early-media';
@@ -41,6 +42,8 @@ export interface Finding {
   message: string;
   /** Server output that backs it up (the error line and what follows). */
   lines: string[];
+  /** Epoch ms it happened (a crash line printed, the server exiting), when the gate knows. */
+  at?: number;
 }
 
 export interface GateCallResult extends GateCell {
@@ -53,14 +56,22 @@ export interface GateCallResult extends GateCell {
   framesSent: number;
   framesReceived: number;
   serverCounters: Record<string, number | null> | null;
-  /** What was measured, by name (figures.ts); a figure the call could have measured and did not is null. */
+  /**
+   * What was measured on the call, by name (figures.ts): a plain replay measures `firstAudioMs`
+   * (first media frame sent, or start, to the first audio back), a scenario adds its own
+   * (response latency, barge-in, ...); null when it could have been and was not (the agent never spoke).
+   */
   figures: CallFigures;
   /** A scenario's turns, each with its own figures; empty for a plain replay. */
   turns: TurnFigures[];
   /** Where a failing call's recording, trace and server log are (--artifacts); null otherwise. */
   artifacts: CallArtifacts | null;
   findings: Finding[];
+  /** This call's own lines of the server's output (server-log.ts); null when no output was read (a replay). */
+  serverLog: ServerLogSlice | null;
 }
+
+export type { CallFigures } from './figures.js';
 
 export interface GateResult {
   verdict: 'pass' | 'fail';
@@ -75,6 +86,10 @@ export interface GateResult {
   serverOutput: { longLinesCut: number; charsCut: number; crashLinesNotKept: number } | null;
   /** Processes the server command left outside its process group, stopped by the gate; null when there was no command. */
   strayProcesses: number | null;
+  /** Why the run stopped before every cell ran ("SIGINT"), or null when it ran to the end. */
+  interrupted: string | null;
+  /** The cells that never ran because the run was interrupted. */
+  notRun: GateCell[];
   /** What the run should say about itself: direct mode, a target without a webhook, URLs accepted only locally. */
   notes: string[];
   /** p50 / p95 / max of each figure, over every turn (response, barge-in) or call (the rest). */
@@ -132,6 +147,8 @@ export interface GateOptions {
   /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
   onCallDone?: (result: GateCallResult, done: number, total: number, report: ReplayReport | null) => void;
   onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
+  /** Aborting stops the run: calls in flight hang up, no new ones start, the server is stopped, and the result says so. */
+  signal?: AbortSignal;
 }
 
 /** Every fixture and scenario × direction × timing, each `repeat` times in a row. */
@@ -149,20 +166,6 @@ export function buildMatrix(fixtures: string[], directions: CallDirection[], tim
   return cells;
 }
 
-interface CallWindow {
-  result: GateCallResult;
-  /** What the call's flow said of itself (fallback, warnings). */
-  notes: string[];
-  /** Why the server had no stats for this call; null when it had them. */
-  statsNote: string | null;
-  streamSid: string | null;
-  startedAt: number;
-  endedAt: number;
-}
-
-/** After a call ends, crash lines still arriving this long after are still blamed on it. */
-const ATTRIBUTION_GRACE_MS = 500;
-
 export async function runGate(options: GateOptions): Promise<GateResult> {
   const began = Date.now();
   const repeat = options.repeat ?? 1;
@@ -171,7 +174,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   // Decode each fixture once, not once per cell.
   const audio = new Map(options.audio);
   for (const fixture of options.fixtures) if (!audio.has(fixture)) audio.set(fixture, loadWavAsMulawFrames(fixture));
-  const target = await startTarget(options.target);
+  const target = await startTarget(options.target, options.signal);
   // In cell order: windows[i] is cells[i]'s call once it has run.
   const windows: CallWindow[] = [];
   let serverExit: string | null = null;
@@ -184,14 +187,16 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   let running = 0;
   try {
     let next = 0;
+    const aborted = (): boolean => options.signal?.aborted === true;
     const worker = async (): Promise<void> => {
-      while (next < cells.length) {
+      while (next < cells.length && !aborted()) {
         // A worker takes a cell with all its repeats: they run one after another, never side by side.
         const first = next;
         while (next < cells.length && cells[next]!.cellId === cells[first]!.cellId) next += 1;
         const end = next;
         for (let index = first; index < end; index += 1) {
           const cell = cells[index] as GateCell;
+          if (aborted()) break;
           running += 1;
           options.onCallStart?.(cell, running, done, cells.length);
           const startedAt = Date.now();
@@ -216,11 +221,18 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     stopReport = await target.stop();
   }
 
-  const unattributed = attributeCrashes(target.logs, windows, judgedUntil);
-  markUnreportedCalls(windows);
+  // Only the calls that ran: an interrupted run leaves holes where cells never started.
+  const ran = windows.filter((w): w is CallWindow => w !== undefined);
+  const slices = sliceServerLog(target.logs, ran, judgedUntil);
+  ran.forEach((w, i) => {
+    const slice = slices[i];
+    w.result.serverLog = slice === undefined ? null : { ...slice, lines: slice.lines.map(target.redact) };
+  });
+  const unattributed = attributeCrashes(target, ran, judgedUntil);
+  markUnreportedCalls(ran);
   if (serverExit !== null && serverExitedAt !== null) {
-    const finding: Finding = { kind: 'server-exit', message: `server process ${serverExit} during this call`, lines: lastLines(target.logs) };
-    const owners = windowsAt(windows, serverExitedAt);
+    const finding: Finding = { kind: 'server-exit', message: `server process ${serverExit} during this call`, lines: lastLines(target), at: serverExitedAt };
+    const owners = windowsAt(ran, serverExitedAt);
     for (const owner of owners) owner.result.findings.push(finding);
     if (owners.length === 0) unattributed.push({ ...finding, message: `server process ${serverExit} while no call ran` });
   }
@@ -231,28 +243,41 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
       lines: [],
     });
   }
-  const calls = windows.map((w) => w.result);
+  const calls = ran.map((w) => w.result);
   const thresholds = options.thresholds ?? {};
   for (const name of unmeasuredThresholds(calls, thresholds)) {
     unattributed.push({ kind: 'threshold', message: `no call of this run measured ${FIGURE_LABELS[name].label}, so its threshold (${name} ≤ ${thresholds[name]}) cannot be met: it needs scenarios (--scenarios DIR) with the turns it measures`, lines: [] });
   }
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
-  const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
+  const notRun = cells.filter((_, i) => windows[i] === undefined);
+  const interrupted = options.signal?.aborted === true ? abortReason(options.signal) : null;
+  const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 && interrupted === null ? 'pass' : 'fail';
   // The auth token the gate signs with may be in the server's command line or in what it printed.
   const secrets = [options.placement?.authToken ?? ''].filter((s) => s !== '');
   const scrub = (finding: Finding): Finding => ({ ...finding, message: redactSecrets(finding.message, secrets), lines: finding.lines.map((l) => redactSecrets(l, secrets)) });
-  for (const call of calls) call.findings = call.findings.map(scrub);
-  keepArtifacts(windows, target.logs.lines, (text) => redactSecrets(text, secrets));
+  for (const call of calls) {
+    call.findings = call.findings.map(scrub);
+    if (call.serverLog !== null) call.serverLog = { ...call.serverLog, lines: call.serverLog.lines.map((l) => redactSecrets(l, secrets)) };
+  }
+  keepArtifacts(ran);
   return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
     strayProcesses: options.target.kind === 'command' ? stopReport.strays : null,
-    notes: runNotes(windows, options.placement?.params ?? {}),
+    notes: runNotes(ran, options.placement?.params ?? {}),
+    interrupted,
+    notRun,
     figures: summarizeFigures(calls),
     thresholds,
     repeat,
   };
 }
 
+/** The abort's reason as a word ("SIGINT"), whatever it was given as. */
+export function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (typeof reason === 'string') return reason;
+  return reason instanceof Error && reason.name !== 'AbortError' ? reason.message : 'aborted';
+}
 
 /** The run's notes: each distinct thing its calls said, and once what direct mode means. */
 function runNotes(windows: CallWindow[], params: Readonly<Record<string, string>>): string[] {
@@ -286,14 +311,15 @@ async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: Loade
     framesSent: 0,
     framesReceived: 0,
     serverCounters: null,
-    figures: {},
+    figures: { firstAudioMs: null },
     turns: [],
     artifacts: null,
     findings: [],
+    serverLog: null,
   };
   const exitBefore = target.exit();
   if (exitBefore !== null) {
-    result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target.logs) });
+    result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target) });
     return { result, statsNote: null, streamSid: null, report: null };
   }
   const placement = options.placement ?? {};
@@ -331,6 +357,7 @@ async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: Loade
       // The opposite of early media: give the server time to be ready before audio flows.
       startDelayMs: cell.timing === 'realtime' ? 200 : 0,
       expectAudio: options.expectAudio,
+      signal: options.signal,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.tailMs !== undefined ? { tailMs: options.tailMs } : {}),
     };
@@ -375,7 +402,8 @@ export const MAX_CRASH_FINDINGS_PER_CALL = 20;
  * MAX_CRASH_FINDINGS_PER_CALL of them: a server that prints a crash on every line must not turn
  * one call's report into hundreds of megabytes.
  */
-function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil: number): Finding[] {
+function attributeCrashes(target: GateTarget, windows: CallWindow[], judgedUntil: number): Finding[] {
+  const { logs } = target;
   const unattributed: Finding[] = [];
   const listed = new Map<Finding[], number>();
   const omitted = new Map<Finding[], number>();
@@ -390,7 +418,7 @@ function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil
   };
   for (const hit of logs.hits) {
     if (hit.line.at > judgedUntil) continue;
-    const finding = crashFinding(logs, hit);
+    const finding = crashFinding(target, hit);
     // A server that names the call (callSid or streamSid) near the error settles it: the line
     // nearest the error that names any call, so another call's line printed just before is not blamed.
     const nearby = [hit.detail?.text ?? '', hit.line.text, ...logs.context(hit, 3, 0).reverse(), ...logs.preceding(hit, 3)];
@@ -417,20 +445,11 @@ function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil
   return unattributed;
 }
 
-/** The calls running at `at`; if none, the last one(s) to end just before it. */
-function windowsAt(windows: CallWindow[], at: number): CallWindow[] {
-  const running = windows.filter((w) => at >= w.startedAt && at <= w.endedAt);
-  if (running.length > 0) return running;
-  const recent = windows.filter((w) => at > w.endedAt && at <= w.endedAt + ATTRIBUTION_GRACE_MS);
-  const lastEnd = Math.max(...recent.map((w) => w.endedAt));
-  return recent.filter((w) => w.endedAt === lastEnd);
+function crashFinding(target: GateTarget, hit: CrashHit): Finding {
+  const headline = target.redact((hit.detail ?? hit.line).text.trim()).slice(0, 300);
+  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${headline}`, lines: target.logs.context(hit, 1, 10).map(target.redact), at: hit.line.at };
 }
 
-function crashFinding(logs: LogCollector, hit: CrashHit): Finding {
-  const headline = (hit.detail ?? hit.line).text.trim().slice(0, 300);
-  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${headline}`, lines: logs.context(hit, 1, 10) };
-}
-
-function lastLines(logs: LogCollector, count = 10): string[] {
-  return logs.lines.slice(-count).map((l) => l.text);
+function lastLines(target: GateTarget, count = 10): string[] {
+  return target.logs.lines.slice(-count).map((l) => target.redact(l.text));
 }

@@ -1,12 +1,12 @@
 // The conversation in the text report: a scenario's steps and turns with their figures (a
 // replay's view), and the run's percentiles and thresholds (the gate's). Every figure is the
 // caller's wall-clock ms; a figure never measured says so.
-import type { ChalkInstance } from 'chalk';
 import type { ReplayReport } from '../caller/replay.js';
-import { FIGURE_LABELS, formatFigure, type FigureName, type FigureSummary } from '../gate/figures.js';
+import { FIGURE_LABELS, formatFigure, type FigureName } from '../gate/figures.js';
 import type { GateCallResult, GateResult } from '../gate/gate.js';
 import type { TurnReport } from '../scenario/measure.js';
 import { printable } from '../text/printable.js';
+import type { Style } from '../text/style.js';
 
 const ms = (value: number | null): string => (value === null ? '—' : `${Math.round(value)} ms`);
 
@@ -21,7 +21,7 @@ function turnText(turn: TurnReport): string {
 }
 
 /** A scenario replay's steps, turns and figures (no lines for a plain replay). */
-export function conversationLines(report: ReplayReport, style: ChalkInstance): string[] {
+export function conversationLines(report: ReplayReport, style: Style): string[] {
   const conversation = report.conversation;
   if (conversation === null) return [];
   const done = conversation.steps.filter((s) => s.outcome === 'done').length;
@@ -40,22 +40,11 @@ export function conversationLines(report: ReplayReport, style: ChalkInstance): s
   return lines;
 }
 
-export function figureSummaryText(summary: FigureSummary): string {
-  const over = summary.name === 'responseMs' || summary.name === 'bargeInMs' ? 'turn' : 'call';
-  if (summary.count === 0) return `none: never measured on ${summary.missing} ${over}${summary.missing === 1 ? '' : 's'}`;
-  const missing = summary.missing > 0 ? `, none on ${summary.missing}` : '';
-  return `p50 ${formatFigure(summary.name, summary.p50)} · p95 ${formatFigure(summary.name, summary.p95)} · max ${formatFigure(summary.name, summary.max)} (${summary.count} ${over}${summary.count === 1 ? '' : 's'}${missing})`;
-}
-
-/** The run's figures (p50/p95/max) and its thresholds, under the gate's table; none for a run that measured only first audio. */
-export function runFigureLines(result: GateResult, style: ChalkInstance): string[] {
-  const shown = result.figures.filter((f) => f.name !== 'firstAudioMs' || result.figures.length > 1);
-  if (shown.length === 0) return [];
-  const lines = ['', style.bold(`figures${result.repeat > 1 ? ` (each cell ${result.repeat}×)` : ''}`)];
-  for (const summary of shown) lines.push(`  ${summary.label.padEnd(22)} ${figureSummaryText(summary)}`);
+/** The thresholds the run was held to, in a line; null when there were none. */
+export function thresholdLine(result: GateResult): string | null {
   const thresholds = Object.entries(result.thresholds) as Array<[FigureName, number]>;
-  if (thresholds.length > 0) lines.push(`  thresholds             ${thresholds.map(([name, limit]) => `${FIGURE_LABELS[name].label} ≤ ${formatFigure(name, limit)}`).join(' · ')}`);
-  return lines;
+  if (thresholds.length === 0) return null;
+  return `${'thresholds'.padEnd(20)} ${thresholds.map(([name, limit]) => `${FIGURE_LABELS[name].label} ≤ ${formatFigure(name, limit)}`).join(' · ')}${result.repeat > 1 ? ` (each cell ${result.repeat}×)` : ''}`;
 }
 
 /** The table's extra columns for a run with conversations: each call's slowest response and barge-in. */
