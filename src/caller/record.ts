@@ -1,6 +1,10 @@
 // One fake call's record: what the caller sent and heard (CallLedger, counted as it happens) and
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
+import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import type { PlaybackLog } from './playback.js';
+
+const EPOCH = performance.timeOrigin;
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -24,6 +28,19 @@ export type CallEnding =
   | 'connect_failed'
   /** No stream was dialled: the webhook or its TwiML ended the call first. */
   | 'not_dialled';
+
+/**
+ * When the stream's milestones happened, in epoch ms (performance.timeOrigin + performance.now()):
+ * the clock the model simulator's session records use, so the two legs of a call line up.
+ */
+export interface CallTimes {
+  dialledAt: number;
+  startSentAt: number | null;
+  firstMediaSentAt: number | null;
+  stopSentAt: number | null;
+  /** The socket closed (whoever closed it). */
+  closedAt: number | null;
+}
 
 export interface CallRecord {
   url: string;
@@ -58,6 +75,15 @@ export interface CallRecord {
   bytesReceived: number;
   /** The decoded payloads, in order (for --save-audio). */
   receivedAudio: Buffer[];
+  /** Epoch ms each of `receivedAudio` arrived. */
+  receivedAt: number[];
+  /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
+  sentAudio: Buffer[];
+  /** The 24-bit watermark tag of the caller's audio, or null. */
+  watermark: number | null;
+  /** What the handset played when (playback.ts). */
+  playback: PlaybackLog;
+  times: CallTimes;
   marksReceived: number;
   marksEchoed: number;
   /** Marks never echoed: still waiting for playback when the call ended, or their echo still on the wire. */
@@ -84,11 +110,11 @@ export interface CallRecord {
   startedAt: string;
 }
 
-/** Everything the caller recorded except the raw audio. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio'>;
+/** Everything the caller recorded except the raw audio (both ways) and its arrival times. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'receivedAt' | 'sentAudio'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, ...summary } = record;
+  const { receivedAudio: _audio, receivedAt: _at, sentAudio: _sent, ...summary } = record;
   return summary;
 }
 
@@ -107,6 +133,11 @@ export class CallLedger {
   framesReceived = 0;
   bytesReceived = 0;
   readonly receivedAudio: Buffer[] = [];
+  /** Epoch ms of each received payload. */
+  readonly receivedAt: number[] = [];
+  /** Inbound frames as sent, kept only for a watermarked call (the witness compares them with what the model heard). */
+  readonly sentAudio: Buffer[] = [];
+  stopSentAt: number | null = null;
   lastServerMediaAt: number | null = null;
   firstAudioLatencyMs: number | null = null;
   marksReceived = 0;
@@ -116,8 +147,10 @@ export class CallLedger {
   tailCappedByTimeout = false;
   private readonly wireErrors = new Map<WireErrorKind, WireErrorSummary>();
 
-  mediaSent(now: number, isAudio: boolean): void {
+  /** An inbound frame went out; `kept`: the frame as sent, for a watermarked call. */
+  mediaSent(now: number, isAudio: boolean, kept: Buffer | null = null): void {
     this.framesSent += 1;
+    if (kept !== null) this.sentAudio.push(kept);
     this.firstMediaSentAt ??= now;
     if (isAudio) {
       this.audioFramesSent += 1;
@@ -136,6 +169,7 @@ export class CallLedger {
     this.framesReceived += 1;
     this.bytesReceived += audio.length;
     this.receivedAudio.push(audio);
+    this.receivedAt.push(EPOCH + now);
     this.lastServerMediaAt = now;
     if (this.firstAudioLatencyMs === null) {
       const reference = this.firstMediaSentAt ?? this.startSentAt ?? now;
@@ -153,6 +187,8 @@ export class CallLedger {
     return [...this.wireErrors.values()];
   }
 }
+
+const epochOrNull = (at: number | null): number | null => (at === null ? null : EPOCH + at);
 
 /** How the line itself went: the facts a CallRecord adds to the ledger's counts. */
 export interface LineOutcome {
@@ -174,6 +210,11 @@ export interface LineOutcome {
   durationMs: number;
   audioClearedMs: number;
   startedAt: string;
+  watermark: number | null;
+  playback: PlaybackLog;
+  /** performance.now() instants of the dial and of the socket's close. */
+  dialledAt: number;
+  closedAt: number | null;
 }
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
@@ -203,6 +244,17 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     framesReceived: ledger.framesReceived,
     bytesReceived: ledger.bytesReceived,
     receivedAudio: ledger.receivedAudio,
+    receivedAt: ledger.receivedAt,
+    sentAudio: ledger.sentAudio,
+    watermark: line.watermark,
+    playback: line.playback,
+    times: {
+      dialledAt: EPOCH + line.dialledAt,
+      startSentAt: epochOrNull(ledger.startSentAt),
+      firstMediaSentAt: epochOrNull(ledger.firstMediaSentAt),
+      stopSentAt: epochOrNull(ledger.stopSentAt),
+      closedAt: epochOrNull(line.closedAt),
+    },
     marksReceived: ledger.marksReceived,
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
@@ -247,5 +299,9 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     durationMs: 0,
     audioClearedMs: 0,
     startedAt: new Date().toISOString(),
+    watermark: null,
+    playback: { speed: null, runs: [], runsDropped: 0, clears: [] },
+    dialledAt: performance.now(),
+    closedAt: null,
   });
 }
