@@ -129,9 +129,18 @@ function handleCall(twilioWs) {
   let markSeq = 0;
   let heldAudio = [];
   let holdUntil = null;
+  // On a call it placed, the agent speaks first: right after session.update, before any caller
+  // audio goes in, as the samples do (a greeting asked for later races the caller's first turn).
+  let greetPending = false;
 
   const modelWs = new WebSocket(`${REALTIME_URL}?model=${MODEL}`, { headers: { Authorization: `Bearer ${process.env.OPENAI_API_KEY ?? ''}` } });
   const sendModel = (event) => modelWs.send(JSON.stringify(event));
+
+  const greet = () => {
+    greetPending = false;
+    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
+    sendModel({ type: 'response.create' });
+  };
 
   const configureSession = () => {
     sendModel({
@@ -147,6 +156,7 @@ function handleCall(twilioWs) {
       },
     });
     sessionConfigured = true;
+    if (greetPending) greet();
     for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: payload });
   };
 
@@ -253,13 +263,8 @@ function handleCall(twilioWs) {
     console.log(`stream ${streamSid} started for call ${callSid} (${direction})`);
     if (direction === 'inbound' || !bug('outbound-counter')) stats = { framesIn: 0, marksHeard: 0, digits: '' };
     if (direction.startsWith('outbound')) {
-      // The agent speaks first on calls it placed.
-      const greet = () => {
-        sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
-        sendModel({ type: 'response.create' });
-      };
-      if (modelWs.readyState === WebSocket.OPEN) greet();
-      else modelWs.once('open', greet);
+      greetPending = true;
+      if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) greet();
     }
   };
 
