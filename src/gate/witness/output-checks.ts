@@ -8,6 +8,7 @@ import type { NetworkDelay } from '../../caller/network.js';
 import { failed, ms, passed, plural, skipped, type ModelCheck } from './check.js';
 import type { AnswerSpan, HeardAudio } from './heard.js';
 import type { SessionView } from './session-view.js';
+import { quoted } from './session-checks.js';
 
 export const TRUNCATION = 'model-truncation';
 export const AUDIO_OUT = 'model-audio-out';
@@ -36,18 +37,19 @@ export function truncationCheck(sessions: readonly SessionView[], heard: HeardAu
   const fine: string[] = [];
   for (const t of truncations) {
     const span = heard.spanOfItem(t.itemId);
+    const item = quoted(t.itemId, 80);
     if (span === null) {
-      problems.push(`a truncate named item ${t.itemId}, which is not an answer the model spoke on this call`);
+      problems.push(`a truncate named item ${item}, which is not an answer the model spoke on this call`);
       continue;
     }
     const heardMs = heardMsOf(heard, span, t.at);
     const playing = heard.answerHeardAt(t.at);
     if (playing !== null && playing !== span) {
-      problems.push(`a truncate named item ${t.itemId} while the caller was hearing item ${playing.response.itemIds[0] ?? playing.response.id}`);
+      problems.push(`a truncate named item ${item} while the caller was hearing item ${playing.response.itemIds[0] ?? playing.response.id}`);
     } else if (t.audioEndMs > heardMs + tolerance) {
-      problems.push(`item ${t.itemId} was truncated at audio_end_ms ${t.audioEndMs}, but the caller had heard only ${Math.round(heardMs)} ms of it when the truncate arrived (${Math.round(t.audioEndMs - heardMs)} ms more than played; tolerance ${tolerance} ms: a frame and the longest mark-echo delay)`);
+      problems.push(`item ${item} was truncated at audio_end_ms ${t.audioEndMs}, but the caller had heard only ${Math.round(heardMs)} ms of it when the truncate arrived (${Math.round(t.audioEndMs - heardMs)} ms more than played; tolerance ${tolerance} ms: a frame and the longest mark-echo delay)`);
     } else {
-      fine.push(`${t.itemId} at ${t.audioEndMs} ms of ${Math.round(heardMs)} ms heard`);
+      fine.push(`${item} at ${t.audioEndMs} ms of ${Math.round(heardMs)} ms heard`);
     }
   }
   if (problems.length > 0) {

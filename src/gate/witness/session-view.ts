@@ -9,16 +9,20 @@ import type { SimulatorSessionRecord } from '../../model/simulator/simulator.js'
 const time = z.number().finite();
 const text = z.string().max(10_000);
 const maybeText = text.nullable();
+// What the report prints as it is (ids, formats, who closed): letters, digits and a little
+// punctuation only, so a record cannot forge a line; free text (error messages) is quoted instead.
+const word = z.string().regex(/^[\w./:-]{1,128}$/);
+const maybeWord = word.nullable();
 
 const configSchema = z.object({
   at: time,
   accepted: z.boolean(),
-  session: z.object({ audio: z.object({ input: z.object({ format: z.object({ type: text.optional() }).optional() }).optional() }).optional() }),
+  session: z.object({ audio: z.object({ input: z.object({ format: z.object({ type: word.optional() }).optional() }).optional() }).optional() }),
 });
 
 const audioInSchema = z.object({
-  format: maybeText,
-  formats: z.array(text),
+  format: maybeWord,
+  formats: z.array(word),
   appends: z.number(),
   bytes: z.number(),
   ms: z.number(),
@@ -30,13 +34,13 @@ const audioInSchema = z.object({
 });
 
 const responseSchema = z.object({
-  id: text,
-  trigger: text,
+  id: word,
+  trigger: word,
   outOfBand: z.boolean().optional(),
-  audioFormat: maybeText.optional(),
-  itemIds: z.array(text),
-  status: text,
-  reason: maybeText,
+  audioFormat: maybeWord.optional(),
+  itemIds: z.array(word),
+  status: word,
+  reason: maybeWord,
   createdAt: time,
   firstDeltaAt: time.nullable(),
   doneAt: time.nullable(),
@@ -46,18 +50,19 @@ const responseSchema = z.object({
 });
 
 export const sessionViewSchema = z.object({
-  id: text,
+  id: word,
   callSid: maybeText,
   open: z.boolean(),
   openedAt: time,
   closedAt: time.nullable(),
-  closedBy: maybeText,
+  closedBy: maybeWord,
   closeCode: z.number().nullable(),
   closeReason: maybeText,
   configs: z.array(configSchema),
   audioIn: audioInSchema,
-  commits: z.array(z.object({ at: time, by: text, speechStartedAt: time.nullable() })),
+  commits: z.array(z.object({ at: time, by: word, speechStartedAt: time.nullable() })),
   responses: z.array(responseSchema),
+  // The item id a truncate named is the client's text: kept as sent, quoted where printed.
   truncations: z.array(z.object({ at: time, itemId: text, audioEndMs: z.number(), audioSentMs: z.number().nullable(), accepted: z.boolean() })),
   errors: z.array(z.object({ at: time, type: text, code: maybeText, message: text, clientEventType: maybeText, clientEventId: maybeText, scripted: z.boolean().optional() })),
   dropped: z.object({ responses: z.number(), truncations: z.number(), errors: z.number(), commits: z.number() }),
