@@ -1,10 +1,18 @@
-// JUnit XML for CI test tabs: one testcase per call, a failure per failing call with its findings.
-import type { GateResult } from '../gate/gate.js';
+// JUnit XML for CI test tabs: one testcase per call, its named checks (the model side's too) as
+// properties with what each saw, a failure per failing call with its findings.
+import type { GateCallResult, GateResult } from '../gate/gate.js';
 import { escapeXml } from '../text/xml.js';
 import { writeReport, type Reporter, type ReporterContext, type RunCommand } from './reporter.js';
 
 function secondsAttr(ms: number): string {
   return (ms / 1000).toFixed(3);
+}
+
+/** Each named check as a property: `check.NAME` = "pass|fail|skip: what it saw". */
+function checkProperties(call: GateCallResult): string {
+  if (call.checks.length === 0) return '';
+  const props = call.checks.map((c) => `        <property name="check.${escapeXml(c.name)}" value="${escapeXml(`${c.status}: ${c.reason}`)}"/>`);
+  return `\n      <properties>\n${props.join('\n')}\n      </properties>`;
 }
 
 export function formatJunit(result: GateResult, command: RunCommand = 'gate'): string {
@@ -15,8 +23,8 @@ export function formatJunit(result: GateResult, command: RunCommand = 'gate'): s
   const tests = result.calls.length + (serverCase ? 1 : 0);
   const failures = result.calls.filter((c) => c.verdict === 'fail').length + (serverCase ? 1 : 0);
   const cases = result.calls.map((c) => {
-    const open = `    <testcase classname="callsim.${command}.${c.direction}" name="${escapeXml(c.id)}" time="${secondsAttr(c.durationMs)}">`;
-    if (c.verdict === 'pass') return `${open}</testcase>`;
+    const open = `    <testcase classname="callsim.${command}.${c.direction}" name="${escapeXml(c.id)}" time="${secondsAttr(c.durationMs)}">${checkProperties(c)}`;
+    if (c.verdict === 'pass') return c.checks.length === 0 ? `${open}</testcase>` : `${open}\n    </testcase>`;
     const first = c.findings[0]?.message ?? 'failed';
     const body = c.findings.map((f) => [`${f.kind}: ${f.message}`, ...f.lines.map((l) => `  | ${l}`)].join('\n')).join('\n');
     return `${open}\n      <failure message="${escapeXml(first)}" type="${escapeXml(c.findings[0]?.kind ?? 'failure')}">${escapeXml(`callSid ${c.callSid ?? '-'}\n${body}`)}</failure>\n    </testcase>`;
