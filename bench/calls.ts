@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import chalk from 'chalk';
+import { styleFor } from '../src/text/style.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { BaselineWindowStats } from './baseline-server.js';
 import type { BurstArgs, CallResult, ClientWindowStats, JitterMode, OpenResult, RealtimeArgs, StopResult } from './load-client.js';
@@ -42,6 +42,9 @@ interface BenchOptions {
   /** Where the model simulator runs: inside the server process (as `callsim serve` ships) or its own. */
   simulator: SimulatorPlacement;
 }
+
+/** The bench prints its progress and tables on stdout. */
+const style = styleFor(process.stdout);
 
 type SimulatorPlacement = 'embedded' | 'process';
 const SIMULATOR_TEXT: Record<SimulatorPlacement, string> = {
@@ -220,7 +223,7 @@ interface StepRecord {
 
 function reportMedia(media: StepResult): void {
   progress(
-    `N=${media.calls} media server: ${media.pass ? chalk.green('pass') : chalk.red('FAIL ' + (media.failReason ?? ''))}; jitter p99 ${f1(media.jitterMs.p99)} ms, lost ${media.framesLost}, ` +
+    `N=${media.calls} media server: ${media.pass ? style.green('pass') : style.red('FAIL ' + (media.failReason ?? ''))}; jitter p99 ${f1(media.jitterMs.p99)} ms, lost ${media.framesLost}, ` +
       `fwd p99 ${media.forwardLatencyMs ? f1(media.forwardLatencyMs.p99) : '–'} ms, server ${int(media.server.cpuPercent)}% CPU, ${f1(media.server.cpuMicrosPerFrame)} µs/frame, ` +
       `client lag p99 ${f1(media.client.eventLoopLagP99Ms)} ms, other processes ${media.machine ? int(media.machine.otherPercent) : '?'}%`,
   );
@@ -245,7 +248,7 @@ function reportBaseline(b: StepResult): void {
   progress(
     `N=${b.calls} baseline: jitter p99 ${f1(b.jitterMs.p99)} ms, lost ${b.framesLost}, server ${int(b.server.cpuPercent)}% CPU, ` +
       `${f1(b.server.cpuMicrosPerFrame)} µs/frame, client ${int(b.client.cpuPercent)}% CPU, client lag p99 ${f1(b.client.eventLoopLagP99Ms)} ms` +
-      (b.pass ? '' : chalk.yellow(` (${b.failReason ?? 'fail'})`)),
+      (b.pass ? '' : style.yellow(` (${b.failReason ?? 'fail'})`)),
   );
 }
 
@@ -336,10 +339,10 @@ async function waitForQuiet(label: string, maxWaitMs: number): Promise<void> {
     const m = machineCpu(a, readCpuTimes(), 0);
     if (m === null || m.busyPercent < QUIET_PERCENT) return;
     if (performance.now() - t > maxWaitMs) {
-      progress(chalk.yellow(`${label}: machine still ${int(m.busyPercent)}% busy with other work after ${Math.round(maxWaitMs / 1000)} s; going ahead`));
+      progress(style.yellow(`${label}: machine still ${int(m.busyPercent)}% busy with other work after ${Math.round(maxWaitMs / 1000)} s; going ahead`));
       return;
     }
-    if (!warned) progress(chalk.dim(`${label}: waiting for other work to finish (machine ${int(m.busyPercent)}% busy)`));
+    if (!warned) progress(style.dim(`${label}: waiting for other work to finish (machine ${int(m.busyPercent)}% busy)`));
     warned = true;
   }
 }
@@ -350,7 +353,7 @@ const t0 = performance.now();
 const elapsed = (): number => (performance.now() - t0) / 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 function progress(text: string): void {
-  process.stdout.write(chalk.dim(`[${elapsed().toFixed(1).padStart(6)} s] `) + text + '\n');
+  process.stdout.write(style.dim(`[${elapsed().toFixed(1).padStart(6)} s] `) + text + '\n');
 }
 
 interface Rig {
@@ -429,7 +432,7 @@ async function runStep(kind: ServerKind, n: number, opts: BenchOptions): Promise
       connectTimeoutMs: 15_000,
     };
     const open = await rig.client.call<OpenResult>('realtime', args);
-    if (open.failed > 0) progress(chalk.yellow(`${label}: ${open.failed} calls failed to open (${open.firstError ?? '?'})`));
+    if (open.failed > 0) progress(style.yellow(`${label}: ${open.failed} calls failed to open (${open.firstError ?? '?'})`));
     await sleep(opts.settleS * 1000);
     progress(`${label}: ${open.opened} calls open; measuring ${opts.holdS} s of steady state`);
     const { srv, sim, cli, machine } = await measureWindow(rig, opts.holdS);
@@ -552,13 +555,13 @@ function table(headers: string[], rows: string[][], right: boolean[]): string {
     return right[i] ? pad + s : s + pad;
   };
   const line = (r: string[]): string => r.map(cell).join('  ');
-  return [chalk.bold(line(headers)), chalk.dim(widths.map((w) => '─'.repeat(w)).join('  ')), ...rows.map(line)].join('\n');
+  return [style.bold(line(headers)), style.dim(widths.map((w) => '─'.repeat(w)).join('  ')), ...rows.map(line)].join('\n');
 }
 
 function noise(m: MachineCpu | null): string {
   if (m === null) return '–';
   const text = int(m.otherPercent);
-  return m.otherPercent > NOISE_RETRY_PERCENT ? chalk.yellow(text) : text;
+  return m.otherPercent > NOISE_RETRY_PERCENT ? style.yellow(text) : text;
 }
 
 function realtimeTable(steps: StepRecord[]): string {
@@ -570,12 +573,12 @@ function realtimeTable(steps: StepRecord[]): string {
       const ratio = r.kind === 'media' && baseline ? r.server.cpuMicrosPerFrame / baseline.server.cpuMicrosPerFrame : null;
       rows.push([
         r.kind === 'media' || media === null ? String(r.calls) : '',
-        r.kind === 'media' ? 'callsim' : chalk.dim('bare ws'),
+        r.kind === 'media' ? 'callsim' : style.dim('bare ws'),
         int(r.framesSent),
         int(r.framesReceived),
-        r.framesLost === 0 && r.failedCalls === 0 ? '0' : chalk.red(`${int(r.framesLost)}${r.failedCalls ? ` (${r.failedCalls} calls)` : ''}`),
+        r.framesLost === 0 && r.failedCalls === 0 ? '0' : style.red(`${int(r.framesLost)}${r.failedCalls ? ` (${r.failedCalls} calls)` : ''}`),
         f1(r.jitterMs.p50),
-        (r.jitterMs.p99 < JITTER_LIMIT_MS ? chalk.green : chalk.red)(f1(r.jitterMs.p99)),
+        (r.jitterMs.p99 < JITTER_LIMIT_MS ? style.green : style.red)(f1(r.jitterMs.p99)),
         f1(r.jitterMs.max),
         r.kind === 'media' ? int(r.underruns) : '–',
         r.forwardLatencyMs ? f1(r.forwardLatencyMs.p50) : '–',
@@ -584,10 +587,10 @@ function realtimeTable(steps: StepRecord[]): string {
         `${f1(r.server.rssPerCallKiB)} KiB`,
         f1(r.server.eventLoopLagP99Ms),
         f1(r.server.cpuMicrosPerFrame),
-        ratio === null ? '' : (ratio <= 1.5 ? chalk.green : chalk.yellow)(`${ratio.toFixed(2)}×`),
+        ratio === null ? '' : (ratio <= 1.5 ? style.green : style.yellow)(`${ratio.toFixed(2)}×`),
         `${int(r.server.cpuPercent)}/${r.simulator ? int(r.simulator.cpuPercent) : '–'}/${int(r.client.cpuPercent)}`,
         noise(r.machine),
-        r.kind === 'media' ? (r.pass ? chalk.green('pass') : chalk.red('FAIL')) : r.pass ? chalk.dim('ok') : chalk.dim('fail'),
+        r.kind === 'media' ? (r.pass ? style.green('pass') : style.red('FAIL')) : r.pass ? style.dim('ok') : style.dim('fail'),
       ]);
     }
   }
@@ -602,14 +605,14 @@ function burstTable(burst: { media: BurstResult | null; baseline: BurstResult | 
     if (r === null) continue;
     const ratio = r.kind === 'media' && burst.baseline ? r.cpuMicrosPerFrame / burst.baseline.cpuMicrosPerFrame : null;
     rows.push([
-      r.kind === 'media' ? 'callsim' : chalk.dim('bare ws'),
+      r.kind === 'media' ? 'callsim' : style.dim('bare ws'),
       String(r.connections),
       int(r.framesPerSecond),
       f1(r.cpuMicrosPerFrame),
       ratio === null ? '' : `${ratio.toFixed(2)}×`,
       `${int(r.serverCpuPercent)}/${r.simulatorCpuPercent === null ? '–' : int(r.simulatorCpuPercent)}/${int(r.clientCpuPercent)}`,
       noise(r.machine),
-      r.framesLost === 0 ? '0' : chalk.red(int(r.framesLost)),
+      r.framesLost === 0 ? '0' : style.red(int(r.framesLost)),
     ]);
   }
   return table(headers, rows, headers.map((_, i) => i !== 0));
@@ -630,7 +633,7 @@ async function main(): Promise<void> {
   };
   const audio = loadCallAudio(opts.padSilenceMs);
   process.stdout.write(
-    chalk.bold('callsim bench: concurrent real-time calls on one machine\n') +
+    style.bold('callsim bench: concurrent real-time calls on one machine\n') +
       `  ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, load avg ${machine.loadAverageAtStart.join(' ')}\n` +
       `  processes: load client | ${SIMULATOR_TEXT[opts.simulator]} | baseline: bare ws echo\n` +
       `  call audio: ${audio.name} (${audio.frames} frames); model answers ${opts.answerMs} ms per turn; ${opts.modelBatchFrames} caller frame(s) per model append\n` +
@@ -648,14 +651,14 @@ async function main(): Promise<void> {
     const stepS = (rampFor(n, opts) / 1000 + opts.settleS + opts.holdS + 5) * (opts.baseline ? 2 : 1);
     if (elapsed() + stepS + burstReserveS > opts.budgetS) {
       stoppedBy = `time budget (${opts.budgetS} s) reached before N=${n}`;
-      progress(chalk.yellow(stoppedBy));
+      progress(style.yellow(stoppedBy));
       break;
     }
     let media = await runStep('media', n, opts);
     reportMedia(media);
     let noiseRetry: StepResult | null = null;
     if (!media.pass && media.machine !== null && media.machine.otherPercent > NOISE_RETRY_PERCENT) {
-      progress(chalk.yellow(`N=${n}: other processes used ${int(media.machine.otherPercent)}% of a core during the window; running the step once more`));
+      progress(style.yellow(`N=${n}: other processes used ${int(media.machine.otherPercent)}% of a core during the window; running the step once more`));
       noiseRetry = media;
       media = await runStep('media', n, opts);
       reportMedia(media);
@@ -681,7 +684,7 @@ async function main(): Promise<void> {
     for (const n of opts.steps.filter((s) => s > lastBaseline.calls)) {
       const stepS = rampFor(n, opts) / 1000 + opts.settleS + opts.holdS + 5;
       if (elapsed() + stepS + burstReserveS > opts.budgetS) {
-        progress(chalk.yellow(`time budget (${opts.budgetS} s) reached before the baseline at N=${n}`));
+        progress(style.yellow(`time budget (${opts.budgetS} s) reached before the baseline at N=${n}`));
         break;
       }
       const baseline = await runStep('baseline', n, opts);
@@ -729,7 +732,7 @@ async function main(): Promise<void> {
   process.stdout.write('\n' + realtimeTable(steps) + '\n\n');
   if (burst.media || burst.baseline) process.stdout.write(burstTable(burst) + '\n\n');
   process.stdout.write(
-    chalk.dim(
+    style.dim(
       'jit = lateness of each outbound frame after the previous one in the same answer: max(0, inter-arrival − audio length of the frame before);\n' +
         'gaps = frames that found the modelled Twilio playout buffer empty mid-answer; fwd = client send → model input_audio_buffer.append;\n' +
         'CPU s/call-min, µs/frame (per Twilio media frame in), RSS/call ((RSS − idle RSS) / N) and ELD (event-loop lag) are the server process;\n' +
@@ -738,7 +741,7 @@ async function main(): Promise<void> {
   );
   const ratioText = headline.cpuRatioAtMax === null ? 'n/a' : `${headline.cpuRatioAtMax.toFixed(2)}×`;
   process.stdout.write(
-    chalk.bold(`Headline: ${headline.maxCalls} concurrent real-time calls with p99 jitter < ${JITTER_LIMIT_MS} ms and zero frames lost`) +
+    style.bold(`Headline: ${headline.maxCalls} concurrent real-time calls with p99 jitter < ${JITTER_LIMIT_MS} ms and zero frames lost`) +
       ` (server CPU/frame ${ratioText} the bare ws baseline there, median over steps ${medianRatio === null ? 'n/a' : `${medianRatio.toFixed(2)}×`}` +
       `${headline.burstCpuRatio !== null ? `; burst ${headline.burstCpuRatio.toFixed(2)}×` : ''}).\n` +
       `  stopped: ${headline.stoppedBy}\n` +
@@ -752,8 +755,8 @@ async function main(): Promise<void> {
             ? `  the bare echo alone at 1000 calls (50,000 frames/s) would need ${headline.baselineCeiling.coresFor1000Calls.toFixed(2)} cores of server CPU at its measured µs/frame\n`
             : '')
         : '') +
-      `  target: ≥ 1000 calls and ≤ 1.5× baseline → ${headline.maxCalls >= 1000 ? chalk.green('calls met') : chalk.red('calls not met')}, ` +
-      `${headline.cpuRatioAtMax !== null && headline.cpuRatioAtMax <= 1.5 ? chalk.green('CPU ratio met') : chalk.red('CPU ratio not met')}\n` +
+      `  target: ≥ 1000 calls and ≤ 1.5× baseline → ${headline.maxCalls >= 1000 ? style.green('calls met') : style.red('calls not met')}, ` +
+      `${headline.cpuRatioAtMax !== null && headline.cpuRatioAtMax <= 1.5 ? style.green('CPU ratio met') : style.red('CPU ratio not met')}\n` +
       `  total time ${(totalS / 60).toFixed(1)} min (${totalS.toFixed(0)} s)\n`,
   );
 
@@ -790,7 +793,7 @@ main().catch((err: unknown) => {
     // Commander already printed the usage problem (or the help).
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
-  process.stderr.write(chalk.red(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
+  process.stderr.write(style.red(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
   for (const child of children) child.kill('SIGKILL');
   process.exit(1);
 });

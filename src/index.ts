@@ -19,7 +19,6 @@ export { DEFAULT_NETWORK_DELAY } from './caller/network.js';
 export type { NetworkDelay } from './caller/network.js';
 export { placeCall } from './caller/call.js';
 export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, StreamShape, WireErrorSummary } from './caller/call.js';
-export type { CallTimes } from './caller/record.js';
 export type { PlaybackLog, PlaybackRun } from './caller/playback.js';
 export type { CallTiming } from './caller/clock.js';
 
@@ -70,5 +69,13 @@ export type { MulawAudio, DecodedAudio, SourceFormat } from './audio/wav.js';
 // ---- reports, and the gate's config file ----------------------------------------------------
 export { REPORTERS, REPORTER_NAMES, ReporterGroup, parseReporterSpec, reporterConflict, replayCell, replayCallResult, replayRun, formatGateTable, formatReplayReport, formatJunit } from './report/index.js';
 export type { Reporter, ReporterContext, ReporterSpec, ReporterName, ReporterIo, ReporterError, RunCommand, RunStart, CallStart, CallEnd, RunEnd, RunFailure, TextSink } from './report/index.js';
+export { formatJunitFailure, formatHtml, formatHtmlFailure, githubAnnotations, githubSummary, FIGURE_KINDS, summarizeFigures, percentile, groupFindings } from './report/index.js';
+export type { FigureKind, FigureSummary, FindingGroup } from './report/index.js';
+export type { CallFigures } from './gate/gate.js';
+export type { ServerLogSlice } from './gate/server-log.js';
+export { MAX_TIMELINE_FRAMES, MAX_EVENTS_PER_KIND } from './caller/timeline.js';
+export type { CallTimelineData, TimelineEvent, TimelineLane, FrameColumns, CallerEventKind } from './caller/timeline.js';
+export { PLAIN, COLOUR, styleFor, colourEnabled } from './text/style.js';
+export type { Style } from './text/style.js';
 export { CONFIG_FILE, GATE_CONFIG_SCHEMA, GateConfigError, loadGateConfig, validateGateConfig } from './gate/config.js';
 export type { GateConfig } from './gate/config.js';

@@ -1,6 +1,6 @@
 // Structured logging on stderr: one line per call event of note, as JSON or for people.
-import chalk from 'chalk';
 import { printable } from './text/printable.js';
+import { styleFor, type Style } from './text/style.js';
 
 export type LogFormat = 'json' | 'pretty';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -14,11 +14,11 @@ export interface Logger {
 }
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const LEVEL_COLOR: Record<LogLevel, (s: string) => string> = {
-  debug: chalk.gray,
-  info: chalk.cyan,
-  warn: chalk.yellow,
-  error: chalk.red,
+const LEVEL_COLOR: Record<LogLevel, (style: Style, s: string) => string> = {
+  debug: (style, s) => style.gray(s),
+  info: (style, s) => style.cyan(s),
+  warn: (style, s) => style.yellow(s),
+  error: (style, s) => style.red(s),
 };
 
 // Secrets must never reach a log line, whatever field they hide in.
@@ -39,6 +39,8 @@ export interface LoggerOptions {
   /** Values (API keys, auth tokens) to scrub from every line. */
   secrets?: readonly string[];
   write?: (line: string) => void;
+  /** Colours of pretty lines; default: what NO_COLOR, FORCE_COLOR and stderr say. */
+  style?: Style;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -46,6 +48,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const minRank = LEVEL_RANK[options.level ?? 'info'];
   const secrets = (options.secrets ?? []).filter((s) => s.length > 0);
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const style = options.style ?? styleFor(process.stderr);
 
   const emit = (level: LogLevel, msg: string, fields: LogFields = {}): void => {
     if (LEVEL_RANK[level] < minRank) return;
@@ -56,7 +59,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       // Field values can quote what a peer sent (a callSid, a digit): escaped, so a newline or an
       // escape sequence in them cannot forge a log line or drive the terminal.
       const parts = Object.entries(fields).map(([k, v]) => `${printable(k)}=${printable(typeof v === 'string' ? v : (JSON.stringify(v, jsonSafe) ?? String(v)))}`);
-      line = `${chalk.gray(new Date().toISOString())} ${LEVEL_COLOR[level](level.toUpperCase().padEnd(5))} ${printable(msg)}${parts.length ? ' ' + chalk.gray(parts.join(' ')) : ''}`;
+      line = `${style.gray(new Date().toISOString())} ${LEVEL_COLOR[level](style, level.toUpperCase().padEnd(5))} ${printable(msg)}${parts.length ? ' ' + style.gray(parts.join(' ')) : ''}`;
     }
     write(redactSecrets(line, secrets));
   };

@@ -189,7 +189,8 @@ describe('callsim gate', () => {
     expect(failed.stdout).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+FAIL/);
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toMatch(/<testsuites name="callsim gate" tests="2" failures="1"/);
-    expect(xml).toMatch(/<testcase classname="callsim.gate.outbound" name="hello-8k-mulaw.wav outbound burst"[^>]*>\s*<failure message="[^"]+"/);
+    // The call's properties come first, then its failure.
+    expect(xml).toMatch(/<testcase classname="callsim.gate.outbound" name="hello-8k-mulaw.wav outbound burst"[^>]*>\s*(?:<properties>(?:\s*<property [^>]*\/>)*\s*<\/properties>\s*)?<failure message="[^"]+"/);
     expect(xml).toContain('TypeError');
 
     expect((await runCli(['gate', '--timing', 'sometimes'])).code).toBe(2);
@@ -261,12 +262,12 @@ describe('callsim gate', () => {
 
   it('--reporter: an unknown name, two reports on stdout or a missing folder are usage errors before any call', async () => {
     const [unknown, twoOnStdout, noFolder] = await Promise.all([
-      runCli(['gate', FIXTURE, '--reporter', 'html=report.html']),
+      runCli(['gate', FIXTURE, '--reporter', 'pdf=report.pdf']),
       runCli(['gate', FIXTURE, '--reporter', 'table', '--json']),
       runCli(['gate', FIXTURE, '--reporter', `json=${path.join(tmp, 'missing', 'gate.json')}`]),
     ]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown reporter "html" (known: table, json, junit, progress)');
+    expect(unknown.stderr).toContain('unknown reporter "pdf" (known: table, json, junit, html, github, progress)');
     expect(twoOnStdout.code).toBe(2);
     expect(twoOnStdout.stderr).toContain('only one report can go to stdout');
     expect(noFolder.code).toBe(2);

@@ -19,7 +19,7 @@ describe('log lines', () => {
     log.warn(`unknown event ${TERMINAL_TRICKS}`);
     expect(lines).toHaveLength(2);
     for (const line of lines) {
-      // chalk may colour (ESC [ … m) but nothing the peer sent survives as a control character.
+      // the style may colour (ESC [ … m) but nothing the peer sent survives as a control character.
       const withoutColour = line.replace(/\u001b\[[0-9;]*m/g, '');
       expect(withoutColour).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
     }

@@ -648,7 +648,7 @@ describe('callsim replay (child process)', () => {
       cli('--url', 'ws://127.0.0.1:9/media', '--reporter', 'table', '--json', 'fixtures/hello-8k-mulaw.wav'),
     ]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown reporter "tap" (known: table, json, junit, progress)');
+    expect(unknown.stderr).toContain('unknown reporter "tap" (known: table, json, junit, html, github, progress)');
     expect(twoOnStdout.code).toBe(2);
     expect(twoOnStdout.stderr).toContain('only one report can go to stdout');
     for (const result of [unknown, twoOnStdout]) expect(result.stdout).toBe('');

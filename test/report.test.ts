@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Chalk } from 'chalk';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay, type ReplayReport } from '../src/caller/replay.js';
@@ -25,13 +24,12 @@ import {
   type TextSink,
 } from '../src/report/index.js';
 import { startMediaServer } from '../src/server/media-server.js';
+import { COLOUR, PLAIN } from '../src/text/style.js';
 import { escapeXml } from '../src/text/xml.js';
 import { connectStreamTwiml } from '../src/twilio/twiml.js';
 import * as forgetfulOutbound from './servers/forgetful-outbound.mjs';
 
 const FIXTURE = 'fixtures/hello-8k-mulaw.wav';
-const PLAIN = new Chalk({ level: 0 });
-const COLOUR = new Chalk({ level: 1 });
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-report-'));
 
 /** A stdout/stderr stand-in that keeps what was written, in order, across every sink sharing `log`. */
@@ -86,6 +84,8 @@ function gateResult(unattributedText = 'TypeError: x is not a function'): GateRe
     serverExit: null,
     serverOutput: { longLinesCut: 0, charsCut: 0, crashLinesNotKept: 0 },
     strayProcesses: 0,
+    interrupted: null,
+    notRun: [],
     notes: [],
   };
 }
@@ -170,7 +170,9 @@ describe('table', () => {
     expect(text).toMatch(/^fixture\s+direction\s+timing\s+verdict\s+sent\s+recv\s+srv in\s+srv out\s+time$/m);
     expect(text).toMatch(new RegExp(`hello-8k-mulaw\\.wav\\s+inbound\\s+burst\\s+pass\\s+${healthy.call.framesSent}\\s+${healthy.call.framesReceived}\\s+${healthy.call.framesSent}\\s+${healthy.call.framesReceived}\\s`));
     expect(text).toMatch(/hello-8k-mulaw\.wav\s+outbound\s+burst\s+FAIL\s+\d+\s+\d+\s+\d+\s+null\s/);
-    expect(text).toContain(`✗ hello-8k-mulaw.wav outbound burst (${broken.call.callSid})`);
+    // Each finding once, naming the call it was found in; the table after the findings.
+    expect(text).toContain(`    in hello-8k-mulaw.wav outbound burst (${broken.call.callSid})`);
+    expect(text.indexOf('✗ replay-check:')).toBeLessThan(text.search(/^fixture/m));
     expect(text).toContain('✗ server output not tied to any call: TypeError: x is not a function');
     expect(text).toContain('      |     at main (server.js:1:1)');
     expect(text).toMatch(/GATE FAILED 1\/2 calls passed against node server\.js --port \{port\} in 4\.3s$/);
@@ -200,7 +202,8 @@ describe('reporters by name', () => {
   it('parses name[=file] and refuses unknown names, listing the known ones', () => {
     expect(parseReporterSpec('junit=out/gate.xml')).toEqual({ name: 'junit', file: 'out/gate.xml' });
     expect(parseReporterSpec('table')).toEqual({ name: 'table', file: null });
-    expect(parseReporterSpec('html=x.html')).toBe('unknown reporter "html" (known: table, json, junit, progress)');
+    expect(parseReporterSpec('html=x.html')).toEqual({ name: 'html', file: 'x.html' });
+    expect(parseReporterSpec('pdf=x.pdf')).toBe('unknown reporter "pdf" (known: table, json, junit, html, github, progress)');
     expect(parseReporterSpec('toString')).toMatch(/^unknown reporter "toString"/);
     expect(parseReporterSpec('json=')).toMatch(/a file name must follow/);
     expect(parseReporterSpec('progress=log.txt')).toMatch(/writes to stderr and takes no file/);
@@ -233,7 +236,11 @@ describe('the reporters together (ReporterGroup)', () => {
     const replayOut = new Capture(false);
     const replayGroup = new ReporterGroup([{ name: 'json', file: null }], { command: 'replay', stdout: replayOut });
     await replayGroup.onRunEnd(replayRun(healthyCall, healthy));
-    expect(JSON.parse(replayOut.text())).toEqual(JSON.parse(JSON.stringify(healthy)));
+    // The timeline (a level per frame) stays out of the JSON unless asked for.
+    expect(JSON.parse(replayOut.text())).toEqual(JSON.parse(JSON.stringify({ ...healthy, timeline: undefined })));
+    const withTimeline = new Capture(false);
+    await new ReporterGroup([{ name: 'json', file: null }], { command: 'replay', stdout: withTimeline, timeline: true }).onRunEnd(replayRun(healthyCall, healthy));
+    expect(JSON.parse(withTimeline.text())).toEqual(JSON.parse(JSON.stringify(healthy)));
   });
 
   it('a report that cannot be written is recorded, and the others are still written', async () => {
@@ -284,11 +291,28 @@ describe('progress', () => {
     const group = new ReporterGroup([{ name: 'table', file: null }, { name: 'progress', file: null }], { command: 'gate', stdout, stderr, stdoutStyle: PLAIN, stderrStyle: PLAIN });
     await feed(group, cells[1] as string);
     const drawn = stderr.chunks.slice(1);
-    expect(drawn.every((chunk) => chunk.startsWith('\r\u001b[2K') && !chunk.includes('\n'))).toBe(true);
-    expect(drawn).toContain('\r\u001b[2Kcallsim gate: 1/3 done, 1 running (a.wav outbound burst)');
-    expect(drawn).toContain('\r\u001b[2Kcallsim gate: 2/3 done, 1 failed (last: a.wav outbound burst FAIL)');
-    expect(log.at(-2)).toBe('err:\r\u001b[2K');
-    expect(log.at(-1)).toMatch(/^out:fixture/);
+    // Redrawn with a carriage return, over-written with spaces: no newline, no escape code.
+    expect(drawn.every((chunk) => chunk.startsWith('\r') && !chunk.includes('\n') && !chunk.includes('\u001b'))).toBe(true);
+    expect(drawn.map((chunk) => chunk.trimEnd())).toContain('\rcallsim gate: 1/3 done, 1 running (a.wav outbound burst)');
+    expect(drawn.map((chunk) => chunk.trimEnd())).toContain('\rcallsim gate: 2/3 done, 1 failed (last: a.wav outbound burst FAIL)');
+    // Cleared (every column the last drawing used blanked) before the table prints.
+    const last = drawn.at(-2) ?? '';
+    expect(log.at(-2)).toBe(`err:\r${' '.repeat(last.trimEnd().length - 1)}\r`);
+    expect(log.at(-1)).toMatch(/^out:/);
+    expect(log.at(-1)).toMatch(/^fixture/m);
+  });
+
+  it('on a narrow terminal: every drawing fits the width, and a shorter one blanks what the longer left', async () => {
+    const stderr = Object.assign(new Capture(true), { columns: 40 });
+    await feed(new ReporterGroup([{ name: 'progress', file: null }], { command: 'gate', stdout: new Capture(false), stderr, stderrStyle: COLOUR }), cells[1] as string);
+    const drawn = stderr.chunks.slice(1, -1);
+    const visible = (chunk: string): string => chunk.replace(/\u001b\[[0-9;]*m/g, '').replace('\r', '');
+    for (const chunk of drawn) expect(visible(chunk).length).toBeLessThanOrEqual(39);
+    expect(drawn.some((chunk) => visible(chunk).trimEnd().endsWith('…'))).toBe(true);
+    // A cut line that was coloured resets the colour: nothing leaks into the next drawing.
+    for (const chunk of drawn.filter((c) => c.includes('\u001b[3'))) expect(chunk.trimEnd()).toMatch(/\u001b\[0m$/);
+    const widths = drawn.map((chunk) => visible(chunk).length);
+    for (let i = 1; i < widths.length; i++) expect(widths[i]).toBeGreaterThanOrEqual(visible(drawn[i - 1] as string).trimEnd().length);
   });
 
   it('a replay draws its call’s own progress on a terminal, and nothing of it in a log', async () => {
@@ -298,7 +322,7 @@ describe('progress', () => {
       const group = new ReporterGroup([{ name: 'progress', file: null }], { command: 'replay', stdout: new Capture(tty), stderr, stderrStyle: PLAIN });
       await group.onRunStart({ total: 1, plan: null });
       group.onCallProgress(progress);
-      expect(stderr.text()).toBe(tty ? '\r\u001b[2Kcallsim replay: audio      1.2 s  60/100 audio frames  sent 60  received 20' : '');
+      expect(stderr.text()).toBe(tty ? '\rcallsim replay: audio      1.2 s  60/100 audio frames  sent 60  received 20' : '');
     }
   });
 });

@@ -16,6 +16,7 @@ import { CallNetwork, DelayedSender, describeNetworkDelay, seedFrom } from './ne
 import { DTMF_DIGIT_SPACING_MS, EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { PlaybackQueue } from './playback.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
+import { CallTimeline } from './timeline.js';
 
 // The names this module has always exported stay importable from here.
 export {
@@ -70,6 +71,7 @@ class SimulatedCall {
   private readonly echoes: DelayedSender;
   private readonly ledger = new CallLedger();
   private readonly dialledAt = performance.now();
+  private readonly timeline = new CallTimeline(this.dialledAt);
   private readonly startedAtIso = new Date().toISOString();
   /** Sending stops here so stop + close still fit inside timeoutMs. */
   private readonly tailCutoff: number;
@@ -137,6 +139,9 @@ class SimulatedCall {
     this.hangUp.abort();
     this.socketClosed.abort();
     this.endPlayback();
+    const { opened, closedByCaller, closeCode, closeReason } = this.line;
+    const how = `${closedByCaller ? 'caller' : 'server'} closed, code ${closeCode ?? 'none'}${closeReason ? ` "${closeReason}"` : ''}`;
+    this.timeline.event(performance.now(), 'call', 'close', opened ? how : 'the stream never opened');
   }
 
   /** Nothing more plays or echoes; the marks never echoed (unplayed, or still on the wire) are counted once. */
@@ -154,9 +159,11 @@ class SimulatedCall {
   }
 
   private sendConnectedAndStart(): void {
+    this.timeline.event(performance.now(), 'call', 'connected');
     this.send({ type: 'connected' });
     this.send({ type: 'start', customParameters: this.options.customParameters });
     this.ledger.startSentAt = performance.now();
+    this.timeline.event(this.ledger.startSentAt, 'caller', 'start');
     this.dtmfQueue = dtmfSchedule(this.options);
     if (this.options.earlyMedia) {
       // Same tick as start: these frames reach the server back to back with it.
@@ -174,7 +181,10 @@ class SimulatedCall {
   private sendFrame(n: number, frame: Buffer, isAudio: boolean): void {
     while (this.dtmfQueue.length > 0 && this.dtmfQueue[0]!.frameIndex <= n) {
       const { digit } = this.dtmfQueue.shift()!;
-      if (this.send({ type: 'dtmf', digit })) this.ledger.dtmfDigitsSent += digit;
+      if (this.send({ type: 'dtmf', digit })) {
+        this.ledger.dtmfDigitsSent += digit;
+        this.timeline.event(performance.now(), 'caller', 'dtmf', digit);
+      }
     }
     const startDelayMs = this.options.earlyMedia ? 0 : this.options.startDelayMs;
     // Audio time since start, as Twilio stamps it: independent of how fast we replay.
@@ -187,10 +197,12 @@ class SimulatedCall {
         this.ledger.mediaDropped(track);
         continue;
       }
-      const payload = track === 'inbound' ? callerPayload(this.options, n, frame) : padFrame(this.options.agentFrames[n] ?? SILENCE_FRAME);
-      if (!this.send({ type: 'audio', payload: payload.toString('base64'), timestampMs, track })) return;
-      if (track === 'inbound') this.ledger.mediaSent(now, isAudio, this.options.watermark === null ? null : payload);
-      else this.ledger.outboundTrackFramesSent += 1;
+      const audio = track === 'inbound' ? callerPayload(this.options, n, frame) : padFrame(this.options.agentFrames[n] ?? SILENCE_FRAME);
+      if (!this.send({ type: 'audio', payload: audio.toString('base64'), timestampMs, track })) return;
+      if (track === 'inbound') {
+        this.ledger.mediaSent(now, isAudio, this.options.watermark === null ? null : audio);
+        this.timeline.callerFrame(now, audio);
+      } else this.ledger.outboundTrackFramesSent += 1;
     }
     this.reportProgress();
   }
@@ -269,8 +281,10 @@ class SimulatedCall {
   private sendStop(): void {
     // Audio not yet played when the caller hangs up is never played, and its marks never echo.
     this.endPlayback();
-    if (this.send({ type: 'hangup' })) this.ledger.stopSentAt = performance.now();
-    this.stopSent = this.ledger.stopSentAt !== null;
+    if (this.send({ type: 'hangup' })) {
+      this.stopSent = true;
+      this.timeline.event(performance.now(), 'caller', 'stop');
+    }
   }
 
   /** Deadline or abort: stop sending, send stop if not yet, close, and terminate if that stalls. */
@@ -293,7 +307,10 @@ class SimulatedCall {
   private onServerMessage(raw: Buffer, isBinary: boolean): void {
     const decoded = this.carrier.deserialize(raw, isBinary);
     // Twilio drops what it cannot use (warning 31951 for another stream's); so does the phone.
-    if (!decoded.ok) this.ledger.wireError(decoded.error.code, decoded.error.message);
+    if (!decoded.ok) {
+      this.ledger.wireError(decoded.error.code, decoded.error.message);
+      this.timeline.event(performance.now(), 'agent', 'wire-error', decoded.error.code);
+    }
     // A fork takes nothing back: media, mark or clear on it is Twilio's error 31924.
     else if (this.options.stream.kind === 'fork') this.ledger.wireError('message_on_fork', `a ${decoded.event.type === 'audio' ? 'media' : decoded.event.type} message on a <Start><Stream> fork`);
     else this.onAgentEvent(decoded.event, performance.now());
@@ -305,16 +322,21 @@ class SimulatedCall {
         const audio = Buffer.from(event.payload, 'base64');
         this.ledger.audioReceived(audio, now);
         this.playback.addAudio(audio.length, now);
+        this.timeline.agentFrame(now, audio);
         break;
       }
       case 'mark':
         this.ledger.marksReceived += 1;
+        this.timeline.event(now, 'agent', 'mark-received', event.name);
         this.playback.addMark(event.name, now);
         break;
-      case 'clear':
+      case 'clear': {
         this.ledger.clearsReceived += 1;
+        const clearedBefore = this.playback.audioClearedMs;
         this.playback.clear(now);
+        this.timeline.event(now, 'agent', 'clear', '', this.playback.audioClearedMs - clearedBefore);
         break;
+      }
     }
   }
 
@@ -322,7 +344,10 @@ class SimulatedCall {
   private echoMark(name: string): void {
     if (this.stopSent) return;
     this.echoes.send(() => {
-      if (!this.stopSent && this.send({ type: 'mark-played', name })) this.ledger.marksEchoed += 1;
+      if (!this.stopSent && this.send({ type: 'mark-played', name })) {
+        this.ledger.marksEchoed += 1;
+        this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
+      }
     });
   }
 
@@ -337,7 +362,7 @@ class SimulatedCall {
 
   private record(): CallRecord {
     const line = this.line;
-    return toCallRecord(this.ledger, {
+    return toCallRecord(this.ledger, this.timeline.data(), {
       url: this.options.url,
       direction: this.options.direction,
       ids: this.ids,
@@ -356,7 +381,8 @@ class SimulatedCall {
       durationMs: (line.closedAt ?? performance.now()) - this.dialledAt,
       audioClearedMs: this.playback.audioClearedMs,
       startedAt: this.startedAtIso,
-      watermark: this.options.watermark, playback: this.playback.log(), dialledAt: this.dialledAt, closedAt: line.closedAt,
+      watermark: this.options.watermark,
+      playback: this.playback.log(),
     });
   }
 }

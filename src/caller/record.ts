@@ -3,8 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import type { PlaybackLog } from './playback.js';
-
-const EPOCH = performance.timeOrigin;
+import { CallTimeline, type CallTimelineData } from './timeline.js';
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -28,19 +27,6 @@ export type CallEnding =
   | 'connect_failed'
   /** No stream was dialled: the webhook or its TwiML ended the call first. */
   | 'not_dialled';
-
-/**
- * When the stream's milestones happened, in epoch ms (performance.timeOrigin + performance.now()):
- * the clock the model simulator's session records use, so the two legs of a call line up.
- */
-export interface CallTimes {
-  dialledAt: number;
-  startSentAt: number | null;
-  firstMediaSentAt: number | null;
-  stopSentAt: number | null;
-  /** The socket closed (whoever closed it). */
-  closedAt: number | null;
-}
 
 export interface CallRecord {
   url: string;
@@ -75,15 +61,6 @@ export interface CallRecord {
   bytesReceived: number;
   /** The decoded payloads, in order (for --save-audio). */
   receivedAudio: Buffer[];
-  /** Epoch ms each of `receivedAudio` arrived. */
-  receivedAt: number[];
-  /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
-  sentAudio: Buffer[];
-  /** The 24-bit watermark tag of the caller's audio, or null. */
-  watermark: number | null;
-  /** What the handset played when (playback.ts). */
-  playback: PlaybackLog;
-  times: CallTimes;
   marksReceived: number;
   marksEchoed: number;
   /** Marks never echoed: still waiting for playback when the call ended, or their echo still on the wire. */
@@ -108,13 +85,21 @@ export interface CallRecord {
   socketError: string | null;
   wireErrors: WireErrorSummary[];
   startedAt: string;
+  /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
+  timeline: CallTimelineData;
+  /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
+  sentAudio: Buffer[];
+  /** The 24-bit watermark tag of the caller's audio, or null. */
+  watermark: number | null;
+  /** What the handset played when (playback.ts), on the timeline's clock. */
+  playback: PlaybackLog;
 }
 
-/** Everything the caller recorded except the raw audio (both ways) and its arrival times. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'receivedAt' | 'sentAudio'>;
+/** Everything the caller recorded except the raw audio (both ways) and the timeline. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'sentAudio'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, receivedAt: _at, sentAudio: _sent, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, sentAudio: _sent, ...summary } = record;
   return summary;
 }
 
@@ -133,11 +118,8 @@ export class CallLedger {
   framesReceived = 0;
   bytesReceived = 0;
   readonly receivedAudio: Buffer[] = [];
-  /** Epoch ms of each received payload. */
-  readonly receivedAt: number[] = [];
   /** Inbound frames as sent, kept only for a watermarked call (the witness compares them with what the model heard). */
   readonly sentAudio: Buffer[] = [];
-  stopSentAt: number | null = null;
   lastServerMediaAt: number | null = null;
   firstAudioLatencyMs: number | null = null;
   marksReceived = 0;
@@ -169,7 +151,6 @@ export class CallLedger {
     this.framesReceived += 1;
     this.bytesReceived += audio.length;
     this.receivedAudio.push(audio);
-    this.receivedAt.push(EPOCH + now);
     this.lastServerMediaAt = now;
     if (this.firstAudioLatencyMs === null) {
       const reference = this.firstMediaSentAt ?? this.startSentAt ?? now;
@@ -187,8 +168,6 @@ export class CallLedger {
     return [...this.wireErrors.values()];
   }
 }
-
-const epochOrNull = (at: number | null): number | null => (at === null ? null : EPOCH + at);
 
 /** How the line itself went: the facts a CallRecord adds to the ledger's counts. */
 export interface LineOutcome {
@@ -212,14 +191,11 @@ export interface LineOutcome {
   startedAt: string;
   watermark: number | null;
   playback: PlaybackLog;
-  /** performance.now() instants of the dial and of the socket's close. */
-  dialledAt: number;
-  closedAt: number | null;
 }
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
 
-export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord {
+export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, line: LineOutcome): CallRecord {
   const { audioFramesSent } = ledger;
   return {
     url: line.url,
@@ -244,17 +220,6 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     framesReceived: ledger.framesReceived,
     bytesReceived: ledger.bytesReceived,
     receivedAudio: ledger.receivedAudio,
-    receivedAt: ledger.receivedAt,
-    sentAudio: ledger.sentAudio,
-    watermark: line.watermark,
-    playback: line.playback,
-    times: {
-      dialledAt: EPOCH + line.dialledAt,
-      startSentAt: epochOrNull(ledger.startSentAt),
-      firstMediaSentAt: epochOrNull(ledger.firstMediaSentAt),
-      stopSentAt: epochOrNull(ledger.stopSentAt),
-      closedAt: epochOrNull(line.closedAt),
-    },
     marksReceived: ledger.marksReceived,
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
@@ -275,12 +240,17 @@ export function toCallRecord(ledger: CallLedger, line: LineOutcome): CallRecord 
     socketError: line.socketError,
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
+    timeline,
+    sentAudio: ledger.sentAudio,
+    watermark: line.watermark,
+    playback: line.playback,
   };
 }
 
 /** The record of a call whose stream was never dialled (its webhook or TwiML ended it first). */
 export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: CallDirection; url: string; reason: string }): CallRecord {
-  return toCallRecord(new CallLedger(), {
+  // Nothing happened on a line that was never dialled: an empty timeline.
+  return toCallRecord(new CallLedger(), new CallTimeline(performance.now()).data(), {
     url: call.url,
     direction: call.direction,
     ids: call.ids,
@@ -301,7 +271,5 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     startedAt: new Date().toISOString(),
     watermark: null,
     playback: { speed: null, runs: [], runsDropped: 0, clears: [] },
-    dialledAt: performance.now(),
-    closedAt: null,
   });
 }

@@ -31,6 +31,7 @@ import { DEFAULT_NETWORK_DELAY, type NetworkDelay } from './network.js';
 import { DEFAULT_CONGESTION_MS, DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
 import type { CallParties, WebhookMethod } from './webhook.js';
 import { toCallSummary, type CallSummary } from './record.js';
+import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 import type { RunningMediaServer } from '../server/media-server.js';
 import type { CallWitness, ModelLegReport, WitnessTicket } from './witness.js';
@@ -133,6 +134,8 @@ export interface ReplayReport {
     allowServerHangup: boolean;
   };
   call: CallSummary;
+  /** What happened when on the call (caller/timeline.ts). Large: the JSON reporter leaves it out unless asked. */
+  timeline: CallTimelineData;
   stats: ServerStats;
   /** GET /calls/:callSid as the server returned it, or null. */
   serverSnapshot: JsonObject | null;
@@ -286,6 +289,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
         allowServerHangup: options.allowServerHangup ?? false,
       },
       call,
+      timeline: record.timeline,
       stats,
       serverSnapshot,
       model,

@@ -7,5 +7,7 @@ export const EXIT_CHECK_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** Ctrl-C, as shells report it (128 + SIGINT). */
 export const EXIT_INTERRUPTED = 130;
+/** SIGTERM (a cancelled CI job), as shells report it (128 + SIGTERM). */
+export const EXIT_TERMINATED = 143;
 
-export type ExitCode = typeof EXIT_OK | typeof EXIT_CHECK_FAILED | typeof EXIT_USAGE | typeof EXIT_INTERRUPTED;
+export type ExitCode = typeof EXIT_OK | typeof EXIT_CHECK_FAILED | typeof EXIT_USAGE | typeof EXIT_INTERRUPTED | typeof EXIT_TERMINATED;

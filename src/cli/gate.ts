@@ -3,7 +3,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import {
@@ -27,8 +26,11 @@ import type { NetworkDelay } from '../caller/network.js';
 import type { WebhookMethod } from '../caller/replay.js';
 import { GATE_TIMINGS, runGate, type GateOptions, type GatePlacement, type GateResult, type GateTiming } from '../gate/gate.js';
 import { CONFIG_FILE, GateConfigError, loadGateConfig, type GateConfig } from '../gate/config.js';
-import { TargetError, type TargetSpec } from '../gate/target.js';
+import { TargetError, targetLabel, type TargetSpec } from '../gate/target.js';
 import { ReporterGroup, type ReporterSpec } from '../report/index.js';
+import { printable } from '../text/printable.js';
+import { styleFor } from '../text/style.js';
+import { watchSignals } from './signals.js';
 import { redactSecrets } from '../log.js';
 import type { GateWitnessOptions } from '../gate/witness/run.js';
 import type { FirstSpeakerExpectation } from '../gate/witness/session-checks.js';
@@ -64,6 +66,8 @@ interface GateCliOptions {
   reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
+  html?: string;
+  timeline?: boolean;
 }
 
 const DEFAULTS = { speed: 1, concurrency: 4, wsPath: '/media', readyTimeoutMs: 20_000, expectAudio: true } as const;
@@ -112,6 +116,8 @@ export function gateCommand(): Command {
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
     .option('--junit <file>', 'write a JUnit XML report (for CI test tabs); short for --reporter junit=<file>')
     .option('--json [file]', 'write the full result as JSON to a file, or to stdout (instead of the table) with no file')
+    .option('--html <file>', 'write the HTML report (every call on a timeline); short for --reporter html=<file>')
+    .option('--timeline', "put each call's timeline in the JSON report too (large: a level per 20 ms frame)")
     .addHelpText(
       'after',
       `
@@ -129,9 +135,11 @@ Exit 0 when every call passed, 1 when any failed, 2 on bad usage.
 
 ${WITNESS_HELP.trim()}
 
-Reports: by default a progress line on stderr and the table on stdout. Each --reporter
-name[=file] (table, json, junit, progress) replaces those defaults; --junit and --json add to
-them, as before.
+Reports: by default a progress line on stderr and the table on stdout (and, on GitHub Actions,
+the github reporter's annotations and job summary). Each --reporter name[=file] (table, json,
+junit, html, github, progress) replaces those defaults; --junit, --json and --html add to them.
+Every report is written even when the server cannot start or the run is interrupted (Ctrl-C,
+SIGTERM: exit 130 / 143; a second signal quits at once).
 
 Examples:
   $ npx callsim gate                                        # built-in server, ./fixtures
@@ -141,6 +149,7 @@ Examples:
   $ npx callsim gate --url ws://localhost:8080/media --simulator-url http://127.0.0.1:8089/v1
   $ npx callsim gate --server-cmd "node agent.js" --expect-first-speaker inbound=caller,outbound=agent
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
+  $ npx callsim gate --html callsim-report.html --junit callsim-junit.xml
   $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
     )
     .action(async (fixtureArgs: string[], opts: GateCliOptions) => {
@@ -150,7 +159,8 @@ Examples:
 
 async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<ExitCode> {
   const config = readConfig(opts.config);
-  const fixtures = resolveFixtures(fixtureArgs.length > 0 ? fixtureArgs : (config.fixtures ?? []));
+  const chosen = chooseFixtures(fixtureArgs, config.fixtures);
+  const fixtures = resolveFixtures(chosen.inputs);
   // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
   const audio = new Map<string, MulawAudio>();
   for (const fixture of fixtures) {
@@ -170,7 +180,9 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   checkReporterOutputs(specs);
   const placement = placementOf(opts, config, target);
   const witness = await witnessOf(opts, config, target);
-  const reporters = new ReporterGroup(specs, { command: 'gate' });
+  const reporters = new ReporterGroup(specs, { command: 'gate', timeline: opts.timeline === true });
+  // Where the fixtures came from when nobody named them: ./fixtures, or, with none here, the package's own.
+  if (chosen.why !== null) process.stderr.write(`callsim gate: fixtures: ${chosen.why(fixtures.length)}\n`);
 
   const options: GateOptions = {
     fixtures,
@@ -191,27 +203,41 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
 
   await reporters.onRunStart({
     total,
-    plan: `${total} calls (${fixtures.length} fixtures × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+    plan: `${total} call${total === 1 ? '' : 's'} (${fixtures.length} fixture${fixtures.length === 1 ? '' : 's'} × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+  });
+  const style = styleFor(process.stderr);
+  const signals = watchSignals((signal) => {
+    process.stderr.write(`${style.yellow(`callsim gate: ${signal}: hanging up, stopping the server and writing the reports`)} (again to quit at once)\n`);
   });
   let result: GateResult;
   try {
-    result = await runGate(options);
+    result = await runGate({ ...options, signal: signals.signal });
   } catch (err) {
-    if (err instanceof TargetError) {
-      const secrets = placement.authToken ? [placement.authToken] : [];
-      const message = redactSecrets(err.message, secrets);
-      const output = err.output.map((line) => redactSecrets(line, secrets));
-      await reporters.onRunFailure({ message: `cannot start the server: ${message}`, output });
-      process.stderr.write(`${chalk.red('callsim gate: cannot start the server:')} ${message}\n`);
-      for (const line of output.slice(-20)) process.stderr.write(chalk.gray(`  | ${line}\n`));
-      return EXIT_CHECK_FAILED;
-    }
-    throw err;
+    if (!(err instanceof TargetError)) throw err;
+    const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
+    // The auth token given on the command line is scrubbed too (the command's own secrets already are).
+    const secrets = placement.authToken ? [placement.authToken] : [];
+    const message = redactSecrets(err.message, secrets);
+    const output = err.output.map((line) => redactSecrets(line, secrets));
+    await reporters.onRunFailure({ message: `cannot start the server: ${message}`, output, target: targetLabel(target), interrupted });
+    process.stderr.write(`${style.red('callsim gate: cannot start the server:')} ${printable(message)}\n`);
+    for (const line of output.slice(-20)) process.stderr.write(style.gray(`  | ${printable(line)}\n`));
+    if (interrupted === null) process.stderr.write(style.dim('(its output is above; --ready-timeout gives a slow server longer)\n'));
+    reportErrors(reporters);
+    return signals.exitCode() ?? EXIT_CHECK_FAILED;
+  } finally {
+    signals.release();
   }
   await reporters.onRunEnd({ result, replay: null });
-  for (const error of reporters.errors) process.stderr.write(`${chalk.red(`callsim gate: the ${error.reporter} report failed:`)} ${error.message}\n`);
+  reportErrors(reporters);
+  if (result.interrupted !== null) return signals.exitCode() ?? EXIT_CHECK_FAILED;
   if (result.verdict === 'fail') return EXIT_CHECK_FAILED;
   return reporters.errors.length > 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+function reportErrors(reporters: ReporterGroup): void {
+  const style = styleFor(process.stderr);
+  for (const error of reporters.errors) process.stderr.write(`${style.red(`callsim gate: the ${error.reporter} report failed:`)} ${printable(error.message)}\n`);
 }
 
 function readConfig(file: string | undefined): GateConfig {
@@ -309,23 +335,40 @@ function readAgentAudio(file: string): MulawAudio {
   }
 }
 
-/** `--reporter`s as given, else the progress line and the table; then the --json / --junit shorthands. */
+/**
+ * `--reporter`s as given, else the progress line and the table (and on GitHub Actions the github
+ * reporter, as Vitest adds its own there); then the --json / --junit / --html shorthands.
+ */
 function reportersOf(opts: GateCliOptions, config: GateConfig): ReporterSpec[] {
   const jsonToStdout = opts.json === true;
   const jsonFile = typeof opts.json === 'string' ? opts.json : config.json;
   const junitFile = opts.junit ?? config.junit;
-  const specs: ReporterSpec[] = opts.reporter !== undefined ? [...opts.reporter] : [{ name: 'progress', file: null }, ...(jsonToStdout ? [] : [{ name: 'table', file: null } as const])];
+  const onGitHub = process.env.GITHUB_ACTIONS === 'true';
+  const defaults: ReporterSpec[] = [{ name: 'progress', file: null }, ...(jsonToStdout ? [] : [{ name: 'table', file: null } as const]), ...(onGitHub ? [{ name: 'github', file: null } as const] : [])];
+  const specs: ReporterSpec[] = opts.reporter !== undefined ? [...opts.reporter] : defaults;
   if (jsonToStdout) specs.push({ name: 'json', file: null });
   if (jsonFile !== undefined) specs.push({ name: 'json', file: jsonFile });
   if (junitFile !== undefined) specs.push({ name: 'junit', file: junitFile });
+  if (opts.html !== undefined) specs.push({ name: 'html', file: opts.html });
   return specs;
 }
 
 /** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */
 const PACKAGE_FIXTURES = packageFile('fixtures');
 
-function resolveFixtures(args: string[]): string[] {
-  const inputs = args.length > 0 ? args : [existsSync('fixtures') ? 'fixtures' : PACKAGE_FIXTURES];
+/** What to replay, and, when nobody named it, where it came from and why (given how many WAVs that is). */
+function chooseFixtures(args: string[], configured: string[] | undefined): { inputs: string[]; why: ((count: number) => string) | null } {
+  if (args.length > 0) return { inputs: args, why: null };
+  if (configured !== undefined && configured.length > 0) return { inputs: configured, why: null };
+  const wavs = (count: number): string => `${count} WAV${count === 1 ? '' : 's'}`;
+  if (existsSync('fixtures')) return { inputs: ['fixtures'], why: (count) => `the ${wavs(count)} in ./fixtures, the default folder (name others on the command line or in gate.fixtures)` };
+  return {
+    inputs: [PACKAGE_FIXTURES],
+    why: (count) => `callsim's own ${wavs(count)} (${PACKAGE_FIXTURES}), as there is no ./fixtures here: put yours there, or name them on the command line or in gate.fixtures`,
+  };
+}
+
+function resolveFixtures(inputs: string[]): string[] {
   const files: string[] = [];
   for (const input of inputs) {
     if (!existsSync(input)) throw new UsageError(`${input}: file not found`);

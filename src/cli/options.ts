@@ -7,9 +7,18 @@ import { parseReporterSpec, REPORTER_NAMES, reporterConflict, type ReporterSpec 
 import { validateNetworkDelay, type NetworkDelay } from '../caller/network.js';
 import type { WebhookMethod, WebhookTarget } from '../caller/replay.js';
 
-/** Bad usage or input: the CLI prints the message and exits 2. */
+/**
+ * Bad usage or input: the CLI prints the message in one line and exits 2, ending with `hint` (what
+ * to do instead) or, without one, where the help is.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    readonly hint: string | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export function parseIntegerOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {

@@ -24,7 +24,9 @@ import {
   UsageError,
   webhookTargetOf,
 } from './options.js';
-import { EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { watchSignals } from './signals.js';
+import { printable } from '../text/printable.js';
 import { NO_WITNESS_FOR_URL } from '../gate/witness/run.js';
 import type { FirstSpeakerExpectation } from '../gate/witness/session-checks.js';
 import { remoteSource } from '../gate/witness/source.js';
@@ -60,6 +62,7 @@ interface ReplayCliOptions {
   reporter?: ReporterSpec[];
   saveAudio?: string;
   quiet?: boolean;
+  timeline?: boolean;
 }
 
 // ---- option parsers (throwing InvalidArgumentError makes commander report a usage error) ------
@@ -139,9 +142,11 @@ a --url server through --simulator-url, the callsim simulator it was pointed at 
 tied to its model sessions by the watermark in the caller's audio, or by time).
 
 Reports: the text report on stdout (and a live line on a terminal). Each --reporter name[=file]
-(table, json, junit, progress) replaces it; --json prints the JSON report instead of it.
+(table, json, junit, html, github, progress) replaces it; --json prints the JSON report instead
+of it. Ctrl-C or SIGTERM hangs up cleanly and still writes every report.
 
-Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV, 130 interrupted.`;
+Exit codes: 0 healthy call, 1 a check failed, 2 bad usage or unreadable WAV, 130 interrupted
+(143 on SIGTERM).`;
 
 /** `--reporter`s as given, else the text view (the live line too, on a terminal); then --json. */
 function reportersOf(options: ReplayCliOptions): ReporterSpec[] {
@@ -152,6 +157,16 @@ function reportersOf(options: ReplayCliOptions): ReporterSpec[] {
       : [...(live ? [{ name: 'progress', file: null } as const] : []), ...(options.json ? [] : [{ name: 'table', file: null } as const])];
   if (options.json) specs.push({ name: 'json', file: null });
   return specs;
+}
+
+/** The caller's audio, or a usage error in one line that says what is wrong with the file. */
+function decode(file: string): MulawAudio {
+  try {
+    return loadWavAsMulawFrames(file);
+  } catch (err) {
+    if (err instanceof WavInputError) throw new UsageError(`${err.file}: ${err.problem}`);
+    throw err;
+  }
 }
 
 function gateTimingOf(options: ReplayCliOptions): GateTiming {
@@ -195,18 +210,14 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   const witness = await witnessOf(options);
   const specs = reportersOf(options);
   checkReporterOutputs(specs);
-  const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false });
+  // An unreadable WAV is bad input, said before any report starts (as the gate does).
+  const audio = decode(file);
+  const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false, timeline: options.timeline === true });
 
   const timing: CallTiming = options.burst ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed };
   const cell = replayCell(file, options.direction, gateTimingOf(options));
-  const hangUp = new AbortController();
-  let interrupted = false;
-  const onSigint = (): void => {
-    // First Ctrl-C hangs up cleanly (stop, close, report); a second one kills as usual.
-    interrupted = true;
-    hangUp.abort();
-  };
-  process.once('SIGINT', onSigint);
+  // The first Ctrl-C (or SIGTERM) hangs up cleanly (stop, close, report); a second one quits.
+  const signals = watchSignals(() => undefined);
 
   await reporters.onRunStart({ total: 1, plan: null });
   reporters.onCallStart({ cell, running: 1, done: 0, total: 1 });
@@ -214,6 +225,7 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   try {
     report = await runReplay({
       file,
+      audio,
       direction: options.direction,
       url: options.url,
       ...(webhook !== undefined ? { webhook } : {}),
@@ -234,28 +246,31 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       expectAudio: options.expectAudio,
       witness,
       saveAudioPath: options.saveAudio,
-      signal: hangUp.signal,
+      signal: signals.signal,
       onProgress: (progress) => reporters.onCallProgress(progress),
     });
   } catch (err) {
-    const message = err instanceof WavInputError ? `${err.file}: ${err.problem}` : err instanceof Error ? err.message : String(err);
-    await reporters.onRunFailure({ message, output: [] });
-    process.stderr.write(`callsim replay: ${message}\n`);
-    process.exitCode = err instanceof WavInputError ? EXIT_USAGE : EXIT_CHECK_FAILED;
+    const message = err instanceof Error ? err.message : String(err);
+    const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
+    await reporters.onRunFailure({ message, output: [], target: options.url ?? 'built-in callsim serve', interrupted });
+    process.stderr.write(`callsim replay: ${printable(message)}\n`);
+    process.exitCode = signals.exitCode() ?? EXIT_CHECK_FAILED;
     return;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    signals.release();
   }
 
   const call = replayCallResult(cell, report);
   reporters.onCallEnd({ result: call, report, done: 1, total: 1 });
-  await reporters.onRunEnd(replayRun(call, report));
+  const interrupted = signals.signal.aborted ? String(signals.signal.reason) : null;
+  await reporters.onRunEnd(replayRun(call, report, interrupted));
   for (const error of reporters.errors) process.stderr.write(`callsim replay: the ${error.reporter} report failed: ${error.message}\n`);
   if (report.savedAudio?.error) {
     process.stderr.write(`callsim replay: ${report.savedAudio.file}: ${report.savedAudio.error}\n`);
   }
 
-  if (interrupted) process.exitCode = EXIT_INTERRUPTED;
+  const signalCode = signals.exitCode();
+  if (signalCode !== null) process.exitCode = signalCode;
   else if (report.verdict === 'fail') process.exitCode = EXIT_CHECK_FAILED;
   else if (report.savedAudio?.error || reporters.errors.length > 0) process.exitCode = EXIT_USAGE;
   else process.exitCode = EXIT_OK;
@@ -305,9 +320,9 @@ export function replayCommand(): Command {
     .addOption(new Option('--model-close-ms <ms>', 'how soon after the stream ends a model session must be closed (default 2000)').argParser(parseMs))
     .option('--json', 'print only the JSON report on stdout')
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the text report)', collectReporter)
-    .option('--save-audio <out.wav>', "write the agent's audio (everything the server sent) to a WAV file")
+    .option('--save-audio <out.wav>', "write the agent's audio (everything the server sent) to a WAV file (the HTML report embeds it)")
+    .option('--timeline', "put the call's timeline in the JSON report (large: a level per 20 ms frame)")
     .option('--quiet', 'print only the verdict and failures')
-    .showHelpAfterError('(run "callsim replay --help" for usage)')
     .addHelpText('after', EXAMPLES)
     .action(async (file: string, options: ReplayCliOptions, cmd: Command) => {
       if (options.dtmfAt !== undefined && options.dtmf === undefined) {

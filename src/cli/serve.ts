@@ -1,11 +1,12 @@
 // `callsim serve`: options, start-up banner and graceful shutdown. The server itself is media-server.ts.
+import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import chalk from 'chalk';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
-import { startMediaServer, type ModelOptions } from '../server/media-server.js';
+import type { ModelOptions, RunningMediaServer } from '../server/media-server.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
+import { styleFor } from '../text/style.js';
 
 interface ServeOptions {
   host: string;
@@ -68,6 +69,9 @@ Routes (one port):
   POST /twiml            TwiML <Connect><Stream> for a call (also /incoming-call); ?direction=outbound
   GET  /healthz          liveness
   GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
+  GET  /metrics          Prometheus metrics: calls, audio chunks, errors by code, latencies
+                         (/calls and /metrics: off with --no-calls-endpoint, loopback only with
+                         --calls-localhost-only)
 
 With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403);
 behind a proxy, pass --public-url so the signed URL is the one Twilio used.
@@ -80,6 +84,25 @@ Examples:
     .action(async (opts: ServeOptions) => {
       await runServe(opts);
     });
+}
+
+/** A listen error as one line and what to do about it; null for any other error. */
+export function startupError(err: unknown, host: string, port: number): UsageError | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new UsageError(`cannot listen on ${where}: the port is in use`, '--port 0 picks a free one');
+    case 'EACCES':
+      return new UsageError(`cannot listen on ${where}: permission denied`, 'ports below 1024 need privileges; --port 0 picks a free one');
+    case 'EADDRNOTAVAIL':
+      return new UsageError(`cannot listen on ${where}: no such address on this machine`, '--host 127.0.0.1, or 0.0.0.0 for every interface');
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UsageError(`cannot listen on ${where}: the host name does not resolve`, '--host 127.0.0.1, or 0.0.0.0 for every interface');
+    default:
+      return null;
+  }
 }
 
 async function runServe(opts: ServeOptions): Promise<void> {
@@ -95,23 +118,38 @@ async function runServe(opts: ServeOptions): Promise<void> {
   const secrets = [apiKey, twilioAuthToken];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
-  const server = await startMediaServer({
-    host: opts.host,
-    port: opts.port,
-    logger,
-    model,
-    exposeCalls: opts.callsEndpoint,
-    callsLocalOnly: opts.callsLocalhostOnly === true,
-    ...(twilioAuthToken ? { twilioAuthToken } : {}),
-    maxCalls: opts.maxCalls,
-    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
-    call: {
-      firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
-      voice: opts.voice,
-      modelAppendFrames: opts.modelBatchFrames,
-      ...(opts.instructions ? { instructions: opts.instructions } : {}),
-    },
-  });
+  // The usual start-up mistake (a port in use, an address not on this machine) is found by a
+  // bind of our own before the model stack loads, so it is answered at once; the real listen
+  // below still reports anything that changes in between.
+  const unbindable = await probeListen(opts.host, opts.port);
+  if (unbindable !== null) throw startupError(unbindable, opts.host, opts.port) ?? unbindable;
+
+  let server: RunningMediaServer;
+  try {
+    // Loaded here, not at start-up: the server and its model stack are most of the CLI's load
+    // time, and no other command (nor a usage error) needs them.
+    const { startMediaServer } = await import('../server/media-server.js');
+    server = await startMediaServer({
+      host: opts.host,
+      port: opts.port,
+      logger,
+      model,
+      exposeCalls: opts.callsEndpoint,
+      callsLocalOnly: opts.callsLocalhostOnly === true,
+      ...(twilioAuthToken ? { twilioAuthToken } : {}),
+      maxCalls: opts.maxCalls,
+      ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+      call: {
+        firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
+        voice: opts.voice,
+        modelAppendFrames: opts.modelBatchFrames,
+        ...(opts.instructions ? { instructions: opts.instructions } : {}),
+      },
+    });
+  } catch (err) {
+    // Nothing is left listening (startMediaServer closes what it started): say why in one line.
+    throw startupError(err, opts.host, opts.port) ?? err;
+  }
 
   process.stdout.write(
     `callsim serve listening on ${server.httpUrl}\n` +
@@ -130,7 +168,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
         return;
       }
       if (signals > 2) {
-        process.stderr.write(chalk.red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
+        process.stderr.write(styleFor(process.stderr).red(`callsim serve: ${signal} a third time, exiting without closing calls\n`));
         process.exit(1);
       }
       logger.info('shutting down: no new calls; live calls may finish', { signal, liveCalls: server.liveCalls(), drainMs: opts.drainTimeout });
@@ -146,5 +184,15 @@ async function runServe(opts: ServeOptions): Promise<void> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+  });
+}
+
+/** The error binding host:port gives right now, or null when it can be bound (port 0 always can). */
+function probeListen(host: string, port: number): Promise<NodeJS.ErrnoException | null> {
+  if (port === 0) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
   });
 }

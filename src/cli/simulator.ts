@@ -1,8 +1,8 @@
 // `callsim simulator`: the realtime model simulator on its own, for any OpenAI Realtime client:
 // plain ws and TLS, a CA to trust, an optional model script and transcript manifest.
 import { Command, Option } from 'commander';
-import { ModelScriptError, loadModelScript, startRealtimeSimulator, type LoadedModelScript, type RunningSimulator } from '../model/simulator/simulator.js';
-import { TranscriptIndex } from '../model/simulator/transcripts.js';
+import type { LoadedModelScript, RunningSimulator } from '../model/simulator/simulator.js';
+import type { TranscriptIndex } from '../model/simulator/transcripts.js';
 import { UsageError, parseIntegerOption } from './options.js';
 
 interface SimulatorCliOptions {
@@ -55,6 +55,9 @@ Examples:
   $ npx callsim simulator --script turns.yaml --transcripts fixtures/transcripts.yaml`,
     )
     .action(async (opts: SimulatorCliOptions) => {
+      // Loaded when this command runs, not when the CLI starts.
+      const { ModelScriptError, loadModelScript, startRealtimeSimulator } = await import('../model/simulator/simulator.js');
+      const { TranscriptIndex } = await import('../model/simulator/transcripts.js');
       let script: LoadedModelScript | undefined;
       let transcripts: TranscriptIndex | undefined;
       try {

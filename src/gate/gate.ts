@@ -9,7 +9,8 @@ import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
 import { DEFAULT_WEBHOOK_PATH, runReplay, type ModelLegReport, type NetworkDelay, type ReplayCheck, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
 import { redactSecrets } from '../log.js';
-import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit, type LogCollector } from './crash-scan.js';
+import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit } from './crash-scan.js';
+import { sliceServerLog, windowsAt, type CallWindow, type ServerLogSlice } from './server-log.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
 import { prepareWitness, type GateWitnessOptions } from './witness/run.js';
 import type { ModelWitness } from './witness/witness.js';
@@ -31,6 +32,8 @@ export interface Finding {
   message: string;
   /** Server output that backs it up (the error line and what follows). */
   lines: string[];
+  /** Epoch ms it happened (a crash line printed, the server exiting), when the gate knows. */
+  at?: number;
 }
 
 export interface GateCallResult extends GateCell {
@@ -47,8 +50,18 @@ export interface GateCallResult extends GateCell {
   checks: ReplayCheck[];
   /** The model sessions tied to the call, and how; null when the model side was not watched. */
   model: ModelLegReport | null;
+  /**
+   * What was measured on the call, in ms, by name; null when it was not (the agent never spoke).
+   * A plain replay measures `firstAudioMs` (first media frame sent, or start, to the first audio
+   * back); conversations add theirs (response latency, barge-in) under their own names.
+   */
+  figures: CallFigures;
   findings: Finding[];
+  /** This call's own lines of the server's output (server-log.ts); null when no output was read (a replay). */
+  serverLog: ServerLogSlice | null;
 }
+
+export type CallFigures = Record<string, number | null>;
 
 export interface GateResult {
   verdict: 'pass' | 'fail';
@@ -63,6 +76,10 @@ export interface GateResult {
   serverOutput: { longLinesCut: number; charsCut: number; crashLinesNotKept: number } | null;
   /** Processes the server command left outside its process group, stopped by the gate; null when there was no command. */
   strayProcesses: number | null;
+  /** Why the run stopped before every cell ran ("SIGINT"), or null when it ran to the end. */
+  interrupted: string | null;
+  /** The cells that never ran because the run was interrupted. */
+  notRun: GateCell[];
   /** What the run should say about itself: direct mode, a target without a webhook, URLs accepted only locally. */
   notes: string[];
 }
@@ -104,6 +121,8 @@ export interface GateOptions {
   /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
   onCallDone?: (result: GateCallResult, done: number, total: number, report: ReplayReport | null) => void;
   onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
+  /** Aborting stops the run: calls in flight hang up, no new ones start, the server is stopped, and the result says so. */
+  signal?: AbortSignal;
 }
 
 export function buildMatrix(fixtures: string[], directions: CallDirection[], timings: GateTiming[]): GateCell[] {
@@ -118,20 +137,6 @@ export function buildMatrix(fixtures: string[], directions: CallDirection[], tim
   return cells;
 }
 
-interface CallWindow {
-  result: GateCallResult;
-  /** What the call's flow said of itself (fallback, warnings). */
-  notes: string[];
-  /** Why the server had no stats for this call; null when it had them. */
-  statsNote: string | null;
-  streamSid: string | null;
-  startedAt: number;
-  endedAt: number;
-}
-
-/** After a call ends, crash lines still arriving this long after are still blamed on it. */
-const ATTRIBUTION_GRACE_MS = 500;
-
 export async function runGate(options: GateOptions): Promise<GateResult> {
   const began = Date.now();
   const cells = buildMatrix(options.fixtures, options.directions, options.timings);
@@ -141,7 +146,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const prepared = await prepareWitness(options.target, options.witness ?? {}, cells.length);
   let target: GateTarget;
   try {
-    target = await startTarget(prepared.spec);
+    target = await startTarget(prepared.spec, options.signal);
   } catch (err) {
     await prepared.close();
     throw err;
@@ -161,7 +166,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   try {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < cells.length) {
+      while (next < cells.length && options.signal?.aborted !== true) {
         const index = next;
         const cell = cells[index] as GateCell;
         next += 1;
@@ -190,11 +195,18 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     await prepared.close();
   }
 
-  const unattributed = attributeCrashes(target.logs, windows, judgedUntil);
-  markUnreportedCalls(windows);
+  // Only the calls that ran: an interrupted run leaves holes where cells never started.
+  const ran = windows.filter((w): w is CallWindow => w !== undefined);
+  const slices = sliceServerLog(target.logs, ran, judgedUntil);
+  ran.forEach((w, i) => {
+    const slice = slices[i];
+    w.result.serverLog = slice === undefined ? null : { ...slice, lines: slice.lines.map(target.redact) };
+  });
+  const unattributed = attributeCrashes(target, ran, judgedUntil);
+  markUnreportedCalls(ran);
   if (serverExit !== null && serverExitedAt !== null) {
-    const finding: Finding = { kind: 'server-exit', message: `server process ${serverExit} during this call`, lines: lastLines(target.logs) };
-    const owners = windowsAt(windows, serverExitedAt);
+    const finding: Finding = { kind: 'server-exit', message: `server process ${serverExit} during this call`, lines: lastLines(target), at: serverExitedAt };
+    const owners = windowsAt(ran, serverExitedAt);
     for (const owner of owners) owner.result.findings.push(finding);
     if (owners.length === 0) unattributed.push({ ...finding, message: `server process ${serverExit} while no call ran` });
   }
@@ -205,18 +217,32 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
       lines: [],
     });
   }
-  const calls = windows.map((w) => w.result);
+  const calls = ran.map((w) => w.result);
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
-  const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 ? 'pass' : 'fail';
+  const notRun = cells.filter((_, i) => windows[i] === undefined);
+  const interrupted = options.signal?.aborted === true ? abortReason(options.signal) : null;
+  const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 && interrupted === null ? 'pass' : 'fail';
   // The auth token the gate signs with may be in the server's command line or in what it printed.
   const secrets = [options.placement?.authToken ?? ''].filter((s) => s !== '');
   const scrub = (finding: Finding): Finding => ({ ...finding, message: redactSecrets(finding.message, secrets), lines: finding.lines.map((l) => redactSecrets(l, secrets)) });
-  for (const call of calls) call.findings = call.findings.map(scrub);
+  for (const call of calls) {
+    call.findings = call.findings.map(scrub);
+    if (call.serverLog !== null) call.serverLog = { ...call.serverLog, lines: call.serverLog.lines.map((l) => redactSecrets(l, secrets)) };
+  }
   return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
     strayProcesses: options.target.kind === 'command' ? stopReport.strays : null,
-    notes: [...runNotes(windows, options.placement?.params ?? {}), ...modelNotes],
+    notes: [...runNotes(ran, options.placement?.params ?? {}), ...modelNotes],
+    interrupted,
+    notRun,
   };
+}
+
+/** The abort's reason as a word ("SIGINT"), whatever it was given as. */
+export function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (typeof reason === 'string') return reason;
+  return reason instanceof Error && reason.name !== 'AbortError' ? reason.message : 'aborted';
 }
 
 /** The run's notes: each distinct thing its calls said, and once what direct mode means. */
@@ -253,11 +279,13 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
     serverCounters: null,
     checks: [],
     model: null,
+    figures: { firstAudioMs: null },
     findings: [],
+    serverLog: null,
   };
   const exitBefore = target.exit();
   if (exitBefore !== null) {
-    result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target.logs) });
+    result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target) });
     return { result, statsNote: null, streamSid: null, report: null };
   }
   const placement = options.placement ?? {};
@@ -286,6 +314,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
       startDelayMs: cell.timing === 'realtime' ? 200 : 0,
       expectAudio: options.expectAudio,
       witness,
+      signal: options.signal,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.tailMs !== undefined ? { tailMs: options.tailMs } : {}),
     });
@@ -301,6 +330,7 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   result.serverCounters = report.stats.counters;
   result.checks = report.checks;
   result.model = report.model;
+  result.figures = { firstAudioMs: report.call.firstAudioLatencyMs };
   for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
   return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid, report };
 }
@@ -324,7 +354,8 @@ export const MAX_CRASH_FINDINGS_PER_CALL = 20;
  * MAX_CRASH_FINDINGS_PER_CALL of them: a server that prints a crash on every line must not turn
  * one call's report into hundreds of megabytes.
  */
-function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil: number): Finding[] {
+function attributeCrashes(target: GateTarget, windows: CallWindow[], judgedUntil: number): Finding[] {
+  const { logs } = target;
   const unattributed: Finding[] = [];
   const listed = new Map<Finding[], number>();
   const omitted = new Map<Finding[], number>();
@@ -339,7 +370,7 @@ function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil
   };
   for (const hit of logs.hits) {
     if (hit.line.at > judgedUntil) continue;
-    const finding = crashFinding(logs, hit);
+    const finding = crashFinding(target, hit);
     // A server that names the call (callSid or streamSid) near the error settles it: the line
     // nearest the error that names any call, so another call's line printed just before is not blamed.
     const nearby = [hit.detail?.text ?? '', hit.line.text, ...logs.context(hit, 3, 0).reverse(), ...logs.preceding(hit, 3)];
@@ -366,20 +397,11 @@ function attributeCrashes(logs: LogCollector, windows: CallWindow[], judgedUntil
   return unattributed;
 }
 
-/** The calls running at `at`; if none, the last one(s) to end just before it. */
-function windowsAt(windows: CallWindow[], at: number): CallWindow[] {
-  const running = windows.filter((w) => at >= w.startedAt && at <= w.endedAt);
-  if (running.length > 0) return running;
-  const recent = windows.filter((w) => at > w.endedAt && at <= w.endedAt + ATTRIBUTION_GRACE_MS);
-  const lastEnd = Math.max(...recent.map((w) => w.endedAt));
-  return recent.filter((w) => w.endedAt === lastEnd);
+function crashFinding(target: GateTarget, hit: CrashHit): Finding {
+  const headline = target.redact((hit.detail ?? hit.line).text.trim()).slice(0, 300);
+  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${headline}`, lines: target.logs.context(hit, 1, 10).map(target.redact), at: hit.line.at };
 }
 
-function crashFinding(logs: LogCollector, hit: CrashHit): Finding {
-  const headline = (hit.detail ?? hit.line).text.trim().slice(0, 300);
-  return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${headline}`, lines: logs.context(hit, 1, 10) };
-}
-
-function lastLines(logs: LogCollector, count = 10): string[] {
-  return logs.lines.slice(-count).map((l) => l.text);
+function lastLines(target: GateTarget, count = 10): string[] {
+  return target.logs.lines.slice(-count).map((l) => target.redact(l.text));
 }

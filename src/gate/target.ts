@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { createLogger } from '../log.js';
+import { createLogger, redactSecrets } from '../log.js';
+import { redactCommand } from '../text/redact.js';
 import type { RunningSimulator } from '../model/simulator/simulator.js';
-import { startMediaServer, type RunningMediaServer } from '../server/media-server.js';
+import type { RunningMediaServer } from '../server/media-server.js';
 import { LogCollector } from './crash-scan.js';
 
 export type TargetSpec =
@@ -16,10 +17,12 @@ export type TargetSpec =
   | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number; env?: Readonly<Record<string, string>> };
 
 export interface GateTarget {
-  /** What to print: "built-in callsim serve", the URL, or the command. */
+  /** What to print: "built-in callsim serve", the URL, or the command with its secrets redacted. */
   label: string;
   wsUrl: string;
   logs: LogCollector;
+  /** A line of its output as it may be shown: the secrets it was given scrubbed. */
+  redact(text: string): string;
   /** Set when the server process is gone: "exited with code 1", "killed by SIGSEGV". */
   exit(): string | null;
   /** Epoch ms it went, or null. */
@@ -49,7 +52,31 @@ export class TargetError extends Error {
   }
 }
 
-export async function startTarget(spec: TargetSpec): Promise<GateTarget> {
+/**
+ * Starts or reaches the server. With a `signal`, the caller owns SIGINT/SIGTERM and aborts it
+ * to stop a server command still starting (a TargetError); without one, a signal stops the
+ * server command's processes and exits, so Ctrl-C never orphans them.
+ */
+/** How the reports name a target: the URL, the built-in server, or the command with its secrets redacted. */
+export function targetLabel(spec: TargetSpec): string {
+  switch (spec.kind) {
+    case 'builtin':
+      return BUILTIN_LABEL;
+    case 'url':
+      return spec.url;
+    case 'command':
+      return redactSecrets(redactCommand(spec.command).text, inheritedSecrets());
+  }
+}
+
+const BUILTIN_LABEL = 'built-in callsim serve (embedded realtime simulator)';
+
+/** Secrets a server command inherits from our environment, which its output must not show. */
+function inheritedSecrets(): string[] {
+  return [process.env.OPENAI_API_KEY ?? '', process.env.TWILIO_AUTH_TOKEN ?? ''];
+}
+
+export async function startTarget(spec: TargetSpec, signal?: AbortSignal): Promise<GateTarget> {
   switch (spec.kind) {
     case 'builtin':
       return startBuiltin();
@@ -58,12 +85,13 @@ export async function startTarget(spec: TargetSpec): Promise<GateTarget> {
         label: spec.url,
         wsUrl: spec.url,
         logs: new LogCollector(),
+        redact: (text) => text,
         exit: () => null,
         exitedAt: () => null,
         stop: async () => NOTHING_LEFT,
       };
     case 'command':
-      return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs, spec.env ?? {});
+      return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs, signal, spec.env ?? {});
   }
 }
 
@@ -71,11 +99,14 @@ async function startBuiltin(): Promise<GateTarget> {
   const logs = new LogCollector();
   // The built-in server's own log lines go through the same crash scan as any other server's.
   const logger = createLogger({ format: 'json', level: 'info', write: (line) => logs.add('log', line) });
+  // Loaded only for this target: a gate against another server never needs callsim's own.
+  const { startMediaServer } = await import('../server/media-server.js');
   const server: RunningMediaServer = await startMediaServer({ port: 0, logger });
   return {
-    label: 'built-in callsim serve (embedded realtime simulator)',
+    label: BUILTIN_LABEL,
     wsUrl: server.wsUrl,
     logs,
+    redact: (text) => text,
     exit: () => null,
     exitedAt: () => null,
     simulator: server.simulator,
@@ -102,11 +133,17 @@ const ANNOUNCED_URL = /\b(wss?|https?):\/\/(127\.0\.0\.1|localhost|0\.0\.0\.0|\[
 
 /**
  * Starts `command` through the shell with PORT in its environment (and `{port}` in the command
- * replaced), and `extraEnv` (the model the gate hands it) over the gate's own environment. It is ready when it prints a ws:// or http:// URL on loopback, or when something
+ * replaced), and `extraEnv` (the model the gate hands it) over our own environment. It is ready when it prints a ws:// or http:// URL on loopback, or when something
  * accepts connections on the port we gave it, whichever comes first.
  */
-async function startCommand(command: string, wsPath: string, readyTimeoutMs: number, extraEnv: Readonly<Record<string, string>>): Promise<GateTarget> {
+async function startCommand(command: string, wsPath: string, readyTimeoutMs: number, signal: AbortSignal | undefined, extraEnv: Readonly<Record<string, string>>): Promise<GateTarget> {
   const port = await freePort();
+  // What is echoed of the command, and what its output is scrubbed of: an inline OPENAI_API_KEY=…
+  // and the secrets it inherits from our environment.
+  const redacted = redactCommand(command);
+  const secrets = [...redacted.values, ...inheritedSecrets()];
+  const label = redactSecrets(redacted.text, secrets);
+  const redact = (text: string): string => redactSecrets(text, secrets);
   const logs = new LogCollector();
   // Every process the command starts inherits this: one that leaves the process group (a daemon,
   // `setsid`, a double fork) is still found by it when the gate stops the server.
@@ -140,8 +177,10 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
       }
     }
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (signal === undefined) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
   process.once('exit', killNow);
   const release = (): void => {
     process.off('SIGINT', onSignal);
@@ -168,7 +207,12 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
       // The shell is gone; something it started in the background may still be running.
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`server command ${exitStatus} before it was ready: ${command}`, logs.lines.map((l) => l.text));
+      throw new TargetError(`server command ${exitStatus} before it was ready: ${label}`, logs.lines.map((l) => redact(l.text)));
+    }
+    if (signal?.aborted === true) {
+      await killTree(child, exited, runToken);
+      release();
+      throw new TargetError(`interrupted while the server command was starting: ${label}`, logs.lines.map((l) => redact(l.text)));
     }
     // A printed URL says where; a connection accepted there says it is ready.
     const candidate: string = announced ?? `ws://127.0.0.1:${port}${wsPath}`;
@@ -176,14 +220,15 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     else if (Date.now() > deadline) {
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${command}`, logs.lines.map((l) => l.text));
-    } else await new Promise((resolve) => setTimeout(resolve, 100));
+      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${label}`, logs.lines.map((l) => redact(l.text)));
+    } else await sleepUnlessAborted(100, signal);
   }
 
   return {
-    label: command,
+    label,
     wsUrl,
     logs,
+    redact,
     exit: () => exitStatus,
     exitedAt: () => exitedAt,
     stop: async () => {
@@ -225,6 +270,19 @@ function accepts(port: number): Promise<boolean> {
     });
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolve(false));
+  });
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 

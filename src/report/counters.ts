@@ -1,8 +1,8 @@
 // The one counter renderer: a server counter as text, and the server-vs-wire rows beside what
 // the fake Twilio counted itself. The gate's table and the replay's view both use it.
-import type { ChalkInstance } from 'chalk';
 import type { CallSummary, ReplayReport, ServerStats } from '../caller/replay.js';
 import { padStartVisible } from '../text/columns.js';
+import type { Style } from '../text/style.js';
 
 /** A server counter that has a twin the caller counts on the wire. */
 export interface WireTwin {
@@ -25,7 +25,7 @@ export const WIRE_TWINS: readonly WireTwin[] = [
  * counter (missing, not broken), red `null` a value that was not a finite number (JSON turns NaN
  * into null, and the report keeps it so).
  */
-export function counterText(counters: ServerStats['counters'], name: string, style: ChalkInstance): string {
+export function counterText(counters: ServerStats['counters'], name: string, style: Style): string {
   if (counters === null) return '-';
   const value = counters[name];
   if (value === undefined) return style.dim('—');
@@ -36,7 +36,7 @@ const LABEL_WIDTH = 30;
 const VALUE_WIDTH = 10;
 
 /** The replay's counter table: each wire twin (yellow where the two disagree), then the rest. */
-export function counterRows(report: ReplayReport, style: ChalkInstance): string[] {
+export function counterRows(report: ReplayReport, style: Style): string[] {
   const server = report.stats.counters;
   const rows = [style.dim(`  ${'counter'.padEnd(LABEL_WIDTH)}${'server'.padStart(VALUE_WIDTH)}${'wire'.padStart(VALUE_WIDTH)}`)];
   for (const twin of WIRE_TWINS) {

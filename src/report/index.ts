@@ -1,28 +1,35 @@
 // src/report/: what callsim hands back after a run. A reporter is an object with optional hooks
-// (reporter.ts), one file per reporter (progress, table, json, junit), picked by name from the
+// (reporter.ts), one file per reporter (progress, table, json, junit, github, and html/ for the
+// page), picked by name from the
 // map below (`--reporter name[=file]`), all fed the same events by `callsim replay` and `callsim
 // gate`. A new reporter is one new file and one line here. This folder may import the types of
 // caller/ and gate/ results and the helpers in text/; never the server, the model or the CLI.
 import path from 'node:path';
-import chalk, { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
 import type { CallProgress } from '../caller/call.js';
+import { githubReporter } from './github.js';
+import { htmlReporter } from './html/reporter.js';
 import { jsonReporter } from './json.js';
 import { junitReporter } from './junit.js';
 import { progressReporter } from './progress.js';
 import type { CallEnd, CallStart, Reporter, ReporterContext, RunCommand, RunEnd, RunFailure, RunStart, TextSink } from './reporter.js';
 import { tableReporter } from './table.js';
+import { PLAIN, styleFor, type Style } from '../text/style.js';
 
 interface ReporterKind {
   create: (context: ReporterContext) => Reporter;
-  /** Where it writes when given no file; a stderr reporter draws while the run goes and takes no file. */
+  /** Where it writes when given no file (github: its annotations, always). */
   stream: 'stdout' | 'stderr';
+  /** Whether `name=FILE` means anything: the live line has no file; github's is its Markdown summary. */
+  takesFile: boolean;
 }
 
 export const REPORTERS = {
-  table: { create: tableReporter, stream: 'stdout' },
-  json: { create: jsonReporter, stream: 'stdout' },
-  junit: { create: junitReporter, stream: 'stdout' },
-  progress: { create: progressReporter, stream: 'stderr' },
+  table: { create: tableReporter, stream: 'stdout', takesFile: true },
+  json: { create: jsonReporter, stream: 'stdout', takesFile: true },
+  junit: { create: junitReporter, stream: 'stdout', takesFile: true },
+  html: { create: htmlReporter, stream: 'stdout', takesFile: true },
+  github: { create: githubReporter, stream: 'stderr', takesFile: true },
+  progress: { create: progressReporter, stream: 'stderr', takesFile: false },
 } as const satisfies Record<string, ReporterKind>;
 
 export type ReporterName = keyof typeof REPORTERS;
@@ -46,7 +53,7 @@ export function parseReporterSpec(value: string): ReporterSpec | string {
   if (eq < 0) return { name, file: null };
   const file = value.slice(eq + 1);
   if (file === '') return `${name}=: a file name must follow the =`;
-  if (REPORTERS[name].stream === 'stderr') return `the ${name} reporter writes to stderr and takes no file`;
+  if (!REPORTERS[name].takesFile) return `the ${name} reporter writes to stderr and takes no file`;
   return { name, file };
 }
 
@@ -70,10 +77,12 @@ export interface ReporterIo {
   command: RunCommand;
   stdout?: TextSink;
   stderr?: TextSink;
-  /** Colours for each stream; default: chalk's own detection for stdout and for stderr. */
-  stdoutStyle?: ChalkInstance;
-  stderrStyle?: ChalkInstance;
+  /** Colours for each stream; default: what NO_COLOR, FORCE_COLOR and the stream itself say (text/style.ts). */
+  stdoutStyle?: Style;
+  stderrStyle?: Style;
   quiet?: boolean;
+  /** Each call's timeline in the JSON report too. */
+  timeline?: boolean;
 }
 
 export interface ReporterError {
@@ -81,8 +90,6 @@ export interface ReporterError {
   hook: keyof Reporter;
   message: string;
 }
-
-const NO_COLOUR = new Chalk({ level: 0 });
 
 /**
  * The reporters of one run behind one set of hooks. A reporter that throws is recorded in
@@ -96,11 +103,12 @@ export class ReporterGroup implements Required<Reporter> {
     const stdout = io.stdout ?? process.stdout;
     const stderr = io.stderr ?? process.stderr;
     // The live line ends first, so it is gone before any report prints beneath it.
-    const ordered = [...specs].sort((a, b) => Number(REPORTERS[b.name].stream === 'stderr') - Number(REPORTERS[a.name].stream === 'stderr'));
+    const live = (name: ReporterName): number => Number(name === 'progress');
+    const ordered = [...specs].sort((a, b) => live(b.name) - live(a.name));
     this.members = ordered.map((spec) => {
       const kind: ReporterKind = REPORTERS[spec.name];
-      const style = spec.file !== null ? NO_COLOUR : kind.stream === 'stderr' ? (io.stderrStyle ?? chalkStderr) : (io.stdoutStyle ?? chalk);
-      const context: ReporterContext = { command: io.command, file: spec.file, stdout, stderr, style, quiet: io.quiet ?? false };
+      const style = spec.file !== null ? PLAIN : kind.stream === 'stderr' ? (io.stderrStyle ?? styleFor(stderr)) : (io.stdoutStyle ?? styleFor(stdout));
+      const context: ReporterContext = { command: io.command, file: spec.file, stdout, stderr, style, quiet: io.quiet ?? false, timeline: io.timeline ?? false };
       return { name: spec.name, reporter: kind.create(context) };
     });
   }
@@ -154,4 +162,8 @@ export class ReporterGroup implements Required<Reporter> {
 export type { CallEnd, CallStart, Reporter, ReporterContext, RunCommand, RunEnd, RunFailure, RunStart, TextSink } from './reporter.js';
 export { replayCallResult, replayCell, replayRun } from './reporter.js';
 export { formatGateTable, formatReplayReport } from './table.js';
-export { formatJunit } from './junit.js';
+export { formatJunit, formatJunitFailure } from './junit.js';
+export { annotations as githubAnnotations, summaryMarkdown as githubSummary, escapeData, escapeProperty } from './github.js';
+export { formatHtml, formatHtmlFailure } from './html/reporter.js';
+export { FIGURE_KINDS, summarizeFigures, percentile, type FigureKind, type FigureSummary } from './figures.js';
+export { groupFindings, type FindingGroup } from './findings.js';

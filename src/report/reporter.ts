@@ -2,10 +2,10 @@
 // run of one call) and `callsim gate` (a run of the matrix). Modelled on Vitest's reporters.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChalkInstance } from 'chalk';
 import type { CallProgress } from '../caller/call.js';
 import type { ReplayReport } from '../caller/replay.js';
 import type { GateCallResult, GateCell, GateResult, GateTiming } from '../gate/gate.js';
+import type { Style } from '../text/style.js';
 
 export type RunCommand = 'replay' | 'gate';
 
@@ -40,11 +40,15 @@ export interface RunEnd {
   replay: ReplayReport | null;
 }
 
-/** The run stopped before it had a result (the server could not start, the input was unreadable). */
+/** The run stopped before it had a result (the server could not start, the input was unreadable, Ctrl-C while it started). */
 export interface RunFailure {
   message: string;
   /** Output that explains it (the server command's last lines), oldest first. */
   output: string[];
+  /** The server the run was for, as the reports name it (a command with its secrets redacted), when known. */
+  target: string | null;
+  /** The signal that stopped it ("SIGINT"), or null when it failed on its own. */
+  interrupted: string | null;
 }
 
 /**
@@ -75,9 +79,11 @@ export interface ReporterContext {
   stdout: TextSink;
   stderr: TextSink;
   /** Colours for the stream the reporter writes to (none when it writes a file). */
-  style: ChalkInstance;
+  style: Style;
   /** Less detail: only verdicts and failures (`callsim replay --quiet`). */
   quiet: boolean;
+  /** Put each call's timeline in the JSON report (`--timeline`); the HTML report always has them. */
+  timeline: boolean;
 }
 
 /** A finished report to its file, or to stdout when it was given none. */
@@ -104,12 +110,14 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     serverCounters: report.stats.counters,
     checks: report.checks,
     model: report.model,
+    figures: { firstAudioMs: report.call.firstAudioLatencyMs },
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),
+    serverLog: null,
   };
 }
 
 /** A replay as a run of one call: the same result shape the gate produces, and the report itself. */
-export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
+export function replayRun(call: GateCallResult, report: ReplayReport, interrupted: string | null = null): RunEnd {
   return {
     result: {
       verdict: report.verdict,
@@ -121,6 +129,8 @@ export function replayRun(call: GateCallResult, report: ReplayReport): RunEnd {
       serverExit: null,
       serverOutput: null,
       strayProcesses: null,
+      interrupted,
+      notRun: [],
       notes: [],
     },
     replay: report,

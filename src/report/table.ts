@@ -1,21 +1,59 @@
 // The text report for people: the gate's table and failure list, or a replay's single-call view.
 // Written once, at the end of the run, to stdout (or a file, without colours).
 import path from 'node:path';
-import type { ChalkInstance } from 'chalk';
 import type { ReplayCheck, ReplayReport } from '../caller/replay.js';
-import type { GateResult } from '../gate/gate.js';
+import type { GateCallResult, GateResult } from '../gate/gate.js';
 import { padEndVisible, visibleLength } from '../text/columns.js';
 import { printable } from '../text/printable.js';
+import type { Style } from '../text/style.js';
 import { counterRows, counterText } from './counters.js';
-import { writeReport, type Reporter, type ReporterContext, type RunEnd } from './reporter.js';
+import { figureText, summarizeFigures } from './figures.js';
+import { groupFindings, type FindingGroup } from './findings.js';
+import { writeReport, type Reporter, type ReporterContext, type RunCommand, type RunEnd, type RunFailure } from './reporter.js';
 
 /** A failure's log excerpt stops here; the JSON report has every line. */
 const EXCERPT_LINES = 8;
+/** Calls named under a finding; the rest are counted. */
+const LISTED_CALLS = 10;
 
-export function formatGateTable(result: GateResult, style: ChalkInstance): string {
+/**
+ * The gate's report for people: the findings first, each once with the calls it was found in,
+ * then the table of calls and the figures, and the verdict on the last line, so the end of the
+ * output, what a terminal or a CI log shows, is the table and the verdict.
+ */
+export function formatGateTable(result: GateResult, style: Style): string {
+  const out: string[] = [];
+  let previous: FindingGroup | null = null;
+  for (const group of groupFindings(result)) {
+    out.push(...groupLines(group, previous, style), '');
+    previous = group;
+  }
+  out.push(...tableLines(result, style));
+  if (result.notRun.length > 0) {
+    const ids = result.notRun.slice(0, LISTED_CALLS).map((cell) => printable(cell.id)).join(', ');
+    const more = result.notRun.length > LISTED_CALLS ? `, and ${result.notRun.length - LISTED_CALLS} more` : '';
+    out.push('', style.yellow(`not run (${printable(result.interrupted ?? 'interrupted')}): ${ids}${more}`));
+  }
+  if (result.serverExit !== null) out.push('', style.gray(`server process ${printable(result.serverExit)}`));
+  if (result.notes.length > 0) out.push('', ...result.notes.map((note) => style.dim(`note: ${printable(note)}`)));
+  out.push('', ...summarizeFigures(result.calls).map((figure) => style.dim(`${figure.label.padEnd(18)} ${figureText(figure)}`)));
+  const failed = result.calls.filter((c) => c.verdict === 'fail').length;
+  const passed = result.calls.length - failed;
+  const verdict =
+    result.interrupted !== null
+      ? style.bold(style.yellow(`GATE INTERRUPTED (${printable(result.interrupted)})`))
+      : result.verdict === 'pass'
+        ? style.bold(style.green('GATE PASSED'))
+        : style.bold(style.red('GATE FAILED'));
+  const notRun = result.notRun.length > 0 ? `, ${result.notRun.length} not run,` : '';
+  out.push('', `${verdict} ${passed}/${result.calls.length} calls passed${notRun} against ${printable(result.target)} in ${seconds(result.durationMs, '')}`);
+  return out.join('\n');
+}
+
+function tableLines(result: GateResult, style: Style): string[] {
   const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time'];
   const rows = result.calls.map((c) => [
-    path.basename(c.fixture),
+    printable(path.basename(c.fixture)),
     c.direction,
     c.timing,
     c.verdict === 'pass' ? style.green('pass') : style.red('FAIL'),
@@ -27,43 +65,47 @@ export function formatGateTable(result: GateResult, style: ChalkInstance): strin
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
   const line = (cells: string[]): string => cells.map((cell, i) => padEndVisible(cell, widths[i] ?? 0)).join('  ');
-  const out = [style.bold(line(header)), ...rows.map(line)];
+  return [style.bold(line(header)), ...rows.map(line)];
+}
 
-  const failed = result.calls.filter((c) => c.verdict === 'fail');
-  for (const call of failed) {
-    out.push('', style.red(`✗ ${call.id}`) + (call.callSid ? style.gray(` (${call.callSid})`) : ''));
-    for (const finding of call.findings) {
-      out.push(`    ${style.yellow(finding.kind)}: ${finding.message}`);
-      for (const l of finding.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${l}`));
+function sameCalls(a: FindingGroup | null, b: FindingGroup): boolean {
+  return a !== null && a.calls.length === b.calls.length && a.calls.every((call, i) => call === b.calls[i]);
+}
+
+/** One finding, once: what it is, the calls it was found in (not again when the last finding's were the same), and its log excerpt. */
+function groupLines(group: FindingGroup, previous: FindingGroup | null, style: Style): string[] {
+  const out: string[] = [];
+  const callName = (call: GateCallResult): string => printable(call.id) + (call.callSid ? style.gray(` (${call.callSid})`) : '');
+  if (group.calls.length === 0) {
+    out.push(style.red(`✗ server output not tied to any call: ${printable(group.message)}`));
+  } else {
+    out.push(`${style.red('✗')} ${style.yellow(group.kind)}: ${printable(group.message)}`);
+    if (group.calls.length === 1) {
+      out.push(`    in ${callName(group.calls[0] as GateCallResult)}`);
+    } else if (sameCalls(previous, group)) {
+      out.push(`    in the same ${group.calls.length} calls`);
+    } else {
+      out.push(`    in ${group.calls.length} calls:`);
+      for (const call of group.calls.slice(0, LISTED_CALLS)) out.push(`      ${callName(call)}`);
+      if (group.calls.length > LISTED_CALLS) out.push(`      … and ${group.calls.length - LISTED_CALLS} more`);
     }
   }
-  for (const finding of result.unattributed) {
-    out.push('', style.red(`✗ server output not tied to any call: ${finding.message}`));
-    for (const l of finding.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${l}`));
-  }
-  if (result.serverExit !== null) out.push('', style.gray(`server process ${result.serverExit}`));
-  if (result.notes.length > 0) out.push('', ...result.notes.map((note) => style.dim(`note: ${printable(note)}`)));
-  const passed = result.calls.length - failed.length;
-  out.push(
-    '',
-    (result.verdict === 'pass' ? style.green.bold('GATE PASSED') : style.red.bold('GATE FAILED')) +
-      ` ${passed}/${result.calls.length} calls passed against ${result.target} in ${seconds(result.durationMs, '')}`,
-  );
-  return out.join('\n');
+  for (const l of group.lines.slice(0, EXCERPT_LINES)) out.push(style.gray(`      | ${printable(l)}`));
+  return out;
 }
 
 function seconds(ms: number, unitSpace = ' '): string {
   return `${(ms / 1000).toFixed(1)}${unitSpace}s`;
 }
 
-function checkLine(check: ReplayCheck, style: ChalkInstance): string {
+function checkLine(check: ReplayCheck, style: Style): string {
   const mark = check.status === 'pass' ? style.green('✓') : check.status === 'fail' ? style.red('✗') : style.dim('–');
   const name = check.status === 'skip' ? style.dim(check.name.padEnd(24)) : check.name.padEnd(24);
-  return `  ${mark} ${name} ${style.dim(check.reason)}`;
+  return `  ${mark} ${name} ${style.dim(printable(check.reason))}`;
 }
 
 /** How Twilio set the call up: webhook and TwiML, or direct mode; and what the report should know. */
-function flowLines(report: ReplayReport, style: ChalkInstance): string[] {
+function flowLines(report: ReplayReport, style: Style): string[] {
   const flow = report.callFlow;
   const lines: string[] = [];
   if (flow.webhook !== null) {
@@ -87,7 +129,7 @@ function flowLines(report: ReplayReport, style: ChalkInstance): string[] {
 }
 
 /** What the caller saw of the call: frames, latency, how it closed, playback. */
-function callLines(report: ReplayReport, style: ChalkInstance): string[] {
+function callLines(report: ReplayReport, style: Style): string[] {
   const { call } = report;
   const lines = [
     `  frames       sent ${call.framesSent} (${call.audioFramesSent} audio + ${call.silenceFramesSent} silence)` +
@@ -96,7 +138,7 @@ function callLines(report: ReplayReport, style: ChalkInstance): string[] {
     `  duration     ${seconds(call.durationMs)}`,
   ];
   const when = call.serverClosedBeforeStop ? style.red('before stop') : call.stopSent ? 'after stop' : 'without stop';
-  lines.push(`  closed       by ${call.closedBy ?? 'nobody'} ${when}, code ${call.closeCode ?? '—'}${call.closeReason ? ` "${call.closeReason}"` : ''}`);
+  lines.push(`  closed       by ${call.closedBy ?? 'nobody'} ${when}, code ${call.closeCode ?? '—'}${call.closeReason ? ` "${printable(call.closeReason)}"` : ''}`);
   if (call.marksReceived > 0 || call.clearsReceived > 0) {
     lines.push(
       `  playback     ${call.marksReceived} marks (${call.marksEchoed} echoed, ${call.marksPendingAtEnd} unplayed at hang-up)` +
@@ -107,7 +149,7 @@ function callLines(report: ReplayReport, style: ChalkInstance): string[] {
 }
 
 /** A replay's report for people (no trailing newline). `quiet` keeps only the verdict and failures. */
-export function formatReplayReport(report: ReplayReport, style: ChalkInstance, quiet = false): string {
+export function formatReplayReport(report: ReplayReport, style: Style, quiet = false): string {
   const lines: string[] = [];
   const failed = report.checks.filter((c) => c.status === 'fail').length;
   const passed = report.checks.filter((c) => c.status === 'pass').length;
@@ -124,7 +166,7 @@ export function formatReplayReport(report: ReplayReport, style: ChalkInstance, q
     lines.push('', ...flowLines(report, style));
     if (report.call.connected) {
       lines.push(...callLines(report, style), '', ...counterRows(report, style));
-      if (report.stats.note) lines.push(style.dim(`  note: ${report.stats.note}`));
+      if (report.stats.note) lines.push(style.dim(`  note: ${printable(report.stats.note)}`));
       lines.push('');
     }
     lines.push(...report.checks.map((check) => checkLine(check, style)));
@@ -138,12 +180,18 @@ export function formatReplayReport(report: ReplayReport, style: ChalkInstance, q
     lines.push('');
   }
   if (report.verdict === 'pass') {
-    lines.push(`${style.green.bold('PASS')} ${style.green(`healthy call: ${passed} checks passed`)}`);
+    lines.push(`${style.bold(style.green('PASS'))} ${style.green(`healthy call: ${passed} checks passed`)}`);
   } else {
-    lines.push(`${style.red.bold('FAIL')} ${style.red(`${failed} of ${passed + failed} checks failed`)}`);
-    for (const failure of report.failures) lines.push(style.red(`  • ${failure}`));
+    lines.push(`${style.bold(style.red('FAIL'))} ${style.red(`${failed} of ${passed + failed} checks failed`)}`);
+    for (const failure of report.failures) lines.push(style.red(`  • ${printable(failure)}`));
   }
   return lines.join('\n');
+}
+
+/** The run that never got a result: on its own file with the output that explains it; on stdout the verdict line (the CLI has put the error and output on stderr). */
+export function formatRunFailure(command: RunCommand, failure: RunFailure, style: Style, withOutput: boolean): string {
+  const lines = withOutput ? failure.output.slice(-EXCERPT_LINES * 3).map((l) => style.gray(`  | ${printable(l)}`)) : [];
+  return [...lines, `${style.bold(style.red(`${command.toUpperCase()} ERROR`))} ${printable(failure.message)}`].join('\n');
 }
 
 export function tableReporter(context: ReporterContext): Reporter {
@@ -151,6 +199,9 @@ export function tableReporter(context: ReporterContext): Reporter {
     async onRunEnd(run: RunEnd) {
       const text = run.replay !== null ? formatReplayReport(run.replay, context.style, context.quiet) : formatGateTable(run.result, context.style);
       await writeReport(context, `${text}\n`);
+    },
+    async onRunFailure(failure) {
+      await writeReport(context, `${formatRunFailure(context.command, failure, context.style, context.file !== null)}\n`);
     },
   };
 }

@@ -3,6 +3,7 @@
 //
 //   routes.ts       GET /healthz, the TwiML webhook, GET /calls, admission of the /media upgrade
 //   registry.ts     live calls, finished snapshots, lookup, the idle sweep
+//   metrics.ts      GET /metrics (Prometheus, through prom-client)
 //   call/           one call: a coordinator around its lifecycle and parts (see call/call.ts)
 //   call-snapshot.ts  the JSON contract of GET /calls
 //   playout-mark.ts   the published mark-name contract
@@ -23,6 +24,7 @@ import { Call } from './call/call.js';
 import { DEFAULT_CALL_CONFIG, type CallConfig } from './call/config.js';
 import type { CallSnapshot } from './call-snapshot.js';
 import { CLOSE_CODE } from './close-code.js';
+import { ServerMetrics } from './metrics.js';
 import { CallRegistry } from './registry.js';
 import { INITIAL_REFUSALS, MEDIA_PATH, httpHandler, upgradeHandler, type RouteContext } from './routes.js';
 
@@ -108,10 +110,11 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
 
   const model = await startModelBackend(modelOptions, options.modelConnectTimeoutMs);
   const ticker = new SharedTicker();
-  const registry = new CallRegistry({ keepFinished: options.keepFinishedCalls ?? DEFAULTS.keepFinishedCalls, idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs, logger });
+  const refusals = { ...INITIAL_REFUSALS };
+  const metrics: ServerMetrics = new ServerMetrics({ liveCalls: () => registry.liveSnapshots(), refusals });
+  const registry = new CallRegistry({ keepFinished: options.keepFinishedCalls ?? DEFAULTS.keepFinishedCalls, idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs, logger, onRetired: metrics.callEnded });
   /** Set by close(): new calls are refused while live ones finish. */
   let draining = false;
-  const refusals = { ...INITIAL_REFUSALS };
   const routes: RouteContext = {
     logger,
     authToken,
@@ -122,6 +125,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
     callsLocalOnly: options.callsLocalOnly ?? false,
     maxCalls: options.maxCalls ?? DEFAULTS.maxCalls,
     registry,
+    metrics,
     refusals,
     isDraining: () => draining,
   };
@@ -131,7 +135,7 @@ export async function startMediaServer(options: MediaServerOptions = {}): Promis
   server.on(
     'upgrade',
     upgradeHandler(routes, wss, (socket) => {
-      registry.add(new Call({ socket, modelFactory: model.bridgeFactory, modelBackend: model.backend, ticker, logger, config: callConfig, onFinished: registry.finish }));
+      registry.add(new Call({ socket, modelFactory: model.bridgeFactory, modelBackend: model.backend, ticker, logger, config: callConfig, onFinished: registry.finish, metrics }));
     }),
   );
 

@@ -24,6 +24,8 @@ export interface CallRegistryOptions {
    */
   idleTimeoutMs: number;
   logger: Logger;
+  /** A call left the live set, with its final snapshot (once per call: the metrics' totals). */
+  onRetired?: (snapshot: CallSnapshot) => void;
 }
 
 /** The sweep runs a few times per idle timeout, within these bounds. */
@@ -66,7 +68,9 @@ export class CallRegistry {
       if (finished.has(call.serial)) finished.set(call.serial, call.snapshot());
       return;
     }
-    finished.set(call.serial, call.snapshot());
+    const snapshot = call.snapshot();
+    finished.set(call.serial, snapshot);
+    this.options.onRetired?.(snapshot);
     if (finished.size > this.options.keepFinished) {
       const oldest = finished.keys().next();
       if (!oldest.done) finished.delete(oldest.value);
@@ -79,6 +83,11 @@ export class CallRegistry {
     let found: CallSnapshot | null = null;
     for (const snapshot of this.finished.values()) if (snapshot.callSid === callSid) found = snapshot;
     return found;
+  }
+
+  /** The live calls only. */
+  liveSnapshots(): CallSnapshot[] {
+    return [...this.live].map((call) => call.snapshot());
   }
 
   /** Finished calls first, oldest first, then the live ones. */

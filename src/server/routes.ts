@@ -1,4 +1,4 @@
-// The routes on the server's one port: GET /healthz, the TwiML webhook, GET /calls, and the
+// The routes on the server's one port: GET /healthz, the TwiML webhook, GET /calls, GET /metrics, and the
 // Media Streams upgrade on /media, which is admitted (signature, drain, capacity) before any call
 // exists. Every refusal is counted; nothing here knows what a call does once it runs.
 import type http from 'node:http';
@@ -8,6 +8,7 @@ import { redactSecrets, type Logger } from '../log.js';
 import type { ModelBackend } from '../model/bridge.js';
 import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
+import type { ServerMetrics } from './metrics.js';
 import type { CallRegistry } from './registry.js';
 
 /** Where Twilio opens Media Streams (the `<Stream url>` of the TwiML). */
@@ -16,6 +17,8 @@ const HEALTH_PATH = '/healthz';
 /** The voice webhook, under both names the public samples use. */
 const TWIML_PATHS: readonly string[] = ['/twiml', '/incoming-call'];
 const CALLS_PATH = '/calls';
+/** Prometheus scrapes here; served under the same rules as /calls. */
+const METRICS_PATH = '/metrics';
 const CALL_PATH_PREFIX = `${CALLS_PATH}/`;
 /** A Twilio webhook body is a few hundred bytes of form fields; anything past this is refused. */
 const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
@@ -37,6 +40,7 @@ export interface RouteContext {
   callsLocalOnly: boolean;
   maxCalls: number;
   registry: CallRegistry;
+  metrics: ServerMetrics;
   refusals: RefusalCounters;
   /** New calls are refused while the server drains. */
   isDraining(): boolean;
@@ -73,6 +77,10 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
     calls(ctx, req, res, path);
     return;
   }
+  if (ctx.exposeCalls && path === METRICS_PATH && req.method === 'GET') {
+    await metrics(ctx, req, res);
+    return;
+  }
   sendJson(res, 404, { error: `no route for ${req.method ?? '?'} ${path}` });
 }
 
@@ -107,12 +115,22 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction));
 }
 
+/** --calls-localhost-only: /calls and /metrics for loopback peers only (403, counted, for the rest). */
+function refusedAsRemote(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
+  if (!ctx.callsLocalOnly || isLoopbackAddress(req.socket.remoteAddress)) return false;
+  ctx.refusals.rejectedCallsRequests += 1;
+  sendJson(res, 403, { error: `${path === METRICS_PATH ? METRICS_PATH : CALLS_PATH} is served to localhost only` });
+  return true;
+}
+
+async function metrics(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (refusedAsRemote(ctx, req, res, METRICS_PATH)) return;
+  const text = await ctx.metrics.text();
+  res.writeHead(200, { 'content-type': ctx.metrics.contentType }).end(text);
+}
+
 function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
-  if (ctx.callsLocalOnly && !isLoopbackAddress(req.socket.remoteAddress)) {
-    ctx.refusals.rejectedCallsRequests += 1;
-    sendJson(res, 403, { error: '/calls is served to localhost only' });
-    return;
-  }
+  if (refusedAsRemote(ctx, req, res, path)) return;
   if (path === CALLS_PATH) {
     sendJson(res, 200, { calls: ctx.registry.all() }, ctx.secrets);
     return;

@@ -9,6 +9,7 @@
 // played: a run plays at the call's speed from its start, until a clear or the hang-up cut it.
 import { MULAW_BYTES_PER_MS } from '../../audio/format.js';
 import type { CallRecord } from '../../caller/record.js';
+import type { CallClock } from './call-clock.js';
 import type { ResponseView } from './session-view.js';
 
 /** One model answer as the caller received it: a contiguous stretch of the agent's audio. */
@@ -31,11 +32,15 @@ export class HeardAudio {
   readonly ownBytes: number;
   private readonly offsets: number[] = [];
 
+  private readonly receivedAt: number[];
+
   constructor(
-    private readonly record: Pick<CallRecord, 'receivedAudio' | 'receivedAt' | 'playback'>,
+    private readonly record: Pick<CallRecord, 'receivedAudio' | 'playback'>,
+    private readonly clock: CallClock,
     answers: ReadonlyArray<{ response: ResponseView; sessionId: string }>,
     slackMs: number,
   ) {
+    this.receivedAt = clock.receivedAt;
     let offset = 0;
     for (const frame of record.receivedAudio) {
       this.offsets.push(offset);
@@ -52,7 +57,7 @@ export class HeardAudio {
     }));
     let own = 0;
     let k = -1;
-    record.receivedAt.forEach((at, i) => {
+    this.receivedAt.forEach((at, i) => {
       while (k + 1 < this.spans.length && this.spans[k + 1]!.from <= at) k += 1;
       const bytes = record.receivedAudio[i]!.length;
       if (k < 0) {
@@ -92,9 +97,9 @@ export class HeardAudio {
     }
   }
 
-  /** Whether playback can be replayed exactly (runs past the log's cap were not kept). */
+  /** Whether playback can be replayed exactly (nothing past the log's or the timeline's caps). */
   get complete(): boolean {
-    return this.record.playback.runsDropped === 0;
+    return this.record.playback.runsDropped === 0 && this.clock.complete;
   }
 
   /** The bytes of an answer as the caller received them. */
@@ -127,7 +132,7 @@ export class HeardAudio {
     const ranges: Array<[number, number]> = [];
     if (playback.speed === null) {
       // A burst call: audio counts as heard the moment it arrives.
-      this.record.receivedAt.forEach((arrived, i) => {
+      this.receivedAt.forEach((arrived, i) => {
         if (arrived <= at) ranges.push([this.offsets[i]!, this.offsets[i]! + this.record.receivedAudio[i]!.length]);
       });
       return ranges;

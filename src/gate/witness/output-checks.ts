@@ -6,6 +6,7 @@ import { FRAME_MS, MULAW_BYTES_PER_MS } from '../../audio/format.js';
 import type { CallRecord } from '../../caller/record.js';
 import type { NetworkDelay } from '../../caller/network.js';
 import { failed, ms, passed, plural, skipped, type ModelCheck } from './check.js';
+import { streamEndedAt, type CallClock } from './call-clock.js';
 import type { AnswerSpan, HeardAudio } from './heard.js';
 import type { SessionView } from './session-view.js';
 import { quoted } from './session-checks.js';
@@ -59,10 +60,10 @@ export function truncationCheck(sessions: readonly SessionView[], heard: HeardAu
 }
 
 /** Whether a clear or the hang-up cut this answer short. */
-function cutBy(span: AnswerSpan, record: CallRecord): string | null {
+function cutBy(span: AnswerSpan, record: CallRecord, clock: CallClock): string | null {
   const clear = record.playback.clears.find((at) => at >= span.from && at < span.until);
   if (clear !== undefined) return 'a clear';
-  const hungUp = record.times.stopSentAt ?? record.times.closedAt;
+  const hungUp = streamEndedAt(clock);
   const done = span.response.doneAt;
   if (hungUp !== null && (done === null || done > hungUp)) return 'the hang-up';
   return null;
@@ -71,7 +72,7 @@ function cutBy(span: AnswerSpan, record: CallRecord): string | null {
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The model's answers reached the caller: byte for byte for mu-law, by duration when the agent transcodes. */
-export function audioOutCheck(heard: HeardAudio, record: CallRecord): ModelCheck {
+export function audioOutCheck(heard: HeardAudio, record: CallRecord, clock: CallClock): ModelCheck {
   const spans = heard.spans.filter((s) => s.response.audioBytes > 0);
   if (spans.length === 0) return skipped(AUDIO_OUT, 'the model produced no audio on this call');
   const problems: string[] = [];
@@ -81,7 +82,7 @@ export function audioOutCheck(heard: HeardAudio, record: CallRecord): ModelCheck
     const r = span.response;
     const name = r.itemIds[0] ?? r.id;
     const receivedMs = span.bytes / MULAW_BYTES_PER_MS;
-    const cut = cutBy(span, record);
+    const cut = cutBy(span, record, clock);
     if (r.audioFormat === 'audio/pcmu') {
       if (span.bytes === r.audioBytes) {
         if (sha256(heard.bytesOf(span)) === r.audioSha256) exact += 1;

@@ -5,6 +5,7 @@
 //   source.ts         where records come from: a simulator in this process, or one over HTTP
 //   correlate.ts      which sessions are a call's: its call-sid header, its watermark, or time
 //   input-checks.ts   caller → model: every frame, in order, once; configured before the audio
+//   call-clock.ts     when the caller's side happened, read off the call's timeline
 //   heard.ts          what the caller heard of each answer, and when
 //   output-checks.ts  model → caller: truncations at what was heard; answers that arrived whole
 //   session-checks.ts the sessions: closed after the call, no errors caused, who spoke first
@@ -17,6 +18,7 @@ import type { CallWitness, ModelLegReport, ModelLegVerdict, ModelSessionSummary,
 import { MAX_WATERMARK_TAG } from '../../audio/watermark.js';
 import { skipped, type ModelCheck } from './check.js';
 import { CallRegistry, type CallWindow, type Correlation, type TiedSession } from './correlate.js';
+import { callClock, streamEndedAt, type CallClock } from './call-clock.js';
 import { HeardAudio } from './heard.js';
 import { analyseInput, audioInCheck, AUDIO_IN, CONFIGURED_FIRST, configuredFirstCheck } from './input-checks.js';
 import { AUDIO_OUT, audioOutCheck, TRUNCATION, truncationCheck } from './output-checks.js';
@@ -98,8 +100,8 @@ export class ModelWitness implements CallWitness {
     this.tickets.delete(ticket);
     const { record } = call;
     window.callSid = record.callSid;
-    window.endedAt = Math.min(record.times.stopSentAt ?? Number.POSITIVE_INFINITY, record.times.closedAt ?? Number.POSITIVE_INFINITY);
-    if (!Number.isFinite(window.endedAt)) window.endedAt = performance.timeOrigin + performance.now();
+    const clock = callClock(record);
+    window.endedAt = streamEndedAt(clock) ?? performance.timeOrigin + performance.now();
     const source = this.sourceFor(call);
     const judged: Judged = { window, method: 'blind', ambiguous: false };
     this.judged.push(judged);
@@ -130,7 +132,7 @@ export class ModelWitness implements CallWitness {
       report.correlation.detail = why;
       return this.skipAll(why, report);
     }
-    const checks = this.checks(call, correlation, window.endedAt, performance.timeOrigin + performance.now());
+    const checks = this.checks(call, clock, correlation, window.endedAt, performance.timeOrigin + performance.now());
     report.correlation.detail = checks[0]!.reason;
     return { checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report };
   }
@@ -195,20 +197,20 @@ export class ModelWitness implements CallWitness {
     }
   }
 
-  private checks(call: WitnessedCall, correlation: Correlation, streamEndedAt: number, now: number): ModelCheck[] {
+  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, endedAt: number, now: number): ModelCheck[] {
     const sessions: SessionView[] = correlation.sessions.map((t) => t.session);
     const { record } = call;
     const analysis = analyseInput(Buffer.concat(record.sentAudio), sessions);
     const answers = sessions.flatMap((s) => s.responses.filter((r) => r.outOfBand !== true).map((response) => ({ response, sessionId: s.id })));
-    const heard = new HeardAudio(record, answers, 0);
+    const heard = new HeardAudio(record, clock, answers, 0);
     const checks = [
       sessionCheck(correlation),
       audioInCheck(analysis, sessions.length),
       configuredFirstCheck(analysis),
-      closedCheck(sessions, streamEndedAt, this.closeBoundMs, now),
+      closedCheck(sessions, endedAt, this.closeBoundMs, now),
       truncationCheck(sessions, heard, call.networkDelay),
       errorsCheck(sessions),
-      audioOutCheck(heard, record),
+      audioOutCheck(heard, record, clock),
     ];
     const expected = this.options.expectFirstSpeaker?.[record.direction];
     if (expected !== undefined) checks.push(firstSpeakerCheck(sessions, record.direction, expected));

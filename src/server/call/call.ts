@@ -12,10 +12,12 @@
 // a call lives anywhere else. The parts may import audio/, twilio/, the model bridge interface,
 // log and ticker; never caller/, gate/, report/ or cli/.
 import type { RawData } from 'ws';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log.js';
 import type { ModelBridgeFactory } from '../../model/bridge.js';
 import type { CallSnapshot } from '../call-snapshot.js';
 import { CLOSE_CODE } from '../close-code.js';
+import type { CallMetrics } from '../metrics.js';
 import { BargeIn } from './barge-in.js';
 import type { CallBoundary, CallEnding } from './boundary.js';
 import type { CallConfig } from './config.js';
@@ -49,6 +51,8 @@ export interface CallDeps {
    * frame still in flight after the end adds an error to the record.
    */
   onFinished(call: Call): void;
+  /** The server's metrics; none in unit tests of the parts. */
+  metrics?: CallMetrics;
 }
 
 /**
@@ -66,7 +70,7 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
 
   constructor(private readonly deps: CallDeps) {
     const { socket, config, logger } = deps;
-    this.record = new CallRecord(logger, deps.modelBackend, config.backlogWarnIntervalMs);
+    this.record = new CallRecord(logger, deps.modelBackend, config.backlogWarnIntervalMs, deps.metrics);
     this.lifecycle = new CallLifecycle(this.record);
     this.link = new ModelLink(deps.modelFactory, config, this.record, logger, this, this);
     this.uplink = new Uplink(config, this.link, this.record, logger, this);
@@ -133,6 +137,8 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     const record = this.record;
     record.direction = start.direction;
     record.startedAt = new Date();
+    record.startedAtMono = performance.now();
+    record.metrics.callStarted(record.direction);
     this.playout.begin(start.streamSid);
     this.deps.logger.info('call started', { callSid: record.callSid, streamSid: record.streamSid, direction: record.direction, tracks: start.tracks, model: this.deps.modelBackend });
     // Both directions take the same path from here on; only who speaks first differs (onOpen).
@@ -140,7 +146,7 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   }
 
   onMedia(payload: string, bytes: number): void {
-    this.uplink.forward(payload, bytes);
+    this.uplink.forward(payload, bytes, this.inbound.lastFrameAt);
   }
 
   onMark(name: string): void {

@@ -218,7 +218,7 @@ export class Playout implements Tickable {
         this.record.counters.marksSent += 1;
       } else {
         socket.send(frames.media(item.toString('base64')));
-        this.record.counters.audioOutChunks += 1;
+        if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
         this.queuedFrames -= 1;
         this.playheadMs += mulawMs(item.length);
       }

@@ -11,6 +11,7 @@ import {
   type CallSnapshot,
   type CallState,
 } from '../call-snapshot.js';
+import { NO_CALL_METRICS, type CallMetrics } from '../metrics.js';
 
 /** Errors kept verbatim; after them one summary record counts the rest. */
 export const MAX_ERRORS_KEPT = 50;
@@ -53,8 +54,12 @@ export class CallRecord {
   direction: CallDirection;
   readonly connectedAt: Date;
   startedAt: Date | null;
+  /** performance.now() of the start, for the first-audio latency. */
+  startedAtMono: number | null;
   endedAt: Date | null;
   endReason: string | null;
+  /** performance.now() of the first caller frame read; null before it. */
+  private firstMediaInAt: number | null;
   /** Epoch ms of each queue's last backlog warning; 0 = never (as the snapshot reports it). */
   private readonly lastWarningAt: Record<BacklogQueue, number>;
   private readonly errors: CallErrorRecord[];
@@ -65,6 +70,8 @@ export class CallRecord {
     private readonly logger: Logger,
     private readonly modelBackend: string,
     private readonly backlogWarnIntervalMs: number,
+    /** The server's metrics (GET /metrics): errors by code, latencies. */
+    readonly metrics: CallMetrics = NO_CALL_METRICS,
   ) {
     this.serial = nextSerial;
     nextSerial += 1;
@@ -74,6 +81,8 @@ export class CallRecord {
     this.direction = 'inbound';
     this.connectedAt = new Date();
     this.startedAt = null;
+    this.startedAtMono = null;
+    this.firstMediaInAt = null;
     this.endedAt = null;
     this.endReason = null;
     this.lastWarningAt = { toTwilio: 0, toModel: 0 };
@@ -94,6 +103,7 @@ export class CallRecord {
 
   recordError(code: string, message: string): void {
     this.errorTotal += 1;
+    this.metrics.callError(code);
     const text = message.length > MAX_ERROR_TEXT ? `${message.slice(0, MAX_ERROR_TEXT)}...` : message;
     const at = new Date().toISOString();
     if (this.errors.length < MAX_ERRORS_KEPT) {
@@ -105,6 +115,20 @@ export class CallRecord {
     if (isLoggedOccurrence(this.errorTotal)) {
       this.logger.warn('call error', { callSid: this.callSid, code, message: text, errorCount: this.errorTotal });
     }
+  }
+
+  /** The first caller frame, read at `at` (performance.now()). */
+  firstMediaIn(at: number): void {
+    this.firstMediaInAt ??= at;
+  }
+
+  /**
+   * The first audio sent to Twilio, at `now`: its latency from the caller's first frame, or from
+   * start when the agent spoke first (the fake Twilio's first-audio latency, from the server's side).
+   */
+  firstAudioSent(now: number): void {
+    const from = this.firstMediaInAt !== null && this.firstMediaInAt <= now ? this.firstMediaInAt : this.startedAtMono;
+    if (from !== null) this.metrics.firstAudio(Math.max(0, now - from) / 1000);
   }
 
   /** Something threw inside the call: recorded on this call, never let out into the process. */

@@ -1,0 +1,3 @@
+import type { StartPlantedServer } from './planted.js';
+
+export declare const start: StartPlantedServer;
