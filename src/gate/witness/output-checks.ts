@@ -78,6 +78,7 @@ export function audioOutCheck(heard: HeardAudio, record: CallRecord, clock: Call
   const problems: string[] = [];
   const notes: string[] = [];
   let exact = 0;
+  let byDuration = 0;
   for (const span of spans) {
     const r = span.response;
     const name = r.itemIds[0] ?? r.id;
@@ -98,7 +99,7 @@ export function audioOutCheck(heard: HeardAudio, record: CallRecord, clock: Call
     }
     // The agent transcodes (or the simulator did not say the format): compare lengths.
     const diff = receivedMs - r.audioMs;
-    if (Math.abs(diff) <= FRAME_MS) exact += 1;
+    if (Math.abs(diff) <= FRAME_MS) byDuration += 1;
     else if (diff > 0) problems.push(`answer ${name}: the caller got ${ms(receivedMs)}, more than the ${ms(r.audioMs)} the model produced (${r.audioFormat ?? 'format unknown'}, compared by duration)`);
     else if (cut !== null) notes.push(`${name}: ${ms(receivedMs)} of ${ms(r.audioMs)}, the rest cut by ${cut}`);
     else problems.push(`answer ${name}: the caller got ${ms(receivedMs)} of the ${ms(r.audioMs)} the model produced (${r.audioFormat ?? 'format unknown'}, compared by duration), and no clear or hang-up cut it`);
@@ -106,5 +107,6 @@ export function audioOutCheck(heard: HeardAudio, record: CallRecord, clock: Call
   const own = heard.ownBytes > 0 ? `; ${ms(heard.ownBytes / MULAW_BYTES_PER_MS)} of audio came from the agent itself before the model's first answer` : '';
   if (problems.length > 0) return failed(AUDIO_OUT, problems.join('; ') + own, 'the caller did not hear what the model said');
   const total = spans.reduce((sum, s) => sum + s.response.audioMs, 0);
-  return passed(AUDIO_OUT, `${plural(spans.length, 'answer')} (${ms(total)} of model audio): ${exact} reached the caller whole${notes.length > 0 ? `; ${notes.join('; ')}` : ''}${own}`);
+  const whole = [exact > 0 ? `${exact} reached the caller byte for byte` : '', byDuration > 0 ? `${byDuration} reached it whole by duration (transcoded)` : ''].filter(Boolean).join(', ');
+  return passed(AUDIO_OUT, `${plural(spans.length, 'answer')} (${ms(total)} of model audio): ${[whole, ...notes].filter(Boolean).join('; ')}${own}`);
 }

@@ -23,11 +23,17 @@ export function quoted(text: string, max = 160): string {
 
 const METHOD_TEXT = { 'call-sid-header': 'the x-callsim-call-sid header of its upgrade', watermark: 'the watermark in its first audio', time: 'time: it opened while only this call ran' } as const;
 
+/** Sessions that could be this call's or another's, said as such. */
+export function ambiguousText(correlation: Correlation): string {
+  const { ambiguous } = correlation;
+  const rivals = Math.max(...ambiguous.map((a) => a.rivals));
+  const ids = ambiguous.map((a) => a.session.id).join(', ');
+  return `${plural(ambiguous.length, 'session')} (${ids}) opened while this call and ${plural(rivals, 'other call')} ran, and ${ambiguous.length === 1 ? 'carries' : 'carry'} no watermark (the agent transcodes, or appended no audio)`;
+}
+
 export function sessionCheck(correlation: Correlation): ModelCheck {
   const tied = correlation.sessions.map((t) => `${t.session.id} (by ${METHOD_TEXT[t.tiedBy]})`);
-  const ambiguous = correlation.ambiguous.length > 0
-    ? `; ${plural(correlation.ambiguous.length, 'more session')} opened while this call and ${correlation.ambiguous.map((a) => a.rivals).join('/')} other call(s) ran and carry no watermark: ${correlation.ambiguous.map((a) => a.session.id).join(', ')}, not judged (ambiguous, not guessed)`
-    : '';
+  const ambiguous = correlation.ambiguous.length > 0 ? `; ${ambiguousText(correlation)}: not judged (ambiguous, not guessed)` : '';
   return passed(SESSION, `${plural(tied.length, 'model session')}: ${tied.join(', ')}${ambiguous}`);
 }
 

@@ -22,7 +22,7 @@ import { callClock, streamEndedAt, type CallClock } from './call-clock.js';
 import { HeardAudio } from './heard.js';
 import { analyseInput, audioInCheck, AUDIO_IN, CONFIGURED_FIRST, configuredFirstCheck } from './input-checks.js';
 import { AUDIO_OUT, audioOutCheck, TRUNCATION, truncationCheck } from './output-checks.js';
-import { closedCheck, errorsCheck, FIRST_SPEAKER, firstSpeakerCheck, NO_ERRORS, SESSION, SESSION_CLOSED, sessionCheck, type FirstSpeakerExpectation } from './session-checks.js';
+import { ambiguousText, closedCheck, errorsCheck, FIRST_SPEAKER, firstSpeakerCheck, NO_ERRORS, SESSION, SESSION_CLOSED, sessionCheck, type FirstSpeakerExpectation } from './session-checks.js';
 import { localSource, SessionSourceError, type SessionSource } from './source.js';
 import type { SessionView } from './session-view.js';
 
@@ -67,7 +67,8 @@ export class ModelWitness implements CallWitness {
   private readonly registry = new CallRegistry();
   private readonly tickets = new Map<WitnessTicket, CallWindow>();
   private readonly tags = new Set<number>();
-  private readonly tiedIds = new Set<string>();
+  /** Sessions some call claimed, or that could be one of several calls' (said on those calls). */
+  private readonly seenIds = new Set<string>();
   private readonly judged: Judged[] = [];
   private readonly closeBoundMs: number;
   private readonly startedAt = performance.timeOrigin + performance.now();
@@ -118,7 +119,8 @@ export class ModelWitness implements CallWitness {
     const { correlation, offsetMs } = read;
     judged.method = correlation.method;
     judged.ambiguous = correlation.ambiguous.length > 0;
-    for (const t of correlation.sessions) this.tiedIds.add(t.session.id);
+    for (const t of correlation.sessions) this.seenIds.add(t.session.id);
+    for (const a of correlation.ambiguous) this.seenIds.add(a.session.id);
     const report: ModelLegReport = {
       source: source.label,
       clockOffsetMs: offsetMs,
@@ -127,7 +129,7 @@ export class ModelWitness implements CallWitness {
     };
     if (correlation.sessions.length === 0) {
       const why = judged.ambiguous
-        ? `ambiguous: ${correlation.ambiguous.map((a) => a.session.id).join(', ')} opened while this call and ${correlation.ambiguous.map((a) => a.rivals).join('/')} other call(s) ran, and carries no watermark (the agent transcodes, or appended no audio); not guessed`
+        ? `ambiguous: ${ambiguousText(correlation)}; not guessed`
         : `no model session at ${source.label} for this call: the server opened none, or its model leg is not this simulator`;
       report.correlation.detail = why;
       return this.skipAll(why, report);
@@ -163,7 +165,7 @@ export class ModelWitness implements CallWitness {
     if (source !== null) {
       try {
         const { sessions } = await source.read(this.startedAt);
-        const unclaimed = sessions.filter((s) => !this.tiedIds.has(s.id) && s.openedAt >= this.startedAt);
+        const unclaimed = sessions.filter((s) => !this.seenIds.has(s.id) && s.openedAt >= this.startedAt);
         if (unclaimed.length > 0) {
           const open = unclaimed.filter((s) => s.open).length;
           notes.push(`${unclaimed.length} model session${unclaimed.length === 1 ? '' : 's'} at ${source.label} ${unclaimed.length === 1 ? 'was' : 'were'} tied to no call${open > 0 ? `; ${open} still open when the run ended` : ''}: ${unclaimed.slice(0, 5).map((s) => s.id).join(', ')}${unclaimed.length > 5 ? ', …' : ''}`);
