@@ -95,11 +95,16 @@ export function readWatermarks(audio: Uint8Array, align = 0): WatermarkHit[] {
   return hits;
 }
 
-/** The watermarks of `audio` at whichever frame alignment finds any (frame boundaries first). */
+/**
+ * The watermarks of `audio` wherever its frames start: at the alignment that reads the most
+ * (a window straddling two frames can read the second's code when the first's part of it has no
+ * carriers, but the frames' own grid reads more). For short stretches: it reads 160 times.
+ */
 export function findWatermarks(audio: Uint8Array): WatermarkHit[] {
-  for (let align = 0; align < FRAME_BYTES; align++) {
+  let best: WatermarkHit[] = readWatermarks(audio, 0);
+  for (let align = 1; align < FRAME_BYTES && align + FRAME_BYTES <= audio.length; align++) {
     const hits = readWatermarks(audio, align);
-    if (hits.length > 0) return hits;
+    if (hits.length > best.length) best = hits;
   }
-  return [];
+  return best;
 }

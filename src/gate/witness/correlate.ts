@@ -3,6 +3,7 @@
 // the call's watermark (audio/watermark.ts: it survives an agent that forwards Twilio's mu-law
 // untouched); or it opened while this call, and no other, was running. A session that could be
 // this call's or another's is said to be ambiguous and is left out, never guessed.
+import { FRAME_BYTES } from '../../audio/format.js';
 import { findWatermarks } from '../../audio/watermark.js';
 import type { CorrelationMethod } from '../../caller/witness.js';
 import type { SessionView } from './session-view.js';
@@ -28,14 +29,23 @@ export interface Correlation {
   method: CorrelationMethod;
 }
 
-/** The watermark tag a session's first appended audio carries (the most frequent one), or null. */
+/**
+ * The watermark tag a session's first appended audio carries, or null. A tag counts once two
+ * frames agree on it and on where they sit (their indexes as far apart as their offsets): one
+ * frame of natural audio passes a code's checks about once in 65,536; two that agree, never.
+ */
 export function sessionWatermark(session: SessionView): number | null {
   if (session.audioIn.head.length === 0) return null;
   const hits = findWatermarks(Buffer.from(session.audioIn.head, 'base64'));
-  if (hits.length === 0) return null;
-  const counts = new Map<number, number>();
-  for (const hit of hits) counts.set(hit.tag, (counts.get(hit.tag) ?? 0) + 1);
-  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+  const votes = new Map<number, number>();
+  for (let i = 0; i < hits.length; i++) {
+    for (let j = i + 1; j < hits.length; j++) {
+      const [a, b] = [hits[i]!, hits[j]!];
+      if (a.tag === b.tag && ((b.index - a.index) & 0xffff) * FRAME_BYTES === b.offset - a.offset) votes.set(a.tag, (votes.get(a.tag) ?? 0) + 1);
+    }
+  }
+  if (votes.size === 0) return null;
+  return [...votes.entries()].sort((x, y) => y[1] - x[1])[0]![0];
 }
 
 /**

@@ -60,7 +60,7 @@ export function truncationCheck(sessions: readonly SessionView[], heard: HeardAu
 }
 
 /** Whether a clear or the hang-up cut this answer short. */
-function cutBy(span: AnswerSpan, record: CallRecord, clock: CallClock): string | null {
+function cutBy(span: AnswerSpan, record: Pick<CallRecord, 'playback'>, clock: CallClock): string | null {
   const clear = record.playback.clears.find((at) => at >= span.from && at < span.until);
   if (clear !== undefined) return 'a clear';
   const hungUp = streamEndedAt(clock);
@@ -72,7 +72,7 @@ function cutBy(span: AnswerSpan, record: CallRecord, clock: CallClock): string |
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The model's answers reached the caller: byte for byte for mu-law, by duration when the agent transcodes. */
-export function audioOutCheck(heard: HeardAudio, record: CallRecord, clock: CallClock): ModelCheck {
+export function audioOutCheck(heard: HeardAudio, record: Pick<CallRecord, 'playback'>, clock: CallClock): ModelCheck {
   const spans = heard.spans.filter((s) => s.response.audioBytes > 0);
   if (spans.length === 0) return skipped(AUDIO_OUT, 'the model produced no audio on this call');
   const problems: string[] = [];
