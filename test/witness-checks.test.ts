@@ -128,6 +128,9 @@ describe('model-session-closed, model-no-errors, model-first-speaker', () => {
     expect(firstSpeakerCheck([greeted], 'inbound', 'caller')).toMatchObject({ status: 'fail', failure: expect.stringMatching(/^model-first-speaker: inbound: expected the caller to speak first/) });
     const waited = { ...greeted, responses: [{ ...answer, createdAt: T0 + 2100 }] };
     expect(firstSpeakerCheck([waited], 'inbound', 'caller').status).toBe('pass');
+    // A greeting the caller's first words cut off before any audio went out was still begun first.
+    const cutOff = { ...greeted, responses: [{ ...answer, audioBytes: 0, audioMs: 0, firstDeltaAt: null, status: 'cancelled' }] };
+    expect(firstSpeakerCheck([cutOff], 'outbound', 'agent').status).toBe('pass');
   });
 });
 
@@ -172,6 +175,10 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const heard = new HeardAudio(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0);
     expect(heard.spans.map((s) => [s.response.id, s.bytes])).toEqual([['g', 800], ['r', 9600]]);
     expect(audioOutCheck(heard, record, clock)).toMatchObject({ status: 'pass', reason: expect.stringMatching(/2 answers \(1\.3 s of model audio\): 2 reached the caller byte for byte/) });
+    // The other way round (a reader's clock a little ahead): the reply's first frame seen before its first delta.
+    const early = { ...clock, receivedAt: frames.map((_, i) => (i === 0 ? T0 + 50 : T0 + 47 + i * 50)) };
+    const shifted = new HeardAudio(record, early, [answer('g', T0, 100, greeting), answer('r', T0 + 100, 1200, reply)].map((response) => ({ response, sessionId: 's' })), 0);
+    expect(shifted.spans.map((s) => [s.response.id, s.bytes, s.fromByte])).toEqual([['g', 800, 0], ['r', 9600, 800]]);
   });
 
   it('model-audio-out: a lost tail fails unless a clear cut it; doubled or altered audio fails', () => {

@@ -78,21 +78,31 @@ export class HeardAudio {
     this.ownBytes = own;
   }
 
-  /** Moves frames from the head of an answer holding more than its response produced to the one before, while that one is short. */
+  /**
+   * Audio beyond what a response produced is not that response's: frames at the head of an
+   * answer holding too much go back to the one before while it is short, and frames at the tail
+   * of one holding too much go on to the next while that is short.
+   */
   private giveBackOverflow(): void {
     const produced = (span: AnswerSpan): number => span.response.audioMs * MULAW_BYTES_PER_MS;
+    const size = (frame: number): number => this.record.receivedAudio[frame]!.length;
     for (let k = 0; k + 1 < this.spans.length; k++) {
       const before = this.spans[k]!;
       const after = this.spans[k + 1]!;
-      while (after.frames.length > 0 && after.bytes > produced(after)) {
-        const first = after.frames[0]!;
-        const bytes = this.record.receivedAudio[first]!.length;
-        if (before.bytes + bytes > produced(before)) break;
+      while (after.frames.length > 0 && after.bytes > produced(after) && before.bytes + size(after.frames[0]!) <= produced(before)) {
+        const first = after.frames.shift()!;
         if (before.frames.length === 0) before.fromByte = this.offsets[first]!;
-        before.frames.push(after.frames.shift()!);
-        before.bytes += bytes;
-        after.bytes -= bytes;
-        after.fromByte += bytes;
+        before.frames.push(first);
+        before.bytes += size(first);
+        after.bytes -= size(first);
+        after.fromByte += size(first);
+      }
+      while (before.frames.length > 0 && before.bytes > produced(before) && after.bytes + size(before.frames.at(-1)!) <= produced(after)) {
+        const last = before.frames.pop()!;
+        after.frames.unshift(last);
+        after.fromByte = this.offsets[last]!;
+        after.bytes += size(last);
+        before.bytes -= size(last);
       }
     }
   }

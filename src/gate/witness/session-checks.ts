@@ -68,9 +68,14 @@ export function errorsCheck(sessions: readonly SessionView[]): ModelCheck {
   return failed(NO_ERRORS, `the model sent ${plural(total, 'error event')}: ${shown.join('; ')}${total > shown.length ? '; …' : ''}`, 'the agent asked the model for something it refused, and what it meant to happen did not');
 }
 
-/** Who spoke first: the model answering before it heard the caller start to speak is the agent. */
+/**
+ * Who spoke first: the agent when the model began a spoken answer before it heard the caller
+ * start to speak (an answer the caller's first words then cut off counts: it was begun first).
+ */
 export function firstSpeakerCheck(sessions: readonly SessionView[], direction: CallDirection, expected: Speaker): ModelCheck {
-  const answers = sessions.flatMap((s) => s.responses).filter((r) => r.outOfBand !== true && r.audioBytes > 0).sort((a, b) => a.createdAt - b.createdAt);
+  // A record that says the format knows it was to be spoken; an older one, only if audio went out.
+  const spoken = (r: SessionView['responses'][number]): boolean => (r.audioFormat === undefined ? r.audioBytes > 0 : r.audioFormat !== null);
+  const answers = sessions.flatMap((s) => s.responses).filter((r) => r.outOfBand !== true && spoken(r)).sort((a, b) => a.createdAt - b.createdAt);
   const speech = sessions.flatMap((s) => s.commits.map((c) => c.speechStartedAt ?? c.at)).sort((a, b) => a - b);
   const firstAnswer = answers[0];
   const callerStarted = speech[0];
@@ -79,7 +84,7 @@ export function firstSpeakerCheck(sessions: readonly SessionView[], direction: C
   const saw = agentFirst
     ? `the model began its first answer ${callerStarted === undefined ? 'before it heard the caller speak at all' : `${ms(callerStarted - firstAnswer!.createdAt)} before it heard the caller start to speak`}`
     : firstAnswer === undefined
-      ? 'the model never answered with audio'
+      ? 'the model never began a spoken answer'
       : `the model heard the caller start to speak ${ms(firstAnswer.createdAt - callerStarted!)} before its first answer`;
   if (actual === expected) return passed(FIRST_SPEAKER, `${direction}: the ${actual} spoke first, as expected (${saw})`);
   const consequence = expected === 'caller' ? 'the agent talks over a caller who expects to speak first' : 'the caller hears silence on a call the agent was meant to open';

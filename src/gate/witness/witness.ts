@@ -116,7 +116,7 @@ export class ModelWitness implements CallWitness {
       judged.method = 'unread';
       return this.skipAll(err.message, null);
     }
-    const { correlation, offsetMs } = read;
+    const { correlation, offsetMs, slackMs } = read;
     judged.method = correlation.method;
     judged.ambiguous = correlation.ambiguous.length > 0;
     for (const t of correlation.sessions) this.seenIds.add(t.session.id);
@@ -134,7 +134,7 @@ export class ModelWitness implements CallWitness {
       report.correlation.detail = why;
       return this.skipAll(why, report);
     }
-    const checks = this.checks(call, clock, correlation, window.endedAt, performance.timeOrigin + performance.now());
+    const checks = this.checks(call, clock, correlation, window.endedAt, slackMs);
     report.correlation.detail = checks[0]!.reason;
     return { checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report };
   }
@@ -187,24 +187,26 @@ export class ModelWitness implements CallWitness {
   }
 
   /** Reads until every session of the call has closed, or the close bound after the stream ended has passed. */
-  private async readTied(source: SessionSource, window: CallWindow): Promise<{ correlation: Correlation; offsetMs: number | null }> {
+  private async readTied(source: SessionSource, window: CallWindow): Promise<{ correlation: Correlation; offsetMs: number | null; slackMs: number }> {
     const deadline = window.endedAt! + this.closeBoundMs;
     for (;;) {
       const read = await source.read(window.placedAt - 1000);
-      const slack = read.offsetMs === 0 ? LOCAL_SLACK_MS : read.uncertaintyMs + REMOTE_SLACK_MS;
-      const correlation = this.registry.correlate(window, read.sessions, slack);
+      const slackMs = read.offsetMs === 0 ? LOCAL_SLACK_MS : read.uncertaintyMs + REMOTE_SLACK_MS;
+      const correlation = this.registry.correlate(window, read.sessions, slackMs);
       const open = correlation.sessions.some((t) => t.session.open);
-      if (!open || performance.timeOrigin + performance.now() >= deadline) return { correlation, offsetMs: read.offsetMs };
+      if (!open || performance.timeOrigin + performance.now() >= deadline) return { correlation, offsetMs: read.offsetMs, slackMs };
       await sleep(Math.min(POLL_MS, Math.max(1, deadline - (performance.timeOrigin + performance.now()))));
     }
   }
 
-  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, endedAt: number, now: number): ModelCheck[] {
+  /** `slackMs`: how far the sessions' clock may be from the call's. */
+  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, endedAt: number, slackMs: number): ModelCheck[] {
+    const now = performance.timeOrigin + performance.now();
     const sessions: SessionView[] = correlation.sessions.map((t) => t.session);
     const { record } = call;
     const analysis = analyseInput(Buffer.concat(record.sentAudio), sessions);
     const answers = sessions.flatMap((s) => s.responses.filter((r) => r.outOfBand !== true).map((response) => ({ response, sessionId: s.id })));
-    const heard = new HeardAudio(record, clock, answers, 0);
+    const heard = new HeardAudio(record, clock, answers, slackMs);
     const checks = [
       sessionCheck(correlation),
       audioInCheck(analysis, sessions.length),
