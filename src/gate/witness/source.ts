@@ -82,7 +82,8 @@ export function remoteSource(simulatorUrl: string): SessionSource & { readonly r
         body = await response.json();
       } catch (err) {
         if (err instanceof SessionSourceError) throw err;
-        const cause = err instanceof Error ? ((err.cause as NodeJS.ErrnoException | undefined)?.code ?? err.message) : String(err);
+        const inner = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+        const cause = inner?.code ?? inner?.message ?? (err instanceof Error ? err.message : String(err));
         throw new SessionSourceError(`cannot read the simulator's sessions at ${sessionsUrl}: ${printable(cause).slice(0, MAX_REASON_CHARS)}`);
       }
       const receivedAt = nowMs();
