@@ -5,6 +5,8 @@
 // 2 KiB. An agent that forwards Twilio's mu-law untouched is judged byte for byte: where its
 // audio starts in the caller's is found from that first 2 KiB, and the hashes say whether the
 // rest is the caller's exactly. Audio the agent transcodes is judged by duration, within a frame.
+// Before its first session.update a session reads input as the API's default, 24 kHz audio/pcm
+// (session.created, live capture: model/simulator/config.ts), so mu-law appended then is noise.
 import { createHash } from 'node:crypto';
 import { FRAME_BYTES, FRAME_MS, MULAW_BYTES_PER_MS } from '../../audio/format.js';
 import { failed, ms, passed, plural, skipped, type ModelCheck } from './check.js';

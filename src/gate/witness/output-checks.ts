@@ -1,6 +1,10 @@
 // The model's side of the call back to the caller: were truncations at or before what the caller
 // had heard of the answer that was playing (model-truncation), and did the model's answers reach
-// the caller whole, apart from what a clear or the hang-up cut (model-audio-out)?
+// the caller whole, apart from what a clear or the hang-up cut (model-audio-out)? Docs
+// (ConversationItemTruncateEvent): "The server will produce audio faster than realtime, so this
+// event is useful when the user interrupts to truncate audio that has already been sent to the
+// client but not yet played. This will synchronize the server's understanding of the audio with
+// the client's playback" — the client's playback is the caller's handset, here.
 import { createHash } from 'node:crypto';
 import { FRAME_MS, MULAW_BYTES_PER_MS } from '../../audio/format.js';
 import type { CallRecord } from '../../caller/record.js';

@@ -1,6 +1,9 @@
 // The model sessions themselves: which ones are the call's (model-session), were they closed soon
-// after the caller's stream ended (model-session-closed), did the agent cause error events
-// (model-no-errors), and who spoke first (model-first-speaker).
+// after the caller's stream ended (model-session-closed: the API documents no bound, 2 s is
+// callsim's), did the agent cause error events (model-no-errors; docs, RealtimeErrorEvent: "could
+// be a client problem or a server problem. Most errors are recoverable and the session will stay
+// open" — so an agent that ignores them goes on none the wiser), and who spoke first
+// (model-first-speaker, against what the user expects).
 import type { CallDirection } from '../../twilio/codec.js';
 import { printable } from '../../text/printable.js';
 import { failed, ms, passed, plural, type ModelCheck } from './check.js';

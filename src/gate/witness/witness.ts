@@ -51,7 +51,8 @@ export interface ModelWitnessOptions {
 
 interface Judged {
   window: CallWindow;
-  method: Correlation['method'] | 'blind' | 'unread';
+  /** How it was tied to its sessions; or why it was not judged: no source, no connection, no read. */
+  method: Correlation['method'] | 'blind' | 'not-connected' | 'unread';
   ambiguous: boolean;
 }
 
@@ -107,7 +108,10 @@ export class ModelWitness implements CallWitness {
     const judged: Judged = { window, method: 'blind', ambiguous: false };
     this.judged.push(judged);
     if (source === null) return this.skipAll(this.options.blindReason ?? 'no model leg seen', null);
-    if (!record.connected) return this.skipAll('the call never connected', null);
+    if (!record.connected) {
+      judged.method = 'not-connected';
+      return this.skipAll('the call never connected', null);
+    }
     let read: Awaited<ReturnType<typeof this.readTied>>;
     try {
       read = await this.readTied(source, window);
@@ -157,7 +161,7 @@ export class ModelWitness implements CallWitness {
     if (methods.length > 0) notes.push(`model sessions tied to calls by ${methods.map(([m, n]) => `${m} (${n} call${n === 1 ? '' : 's'})`).join(', ')}`);
     const ambiguous = this.judged.filter((j) => j.ambiguous).length;
     if (ambiguous > 0) notes.push(`${ambiguous} call${ambiguous === 1 ? ' has' : 's have'} a model session that could be another call's (no watermark: the agent transcodes or appended nothing, and calls overlapped): not judged; --concurrency 1 makes matching by time unambiguous`);
-    const none = count('none');
+    const none = this.judged.filter((j) => j.method === 'none' && !j.ambiguous).length;
     if (none > 0 && none < total) notes.push(`${none} of ${total} calls had no model session at the simulator while others had one`);
     const unread = count('unread');
     if (unread > 0) notes.push(`${unread} call${unread === 1 ? '' : 's'} could not be judged on the model side: the simulator's sessions could not be read`);
