@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { execFile } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runGate, type GateCallResult, type GateOptions } from '../src/gate/gate.js';
+import { runReplay } from '../src/caller/replay.js';
+import { ModelWitness } from '../src/gate/witness/witness.js';
 import { remoteSource, SessionSourceError } from '../src/gate/witness/source.js';
 import { assertBuilt, FIXTURE, gateCli, modelProblems, modelStatuses, NODE_AGENT } from './helpers/witness-cli.js';
 
@@ -36,6 +38,21 @@ describe('callsim serve passes every model-side check', () => {
     }
     expect(result.notes).toContain('model sessions tied to calls by call-sid-header (6 calls)');
   }, 90_000);
+
+  it("lays the model leg on the call's timeline, on the caller's clock: the session opens after the call was dialled and closes after the caller's stop", async () => {
+    const report = await runReplay({ file: FIXTURE, direction: 'outbound', witness: new ModelWitness({ source: 'built-in' }) });
+    expect(report.verdict).toBe('pass');
+    const model = report.timeline.events.filter((e) => e.lane === 'model');
+    const at = (kind: string): number => model.find((e) => e.kind === kind)!.t;
+    expect(model.map((e) => e.kind)).toEqual(expect.arrayContaining(['session-open', 'session-update', 'first-append', 'response', 'turn', 'truncate', 'session-close']));
+    const stop = report.timeline.events.find((e) => e.kind === 'stop')!.t;
+    expect(at('session-open')).toBeGreaterThan(0);
+    expect(at('session-update')).toBeLessThanOrEqual(at('first-append'));
+    expect(at('session-close')).toBeGreaterThanOrEqual(stop);
+    // In time order with the caller's own events.
+    const times = report.timeline.events.map((e) => e.t);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  }, 30_000);
 
   it('who spoke first is judged against what the user expects: the wrong expectation fails, on the direction it names only', async () => {
     const result = await gate({ timings: ['realtime'], witness: { expectFirstSpeaker: { inbound: 'agent' } } });

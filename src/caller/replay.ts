@@ -253,6 +253,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       checks.push(...judged.checks);
       failures.push(...judged.failures);
       model = judged.report;
+      // Both legs on one axis: the model's events join the caller's, in time order.
+      if (judged.timeline.length > 0) record.timeline.events = [...record.timeline.events, ...judged.timeline].sort((a, b) => a.t - b.t);
     }
 
     let savedAudio: ReplayReport['savedAudio'] = null;

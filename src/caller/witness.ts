@@ -11,6 +11,7 @@ import type { CallFlowReport } from './call-flow.js';
 import type { CallTiming } from './clock.js';
 import type { NetworkDelay } from './network.js';
 import type { CallRecord } from './record.js';
+import type { TimelineEvent } from './timeline.js';
 
 export interface WitnessTicket {
   /** The 24-bit watermark for the call's audio; null: the witness asks for none. */
@@ -74,6 +75,8 @@ export interface ModelLegVerdict {
   /** One line per failed check, each naming its check. */
   failures: string[];
   report: ModelLegReport | null;
+  /** The model leg's events, for the call's timeline (lane 'model'). */
+  timeline: TimelineEvent[];
 }
 
 export interface CallWitness {

@@ -9,6 +9,7 @@
 //   heard.ts          what the caller heard of each answer, and when
 //   output-checks.ts  model → caller: truncations at what was heard; answers that arrived whole
 //   session-checks.ts the sessions: closed after the call, no errors caused, who spoke first
+//   timeline-events.ts the model leg on the call's timeline, for the HTML report
 //   model.ts          the simulator the gate hands a server command, through its environment
 // This file is the witness a replay calls (caller/witness.ts is the seam), one per run.
 import { randomInt } from 'node:crypto';
@@ -20,6 +21,7 @@ import { skipped, type ModelCheck } from './check.js';
 import { CallRegistry, type CallWindow, type Correlation, type TiedSession } from './correlate.js';
 import { callClock, streamEndedAt, type CallClock } from './call-clock.js';
 import { HeardAudio } from './heard.js';
+import { modelTimelineEvents } from './timeline-events.js';
 import { analyseInput, audioInCheck, AUDIO_IN, CONFIGURED_FIRST, configuredFirstCheck } from './input-checks.js';
 import { AUDIO_OUT, audioOutCheck, TRUNCATION, truncationCheck } from './output-checks.js';
 import { ambiguousText, closedCheck, errorsCheck, FIRST_SPEAKER, firstSpeakerCheck, NO_ERRORS, SESSION, SESSION_CLOSED, sessionCheck, type FirstSpeakerExpectation } from './session-checks.js';
@@ -140,7 +142,8 @@ export class ModelWitness implements CallWitness {
     }
     const checks = this.checks(call, clock, correlation, window.endedAt, slackMs);
     report.correlation.detail = checks[0]!.reason;
-    return { checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report };
+    const timeline = modelTimelineEvents(correlation.sessions.map((t) => t.session), record.timeline);
+    return { checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report, timeline };
   }
 
   /**
@@ -227,6 +230,6 @@ export class ModelWitness implements CallWitness {
 
   private skipAll(reason: string, report: ModelLegReport | null): ModelLegVerdict {
     const names = MODEL_CHECKS.filter((name) => name !== FIRST_SPEAKER || this.options.expectFirstSpeaker !== undefined);
-    return { checks: names.map((name) => skipped(name, reason)), failures: [], report };
+    return { checks: names.map((name) => skipped(name, reason)), failures: [], report, timeline: [] };
   }
 }
