@@ -13,6 +13,7 @@ import { CallRegistry, type CallWindow } from '../src/gate/witness/correlate.js'
 import { HeardAudio } from '../src/gate/witness/heard.js';
 import { analyseInput, audioInCheck, configuredFirstCheck } from '../src/gate/witness/input-checks.js';
 import { audioOutCheck, truncationCheck } from '../src/gate/witness/output-checks.js';
+import { modelAnswers } from '../src/gate/witness/answers.js';
 import { closedCheck, errorsCheck, firstSpeakerCheck } from '../src/gate/witness/session-checks.js';
 import { viewOf, type SessionView } from '../src/gate/witness/session-view.js';
 
@@ -177,6 +178,12 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     expect(audioOutCheck(heard, record, clock)).toMatchObject({ status: 'pass', reason: expect.stringMatching(/2 answers \(1\.3 s of model audio\): 2 reached the caller byte for byte/) });
     // The other way round (a reader's clock a little ahead): the reply's first frame seen before its first delta.
     const early = { ...clock, receivedAt: frames.map((_, i) => (i === 0 ? T0 + 50 : T0 + 47 + i * 50)) };
+    // Each answer's latency split: the reply answers the turn committed 40 ms before it began.
+    const withTurn = { ...session([]), responses, commits: [{ at: T0 + 50, by: 'vad', speechStartedAt: T0 - 900 }] };
+    expect(modelAnswers([withTurn], heard).map((a) => [a.responseId, a.turnEndedAt, a.modelMs, a.agentMs, a.receivedMs])).toEqual([
+      ['g', null, null, 105, 100],
+      ['r', T0 + 50, 50, 55, 1200],
+    ]);
     const shifted = new HeardAudio(record, early, [answer('g', T0, 100, greeting), answer('r', T0 + 100, 1200, reply)].map((response) => ({ response, sessionId: 's' })), 0);
     expect(shifted.spans.map((s) => [s.response.id, s.bytes, s.fromByte])).toEqual([['g', 800, 0], ['r', 9600, 800]]);
   });

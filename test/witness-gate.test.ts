@@ -52,6 +52,13 @@ describe('callsim serve passes every model-side check', () => {
     // In time order with the caller's own events.
     const times = report.timeline.events.map((e) => e.t);
     expect(times).toEqual([...times].sort((a, b) => a - b));
+    // Each answer's latency, split: the greeting answers no turn; the answer to the caller does.
+    const [greeting, answer] = report.model!.answers;
+    expect(greeting).toMatchObject({ trigger: 'client', turnEndedAt: null, modelMs: null });
+    expect(answer).toMatchObject({ trigger: 'vad', turnEndedAt: expect.any(Number), modelMs: expect.any(Number), agentMs: expect.any(Number) });
+    expect(answer!.modelMs!).toBeGreaterThanOrEqual(0);
+    expect(answer!.firstReceivedAt!).toBeGreaterThanOrEqual(answer!.firstDeltaAt!);
+    expect(answer!.receivedMs).toBe(answer!.producedMs);
   }, 30_000);
 
   it('who spoke first is judged against what the user expects: the wrong expectation fails, on the direction it names only', async () => {

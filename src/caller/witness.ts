@@ -56,6 +56,30 @@ export interface ModelSessionSummary {
   errors: number;
 }
 
+/**
+ * One answer of the model and its way to the caller, on the caller's epoch-ms clock: the split of
+ * a response's latency into the model's part and the agent's. Null: not measured (no turn before
+ * it, no audio, nothing reached the caller).
+ */
+export interface ModelAnswer {
+  responseId: string;
+  itemId: string | null;
+  /** What started it: vad (the model heard a turn end), client (the agent asked), idle. */
+  trigger: string;
+  /** The commit of the turn it answers (speech stopped, or the agent's commit); null for one asked for without a turn. */
+  turnEndedAt: number | null;
+  createdAt: number;
+  firstDeltaAt: number | null;
+  /** When the first of its audio reached the caller. */
+  firstReceivedAt: number | null;
+  producedMs: number;
+  receivedMs: number;
+  /** firstDeltaAt − turnEndedAt: the model's part of the response latency. */
+  modelMs: number | null;
+  /** firstReceivedAt − firstDeltaAt: the agent's part, forwarding the first audio to Twilio. */
+  agentMs: number | null;
+}
+
 export interface ModelLegReport {
   /** Where the session records came from ("the gate's simulator", a URL). */
   source: string;
@@ -68,6 +92,8 @@ export interface ModelLegReport {
     detail: string;
   };
   sessions: ModelSessionSummary[];
+  /** Each answer the model began, in order. */
+  answers: ModelAnswer[];
 }
 
 export interface ModelLegVerdict {

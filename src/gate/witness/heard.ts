@@ -107,6 +107,12 @@ export class HeardAudio {
     }
   }
 
+  /** When the first of an answer's audio reached the caller; null when none did. */
+  firstReceivedAt(span: AnswerSpan): number | null {
+    const first = span.frames[0];
+    return first === undefined ? null : (this.receivedAt[first] ?? null);
+  }
+
   /** Whether playback can be replayed exactly (nothing past the log's or the timeline's caps). */
   get complete(): boolean {
     return this.record.playback.runsDropped === 0 && this.clock.complete;

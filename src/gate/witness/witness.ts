@@ -9,6 +9,7 @@
 //   heard.ts          what the caller heard of each answer, and when
 //   output-checks.ts  model → caller: truncations at what was heard; answers that arrived whole
 //   session-checks.ts the sessions: closed after the call, no errors caused, who spoke first
+//   answers.ts        each answer's latency split into the model's part and the agent's
 //   timeline-events.ts the model leg on the call's timeline, for the HTML report
 //   model.ts          the simulator the gate hands a server command, through its environment
 // This file is the witness a replay calls (caller/witness.ts is the seam), one per run.
@@ -22,6 +23,7 @@ import { CallRegistry, type CallWindow, type Correlation, type TiedSession } fro
 import { callClock, streamEndedAt, type CallClock } from './call-clock.js';
 import { HeardAudio } from './heard.js';
 import { modelTimelineEvents } from './timeline-events.js';
+import { modelAnswers } from './answers.js';
 import { analyseInput, audioInCheck, AUDIO_IN, CONFIGURED_FIRST, configuredFirstCheck } from './input-checks.js';
 import { AUDIO_OUT, audioOutCheck, TRUNCATION, truncationCheck } from './output-checks.js';
 import { ambiguousText, closedCheck, errorsCheck, FIRST_SPEAKER, firstSpeakerCheck, NO_ERRORS, SESSION, SESSION_CLOSED, sessionCheck, type FirstSpeakerExpectation } from './session-checks.js';
@@ -132,6 +134,7 @@ export class ModelWitness implements CallWitness {
       clockOffsetMs: offsetMs,
       correlation: { method: correlation.method, ambiguous: judged.ambiguous, detail: '' },
       sessions: correlation.sessions.map(summary),
+      answers: [],
     };
     if (correlation.sessions.length === 0) {
       const why = judged.ambiguous
@@ -140,9 +143,13 @@ export class ModelWitness implements CallWitness {
       report.correlation.detail = why;
       return this.skipAll(why, report);
     }
-    const checks = this.checks(call, clock, correlation, window.endedAt, slackMs);
+    const sessions = correlation.sessions.map((t) => t.session);
+    const answers = sessions.flatMap((s) => s.responses.filter((r) => r.outOfBand !== true).map((response) => ({ response, sessionId: s.id })));
+    const heard = new HeardAudio(record, clock, answers, slackMs);
+    const checks = this.checks(call, clock, correlation, heard, window.endedAt);
     report.correlation.detail = checks[0]!.reason;
-    const timeline = modelTimelineEvents(correlation.sessions.map((t) => t.session), record.timeline);
+    report.answers = modelAnswers(sessions, heard);
+    const timeline = modelTimelineEvents(sessions, record.timeline);
     return { checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report, timeline };
   }
 
@@ -206,14 +213,11 @@ export class ModelWitness implements CallWitness {
     }
   }
 
-  /** `slackMs`: how far the sessions' clock may be from the call's. */
-  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, endedAt: number, slackMs: number): ModelCheck[] {
+  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, heard: HeardAudio, endedAt: number): ModelCheck[] {
     const now = performance.timeOrigin + performance.now();
     const sessions: SessionView[] = correlation.sessions.map((t) => t.session);
     const { record } = call;
     const analysis = analyseInput(Buffer.concat(record.sentAudio), sessions);
-    const answers = sessions.flatMap((s) => s.responses.filter((r) => r.outOfBand !== true).map((response) => ({ response, sessionId: s.id })));
-    const heard = new HeardAudio(record, clock, answers, slackMs);
     const checks = [
       sessionCheck(correlation),
       audioInCheck(analysis, sessions.length),
