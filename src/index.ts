@@ -38,7 +38,7 @@ export { localSource, remoteSource, sessionsUrlOf, SessionSourceError } from './
 export type { SessionSource, SessionRead } from './gate/witness/source.js';
 export { startGateModel, modelHandover, fillPlaceholders, GATE_API_KEY } from './gate/witness/model.js';
 export type { GateModel, ModelHandover } from './gate/witness/model.js';
-export type { CallWitness, WitnessTicket, WitnessedCall, ModelLegVerdict, ModelLegReport, ModelSessionSummary, CorrelationMethod } from './caller/witness.js';
+export type { CallWitness, WitnessTicket, WitnessedCall, ModelLegVerdict, ModelLegReport, ModelSessionSummary, ModelAnswer, CorrelationMethod } from './caller/witness.js';
 export { watermarkFrame, readWatermarks, findWatermarks, isCarrier, WATERMARK_BITS, MAX_WATERMARK_TAG } from './audio/watermark.js';
 export type { WatermarkHit } from './audio/watermark.js';
 
