@@ -8,6 +8,7 @@
 // trouble and never hangs: connection failures and timeouts come back as fields of the CallRecord.
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../audio/format.js';
+import { watermarkFrame } from '../audio/watermark.js';
 import { TwilioCarrierSerializer, newStreamIds, type AgentEvent, type CallerEvent, type CarrierSerializer, type MediaTrack, type StreamIds } from '../twilio/codec.js';
 import { FrameClock, REALTIME, sleep } from './clock.js';
 import { MediaLine } from './line.js';
@@ -46,6 +47,12 @@ function padFrame(frame: Buffer): Buffer {
   const padded = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
   frame.copy(padded);
   return padded;
+}
+
+/** Caller frame `n` as it goes on the wire: padded, and watermarked when the call is. */
+function callerPayload(options: ResolvedOptions, n: number, frame: Buffer): Buffer {
+  const padded = padFrame(frame);
+  return options.watermark === null ? padded : watermarkFrame(padded, options.watermark, n);
 }
 
 /** Each digit of the call's DTMF plan with the media frame it goes out before. */
@@ -190,10 +197,10 @@ class SimulatedCall {
         this.ledger.mediaDropped(track);
         continue;
       }
-      const audio = padFrame(track === 'inbound' ? frame : (this.options.agentFrames[n] ?? SILENCE_FRAME));
+      const audio = track === 'inbound' ? callerPayload(this.options, n, frame) : padFrame(this.options.agentFrames[n] ?? SILENCE_FRAME);
       if (!this.send({ type: 'audio', payload: audio.toString('base64'), timestampMs, track })) return;
       if (track === 'inbound') {
-        this.ledger.mediaSent(now, isAudio);
+        this.ledger.mediaSent(now, isAudio, this.options.watermark === null ? null : audio);
         this.timeline.callerFrame(now, audio);
       } else this.ledger.outboundTrackFramesSent += 1;
     }
@@ -374,6 +381,8 @@ class SimulatedCall {
       durationMs: (line.closedAt ?? performance.now()) - this.dialledAt,
       audioClearedMs: this.playback.audioClearedMs,
       startedAt: this.startedAtIso,
+      watermark: this.options.watermark,
+      playback: this.playback.log(),
     });
   }
 }

@@ -2,6 +2,7 @@
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
 import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import type { PlaybackLog } from './playback.js';
 import { CallTimeline, type CallTimelineData } from './timeline.js';
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
@@ -86,13 +87,19 @@ export interface CallRecord {
   startedAt: string;
   /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
   timeline: CallTimelineData;
+  /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
+  sentAudio: Buffer[];
+  /** The 24-bit watermark tag of the caller's audio, or null. */
+  watermark: number | null;
+  /** What the handset played when (playback.ts), on the timeline's clock. */
+  playback: PlaybackLog;
 }
 
-/** Everything the caller recorded except the raw audio and the timeline. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline'>;
+/** Everything the caller recorded except the raw audio (both ways) and the timeline. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'sentAudio'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, timeline: _timeline, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, sentAudio: _sent, ...summary } = record;
   return summary;
 }
 
@@ -111,6 +118,8 @@ export class CallLedger {
   framesReceived = 0;
   bytesReceived = 0;
   readonly receivedAudio: Buffer[] = [];
+  /** Inbound frames as sent, kept only for a watermarked call (the witness compares them with what the model heard). */
+  readonly sentAudio: Buffer[] = [];
   lastServerMediaAt: number | null = null;
   firstAudioLatencyMs: number | null = null;
   marksReceived = 0;
@@ -120,8 +129,10 @@ export class CallLedger {
   tailCappedByTimeout = false;
   private readonly wireErrors = new Map<WireErrorKind, WireErrorSummary>();
 
-  mediaSent(now: number, isAudio: boolean): void {
+  /** An inbound frame went out; `kept`: the frame as sent, for a watermarked call. */
+  mediaSent(now: number, isAudio: boolean, kept: Buffer | null = null): void {
     this.framesSent += 1;
+    if (kept !== null) this.sentAudio.push(kept);
     this.firstMediaSentAt ??= now;
     if (isAudio) {
       this.audioFramesSent += 1;
@@ -178,6 +189,8 @@ export interface LineOutcome {
   durationMs: number;
   audioClearedMs: number;
   startedAt: string;
+  watermark: number | null;
+  playback: PlaybackLog;
 }
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
@@ -228,6 +241,9 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
     timeline,
+    sentAudio: ledger.sentAudio,
+    watermark: line.watermark,
+    playback: line.playback,
   };
 }
 
@@ -253,5 +269,7 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     durationMs: 0,
     audioClearedMs: 0,
     startedAt: new Date().toISOString(),
+    watermark: null,
+    playback: { speed: null, runs: [], runsDropped: 0, clears: [] },
   });
 }

@@ -12,6 +12,7 @@
 //   call-flow.ts one call as Twilio places it: webhook -> TwiML -> signed stream (or direct mode)
 //   stats.ts     the server's account of the call (GET /calls/:callSid)
 //   checks.ts    the named checks over both views
+//   witness.ts   the seam to a witness of the call's model leg (the gate's), whose checks join these
 // It may import src/twilio/ (the wire format, through codec.ts) and src/audio/, and the media
 // server only lazily, for the built-in target; never src/gate/, src/report/ or src/cli/.
 //
@@ -32,6 +33,8 @@ import type { CallParties, WebhookMethod } from './webhook.js';
 import { toCallSummary, type CallSummary } from './record.js';
 import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
+import type { RunningMediaServer } from '../server/media-server.js';
+import type { CallWitness, ModelLegReport, WitnessTicket } from './witness.js';
 
 // The names this module has always exported stay importable from here.
 export type { CheckStatus, ReplayCheck } from './checks.js';
@@ -39,6 +42,7 @@ export type { CallSummary } from './record.js';
 export type { CallFlowReport, CallSetup, SetupFailure, StreamReport, TwimlReport, WebhookReport } from './call-flow.js';
 export type { CallParties, WebhookMethod } from './webhook.js';
 export type { NetworkDelay } from './network.js';
+export type { CallWitness, CorrelationMethod, ModelLegReport, ModelLegVerdict, ModelSessionSummary, WitnessTicket, WitnessedCall } from './witness.js';
 
 /** The voice webhook of a call: an absolute URL, or a path on the target's base URL. */
 export type WebhookTarget = { url: string } | { path: string };
@@ -97,6 +101,11 @@ export interface ReplayOptions {
   saveAudioPath?: string;
   /** How long to wait for the server to report the call as stopped/closed. */
   statsWaitMs?: number;
+  /**
+   * A witness of the call's model leg (the gate's: src/gate/witness/): it watermarks the caller's
+   * audio, ties the call to the model sessions its server opened and adds the model-side checks.
+   */
+  witness?: CallWitness;
   signal?: AbortSignal;
   onProgress?: (progress: CallProgress) => void;
 }
@@ -130,6 +139,8 @@ export interface ReplayReport {
   stats: ServerStats;
   /** GET /calls/:callSid as the server returned it, or null. */
   serverSnapshot: JsonObject | null;
+  /** What the witness saw of the model leg: the sessions and how they were tied to the call; null without a witness. */
+  model: ModelLegReport | null;
   savedAudio: { file: string; frames: number; error: string | null } | null;
   /** Wall ms for the whole replay, server start-up and stats included. */
   elapsedMs: number;
@@ -187,7 +198,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
   const congestionMs = timing.mode === 'burst' ? null : (options.congestionMs ?? DEFAULT_CONGESTION_MS);
 
   // Only the default target needs the server module (and its model stack) loaded at all.
-  let builtIn: { wsUrl: string; httpUrl: string; close(): Promise<void> } | null = null;
+  let builtIn: RunningMediaServer | null = null;
   const url = options.url;
   const absoluteWebhook = options.webhook !== undefined && options.webhook !== null && 'url' in options.webhook;
   if (url === undefined && !absoluteWebhook) {
@@ -195,8 +206,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     builtIn = await startMediaServer({ port: 0, quiet: true });
   }
 
+  let ticket: WitnessTicket | null = null;
   try {
     const setup = callSetupOf(options, url, builtIn);
+    ticket = options.witness?.begin() ?? null;
+    const networkDelay = options.networkDelay ?? DEFAULT_NETWORK_DELAY;
     const { flow, record } = await runCallFlow({
       setup,
       frames: audio.frames,
@@ -205,7 +219,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       authToken: options.authToken ?? null,
       ...(options.parties !== undefined ? { parties: options.parties } : {}),
       ...(options.agentAudio !== undefined ? { agentFrames: options.agentAudio.frames } : {}),
-      networkDelay: options.networkDelay ?? DEFAULT_NETWORK_DELAY,
+      networkDelay,
+      ...(ticket !== null && ticket.watermark !== null ? { watermark: ticket.watermark } : {}),
       ...(options.networkSeed !== undefined ? { networkSeed: options.networkSeed } : {}),
       ...(options.congestionMs !== undefined ? { congestionMs: options.congestionMs } : {}),
       timing,
@@ -231,6 +246,16 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       allowServerHangup: options.allowServerHangup ?? false,
       congestionMs,
     });
+    let model: ModelLegReport | null = null;
+    if (options.witness !== undefined && ticket !== null) {
+      const judged = await options.witness.judge(ticket, { record, flow, timing, networkDelay, builtIn });
+      ticket = null;
+      checks.push(...judged.checks);
+      failures.push(...judged.failures);
+      model = judged.report;
+      // Both legs on one axis: the model's events join the caller's, in time order.
+      if (judged.timeline.length > 0) record.timeline.events = [...record.timeline.events, ...judged.timeline].sort((a, b) => a.t - b.t);
+    }
 
     let savedAudio: ReplayReport['savedAudio'] = null;
     if (options.saveAudioPath !== undefined) {
@@ -269,10 +294,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       timeline: record.timeline,
       stats,
       serverSnapshot,
+      model,
       savedAudio,
       elapsedMs: Math.round(performance.now() - began),
     };
   } finally {
+    if (ticket !== null) options.witness?.abandon(ticket);
     await builtIn?.close();
   }
 }

@@ -35,6 +35,11 @@ export const GATE_KEY_DESCRIPTIONS: Readonly<Record<keyof GateConfig, string>> =
   networkDelayMs: 'One-way delay of mark echoes back to the server: ms, or a range like "20-40" (default 20-40, seeded per call).',
   congestionMs: 'Caller audio is discarded (warning 31930) once the server has stayed backed up this long (default 1000).',
   agentAudio: "The agent's side of a <Start><Stream> fork's outbound track: a WAV (default: silence).",
+  simulatorUrl: "A url server's model: the baseURL of the callsim simulator it uses, whose session records the gate reads to judge each call's model side.",
+  simulator: "Hand a serverCmd server the gate's own realtime simulator in its environment (default true); false leaves its model leg unwatched.",
+  expectFirstSpeaker: 'Who must speak first on each direction, as {"inbound": "caller", "outbound": "agent"} (the model-first-speaker check).',
+  modelCloseMs: 'How soon after the caller\'s stream ends a model session must be closed, in ms (default 2000); one still open then is a leak.',
+  modelScript: "The model script of the gate's simulator (JSON or YAML, as callsim simulator --script).",
   junit: 'Write a JUnit XML report to this file (its folder must exist).',
   json: 'Write the full result as JSON to this file (its folder must exist).',
 };

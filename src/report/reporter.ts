@@ -108,6 +108,8 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     framesSent: report.call.framesSent,
     framesReceived: report.call.framesReceived,
     serverCounters: report.stats.counters,
+    checks: report.checks,
+    model: report.model,
     figures: { firstAudioMs: report.call.firstAudioLatencyMs },
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),
     serverLog: null,

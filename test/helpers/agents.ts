@@ -1,6 +1,6 @@
-// Gating the planted voice agents (test/agents/): each run gets a realtime simulator for the
-// agent's model leg, whose URL goes into the server command's environment, as a user would set it.
-import { startRealtimeSimulator, type RunningSimulator } from '../../src/model/simulator/simulator.js';
+// Gating the planted voice agents (test/agents/): the gate hands each its own realtime simulator
+// (CALLSIM_REALTIME_WSS_URL, OPENAI_API_KEY and the CA, in the server command's environment), so
+// every run judges the agent's model leg too.
 import { runGate, type GateCallResult, type GateOptions, type GatePlacement, type GateResult } from '../../src/gate/gate.js';
 import type { GateTiming } from '../../src/gate/gate.js';
 
@@ -17,24 +17,15 @@ export interface AgentRun {
   wsPath?: string;
 }
 
-export async function withSimulator<T>(run: (simulator: RunningSimulator) => Promise<T>): Promise<T> {
-  const simulator = await startRealtimeSimulator({ port: 0 });
-  try {
-    return await run(simulator);
-  } finally {
-    await simulator.close();
-  }
-}
-
-export function gateAgent(simulator: RunningSimulator, agent: AgentRun): Promise<GateResult> {
-  const env = [`OPENAI_API_KEY=sk-callsim-dummy`, `CALLSIM_REALTIME_WSS_URL=ws://127.0.0.1:${simulator.port}/v1/realtime`, ...(agent.agentToken ? [`TWILIO_AUTH_TOKEN=${agent.agentToken}`] : [])].join(' ');
+export function gateAgent(agent: AgentRun): Promise<GateResult> {
+  const env = agent.agentToken ? `TWILIO_AUTH_TOKEN=${agent.agentToken} ` : '';
   const options: GateOptions = {
     fixtures: [FIXTURE],
     directions: ['inbound', 'outbound'],
     timings: agent.timings ?? ['realtime', 'burst', 'early-media'],
     speed: 4,
     concurrency: 3,
-    target: { kind: 'command', command: `${env} ${agent.command} --port {port}${agent.bug ? ` --bug ${agent.bug}` : ''}`, wsPath: agent.wsPath ?? '/media-stream', readyTimeoutMs: 15_000 },
+    target: { kind: 'command', command: `${env}${agent.command} --port {port}${agent.bug ? ` --bug ${agent.bug}` : ''}`, wsPath: agent.wsPath ?? '/media-stream', readyTimeoutMs: 15_000 },
     expectAudio: true,
     placement: agent.placement ?? { webhook: { path: '/incoming-call' } },
   };
