@@ -19,6 +19,7 @@ export { DEFAULT_NETWORK_DELAY } from './caller/network.js';
 export type { NetworkDelay } from './caller/network.js';
 export { placeCall } from './caller/call.js';
 export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, StreamShape, WireErrorSummary } from './caller/call.js';
+export type { PlaybackLog, PlaybackRun } from './caller/playback.js';
 export type { CallTiming } from './caller/clock.js';
 
 // ---- scripted conversations (scenario files), the bad line, recordings ----------------------
@@ -48,6 +49,19 @@ export { summarizeFigures as summarizeRunFigures, FIGURE_NAMES, FIGURE_LABELS } 
 export type { FigureName, FigureSummary as RunFigureSummary, Thresholds, TurnFigures } from './gate/figures.js';
 export { baselineOf, compareToBaseline, loadBaseline, saveBaseline, BaselineError } from './gate/baseline.js';
 export type { Baseline, BaselineComparison, Regression, RegressionRules } from './gate/baseline.js';
+
+// ---- the model side as a witness: give replay() a witness, or the gate its options ---------
+export { ModelWitness, MODEL_CHECKS, DEFAULT_MODEL_CLOSE_MS } from './gate/witness/witness.js';
+export type { ModelWitnessOptions } from './gate/witness/witness.js';
+export type { GateWitnessOptions } from './gate/witness/run.js';
+export type { FirstSpeakerExpectation, Speaker } from './gate/witness/session-checks.js';
+export { localSource, remoteSource, sessionsUrlOf, SessionSourceError } from './gate/witness/source.js';
+export type { SessionSource, SessionRead } from './gate/witness/source.js';
+export { startGateModel, modelHandover, fillPlaceholders, GATE_API_KEY } from './gate/witness/model.js';
+export type { GateModel, ModelHandover } from './gate/witness/model.js';
+export type { CallWitness, WitnessTicket, WitnessedCall, ModelLegVerdict, ModelLegReport, ModelSessionSummary, ModelAnswer, CorrelationMethod } from './caller/witness.js';
+export { watermarkFrame, readWatermarks, findWatermarks, isCarrier, WATERMARK_BITS, MAX_WATERMARK_TAG } from './audio/watermark.js';
+export type { WatermarkHit } from './audio/watermark.js';
 
 // ---- the media server and the model simulator -----------------------------------------------
 export { startMediaServer, MEDIA_PATH } from './server/media-server.js';

@@ -393,6 +393,8 @@ function recordOf(options: ResolvedOptions, line: MediaLine, parts: CallParts, e
     durationMs: (line.closedAt ?? performance.now()) - end.dialledAt,
     audioClearedMs: parts.handset.audioClearedMs,
     startedAt: end.startedAt,
+    watermark: options.watermark,
+    playback: parts.handset.playbackLog(),
   });
 }
 

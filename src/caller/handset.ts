@@ -5,7 +5,7 @@
 import type { AgentEvent } from '../twilio/codec.js';
 import { HeardAudio, type CallerEar } from './heard.js';
 import { DelayedSender, type OneWayDelay } from './network.js';
-import { PlaybackQueue } from './playback.js';
+import { PlaybackQueue, type PlaybackLog } from './playback.js';
 import type { CallLedger } from './record.js';
 import type { CallTimeline } from './timeline.js';
 
@@ -78,6 +78,11 @@ export class Handset {
 
   get audioClearedMs(): number {
     return this.playback.audioClearedMs;
+  }
+
+  /** What played when (playback.ts), on the epoch-ms clock, for the model-side witness. */
+  playbackLog(): PlaybackLog {
+    return this.playback.log();
   }
 
   /** The caller hung up (or the line went): nothing more plays or echoes; marks never echoed are counted once. */

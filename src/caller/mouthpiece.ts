@@ -3,6 +3,7 @@
 // it, and the two ways a frame never reaches the server: lost on a bad line before Twilio had it,
 // or discarded because the server left its socket backed up (31930). Counted in the call's ledger.
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../audio/format.js';
+import { watermarkFrame } from '../audio/watermark.js';
 import type { MediaTrack } from '../twilio/codec.js';
 import type { MediaLine } from './line.js';
 import type { CallNetwork } from './network.js';
@@ -19,6 +20,12 @@ function padFrame(frame: Buffer): Buffer {
   const padded = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
   frame.copy(padded);
   return padded;
+}
+
+/** Caller frame `n` as it goes on the wire: padded, and watermarked when the call is. */
+function callerPayload(options: ResolvedOptions, n: number, frame: Buffer): Buffer {
+  const padded = padFrame(frame);
+  return options.watermark === null ? padded : watermarkFrame(padded, options.watermark, n);
 }
 
 /** Each digit of the call's DTMF plan with the media frame it goes out before. */
@@ -72,7 +79,7 @@ export class Mouthpiece {
     // Audio time since start, as Twilio stamps it: independent of how fast we replay.
     const timestampMs = startDelayMs + n * FRAME_MS;
     for (const track of tracks) {
-      const audio = padFrame(track === 'inbound' ? frame : (options.agentFrames[n] ?? SILENCE_FRAME));
+      const audio = track === 'inbound' ? callerPayload(options, n, frame) : padFrame(options.agentFrames[n] ?? SILENCE_FRAME);
       // Lost between the phone and Twilio: one draw per caller frame, in order, whatever the server does.
       if (track === 'inbound' && network.loses()) {
         ledger.callerFramesLost += 1;
@@ -88,7 +95,7 @@ export class Mouthpiece {
       }
       if (!wire.send({ type: 'audio', payload: audio.toString('base64'), timestampMs, track }, dueAt)) return false;
       if (track === 'inbound') {
-        ledger.mediaSent(now, isAudio);
+        ledger.mediaSent(now, isAudio, options.watermark === null ? null : audio);
         timeline.callerFrame(now, audio);
         tape?.frame(dueAt, audio, false);
       } else ledger.outboundTrackFramesSent += 1;

@@ -1,6 +1,7 @@
 // What one fake-Twilio call can be told (PlaceCallOptions), its defaults, and their checking:
 // bad options are a RangeError before anything is dialled, never a half-placed call.
 import { FRAME_BYTES } from '../audio/format.js';
+import { MAX_WATERMARK_TAG } from '../audio/watermark.js';
 import type { CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
 import { CLEAN_LINE, DEFAULT_NETWORK_DELAY, validateBadLine, validateNetworkDelay, type BadLine, type NetworkDelay } from './network.js';
@@ -93,6 +94,12 @@ export interface PlaceCallOptions {
   /** Bounds the whole call, connecting included. */
   timeoutMs?: number;
   closeGraceMs?: number;
+  /**
+   * Watermark the caller's audio (every inbound frame with room for it, tail silence included)
+   * with this 24-bit tag (audio/watermark.ts), and keep the frames as sent: the model-side
+   * witness ties the model sessions to the call by it and compares what the model heard.
+   */
+  watermark?: number;
   /** Aborting hangs up now: `stop`, then close. */
   signal?: AbortSignal;
   onProgress?: (progress: CallProgress) => void;
@@ -123,6 +130,7 @@ export interface ResolvedOptions {
   quietMs: number;
   timeoutMs: number;
   closeGraceMs: number;
+  watermark: number | null;
   signal: AbortSignal | undefined;
   onProgress: ((progress: CallProgress) => void) | undefined;
 }
@@ -155,6 +163,10 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
   const badLine = options.badLine ?? CLEAN_LINE;
   validateBadLine(badLine);
   if (options.voice !== undefined && (options.frames.length > 0 || dtmfDigits !== '')) throw new RangeError('a call with a voice says what its voice says: give no frames and no DTMF plan');
+  const { watermark } = options;
+  if (watermark !== undefined && !(Number.isInteger(watermark) && watermark >= 0 && watermark <= MAX_WATERMARK_TAG)) {
+    throw new RangeError(`watermark must be an integer from 0 to ${MAX_WATERMARK_TAG} (got ${watermark})`);
+  }
   return {
     url: options.url,
     headers: options.headers ?? {},
@@ -179,6 +191,7 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
     quietMs: nonNegative('quietMs', options.quietMs, DEFAULT_QUIET_MS),
     timeoutMs,
     closeGraceMs: nonNegative('closeGraceMs', options.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
+    watermark: watermark ?? null,
     signal: options.signal,
     onProgress: options.onProgress,
   };

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import type { HeardAudio } from './heard.js';
 import type { BadLine } from './network.js';
+import type { PlaybackLog } from './playback.js';
 import type { CallTape } from './tape.js';
 import { CallTimeline, type CallTimelineData } from './timeline.js';
 
@@ -95,6 +96,12 @@ export interface CallRecord {
   timeline: CallTimelineData;
   /** What the conversation's measurements, a recording and a wire trace are read from: large, and on performance.now()'s clock, so not in the summary. */
   detail: CallDetail;
+  /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
+  sentAudio: Buffer[];
+  /** The 24-bit watermark tag of the caller's audio, or null. */
+  watermark: number | null;
+  /** What the handset played when (playback.ts), on the epoch-ms clock. */
+  playback: PlaybackLog;
 }
 
 /** The call as it happened, instant by instant (performance.now() values). */
@@ -109,11 +116,11 @@ export interface CallDetail {
   tape: CallTape | null;
 }
 
-/** Everything the caller recorded except the raw audio, the timeline and the call's detail. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'detail'>;
+/** Everything the caller recorded except the raw audio (both ways), the timeline and the call's detail. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'detail' | 'sentAudio'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, timeline: _timeline, detail: _detail, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, detail: _detail, sentAudio: _sent, ...summary } = record;
   return summary;
 }
 
@@ -133,6 +140,8 @@ export class CallLedger {
   framesReceived = 0;
   bytesReceived = 0;
   readonly receivedAudio: Buffer[] = [];
+  /** Inbound frames as sent, kept only for a watermarked call (the witness compares them with what the model heard). */
+  readonly sentAudio: Buffer[] = [];
   lastServerMediaAt: number | null = null;
   firstAudioLatencyMs: number | null = null;
   marksReceived = 0;
@@ -142,8 +151,10 @@ export class CallLedger {
   tailCappedByTimeout = false;
   private readonly wireErrors = new Map<WireErrorKind, WireErrorSummary>();
 
-  mediaSent(now: number, isAudio: boolean): void {
+  /** An inbound frame went out; `kept`: the frame as sent, for a watermarked call. */
+  mediaSent(now: number, isAudio: boolean, kept: Buffer | null = null): void {
     this.framesSent += 1;
+    if (kept !== null) this.sentAudio.push(kept);
     this.firstMediaSentAt ??= now;
     if (isAudio) {
       this.audioFramesSent += 1;
@@ -202,6 +213,8 @@ export interface LineOutcome {
   durationMs: number;
   audioClearedMs: number;
   startedAt: string;
+  watermark: number | null;
+  playback: PlaybackLog;
 }
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
@@ -255,6 +268,9 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     startedAt: line.startedAt,
     timeline,
     detail: line.detail,
+    sentAudio: ledger.sentAudio,
+    watermark: line.watermark,
+    playback: line.playback,
   };
 }
 
@@ -282,5 +298,7 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     durationMs: 0,
     audioClearedMs: 0,
     startedAt: new Date().toISOString(),
+    watermark: null,
+    playback: { speed: null, runs: [], runsDropped: 0, clears: [] },
   });
 }

@@ -12,6 +12,7 @@
 //   call-flow.ts one call as Twilio places it: webhook -> TwiML -> signed stream (or direct mode)
 //   stats.ts     the server's account of the call (GET /calls/:callSid)
 //   checks.ts    the named checks over both views
+//   witness.ts   the seam to a witness of the call's model leg (the gate's), whose checks join these
 // It may import src/twilio/ (the wire format, through codec.ts) and src/audio/, and the media
 // server only lazily, for the built-in target; never src/gate/, src/report/ or src/cli/.
 //
@@ -37,6 +38,8 @@ import type { CallParties, WebhookMethod } from './webhook.js';
 import { toCallSummary, type CallRecord, type CallSummary } from './record.js';
 import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
+import type { RunningMediaServer } from '../server/media-server.js';
+import type { CallWitness, ModelLegReport, WitnessTicket } from './witness.js';
 
 // The names this module has always exported stay importable from here.
 export type { CheckStatus, ReplayCheck } from './checks.js';
@@ -44,6 +47,7 @@ export type { CallSummary } from './record.js';
 export type { CallFlowReport, CallSetup, SetupFailure, StreamReport, TwimlReport, WebhookReport } from './call-flow.js';
 export type { CallParties, WebhookMethod } from './webhook.js';
 export type { BadLine, NetworkDelay } from './network.js';
+export type { CallWitness, CorrelationMethod, ModelLegReport, ModelLegVerdict, ModelSessionSummary, WitnessTicket, WitnessedCall } from './witness.js';
 
 /** The voice webhook of a call: an absolute URL, or a path on the target's base URL. */
 export type WebhookTarget = { url: string } | { path: string };
@@ -116,6 +120,11 @@ export interface ReplayOptions {
   saveAudioPath?: string;
   /** How long to wait for the server to report the call as stopped/closed. */
   statsWaitMs?: number;
+  /**
+   * A witness of the call's model leg (the gate's: src/gate/witness/): it watermarks the caller's
+   * audio, ties the call to the model sessions its server opened and adds the model-side checks.
+   */
+  witness?: CallWitness;
   signal?: AbortSignal;
   onProgress?: (progress: CallProgress) => void;
 }
@@ -149,6 +158,8 @@ export interface ReplayReport {
   stats: ServerStats;
   /** GET /calls/:callSid as the server returned it, or null. */
   serverSnapshot: JsonObject | null;
+  /** What the witness saw of the model leg: the sessions and how they were tied to the call; null without a witness. */
+  model: ModelLegReport | null;
   savedAudio: { file: string; frames: number; error: string | null } | null;
   /** The stereo recording and the wire trace, when asked for; null when not asked (or, on failure only, not needed). */
   recording: { file: string; error: string | null } | null;
@@ -226,7 +237,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
   const congestionMs = timing.mode === 'burst' ? null : (options.congestionMs ?? DEFAULT_CONGESTION_MS);
 
   // Only the default target needs the server module (and its model stack) loaded at all.
-  let builtIn: { wsUrl: string; httpUrl: string; simulator: { sessionsFor(callSid: string): SimulatorSessionRecord[] } | null; close(): Promise<void> } | null = null;
+  let builtIn: RunningMediaServer | null = null;
   const url = options.url;
   const absoluteWebhook = options.webhook !== undefined && options.webhook !== null && 'url' in options.webhook;
   if (url === undefined && !absoluteWebhook) {
@@ -234,8 +245,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     builtIn = await startMediaServer({ port: 0, quiet: true });
   }
 
+  let ticket: WitnessTicket | null = null;
   try {
     const setup = callSetupOf(options, url, builtIn);
+    ticket = options.witness?.begin() ?? null;
+    const networkDelay = options.networkDelay ?? DEFAULT_NETWORK_DELAY;
     const { flow, record } = await runCallFlow({
       setup,
       frames: options.voice === undefined ? audio.frames : [],
@@ -247,7 +261,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       authToken: options.authToken ?? null,
       ...(options.parties !== undefined ? { parties: options.parties } : {}),
       ...(options.agentAudio !== undefined ? { agentFrames: options.agentAudio.frames } : {}),
-      networkDelay: options.networkDelay ?? DEFAULT_NETWORK_DELAY,
+      networkDelay,
+      ...(ticket !== null && ticket.watermark !== null ? { watermark: ticket.watermark } : {}),
       ...(options.networkSeed !== undefined ? { networkSeed: options.networkSeed } : {}),
       ...(options.congestionMs !== undefined ? { congestionMs: options.congestionMs } : {}),
       timing,
@@ -273,13 +288,25 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       allowServerHangup: options.allowServerHangup ?? false,
       congestionMs,
     });
+    const checks = [...checked.checks];
+    const failures = [...checked.failures];
+    let model: ModelLegReport | null = null;
+    if (options.witness !== undefined && ticket !== null) {
+      const judged = await options.witness.judge(ticket, { record, flow, timing, networkDelay, builtIn });
+      ticket = null;
+      checks.push(...judged.checks);
+      failures.push(...judged.failures);
+      model = judged.report;
+      // Both legs on one axis: the model's events join the caller's, in time order.
+      if (judged.timeline.length > 0) record.timeline.events = [...record.timeline.events, ...judged.timeline].sort((a, b) => a.t - b.t);
+    }
     // The model's account of the call, read while its simulator is still up.
     const modelSessions = options.modelSessions ?? builtIn?.simulator?.sessionsFor.bind(builtIn.simulator);
     const sessions = record.connected && modelSessions !== undefined ? modelSessions(record.callSid) : null;
     const sessionsNote = sessions === null ? (record.connected ? 'the model leg is not visible to the caller (no simulator it knows of)' : 'the call never connected') : sessions.length === 0 ? `no model session was tagged with ${record.callSid}` : '';
     const extra = options.judge?.({ record, flow, sessions, sessionsNote }) ?? { checks: [], failures: [], conversation: null };
-    const checks = [...checked.checks, ...extra.checks];
-    const failures = [...checked.failures, ...extra.failures];
+    checks.push(...extra.checks);
+    failures.push(...extra.failures);
     const verdict = failures.length === 0 ? 'pass' : 'fail';
     const keep = verdict === 'fail' || options.artifactsOnlyOnFailure !== true;
     const tape = record.detail.tape;
@@ -325,6 +352,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       timeline: record.timeline,
       stats,
       serverSnapshot,
+      model,
       savedAudio,
       recording,
       trace,
@@ -332,6 +360,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       elapsedMs: Math.round(performance.now() - began),
     };
   } finally {
+    if (ticket !== null) options.witness?.abandon(ticket);
     await builtIn?.close();
   }
 }

@@ -37,6 +37,9 @@ import { printable } from '../text/printable.js';
 import { styleFor } from '../text/style.js';
 import { watchSignals } from './signals.js';
 import { redactSecrets } from '../log.js';
+import type { GateWitnessOptions } from '../gate/witness/run.js';
+import type { FirstSpeakerExpectation } from '../gate/witness/session-checks.js';
+import { checkSimulatorUrl, parseFirstSpeaker, parseSimulatorUrl, readModelScript, WITNESS_HELP } from './witness-options.js';
 
 interface GateCliOptions {
   config?: string;
@@ -60,6 +63,11 @@ interface GateCliOptions {
   networkDelayMs?: NetworkDelay;
   congestionMs?: number;
   agentAudio?: string;
+  simulatorUrl?: string;
+  simulator?: boolean;
+  expectFirstSpeaker?: FirstSpeakerExpectation;
+  modelCloseMs?: number;
+  modelScript?: string;
   reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
@@ -104,7 +112,7 @@ export function gateCommand(): Command {
     .addOption(new Option('--speed <n>', 'pacing of realtime and early-media calls (2 = twice real time)').argParser(parsePositiveNumberOption('--speed')))
     .addOption(new Option('--concurrency <n>', 'calls at once').argParser(parseIntegerOption('--concurrency', 1, 1000)))
     .addOption(new Option('--url <ws-url>', 'test a running server at this Media Streams URL').argParser(parseWsUrl))
-    .option('--server-cmd <command>', 'start this server command (any language) for the run; it gets PORT (and {port} in the command) and is stopped afterwards')
+    .option('--server-cmd <command>', "start this server command (any language) for the run; it gets PORT (and {port} in the command) and the gate's simulator as its model (see below), and is stopped afterwards")
     .option('--ws-path <path>', `Media Streams path on a --server-cmd server that prints no ws:// URL (default: ${DEFAULTS.wsPath})`)
     .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').argParser(parseIntegerOption('--ready-timeout', 100)))
     .addOption(new Option('--timeout <ms>', 'bound on each call').argParser(parseIntegerOption('--timeout', 100)))
@@ -133,6 +141,11 @@ export function gateCommand(): Command {
     .option('--baseline <file>', 'fail on figures worse than this baseline by both --regression-pct and --regression-floor-ms; refused if made from other inputs')
     .addOption(new Option('--regression-pct <pct>', 'a regression is worse by more than this percentage (default 20)').argParser(parsePositiveNumberOption('--regression-pct')))
     .addOption(new Option('--regression-floor-ms <ms>', '...and by more than this many ms (default 100)').argParser(parseIntegerOption('--regression-floor-ms', 0)))
+    .addOption(new Option('--simulator-url <url>', "a --url server's model: the callsim simulator it uses (its baseURL); its sessions are read to judge the model side").argParser(parseSimulatorUrl))
+    .option('--no-simulator', "do not hand a --server-cmd server the gate's simulator (its model leg then goes unwatched)")
+    .addOption(new Option('--expect-first-speaker <list>', 'who must speak first, per direction: inbound=caller,outbound=agent (model-first-speaker)').argParser(parseFirstSpeaker))
+    .addOption(new Option('--model-close-ms <ms>', 'how soon after the stream ends a model session must be closed (default 2000)').argParser(parseIntegerOption('--model-close-ms', 0)))
+    .option('--model-script <file>', "the model script of the gate's simulator (JSON or YAML, see callsim simulator --script)")
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
     .option('--junit <file>', 'write a JUnit XML report (for CI test tabs); short for --reporter junit=<file>')
     .option('--json [file]', 'write the full result as JSON to a file, or to stdout (instead of the table) with no file')
@@ -153,6 +166,8 @@ ReferenceError, "Cannot read properties of undefined", unhandled rejections, Pyt
 AttributeError/Traceback...), non-finite counters and calls the server never reports.
 Exit 0 when every call passed, 1 when any failed, 2 on bad usage.
 
+${WITNESS_HELP.trim()}
+
 Reports: by default a progress line on stderr and the table on stdout (and, on GitHub Actions,
 the github reporter's annotations and job summary). Each --reporter name[=file] (table, json,
 junit, html, github, progress) replaces those defaults; --junit, --json and --html add to them.
@@ -164,6 +179,8 @@ Examples:
   $ npx callsim gate --url wss://staging.example.com/media --junit gate.xml
   $ npx callsim gate --server-cmd "python3 server.py --port {port}" --webhook-path /incoming-call
   $ npx callsim gate --url ws://localhost:8080/media --param direction={direction}
+  $ npx callsim gate --url ws://localhost:8080/media --simulator-url http://127.0.0.1:8089/v1
+  $ npx callsim gate --server-cmd "node agent.js" --expect-first-speaker inbound=caller,outbound=agent
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
   $ npx callsim gate --html callsim-report.html --junit callsim-junit.xml
   $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst
@@ -217,6 +234,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     ...((opts.regressionPct ?? config.regressionPct) !== undefined ? { pct: opts.regressionPct ?? config.regressionPct } : {}),
     ...((opts.regressionFloorMs ?? config.regressionFloorMs) !== undefined ? { floorMs: opts.regressionFloorMs ?? config.regressionFloorMs } : {}),
   });
+  const witness = await witnessOf(opts, config, target);
   const reporters = new ReporterGroup(specs, { command: 'gate', timeline: opts.timeline === true });
   // Where the fixtures came from when nobody named them: ./fixtures, or, with none here, the package's own.
   if (chosen.why !== null) process.stderr.write(`callsim gate: fixtures: ${chosen.why(fixtures.length)}\n`);
@@ -235,6 +253,7 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
     target,
     expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
     placement,
+    witness,
     ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
     ...(tailMs !== undefined ? { tailMs } : {}),
     onCallStart: (cell, running, done) => reporters.onCallStart({ cell, running, done, total }),
@@ -330,6 +349,33 @@ function placementOf(opts: GateCliOptions, config: GateConfig, target: TargetSpe
     ...(networkDelay !== undefined ? { networkDelay } : {}),
     ...(congestionMs !== undefined ? { congestionMs } : {}),
     ...(agentAudioFile !== undefined ? { agentAudio: readAgentAudio(agentAudioFile) } : {}),
+  };
+}
+
+/** The model side: the options, else the config file's keys of the same names. */
+async function witnessOf(opts: GateCliOptions, config: GateConfig, target: TargetSpec): Promise<GateWitnessOptions> {
+  const simulatorUrl = opts.simulatorUrl ?? config.simulatorUrl;
+  if (simulatorUrl !== undefined) {
+    if (target.kind !== 'url') throw new UsageError(`--simulator-url is for a --url target: ${target.kind === 'command' ? 'a --server-cmd server is handed the gate\'s own simulator' : "the built-in server's model is its embedded simulator"}`);
+    if (opts.simulatorUrl === undefined) {
+      try {
+        parseSimulatorUrl(simulatorUrl);
+      } catch (err) {
+        throw new UsageError(`gate.simulatorUrl: ${(err as Error).message}`);
+      }
+    }
+    await checkSimulatorUrl(simulatorUrl);
+  }
+  const simulator = opts.simulator === false ? false : (config.simulator ?? true);
+  const expectFirstSpeaker = opts.expectFirstSpeaker ?? config.expectFirstSpeaker;
+  const closeBoundMs = opts.modelCloseMs ?? config.modelCloseMs;
+  const scriptFile = opts.modelScript ?? config.modelScript;
+  return {
+    ...(simulatorUrl !== undefined ? { simulatorUrl } : {}),
+    simulator,
+    ...(expectFirstSpeaker !== undefined ? { expectFirstSpeaker } : {}),
+    ...(closeBoundMs !== undefined ? { closeBoundMs } : {}),
+    ...(scriptFile !== undefined ? { script: readModelScript(scriptFile) } : {}),
   };
 }
 

@@ -33,6 +33,11 @@ import {
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { watchSignals } from './signals.js';
 import { printable } from '../text/printable.js';
+import { NO_WITNESS_FOR_URL } from '../gate/witness/run.js';
+import type { FirstSpeakerExpectation } from '../gate/witness/session-checks.js';
+import { remoteSource } from '../gate/witness/source.js';
+import { ModelWitness } from '../gate/witness/witness.js';
+import { checkSimulatorUrl, parseFirstSpeaker, parseSimulatorUrl } from './witness-options.js';
 
 interface ReplayCliOptions {
   direction: CallDirection;
@@ -46,6 +51,9 @@ interface ReplayCliOptions {
   congestionMs?: number;
   allowServerHangup?: boolean;
   statsUrl?: string;
+  simulatorUrl?: string;
+  expectFirstSpeaker?: FirstSpeakerExpectation;
+  modelCloseMs?: number;
   speed: number;
   burst?: boolean;
   earlyMedia?: boolean;
@@ -148,6 +156,10 @@ The caller's audio is followed by --tail ms of silence (kept going while the ser
 talking, up to --timeout). Stats come from GET /calls/<callSid> on the stream's host unless
 --stats-url says otherwise; without them only wire-level checks run.
 
+The model side (model-* checks): the built-in server is watched through its embedded simulator;
+a --url server through --simulator-url, the callsim simulator it was pointed at (each call is
+tied to its model sessions by the watermark in the caller's audio, or by time).
+
 Reports: the text report on stdout (and a live line on a terminal). Each --reporter name[=file]
 (table, json, junit, html, github, progress) replaces it; --json prints the JSON report instead
 of it. Ctrl-C or SIGTERM hangs up cleanly and still writes every report.
@@ -202,6 +214,24 @@ function scenarioOf(file: string | undefined): LoadedScenario | null {
   }
 }
 
+/**
+ * The model side: the built-in server through its embedded simulator, a --url server through the
+ * --simulator-url it uses; otherwise every model-side check says it could not look.
+ */
+async function witnessOf(options: ReplayCliOptions): Promise<ModelWitness> {
+  const settings = {
+    ...(options.expectFirstSpeaker !== undefined ? { expectFirstSpeaker: options.expectFirstSpeaker } : {}),
+    ...(options.modelCloseMs !== undefined ? { closeBoundMs: options.modelCloseMs } : {}),
+  };
+  if (options.simulatorUrl !== undefined) {
+    if (options.url === undefined) throw new UsageError("--simulator-url is for a --url target: the built-in server's model is its embedded simulator");
+    await checkSimulatorUrl(options.simulatorUrl);
+    return new ModelWitness({ source: remoteSource(options.simulatorUrl), ...settings });
+  }
+  const builtIn = options.url === undefined && typeof options.webhook !== 'string';
+  return new ModelWitness(builtIn ? { source: 'built-in', ...settings } : { source: null, blindReason: NO_WITNESS_FOR_URL, ...settings });
+}
+
 async function runReplayAction(file: string, options: ReplayCliOptions): Promise<void> {
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
   for (const output of [options.record, options.trace]) if (output !== undefined) requireOutputFolder(output);
@@ -210,6 +240,7 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   // A --url target without a webhook is dialled directly; the built-in server has its /twiml.
   const webhook = webhookTargetOf(options, options.url !== undefined ? 'direct' : 'webhook');
   const agentAudio = agentAudioOf(options.agentAudio);
+  const witness = await witnessOf(options);
   const specs = reportersOf(options);
   checkReporterOutputs(specs);
   // An unreadable WAV is bad input, said before any report starts (as the gate does).
@@ -251,6 +282,7 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       tailMs: options.tail,
       timeoutMs: options.timeout,
       expectAudio: options.expectAudio,
+      witness,
       saveAudioPath: options.saveAudio,
       signal: signals.signal,
       onProgress: (progress) => reporters.onCallProgress(progress),
@@ -328,6 +360,9 @@ export function replayCommand(): Command {
       new Option('--timeout <ms>', 'bound on the whole call (default 30000, more for long audio)').argParser(parsePositiveMs),
     )
     .option('--expect-audio', 'fail unless the server sends audio back')
+    .addOption(new Option('--simulator-url <url>', "a --url server's model: the callsim simulator it uses (its baseURL), read to judge the model side").argParser(parseSimulatorUrl))
+    .addOption(new Option('--expect-first-speaker <list>', 'who must speak first: inbound=caller,outbound=agent (model-first-speaker)').argParser(parseFirstSpeaker))
+    .addOption(new Option('--model-close-ms <ms>', 'how soon after the stream ends a model session must be closed (default 2000)').argParser(parseMs))
     .option('--json', 'print only the JSON report on stdout')
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the text report)', collectReporter)
     .option('--save-audio <out.wav>', "write the agent's audio (everything the server sent) to a WAV file (the HTML report embeds it)")

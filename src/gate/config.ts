@@ -16,6 +16,7 @@ export class GateConfigError extends Error {
 
 const nonEmpty = z.string().min(1);
 const thresholds = z.strictObject(Object.fromEntries(FIGURE_NAMES.map((name) => [name, z.number().min(0).optional()])) as Record<FigureName, z.ZodOptional<z.ZodNumber>>);
+const SPEAKER = z.enum(['caller', 'agent']);
 
 export const GATE_CONFIG_SCHEMA = z.strictObject({
   fixtures: z.array(z.string()).optional(),
@@ -39,6 +40,11 @@ export const GATE_CONFIG_SCHEMA = z.strictObject({
   networkDelayMs: z.union([z.number().min(0), z.string().regex(/^\s*\d+(\.\d+)?\s*-\s*\d+(\.\d+)?\s*$/)]).optional(),
   congestionMs: z.number().min(0).optional(),
   agentAudio: nonEmpty.optional(),
+  simulatorUrl: z.url({ protocol: /^https?$/ }).optional(),
+  simulator: z.boolean().optional(),
+  expectFirstSpeaker: z.strictObject({ inbound: SPEAKER.optional(), outbound: SPEAKER.optional() }).optional(),
+  modelCloseMs: z.number().min(0).optional(),
+  modelScript: nonEmpty.optional(),
   junit: nonEmpty.optional(),
   json: nonEmpty.optional(),
   /** Scenario files, or folders of them (*.yaml, *.yml, *.json). */
@@ -83,6 +89,11 @@ const WANTED: Record<GateConfigKey, string> = {
   networkDelayMs: 'a number ≥ 0 or a range like "20-40"',
   congestionMs: 'a number ≥ 0',
   agentAudio: 'a non-empty string',
+  simulatorUrl: "the simulator's http(s) baseURL",
+  simulator: 'true or false',
+  expectFirstSpeaker: 'an object like {"inbound": "caller", "outbound": "agent"}',
+  modelCloseMs: 'a number ≥ 0',
+  modelScript: 'a non-empty string',
   junit: 'a non-empty string',
   json: 'a non-empty string',
   scenarios: 'an array of strings (scenario files or folders)',

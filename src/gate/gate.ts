@@ -1,15 +1,16 @@
 // src/gate/: the pre-deploy gate. This file runs the matrix: every fixture and scenario ×
 // direction × timing (each cell `repeat` times, one after another) replayed against one server,
 // each call placed the way Twilio places it (the target's voice webhook, or direct mode) and
-// judged by the replay's own checks (a scenario's too) plus a scan of the server's output for
-// crash signatures (crash-scan.ts) and the thresholds on its figures (figures.ts); target.ts
-// starts or reaches the server, config.ts reads callsim.config.json, baseline.ts and
-// artifacts.ts keep what a run leaves behind. It may import caller/, scenario/, audio/, twilio/
-// and, to run the built-in target, server/; never cli/ or report/ (reporters are fed through its hooks).
+// judged by the replay's own checks (a scenario's too), a scan of the server's output for crash
+// signatures (crash-scan.ts), the model side of every call (witness/) and the thresholds on its
+// figures (figures.ts); target.ts starts or reaches the server, config.ts reads
+// callsim.config.json, baseline.ts and artifacts.ts keep what a run leaves behind. It may import
+// caller/, scenario/, audio/, twilio/ and, to run the built-in target, server/; never cli/ or
+// report/ (reporters are fed through its hooks).
 import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
-import { DEFAULT_WEBHOOK_PATH, runReplay, type BadLine, type NetworkDelay, type ReplayOptions, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
+import { DEFAULT_WEBHOOK_PATH, runReplay, type BadLine, type ModelLegReport, type NetworkDelay, type ReplayCheck, type ReplayOptions, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
 import { redactSecrets } from '../log.js';
 import type { LoadedScenario } from '../scenario/load.js';
 import { runScenario } from '../scenario/run.js';
@@ -18,6 +19,8 @@ import { breachesOf, figuresOf, FIGURE_LABELS, summarizeFigures, unmeasuredThres
 import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit } from './crash-scan.js';
 import { sliceServerLog, windowsAt, type CallWindow, type ServerLogSlice } from './server-log.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
+import { prepareWitness, type GateWitnessOptions } from './witness/run.js';
+import type { ModelWitness } from './witness/witness.js';
 
 export type GateTiming = 'realtime' | 'burst' | 'early-media';
 export const GATE_TIMINGS: readonly GateTiming[] = ['realtime', 'burst', 'early-media'];
@@ -56,6 +59,10 @@ export interface GateCallResult extends GateCell {
   framesSent: number;
   framesReceived: number;
   serverCounters: Record<string, number | null> | null;
+  /** Every check of the call's replay, the model side's included, with what it saw. */
+  checks: ReplayCheck[];
+  /** The model sessions tied to the call, and how; null when the model side was not watched. */
+  model: ModelLegReport | null;
   /**
    * What was measured on the call, by name (figures.ts): a plain replay measures `firstAudioMs`
    * (first media frame sent, or start, to the first audio back), a scenario adds its own
@@ -144,6 +151,8 @@ export interface GateOptions {
   tailMs?: number;
   expectAudio: boolean;
   placement?: GatePlacement;
+  /** The model side: whose sessions are read and how they are judged (default: on, wherever a model leg can be seen). */
+  witness?: GateWitnessOptions;
   /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
   onCallDone?: (result: GateCallResult, done: number, total: number, report: ReplayReport | null) => void;
   onCallStart?: (cell: GateCell, running: number, done: number, total: number) => void;
@@ -174,7 +183,16 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   // Decode each fixture once, not once per cell.
   const audio = new Map(options.audio);
   for (const fixture of options.fixtures) if (!audio.has(fixture)) audio.set(fixture, loadWavAsMulawFrames(fixture));
-  const target = await startTarget(options.target, options.signal);
+  const prepared = await prepareWitness(options.target, options.witness ?? {}, cells.length);
+  let target: GateTarget;
+  try {
+    target = await startTarget(prepared.spec, options.signal);
+  } catch (err) {
+    await prepared.close();
+    throw err;
+  }
+  const witness = prepared.witnessFor(target);
+  let modelNotes: string[] = [];
   // In cell order: windows[i] is cells[i]'s call once it has run.
   const windows: CallWindow[] = [];
   let serverExit: string | null = null;
@@ -200,7 +218,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
           running += 1;
           options.onCallStart?.(cell, running, done, cells.length);
           const startedAt = Date.now();
-          const { result, statsNote, streamSid, report } = await runCell(cell, audio.get(cell.fixture) ?? null, scenarios.get(cell.fixture) ?? null, target, options);
+          const { result, statsNote, streamSid, report } = await runCell(cell, audio.get(cell.fixture) ?? null, scenarios.get(cell.fixture) ?? null, target, options, witness);
           running -= 1;
           done += 1;
           const notes = report === null ? [] : [report.callFlow.fallback, ...report.callFlow.notes].filter((n): n is string => n !== null);
@@ -213,12 +231,15 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, groups)) }, worker));
     // Let the last lines of output arrive before judging.
     await new Promise((resolve) => setTimeout(resolve, 300));
+    // Before the server stops: a session it leaked is still open now.
+    modelNotes = await witness.notes();
   } finally {
     // Read before stop(): our own SIGTERM is not a crash.
     serverExit = target.exit();
     serverExitedAt = target.exitedAt();
     judgedUntil = Date.now();
     stopReport = await target.stop();
+    await prepared.close();
   }
 
   // Only the calls that ran: an interrupted run leaves holes where cells never started.
@@ -263,7 +284,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
     strayProcesses: options.target.kind === 'command' ? stopReport.strays : null,
-    notes: runNotes(ran, options.placement?.params ?? {}),
+    notes: [...runNotes(ran, options.placement?.params ?? {}), ...modelNotes],
     interrupted,
     notRun,
     figures: summarizeFigures(calls),
@@ -301,7 +322,7 @@ interface CellRun {
   report: ReplayReport | null;
 }
 
-async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: LoadedScenario | null, target: GateTarget, options: GateOptions): Promise<CellRun> {
+async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: LoadedScenario | null, target: GateTarget, options: GateOptions, witness: ModelWitness): Promise<CellRun> {
   const result: GateCallResult = {
     ...cell,
     verdict: 'fail',
@@ -311,6 +332,8 @@ async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: Loade
     framesSent: 0,
     framesReceived: 0,
     serverCounters: null,
+    checks: [],
+    model: null,
     figures: { firstAudioMs: null },
     turns: [],
     artifacts: null,
@@ -357,6 +380,7 @@ async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: Loade
       // The opposite of early media: give the server time to be ready before audio flows.
       startDelayMs: cell.timing === 'realtime' ? 200 : 0,
       expectAudio: options.expectAudio,
+      witness,
       signal: options.signal,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.tailMs !== undefined ? { tailMs: options.tailMs } : {}),
@@ -372,6 +396,8 @@ async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: Loade
   result.framesSent = report.call.framesSent;
   result.framesReceived = report.call.framesReceived;
   result.serverCounters = report.stats.counters;
+  result.checks = report.checks;
+  result.model = report.model;
   Object.assign(result, figuresOf(report));
   if (result.artifacts !== null) {
     result.artifacts.recording = report.recording?.error === null ? report.recording.file : null;

@@ -49,6 +49,8 @@ function callProperties(call: GateCallResult): Array<[string, string]> {
   }
   // A counter the server reported as not a number is "null", as in the JSON report.
   for (const [name, value] of Object.entries(call.serverCounters ?? {})) props.push([`server.${name}`, value === null ? 'null' : String(value)]);
+  // Each named check, the model side's included, with what it saw.
+  for (const check of call.checks) props.push([`check.${check.name}`, `${check.status}: ${check.reason}`]);
   return props;
 }
 

@@ -110,6 +110,8 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     framesSent: report.call.framesSent,
     framesReceived: report.call.framesReceived,
     serverCounters: report.stats.counters,
+    checks: report.checks,
+    model: report.model,
     ...figuresOf(report),
     artifacts: null,
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),

@@ -124,6 +124,12 @@ function flowLines(report: ReplayReport, style: Style): string[] {
     lines.push(`  stream       ${verb} ${printable(flow.stream.url)}${dialled} · tracks ${flow.stream.tracks.join('+') || '-'} · ${params} parameter${params === 1 ? '' : 's'}`);
   }
   for (const note of [flow.fallback, flow.directionNote, ...flow.notes]) if (note !== null) lines.push(style.dim(`  note: ${printable(note)}`));
+  const model = report.model;
+  if (model !== null) {
+    const sessions = model.sessions.map((s) => `${s.id} (${s.tiedBy})`).join(', ');
+    const clock = model.clockOffsetMs === null || model.clockOffsetMs === 0 ? '' : ` · its clock ${model.clockOffsetMs > 0 ? '+' : ''}${Math.round(model.clockOffsetMs)} ms from ours`;
+    lines.push(`  model        ${sessions || printable(model.correlation.detail)} · at ${printable(model.source)}${clock}`);
+  }
   return lines;
 }
 

@@ -24,8 +24,13 @@
 //   stops-on-any-sound  clears and truncates on any caller sound while talking, a short "mm-hmm" included
 //   ignores-dtmf        key presses are not passed to the model
 //
+// `--model-format pcm` (not a bug: a second healthy way) speaks 24 kHz PCM16 to the model, as
+// agents built for the API's default format do: caller mu-law decoded and upsampled before each
+// append, the model's PCM downsampled and encoded back to mu-law for Twilio (alawmulaw).
+//
 //   node test/agents/node-agent.mjs --port 0   → "listening on http://127.0.0.1:PORT"
 import http from 'node:http';
+import alawmulaw from 'alawmulaw';
 import twilio from 'twilio';
 import WebSocket, { WebSocketServer } from 'ws';
 
@@ -40,9 +45,10 @@ const MIN_INTERRUPTION_MS = 500;
 const FRAME_MS = 20;
 
 function parseArgs(argv) {
-  const args = { port: Number(process.env.PORT ?? 0), host: '127.0.0.1', bugs: new Set((process.env.AGENT_BUGS ?? '').split(',').filter(Boolean)) };
+  const args = { port: Number(process.env.PORT ?? 0), host: '127.0.0.1', bugs: new Set((process.env.AGENT_BUGS ?? '').split(',').filter(Boolean)), modelFormat: 'pcmu' };
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--port') args.port = Number(argv[++i]);
+    else if (argv[i] === '--model-format') args.modelFormat = argv[++i];
     else if (argv[i] === '--host') args.host = argv[++i];
     else if (argv[i] === '--bug') args.bugs.add(argv[++i]);
   }
@@ -52,11 +58,40 @@ function parseArgs(argv) {
       process.exit(2);
     }
   }
+  if (args.modelFormat !== 'pcmu' && args.modelFormat !== 'pcm') {
+    console.error(`unknown --model-format "${args.modelFormat}" (pcmu or pcm)`);
+    process.exit(2);
+  }
   return args;
 }
 
 const args = parseArgs(process.argv.slice(2));
 const bug = (name) => args.bugs.has(name);
+const PCM = args.modelFormat === 'pcm';
+const MODEL_AUDIO_FORMAT = PCM ? { type: 'audio/pcm', rate: 24000 } : { type: 'audio/pcmu' };
+
+/** Twilio's 8 kHz mu-law to the model's format: as is, or 24 kHz PCM16 (linear interpolation). */
+function toModelAudio(payloadBase64) {
+  if (!PCM) return payloadBase64;
+  const pcm8k = alawmulaw.mulaw.decode(Buffer.from(payloadBase64, 'base64'));
+  const out = Buffer.alloc(pcm8k.length * 3 * 2);
+  for (let i = 0; i < pcm8k.length; i += 1) {
+    const a = pcm8k[i];
+    const b = i + 1 < pcm8k.length ? pcm8k[i + 1] : a;
+    for (let k = 0; k < 3; k += 1) out.writeInt16LE(Math.round(a + ((b - a) * k) / 3), (i * 3 + k) * 2);
+  }
+  return out.toString('base64');
+}
+
+/** The model's audio to Twilio's 8 kHz mu-law: as is, or 24 kHz PCM16 averaged down and encoded. */
+function toTwilioAudio(deltaBase64) {
+  if (!PCM) return deltaBase64;
+  const pcm = Buffer.from(deltaBase64, 'base64');
+  const samples = new Int16Array(Math.floor(pcm.length / 6));
+  for (let i = 0; i < samples.length; i += 1) samples[i] = Math.round((pcm.readInt16LE(i * 6) + pcm.readInt16LE(i * 6 + 2) + pcm.readInt16LE(i * 6 + 4)) / 3);
+  return Buffer.from(alawmulaw.mulaw.encode(samples)).toString('base64');
+}
+
 /** What the voice webhook told us about each call, by CallSid. */
 const callsBySid = new Map();
 
@@ -143,9 +178,18 @@ function handleCall(twilioWs) {
   let markSeq = 0;
   let heldAudio = [];
   let holdUntil = null;
+  // On a call it placed, the agent speaks first: right after session.update, before any caller
+  // audio goes in, as the samples do (a greeting asked for later races the caller's first turn).
+  let greetPending = false;
 
   const modelWs = new WebSocket(`${REALTIME_URL}?model=${MODEL}`, { headers: { Authorization: `Bearer ${process.env.OPENAI_API_KEY ?? ''}` } });
   const sendModel = (event) => modelWs.send(JSON.stringify(event));
+
+  const greet = () => {
+    greetPending = false;
+    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
+    createResponse();
+  };
 
   const configureSession = () => {
     sendModel({
@@ -155,13 +199,14 @@ function handleCall(twilioWs) {
         instructions: INSTRUCTIONS,
         output_modalities: ['audio'],
         audio: {
-          input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'server_vad', interrupt_response: false } },
-          output: { format: { type: 'audio/pcmu' }, voice: 'alloy' },
+          input: { format: MODEL_AUDIO_FORMAT, turn_detection: { type: 'server_vad', interrupt_response: false } },
+          output: { format: MODEL_AUDIO_FORMAT, voice: 'alloy' },
         },
       },
     });
     sessionConfigured = true;
-    for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: payload });
+    if (greetPending) greet();
+    for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(payload) });
     for (const digit of pendingKeys.splice(0)) tellKey(digit);
   };
 
@@ -169,7 +214,7 @@ function handleCall(twilioWs) {
     console.log(`model connected for ${callSid ?? 'a new call'}`);
     if (bug('late-session-update')) {
       sessionConfigured = true; // audio goes out as it comes; the configuration follows later
-      for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: payload });
+      for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(payload) });
       setTimeout(configureSession, 300);
     } else {
       configureSession();
@@ -181,8 +226,9 @@ function handleCall(twilioWs) {
   };
 
   const forwardAudio = (delta) => {
-    sendToTwilio({ event: 'media', streamSid, media: { payload: delta } });
-    sentMs += Buffer.from(delta, 'base64').length / MULAW_BYTES_PER_MS;
+    const payload = toTwilioAudio(delta);
+    sendToTwilio({ event: 'media', streamSid, media: { payload } });
+    sentMs += Buffer.from(payload, 'base64').length / MULAW_BYTES_PER_MS;
     markSeq += 1;
     const name = `a${markSeq}`;
     marks.push({ name, ms: sentMs });
@@ -286,7 +332,7 @@ function handleCall(twilioWs) {
       if (interruptingMs >= MIN_INTERRUPTION_MS) interrupt();
     }
     if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) {
-      sendModel({ type: 'input_audio_buffer.append', audio: media.payload });
+      sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(media.payload) });
     } else if (!bug('drop-early-audio')) {
       pendingAudio.push(media.payload);
     }
@@ -301,13 +347,8 @@ function handleCall(twilioWs) {
     console.log(`stream ${streamSid} started for call ${callSid} (${direction})`);
     if (direction === 'inbound' || !bug('outbound-counter')) stats = { framesIn: 0, marksHeard: 0, digits: '' };
     if (direction.startsWith('outbound')) {
-      // The agent speaks first on calls it placed.
-      const greet = () => {
-        sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
-        createResponse();
-      };
-      if (modelWs.readyState === WebSocket.OPEN) greet();
-      else modelWs.once('open', greet);
+      greetPending = true;
+      if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) greet();
     }
   };
 

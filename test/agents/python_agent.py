@@ -125,6 +125,10 @@ class Call:
             },
         })
         self.session_configured = True
+        # On a call it placed the agent speaks first: right after session.update, before any
+        # caller audio goes in (a greeting asked for later races the caller's first turn).
+        if self.greet_pending:
+            await self.greet()
         pending, self.pending_audio = self.pending_audio, []
         for payload in pending:
             await self.send_model({'type': 'input_audio_buffer.append', 'audio': payload})
@@ -140,8 +144,6 @@ class Call:
                 await self.send_model({'type': 'input_audio_buffer.append', 'audio': payload})
             await asyncio.sleep(0.3)
         await self.configure_session()
-        if self.greet_pending:
-            await self.greet()
 
     async def greet(self):
         # The agent speaks first on calls it placed.

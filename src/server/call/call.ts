@@ -166,10 +166,12 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   // ---- the model's events (ModelLinkEvents) --------------------------------------------------
 
   onOpen(first: boolean): void {
+    // The greeting goes before the queued caller audio: asked for after it, it would meet the
+    // answer the model's VAD already began for that audio (conversation_already_has_active_response).
+    if (first && this.deps.config.firstSpeaker[this.record.direction] === 'model') this.link.createResponse();
     const queued = this.uplink.queuedChunks;
     this.uplink.flush();
     if (queued > 0) this.deps.logger.debug('model ready; flushed queued audio', { callSid: this.record.callSid, chunks: queued - this.uplink.queuedChunks });
-    if (first && this.deps.config.firstSpeaker[this.record.direction] === 'model') this.link.createResponse();
   }
 
   onAudio(base64Audio: string, itemId: string): void {
