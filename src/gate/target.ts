@@ -7,8 +7,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { createLogger, redactSecrets } from '../log.js';
 import { redactCommand } from '../text/redact.js';
+import type { RunningSimulator } from '../model/simulator/simulator.js';
 import type { RunningMediaServer } from '../server/media-server.js';
 import { LogCollector } from './crash-scan.js';
+import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 
 export type TargetSpec =
   | { kind: 'builtin' }
@@ -28,7 +30,11 @@ export interface GateTarget {
   exitedAt(): number | null;
   /** A server command's process (the leader of its own process group); null for the built-in server and a URL. */
   pid: number | null;
+  /** The built-in server's embedded simulator (its model, whose sessions the witness reads); absent for the others. */
+  simulator?: RunningSimulator | null;
   stop(): Promise<TargetStopReport>;
+  /** The model's session records of a call, where the gate can read them (the built-in server's simulator). */
+  modelSessions?: (callSid: string) => SimulatorSessionRecord[];
 }
 
 /** What stopping a server command found: what it left behind, and whether its port is free again. */
@@ -110,10 +116,12 @@ async function startBuiltin(): Promise<GateTarget> {
     exit: () => null,
     exitedAt: () => null,
     pid: null,
+    simulator: server.simulator,
     stop: async () => {
       await server.close();
       return NOTHING_LEFT;
     },
+    ...(server.simulator !== null ? { modelSessions: (callSid: string) => server.simulator!.sessionsFor(callSid) } : {}),
   };
 }
 
@@ -133,7 +141,7 @@ const ANNOUNCED_URL = /\b(wss?|https?):\/\/(127\.0\.0\.1|localhost|0\.0\.0\.0|\[
 
 /**
  * Starts `command` through the shell with PORT in its environment (and `{port}` in the command
- * replaced). It is ready when it prints a ws:// or http:// URL on loopback, or when something
+ * replaced), and `extraEnv` (the model the gate hands it) over our own environment. It is ready when it prints a ws:// or http:// URL on loopback, or when something
  * accepts connections on the port we gave it, whichever comes first.
  */
 async function startCommand(command: string, wsPath: string, readyTimeoutMs: number, signal: AbortSignal | undefined, extraEnv: Readonly<Record<string, string>>): Promise<GateTarget> {
