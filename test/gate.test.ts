@@ -94,7 +94,9 @@ describe('callsim gate', () => {
       const labelled = await run();
       // The outbound path never ran: both calls pass, and the run says why that proves nothing.
       expect(labelled.calls.map((c) => [c.direction, c.placement, c.verdict])).toEqual([['inbound', 'direct', 'pass'], ['outbound', 'direct', 'pass']]);
-      expect(labelled.notes).toEqual(['2 of 2 calls ran in direct mode (no webhook step): the direction only labels them, and the server could not learn it (give --param name={direction}, or a webhook)']);
+      // A --url target without --simulator-url: the model side cannot be seen, and the run says so.
+      const blind = 'model-side checks skipped on every call: no model leg seen: a --url server is watched only through a callsim simulator it uses (--simulator-url)';
+      expect(labelled.notes).toEqual(['2 of 2 calls ran in direct mode (no webhook step): the direction only labels them, and the server could not learn it (give --param name={direction}, or a webhook)', blind]);
       const carried = await run({ direction: '{direction}' });
       expect(byId(carried.calls, 'inbound', 'burst').verdict).toBe('pass');
       expect(byId(carried.calls, 'outbound', 'burst').verdict).toBe('fail');
@@ -105,7 +107,7 @@ describe('callsim gate', () => {
         target: { kind: 'url', url: `ws://127.0.0.1:${planted.port}/media` }, expectAudio: true, placement: { webhook: { path: '/twiml' } },
       });
       expect(hooked.calls.map((c) => [c.placement, c.verdict])).toEqual([['webhook', 'fail']]);
-      expect(hooked.notes).toEqual([]);
+      expect(hooked.notes).toEqual([blind]);
     } finally {
       await planted.close();
     }

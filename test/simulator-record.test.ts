@@ -108,6 +108,23 @@ describe('the session record', () => {
     expect(after.sessions[0]!.open).toBe(false);
   });
 
+  it('answers with its clock, and ?since= keeps the sessions open then or opened or closed since', async () => {
+    const sim = await simulator();
+    const first = await RawRealtime.open(`${sim.realtimeURL}?model=gpt-realtime`, { headers: { 'x-callsim-call-sid': 'CAold' } });
+    await first.close();
+    await sleep(20);
+    const between = performance.timeOrigin + performance.now();
+    await sleep(20);
+    const second = await RawRealtime.open(`${sim.realtimeURL}?model=gpt-realtime`, { headers: { 'x-callsim-call-sid': 'CAnew' } });
+    const before = Date.now();
+    const answer = (await (await fetch(`${sim.sessionsURL}?since=${Math.floor(between)}`)).json()) as { now: number; sessions: SimulatorSessionRecord[] };
+    expect(answer.sessions.map((s) => s.callSid)).toEqual(['CAnew']);
+    expect(Math.abs(answer.now - before)).toBeLessThan(1000);
+    const everything = (await (await fetch(`${sim.sessionsURL}?since=not-a-number`)).json()) as { sessions: SimulatorSessionRecord[] };
+    expect(everything.sessions.map((s) => s.callSid)).toEqual(['CAold', 'CAnew']);
+    await second.close();
+  });
+
   it('a refused handshake is recorded too (a beta client leaves its error behind)', async () => {
     const sim = await simulator();
     const rt = await RawRealtime.open(`${sim.realtimeURL}?model=gpt-realtime`, { headers: { 'OpenAI-Beta': 'realtime=v1', 'x-callsim-call-sid': 'CAbeta' } });

@@ -3,10 +3,14 @@
 import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import { printableExcerpt } from '../text/printable.js';
+import type { HeardAudio } from './heard.js';
+import type { BadLine } from './network.js';
+import type { PlaybackLog } from './playback.js';
+import type { CallTape } from './tape.js';
+import { CallTimeline, type CallTimelineData } from './timeline.js';
 
 /** A wire error's example quotes what the server sent: at most this much of it, printable. */
 const EXAMPLE_CHARS = 200;
-import { CallTimeline, type CallTimelineData } from './timeline.js';
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -72,6 +76,10 @@ export interface CallRecord {
   marksPendingAtEnd: number;
   /** The network the mark echoes crossed: its one-way delay and the seed its PRNG ran from (null: never dialled). */
   network: { markEchoDelay: string; seed: number } | null;
+  /** The bad line the call crossed (latency, jitter, loss), from the same seed; null: a clean line. */
+  badLine: BadLine | null;
+  /** Caller frames the bad line lost before Twilio had them (never sent; the next timestamp shows the gap). */
+  callerFramesLost: number;
   clearsReceived: number;
   /** Audio ms a clear dropped before it was played. */
   audioClearedMs: number;
@@ -92,13 +100,33 @@ export interface CallRecord {
   startedAt: string;
   /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
   timeline: CallTimelineData;
+  /** What the conversation's measurements, a recording and a wire trace are read from: large, and on performance.now()'s clock, so not in the summary. */
+  detail: CallDetail;
+  /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
+  sentAudio: Buffer[];
+  /** The 24-bit watermark tag of the caller's audio, or null. */
+  watermark: number | null;
+  /** What the handset played when (playback.ts), on the epoch-ms clock. */
+  playback: PlaybackLog;
 }
 
-/** Everything the caller recorded except the raw audio and the timeline. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline'>;
+/** The call as it happened, instant by instant (performance.now() values). */
+export interface CallDetail {
+  /** When `start` was sent: the zero of the call's schedule; null if it never was. */
+  startSentAt: number | null;
+  /** When the socket closed; null if it never opened (or has not closed). */
+  closedAt: number | null;
+  /** What the caller heard of the agent, and when. */
+  heard: HeardAudio | null;
+  /** Every frame both ways and what the caller said when, if the call kept its tape. */
+  tape: CallTape | null;
+}
+
+/** Everything the caller recorded except the raw audio (both ways), the timeline and the call's detail. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'detail' | 'sentAudio'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, timeline: _timeline, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, detail: _detail, sentAudio: _sent, ...summary } = record;
   return summary;
 }
 
@@ -108,6 +136,7 @@ export class CallLedger {
   audioFramesSent = 0;
   outboundTrackFramesSent = 0;
   callerFramesDropped = 0;
+  callerFramesLost = 0;
   outboundTrackFramesDropped = 0;
   dtmfDigitsSent = '';
   startSentAt: number | null = null;
@@ -119,6 +148,8 @@ export class CallLedger {
   readonly receivedAudio: Buffer[] = [];
   receivedFramesNotKept = 0;
   private keptAudioBytes = 0;
+  /** Inbound frames as sent, kept only for a watermarked call (the witness compares them with what the model heard). */
+  readonly sentAudio: Buffer[] = [];
   lastServerMediaAt: number | null = null;
   firstAudioLatencyMs: number | null = null;
   marksReceived = 0;
@@ -134,8 +165,10 @@ export class CallLedger {
    */
   constructor(private readonly keepAudioBytes = 0) {}
 
-  mediaSent(now: number, isAudio: boolean): void {
+  /** An inbound frame went out; `kept`: the frame as sent, for a watermarked call. */
+  mediaSent(now: number, isAudio: boolean, kept: Buffer | null = null): void {
     this.framesSent += 1;
+    if (kept !== null) this.sentAudio.push(kept);
     this.firstMediaSentAt ??= now;
     if (isAudio) {
       this.audioFramesSent += 1;
@@ -186,6 +219,8 @@ export interface LineOutcome {
   streamKind: CallRecord['streamKind'];
   tracks: readonly MediaTrack[];
   network: CallRecord['network'];
+  badLine: BadLine | null;
+  detail: CallDetail;
   connected: boolean;
   connectError: string | null;
   ending: CallEnding;
@@ -197,6 +232,8 @@ export interface LineOutcome {
   durationMs: number;
   audioClearedMs: number;
   startedAt: string;
+  watermark: number | null;
+  playback: PlaybackLog;
 }
 
 const roundOrNull = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
@@ -231,6 +268,8 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
     network: line.network,
+    badLine: line.badLine,
+    callerFramesLost: ledger.callerFramesLost,
     clearsReceived: ledger.clearsReceived,
     audioClearedMs: Math.round(line.audioClearedMs),
     firstAudioLatencyMs: roundOrNull(ledger.firstAudioLatencyMs),
@@ -248,6 +287,10 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
     timeline,
+    detail: line.detail,
+    sentAudio: ledger.sentAudio,
+    watermark: line.watermark,
+    playback: line.playback,
   };
 }
 
@@ -262,6 +305,8 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     streamKind: 'bidirectional',
     tracks: [],
     network: null,
+    badLine: null,
+    detail: { startSentAt: null, closedAt: null, heard: null, tape: null },
     connected: false,
     connectError: call.reason,
     ending: 'not_dialled',
@@ -273,5 +318,7 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     durationMs: 0,
     audioClearedMs: 0,
     startedAt: new Date().toISOString(),
+    watermark: null,
+    playback: { speed: null, runs: [], runsDropped: 0, clears: [] },
   });
 }

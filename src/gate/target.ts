@@ -7,14 +7,16 @@ import http from 'node:http';
 import net from 'node:net';
 import { createLogger, redactSecrets } from '../log.js';
 import { redactCommand } from '../text/redact.js';
+import type { RunningSimulator } from '../model/simulator/simulator.js';
 import type { RunningMediaServer } from '../server/media-server.js';
 import { printable } from '../text/printable.js';
 import { LogCollector } from './crash-scan.js';
+import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 
 export type TargetSpec =
   | { kind: 'builtin' }
   | { kind: 'url'; url: string }
-  | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number };
+  | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number; env?: Readonly<Record<string, string>> };
 
 export interface GateTarget {
   /** What to print: "built-in callsim serve", the URL, or the command with its secrets redacted. */
@@ -27,7 +29,13 @@ export interface GateTarget {
   exit(): string | null;
   /** Epoch ms it went, or null. */
   exitedAt(): number | null;
+  /** A server command's process (the leader of its own process group); null for the built-in server and a URL. */
+  pid: number | null;
+  /** The built-in server's embedded simulator (its model, whose sessions the witness reads); absent for the others. */
+  simulator?: RunningSimulator | null;
   stop(): Promise<TargetStopReport>;
+  /** The model's session records of a call, where the gate can read them (the built-in server's simulator). */
+  modelSessions?: (callSid: string) => SimulatorSessionRecord[];
 }
 
 /** What stopping a server command found: what it left behind, and whether its port is free again. */
@@ -86,10 +94,11 @@ export async function startTarget(spec: TargetSpec, signal?: AbortSignal): Promi
         redact: (text) => text,
         exit: () => null,
         exitedAt: () => null,
+        pid: null,
         stop: async () => NOTHING_LEFT,
       };
     case 'command':
-      return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs, signal);
+      return startCommand(spec.command, spec.wsPath, spec.readyTimeoutMs, signal, spec.env ?? {});
   }
 }
 
@@ -107,10 +116,13 @@ async function startBuiltin(): Promise<GateTarget> {
     redact: (text) => text,
     exit: () => null,
     exitedAt: () => null,
+    pid: null,
+    simulator: server.simulator,
     stop: async () => {
       await server.close();
       return NOTHING_LEFT;
     },
+    ...(server.simulator !== null ? { modelSessions: (callSid: string) => server.simulator!.sessionsFor(callSid) } : {}),
   };
 }
 
@@ -130,10 +142,10 @@ const ANNOUNCED_URL = /\b(wss?|https?):\/\/(127\.0\.0\.1|localhost|0\.0\.0\.0|\[
 
 /**
  * Starts `command` through the shell with PORT in its environment (and `{port}` in the command
- * replaced). It is ready when it prints a ws:// or http:// URL on loopback, or when something
+ * replaced), and `extraEnv` (the model the gate hands it) over our own environment. It is ready when it prints a ws:// or http:// URL on loopback, or when something
  * accepts connections on the port we gave it, whichever comes first.
  */
-async function startCommand(command: string, wsPath: string, readyTimeoutMs: number, signal: AbortSignal | undefined): Promise<GateTarget> {
+async function startCommand(command: string, wsPath: string, readyTimeoutMs: number, signal: AbortSignal | undefined, extraEnv: Readonly<Record<string, string>>): Promise<GateTarget> {
   const port = await freePort();
   // What is echoed of the command, and what its output is scrubbed of: an inline OPENAI_API_KEY=…
   // and the secrets it inherits from our environment.
@@ -147,7 +159,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
   const runToken = `${RUN_TOKEN_VAR}=${randomBytes(12).toString('hex')}`;
   const child: ChildProcess = spawn(command.replaceAll('{port}', String(port)), {
     shell: true,
-    env: { ...process.env, PORT: String(port), [RUN_TOKEN_VAR]: runToken.slice(RUN_TOKEN_VAR.length + 1) },
+    env: { ...process.env, ...extraEnv, PORT: String(port), [RUN_TOKEN_VAR]: runToken.slice(RUN_TOKEN_VAR.length + 1) },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: process.platform !== 'win32',
   });
@@ -228,6 +240,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     redact,
     exit: () => exitStatus,
     exitedAt: () => exitedAt,
+    pid: child.pid ?? null,
     stop: async () => {
       // Even when the shell has exited: a server it started may still be running in its group.
       const strays = await killTree(child, exited, runToken);

@@ -6,7 +6,12 @@
 // else OpenAI's), the key from OPENAI_API_KEY, signatures are checked with the official `twilio`
 // package when TWILIO_AUTH_TOKEN is set.
 //
-// Healthy by default. `--bug NAME` (repeatable, or AGENT_BUGS=a,b) plants one real-world fault:
+// Healthy by default, and careful the way a production agent is about interruptions: server VAD
+// with interrupt_response off (the model would cancel at the first sound), and an answer is cut
+// only once the caller has talked over it for half a second of voiced audio (LiveKit Agents'
+// min_interruption_duration default), so a backchannel ("mm-hmm") does not stop it; a cut is
+// clear + truncate at what the caller heard + response.cancel, and the cut answer's late deltas
+// are dropped. `--bug NAME` (repeatable, or AGENT_BUGS=a,b) plants one real-world fault:
 //   outbound-counter    per-call counters are set up on the inbound path only (Direction from the
 //                       webhook, stored by CallSid): outbound calls hit a TypeError
 //   drop-early-audio    caller audio is forwarded only once the model socket is open; the rest is lost
@@ -16,11 +21,16 @@
 //   double-response     response.create on every speech_stopped, though server VAD already made one
 //   slow-answer         holds each answer's audio 2.5 s before sending it
 //   burst-deaf          treats "all audio sent" as "finished speaking": deaf to barge-in after that
-//   stops-on-any-sound  clears and truncates on any caller sound, a short "mm-hmm" included
+//   stops-on-any-sound  clears and truncates on any caller sound while talking, a short "mm-hmm" included
 //   ignores-dtmf        key presses are not passed to the model
+//
+// `--model-format pcm` (not a bug: a second healthy way) speaks 24 kHz PCM16 to the model, as
+// agents built for the API's default format do: caller mu-law decoded and upsampled before each
+// append, the model's PCM downsampled and encoded back to mu-law for Twilio (alawmulaw).
 //
 //   node test/agents/node-agent.mjs --port 0   → "listening on http://127.0.0.1:PORT"
 import http from 'node:http';
+import alawmulaw from 'alawmulaw';
 import twilio from 'twilio';
 import WebSocket, { WebSocketServer } from 'ws';
 
@@ -30,11 +40,15 @@ const MODEL = process.env.OPENAI_REALTIME_MODEL ?? 'gpt-realtime';
 const AUTH_TOKEN = process.env.TWILIO_AUTH_TOKEN ?? '';
 const INSTRUCTIONS = 'You are a friendly phone assistant. Keep answers short.';
 const MULAW_BYTES_PER_MS = 8;
+/** Voiced caller audio over an answer before it is cut: less is a backchannel. */
+const MIN_INTERRUPTION_MS = 500;
+const FRAME_MS = 20;
 
 function parseArgs(argv) {
-  const args = { port: Number(process.env.PORT ?? 0), host: '127.0.0.1', bugs: new Set((process.env.AGENT_BUGS ?? '').split(',').filter(Boolean)) };
+  const args = { port: Number(process.env.PORT ?? 0), host: '127.0.0.1', bugs: new Set((process.env.AGENT_BUGS ?? '').split(',').filter(Boolean)), modelFormat: 'pcmu' };
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--port') args.port = Number(argv[++i]);
+    else if (argv[i] === '--model-format') args.modelFormat = argv[++i];
     else if (argv[i] === '--host') args.host = argv[++i];
     else if (argv[i] === '--bug') args.bugs.add(argv[++i]);
   }
@@ -44,11 +58,40 @@ function parseArgs(argv) {
       process.exit(2);
     }
   }
+  if (args.modelFormat !== 'pcmu' && args.modelFormat !== 'pcm') {
+    console.error(`unknown --model-format "${args.modelFormat}" (pcmu or pcm)`);
+    process.exit(2);
+  }
   return args;
 }
 
 const args = parseArgs(process.argv.slice(2));
 const bug = (name) => args.bugs.has(name);
+const PCM = args.modelFormat === 'pcm';
+const MODEL_AUDIO_FORMAT = PCM ? { type: 'audio/pcm', rate: 24000 } : { type: 'audio/pcmu' };
+
+/** Twilio's 8 kHz mu-law to the model's format: as is, or 24 kHz PCM16 (linear interpolation). */
+function toModelAudio(payloadBase64) {
+  if (!PCM) return payloadBase64;
+  const pcm8k = alawmulaw.mulaw.decode(Buffer.from(payloadBase64, 'base64'));
+  const out = Buffer.alloc(pcm8k.length * 3 * 2);
+  for (let i = 0; i < pcm8k.length; i += 1) {
+    const a = pcm8k[i];
+    const b = i + 1 < pcm8k.length ? pcm8k[i + 1] : a;
+    for (let k = 0; k < 3; k += 1) out.writeInt16LE(Math.round(a + ((b - a) * k) / 3), (i * 3 + k) * 2);
+  }
+  return out.toString('base64');
+}
+
+/** The model's audio to Twilio's 8 kHz mu-law: as is, or 24 kHz PCM16 averaged down and encoded. */
+function toTwilioAudio(deltaBase64) {
+  if (!PCM) return deltaBase64;
+  const pcm = Buffer.from(deltaBase64, 'base64');
+  const samples = new Int16Array(Math.floor(pcm.length / 6));
+  for (let i = 0; i < samples.length; i += 1) samples[i] = Math.round((pcm.readInt16LE(i * 6) + pcm.readInt16LE(i * 6 + 2) + pcm.readInt16LE(i * 6 + 4)) / 3);
+  return Buffer.from(alawmulaw.mulaw.encode(samples)).toString('base64');
+}
+
 /** What the voice webhook told us about each call, by CallSid. */
 const callsBySid = new Map();
 
@@ -119,19 +162,34 @@ function handleCall(twilioWs) {
   let latestMediaTimestamp = 0;
   let sessionConfigured = false;
   const pendingAudio = [];
+  const pendingKeys = [];
   // The answer being played: its model item, how much audio went out, and how much the caller
   // has heard (confirmed by the marks Twilio echoes after playing the audio before them).
   let currentItem = null;
   let sentMs = 0;
   let heardMs = 0;
   let speaking = false;
+  // The caller started talking over the answer: how much voiced audio so far (null: not now).
+  let interruptingMs = null;
+  let cutItem = null;
+  let responding = false;
+  let answerAfterResponse = false;
   const marks = [];
   let markSeq = 0;
   let heldAudio = [];
   let holdUntil = null;
+  // On a call it placed, the agent speaks first: right after session.update, before any caller
+  // audio goes in, as the samples do (a greeting asked for later races the caller's first turn).
+  let greetPending = false;
 
   const modelWs = new WebSocket(`${REALTIME_URL}?model=${MODEL}`, { headers: { Authorization: `Bearer ${process.env.OPENAI_API_KEY ?? ''}` } });
   const sendModel = (event) => modelWs.send(JSON.stringify(event));
+
+  const greet = () => {
+    greetPending = false;
+    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
+    createResponse();
+  };
 
   const configureSession = () => {
     sendModel({
@@ -141,20 +199,22 @@ function handleCall(twilioWs) {
         instructions: INSTRUCTIONS,
         output_modalities: ['audio'],
         audio: {
-          input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'server_vad' } },
-          output: { format: { type: 'audio/pcmu' }, voice: 'alloy' },
+          input: { format: MODEL_AUDIO_FORMAT, turn_detection: { type: 'server_vad', interrupt_response: false } },
+          output: { format: MODEL_AUDIO_FORMAT, voice: 'alloy' },
         },
       },
     });
     sessionConfigured = true;
-    for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: payload });
+    if (greetPending) greet();
+    for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(payload) });
+    for (const digit of pendingKeys.splice(0)) tellKey(digit);
   };
 
   modelWs.on('open', () => {
     console.log(`model connected for ${callSid ?? 'a new call'}`);
     if (bug('late-session-update')) {
       sessionConfigured = true; // audio goes out as it comes; the configuration follows later
-      for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: payload });
+      for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(payload) });
       setTimeout(configureSession, 300);
     } else {
       configureSession();
@@ -166,21 +226,36 @@ function handleCall(twilioWs) {
   };
 
   const forwardAudio = (delta) => {
-    sendToTwilio({ event: 'media', streamSid, media: { payload: delta } });
-    sentMs += Buffer.from(delta, 'base64').length / MULAW_BYTES_PER_MS;
+    const payload = toTwilioAudio(delta);
+    sendToTwilio({ event: 'media', streamSid, media: { payload } });
+    sentMs += Buffer.from(payload, 'base64').length / MULAW_BYTES_PER_MS;
     markSeq += 1;
     const name = `a${markSeq}`;
     marks.push({ name, ms: sentMs });
     sendToTwilio({ event: 'mark', streamSid, mark: { name } });
   };
 
+  const createResponse = () => {
+    // One response at a time: a second response.create while one is active is an error.
+    if (responding) {
+      answerAfterResponse = true;
+      return;
+    }
+    responding = true;
+    sendModel({ type: 'response.create' });
+  };
+
   const interrupt = () => {
+    interruptingMs = null;
     if (currentItem === null) return;
     const audioEndMs = bug('stale-truncate') ? sentMs : heardMs;
+    // Cancel first: truncating the item still being made ends its response too.
+    if (responding) sendModel({ type: 'response.cancel' });
     sendModel({ type: 'conversation.item.truncate', item_id: currentItem, content_index: 0, audio_end_ms: Math.round(audioEndMs) });
     sendToTwilio({ event: 'clear', streamSid });
     marks.length = 0;
     heldAudio = [];
+    cutItem = currentItem;
     currentItem = null;
     speaking = false;
   };
@@ -194,7 +269,12 @@ function handleCall(twilioWs) {
       return;
     }
     switch (event.type) {
+      case 'response.created':
+        responding = true;
+        break;
       case 'response.output_audio.delta':
+        // The answer the caller cut off may still send a few deltas: they must not play.
+        if (event.item_id === cutItem) break;
         if (event.item_id !== currentItem) {
           currentItem = event.item_id;
           sentMs = 0;
@@ -214,13 +294,21 @@ function handleCall(twilioWs) {
         else forwardAudio(event.delta);
         break;
       case 'response.done':
+        responding = false;
         // The model has sent everything; with burst-deaf that is taken as "done speaking".
         if (bug('burst-deaf')) speaking = false;
+        if (answerAfterResponse) {
+          answerAfterResponse = false;
+          createResponse();
+        }
         break;
       case 'input_audio_buffer.speech_started':
-        if (speaking) interrupt();
+        // Maybe an interruption: it is one once the caller has kept talking (onMedia counts).
+        if (speaking) interruptingMs = 0;
         break;
       case 'input_audio_buffer.speech_stopped':
+        // The caller stopped before it was an interruption: a backchannel, the answer goes on.
+        interruptingMs = null;
         if (bug('double-response')) sendModel({ type: 'response.create' });
         break;
       case 'error':
@@ -237,8 +325,14 @@ function handleCall(twilioWs) {
     latestMediaTimestamp = Number(media.timestamp);
     stats.framesIn += 1;
     if (bug('stops-on-any-sound') && speaking && isSound(media.payload)) interrupt();
+    // An answer that has finished playing meanwhile has nothing left to cut.
+    if (!speaking) interruptingMs = null;
+    if (interruptingMs !== null && isSound(media.payload)) {
+      interruptingMs += FRAME_MS;
+      if (interruptingMs >= MIN_INTERRUPTION_MS) interrupt();
+    }
     if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) {
-      sendModel({ type: 'input_audio_buffer.append', audio: media.payload });
+      sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(media.payload) });
     } else if (!bug('drop-early-audio')) {
       pendingAudio.push(media.payload);
     }
@@ -253,13 +347,8 @@ function handleCall(twilioWs) {
     console.log(`stream ${streamSid} started for call ${callSid} (${direction})`);
     if (direction === 'inbound' || !bug('outbound-counter')) stats = { framesIn: 0, marksHeard: 0, digits: '' };
     if (direction.startsWith('outbound')) {
-      // The agent speaks first on calls it placed.
-      const greet = () => {
-        sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
-        sendModel({ type: 'response.create' });
-      };
-      if (modelWs.readyState === WebSocket.OPEN) greet();
-      else modelWs.once('open', greet);
+      greetPending = true;
+      if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) greet();
     }
   };
 
@@ -272,11 +361,17 @@ function handleCall(twilioWs) {
     if (marks.length === 0 && !bug('burst-deaf')) speaking = false;
   };
 
+  const tellKey = (digit) => {
+    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `The caller pressed ${digit}.` }] } });
+    createResponse();
+  };
+
   const onDtmf = (digit) => {
     stats.digits += digit;
     if (bug('ignores-dtmf')) return;
-    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `The caller pressed ${digit}.` }] } });
-    sendModel({ type: 'response.create' });
+    // A key pressed before the session is set up waits for it, as early audio does.
+    if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) tellKey(digit);
+    else pendingKeys.push(digit);
   };
 
   twilioWs.on('message', (message) => {

@@ -2,16 +2,14 @@
 // healthy twin, through the webhook as Twilio calls; the same agent in direct mode; and with
 // signature checks on, gated with and without the auth token.
 import { describe, expect, it } from 'vitest';
-import { describeFindings, gateAgent, withSimulator, type AgentSuite } from './agents.js';
+import { describeFindings, gateAgent, type AgentSuite } from './agents.js';
 
 const TOKEN = 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6';
 
 export function agentSuite(agent: AgentSuite): void {
   describe(`callsim gate against the ${agent.name} agent (webhook → TwiML → stream, as Twilio calls)`, () => {
     it('outbound-counter: fails exactly the outbound calls, naming the crash; the healthy twin passes every cell', async () => {
-      const [buggy, twin] = await withSimulator((simulator) =>
-        Promise.all([gateAgent(simulator, { command: agent.command, bug: 'outbound-counter' }), gateAgent(simulator, { command: agent.command })]),
-      );
+      const [buggy, twin] = await Promise.all([gateAgent({ command: agent.command, bug: 'outbound-counter' }), gateAgent({ command: agent.command })]);
       expect(buggy.calls).toHaveLength(6);
       for (const call of buggy.calls) {
         expect(call.placement).toBe('webhook');
@@ -36,9 +34,7 @@ export function agentSuite(agent: AgentSuite): void {
     }, 60_000);
 
     it('in direct mode the same bug hides: the outbound path never runs, and the gate says the direction was only a label', async () => {
-      const result = await withSimulator((simulator) =>
-        gateAgent(simulator, { command: agent.command, bug: 'outbound-counter', timings: ['burst'], placement: { webhook: null } }),
-      );
+      const result = await gateAgent({ command: agent.command, bug: 'outbound-counter', timings: ['burst'], placement: { webhook: null } });
       expect(result.calls.map((c) => [c.direction, c.placement, c.verdict])).toEqual([
         ['inbound', 'direct', 'pass'],
         ['outbound', 'direct', 'pass'],
@@ -47,12 +43,10 @@ export function agentSuite(agent: AgentSuite): void {
     }, 60_000);
 
     it('with signature checks on: passes when the gate signs with the auth token, every call is a 403 without it', async () => {
-      const [signed, unsigned] = await withSimulator((simulator) =>
-        Promise.all([
-          gateAgent(simulator, { command: agent.command, agentToken: TOKEN, timings: ['burst'], placement: { webhook: { path: '/incoming-call' }, authToken: TOKEN } }),
-          gateAgent(simulator, { command: agent.command, agentToken: TOKEN, timings: ['burst'], placement: { webhook: { path: '/incoming-call' } } }),
-        ]),
-      );
+      const [signed, unsigned] = await Promise.all([
+        gateAgent({ command: agent.command, agentToken: TOKEN, timings: ['burst'], placement: { webhook: { path: '/incoming-call' }, authToken: TOKEN } }),
+        gateAgent({ command: agent.command, agentToken: TOKEN, timings: ['burst'], placement: { webhook: { path: '/incoming-call' } } }),
+      ]);
       expect(signed.calls.map((c) => [c.id, c.findings])).toEqual(signed.calls.map((c) => [c.id, []]));
       expect(unsigned.calls).toHaveLength(2);
       for (const call of unsigned.calls) {

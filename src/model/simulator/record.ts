@@ -72,6 +72,10 @@ export interface CommitRecord {
 export interface ResponseRecord {
   id: string;
   trigger: 'vad' | 'client' | 'idle';
+  /** Out of band (`conversation: "none"`): not part of the conversation the caller hears. */
+  outOfBand: boolean;
+  /** The format its audio was sent in; null for a text or tool-call response. */
+  audioFormat: AudioFormatType | null;
   /** The script turn that shaped it (0-based), or null without a script. */
   scriptTurn: number | null;
   outputModalities: Array<'text' | 'audio'>;
@@ -115,6 +119,8 @@ export interface ErrorRecord {
   /** The offending client event's type and event_id. */
   clientEventType: string | null;
   clientEventId: string | null;
+  /** Sent because the model script said so (a scripted fault), not because of anything the client did. */
+  scripted: boolean;
 }
 
 /** Everything the simulator recorded of one session. Every list is bounded (RECORD_LIST_LIMIT); `dropped` counts what was left out. */

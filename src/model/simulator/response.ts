@@ -20,7 +20,8 @@ type EndStatus = 'completed' | 'cancelled' | 'failed';
 
 export interface ResponseHost {
   send(event: OutgoingEvent): void;
-  sendError(error: ErrorBody): void;
+  /** `scripted`: the model script's fault, not the client's doing. */
+  sendError(error: ErrorBody, scripted?: boolean): void;
   readonly conversation: Conversation;
   readonly recorder: SessionRecorder;
   readonly ticker: SharedTicker;
@@ -73,7 +74,7 @@ export class ActiveResponse implements Tickable {
     this.id = host.newId('resp');
     this.words = plan.transcript.split(/(?<=\s)/).filter((w) => w.length > 0);
     this.record = {
-      id: this.id, trigger: plan.trigger, scriptTurn: plan.scriptTurn, outputModalities: [plan.modality], itemIds: [], status: 'in_progress', reason: null,
+      id: this.id, trigger: plan.trigger, outOfBand: !plan.inConversation, audioFormat: plan.audio === null ? null : plan.format, scriptTurn: plan.scriptTurn, outputModalities: [plan.modality], itemIds: [], status: 'in_progress', reason: null,
       createdAt: nowMs(), firstDeltaAt: null, doneAt: null, audioBytes: 0, audioMs: 0, audioSha256: null, transcript: '', functionCall: null,
     };
     host.recorder.push('responses', this.record);
@@ -249,7 +250,7 @@ export class ActiveResponse implements Tickable {
 
   private fail(fault: Extract<ScriptFault, { type: 'error' }>): void {
     const error = { ...errors.server(fault.message, fault.code), type: fault.errorType };
-    this.host.sendError(error);
+    this.host.sendError(error, true);
     this.end('failed', { type: 'failed', error: { type: fault.errorType, ...(fault.code ? { code: fault.code } : {}) } });
   }
 

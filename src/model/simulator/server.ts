@@ -1,12 +1,14 @@
 // The simulator's listeners: plain HTTP/ws and HTTPS/wss, one request handler and one upgrade
 // handler for both. Routes: WS /v1/realtime (the realtime API), GET /v1/callsim/sessions (the
-// session records, read-only JSON, for `gate --simulator-url`), GET /healthz.
+// session records, read-only JSON, for `gate --simulator-url`: `?callSid=` one call's, `?since=`
+// epoch ms those open then or opened since; with the simulator's clock as `now`, so a reader in
+// another process can line its own clock up), GET /healthz.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { SimulatorFaults } from './faults.js';
 import { chooseProtocol, judgeHandshake, type HandshakeOptions } from './handshake.js';
-import { SessionRecorder, type SessionTransport, type SimulatorSessionRecord } from './record.js';
+import { nowMs, SessionRecorder, type SessionTransport, type SimulatorSessionRecord } from './record.js';
 import { newId, SimulatorSession, type SessionSettings } from './session.js';
 
 export const REALTIME_PATH = '/v1/realtime';
@@ -62,8 +64,10 @@ export function requestHandler(context: ServerContext): http.RequestListener {
     const url = new URL(req.url ?? '/', 'http://simulator');
     if (req.method === 'GET' && url.pathname === SESSIONS_PATH) {
       const callSid = url.searchParams.get('callSid');
-      const sessions = context.registry.all().filter((s) => callSid === null || s.callSid === callSid);
-      return json(res, 200, { sessions });
+      const since = Number(url.searchParams.get('since') ?? Number.NaN);
+      const current = (s: SimulatorSessionRecord): boolean => !Number.isFinite(since) || s.open || s.openedAt >= since || (s.closedAt ?? 0) >= since;
+      const sessions = context.registry.all().filter((s) => (callSid === null || s.callSid === callSid) && current(s));
+      return json(res, 200, { now: nowMs(), sessions });
     }
     if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, { ok: true });
     if (url.pathname === REALTIME_PATH) {
@@ -96,7 +100,7 @@ export function upgradeHandler(context: ServerContext, transport: 'ws' | 'wss'):
         // The live API's way: one error event, then the close frame with the error's type.code.
         const recorder = new SessionRecorder(newId('sess'), verdict.callSid, verdict.model, kind);
         recorder.record.clientErrors = 1;
-        recorder.push('errors', { at: recorder.record.openedAt, type: verdict.error.type, code: verdict.error.code, message: verdict.error.message, clientEventType: null, clientEventId: null });
+        recorder.push('errors', { at: recorder.record.openedAt, type: verdict.error.type, code: verdict.error.code, message: verdict.error.message, clientEventType: null, clientEventId: null, scripted: false });
         ws.send(JSON.stringify({ type: 'error', event_id: newId('event'), error: verdict.error }));
         ws.close(verdict.closeCode, verdict.closeReason);
         recorder.close('simulator', verdict.closeCode, verdict.closeReason);

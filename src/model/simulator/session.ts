@@ -102,11 +102,15 @@ export class SimulatorSession implements ResponsesHost {
     this.ws.send(JSON.stringify({ event_id: this.eventPrefix + this.eventSeq, ...event }));
   }
 
-  /** An error event for the client event being handled (its event_id is carried back, as documented). */
-  sendError(error: ErrorBody): void {
-    const body = { ...error, event_id: this.current.id };
+  /**
+   * An error event for the client event being handled (its event_id is carried back, as
+   * documented); a scripted one belongs to no client event.
+   */
+  sendError(error: ErrorBody, scripted = false): void {
+    const cause = scripted ? { type: null, id: null } : this.current;
+    const body = { ...error, event_id: cause.id };
     this.recorder.record.clientErrors += 1;
-    this.recorder.push('errors', { at: nowMs(), type: body.type, code: body.code, message: body.message, clientEventType: this.current.type, clientEventId: this.current.id });
+    this.recorder.push('errors', { at: nowMs(), type: body.type, code: body.code, message: body.message, clientEventType: cause.type, clientEventId: cause.id, scripted });
     this.send({ type: 'error', error: body });
   }
 

@@ -2,7 +2,9 @@
 // simulator recognises a caller's turn as one of them by fingerprint: the FNV-1a hash of each
 // 20 ms mu-law frame of the clip, as callsim's fake Twilio cuts it. That is exact for a server
 // that passes Twilio's mu-law through unchanged (the common case); audio it cannot match
-// (transcoded, or not a known clip) gets a neutral placeholder.
+// (transcoded, or not a known clip) gets a neutral placeholder. The hash skips the last bit of
+// near-silent bytes, where the gate's per-call watermark lives (audio/watermark.ts): a
+// watermarked clip is still the clip.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -10,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { FRAME_BYTES } from '../../audio/format.js';
 import { mulawRms } from '../../audio/g711.js';
 import { loadWavAsMulawFrames } from '../../audio/wav.js';
+import { unmarkedByte } from '../../audio/watermark.js';
 
 /** What a turn the simulator cannot match is transcribed as. */
 export const UNRECOGNISED_TRANSCRIPT = '[inaudible]';
@@ -23,7 +26,7 @@ const manifestSchema = z.union([
 
 function fnv1a(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ unmarkedByte(bytes[i]!), 0x01000193) >>> 0;
   return h;
 }
 

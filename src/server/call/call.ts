@@ -81,7 +81,7 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     this.link = new ModelLink(deps.modelFactory, config, this.record, logger, this, this);
     this.uplink = new Uplink(config, this.link, this.record, logger, this);
     this.playout = new Playout(socket, deps.ticker, config, this.record, logger, this);
-    this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger);
+    this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger, config.bargeInMinSpeechMs);
     this.inbound = new TwilioInbound(this.lifecycle, this.record, logger, this);
     const inbound = this.inbound;
     socket.on('message', (data, isBinary) => this.run(inbound, inbound.dispatch, data as Buffer, isBinary));
@@ -157,6 +157,12 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
 
   onMedia(payload: string, bytes: number): void {
     this.uplink.forward(payload, bytes, this.inbound.lastFrameAt);
+    this.bargeIn.onCallerAudio(payload);
+  }
+
+  onDtmf(digit: string): void {
+    // A key press is the caller's turn too: the model is told, and answers it.
+    if (this.lifecycle.phase === 'live') this.link.userInput(`The caller pressed ${digit} on the keypad.`);
   }
 
   onMark(name: string): void {
@@ -170,10 +176,12 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   // ---- the model's events (ModelLinkEvents) --------------------------------------------------
 
   onOpen(first: boolean): void {
+    // The greeting goes before the queued caller audio: asked for after it, it would meet the
+    // answer the model's VAD already began for that audio (conversation_already_has_active_response).
+    if (first && this.deps.config.firstSpeaker[this.record.direction] === 'model') this.link.createResponse();
     const queued = this.uplink.queuedChunks;
     this.uplink.flush();
     if (queued > 0) this.deps.logger.debug('model ready; flushed queued audio', { callSid: this.record.callSid, chunks: queued - this.uplink.queuedChunks });
-    if (first && this.deps.config.firstSpeaker[this.record.direction] === 'model') this.link.createResponse();
   }
 
   onAudio(base64Audio: string, itemId: string): void {
@@ -184,6 +192,10 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
 
   onSpeechStarted(): void {
     if (this.lifecycle.phase === 'live') this.bargeIn.onSpeechStarted();
+  }
+
+  onSpeechStopped(): void {
+    this.bargeIn.onSpeechStopped();
   }
 
   onResponseDone(): void {

@@ -42,6 +42,12 @@ export interface CallConfig {
    * Twilio streams media continuously, so a batch fills every N × 20 ms.
    */
   modelAppendFrames: number;
+  /**
+   * Barge-in: the caller must talk over an answer this long (voiced audio ms, after the model
+   * heard speech start) before it is cut; less is a backchannel ("mm-hmm") and the answer goes on.
+   * 0 cuts at the first sound. LiveKit Agents' min_interruption_duration is 0.5 s by default too.
+   */
+  bargeInMinSpeechMs: number;
 }
 
 export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfig>({
@@ -62,4 +68,5 @@ export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfi
   maxPendingTwilioFrames: 3000,
   twilioStallMs: 30_000,
   modelAppendFrames: 1,
+  bargeInMinSpeechMs: 500,
 });

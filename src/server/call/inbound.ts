@@ -29,6 +29,8 @@ function quotedSid(value: string): string {
 const MAX_TRACKS_LOGGED = 4;
 const MAX_TRACK_CHARS = 32;
 const MAX_DIGIT_CHARS = 8;
+/** "Media Streams - WebSocket Messages", dtmf: one key, 0-9, * or #. */
+const DTMF_DIGIT = /^[0-9*#]$/;
 
 /** ws receiver errors by code: the call error recorded, the close code ws sent, the end reason. */
 const WS_FRAME_ERRORS: Readonly<Record<string, readonly [string, number, string]>> = {
@@ -55,6 +57,8 @@ export interface InboundRoutes extends CallEnding {
   /** Accepted caller audio: valid base64 of `bytes` (> 0) bytes, already counted. */
   onMedia(payload: string, bytes: number): void;
   onMark(name: string): void;
+  /** A key the caller pressed (one of Twilio's digits 0-9, * and #). */
+  onDtmf(digit: string): void;
   onStop(): void;
 }
 
@@ -102,6 +106,8 @@ export class TwilioInbound {
         if (isLoggedOccurrence(this.record.counters.dtmfReceived)) {
           this.logger.info('dtmf', { callSid: this.record.callSid, digit: message.dtmf.digit.slice(0, MAX_DIGIT_CHARS), dtmfReceived: this.record.counters.dtmfReceived });
         }
+        // Only a digit Twilio sends reaches the model: anything else is a peer's text.
+        if (DTMF_DIGIT.test(message.dtmf.digit)) this.routes.onDtmf(message.dtmf.digit);
         return;
       case 'stop':
         return this.onStop();

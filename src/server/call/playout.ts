@@ -18,6 +18,18 @@ import type { CallRecord } from './record.js';
 export const FRAMES_PER_MARK = 10;
 const MARK_EVERY_MS = FRAMES_PER_MARK * FRAME_MS;
 
+/** A socket whose writes can be held and sent as one (net.Socket's cork/uncork). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/** ws keeps its net.Socket as `_socket` and has no public way to batch sends; a fake socket has none. */
+function wireOf(socket: PlayoutSocket): Corkable | null {
+  const raw = (socket as { _socket?: Partial<Corkable> })._socket;
+  return raw !== undefined && raw !== null && typeof raw.cork === 'function' && typeof raw.uncork === 'function' ? (raw as Corkable) : null;
+}
+
 /** The shared ticker, as far as playout subscribes to it. */
 export type PlayoutTicker = Pick<SharedTicker, 'subscribe' | 'unsubscribe'>;
 
@@ -70,6 +82,8 @@ export class Playout implements Tickable {
   private refusedFrames: number;
   /** Frames that never went to Twilio, once released; null while the call runs. */
   private unsent: number | null;
+  /** The socket under the WebSocket, corked for each tick's sends; null when there is none to reach. */
+  private readonly wire: Corkable | null;
 
   constructor(
     private readonly socket: PlayoutSocket,
@@ -91,6 +105,7 @@ export class Playout implements Tickable {
     this.blockedSince = null;
     this.refusedFrames = 0;
     this.unsent = null;
+    this.wire = wireOf(socket);
   }
 
   /** Frames waiting to go to Twilio (none once released). */
@@ -239,19 +254,29 @@ export class Playout implements Tickable {
     if (this.playheadMs < now) this.playheadMs = now;
     const queue = this.queue;
     const until = now + this.config.sendLeadMs;
-    while (queue.size > 0 && this.playheadMs < until) {
-      if (socket.bufferedAmount > this.config.twilioHighWaterBytes) return this.backedUp(now);
-      this.blockedSince = null;
-      const item = queue.shift() as Buffer | string;
-      if (typeof item === 'string') {
-        socket.send(frames.mark(item));
-        this.record.counters.marksSent += 1;
-      } else {
-        socket.send(frames.media(item.toString('base64')));
-        if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
-        this.queuedFrames -= 1;
-        this.playheadMs += mulawMs(item.length);
+    // One write for the tick: the frames due and the mark behind them leave in one syscall.
+    const wire = this.wire;
+    wire?.cork();
+    try {
+      while (queue.size > 0) {
+        const item = queue.peek() as Buffer | string;
+        // Audio only up to the lead; a mark right behind the last frame takes no audio time and goes with it.
+        if (typeof item !== 'string' && this.playheadMs >= until) break;
+        if (socket.bufferedAmount > this.config.twilioHighWaterBytes) return this.backedUp(now);
+        this.blockedSince = null;
+        queue.shift();
+        if (typeof item === 'string') {
+          socket.send(frames.mark(item));
+          this.record.counters.marksSent += 1;
+        } else {
+          socket.send(frames.media(item.toString('base64')));
+          if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
+          this.queuedFrames -= 1;
+          this.playheadMs += mulawMs(item.length);
+        }
       }
+    } finally {
+      wire?.uncork();
     }
     return queue.size > 0 && this.state === 'scheduled' ? true : this.unschedule();
   }
