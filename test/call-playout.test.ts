@@ -104,8 +104,11 @@ describe('playout', () => {
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     const accepted = new Promise<WebSocket>((resolve) => server.once('connection', (ws) => resolve(ws)));
     const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const opened = new Promise<void>((resolve, reject) => client.once('open', () => resolve()).once('error', reject));
     try {
       const ws = await accepted;
+      // The server's side can be accepted before the client has read the 101: closing then is an error.
+      await opened;
       const wire = (ws as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
       expect(typeof wire?.cork).toBe('function');
       expect(typeof wire?.uncork).toBe('function');

@@ -381,7 +381,7 @@ export function replayCommand(): Command {
           if (given !== undefined) cmd.error(`error: ${flag} does not go with --scenario: ${flag === '--dtmf' ? 'press keys with a dtmf step' : flag === '--tail' ? 'a scenario ends when its steps do' : 'use --record'}`);
         }
       } else if (file === undefined) {
-        cmd.error("error: missing required argument 'file.wav' (or give --scenario FILE)");
+        cmd.error("error: missing required argument 'file.wav' or --scenario FILE");
       }
       await runReplayAction(file ?? options.scenario!, options);
     });
