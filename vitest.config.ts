@@ -19,13 +19,19 @@ class PlainSummary implements Reporter {
   }
 }
 
+/** callsim load's runs measure the machine as much as the server: they run alone, after the rest. */
+const ALONE = ['test/load.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores: keep parallel suites from starving the real-time pacing tests.
     maxWorkers: 2,
     reporters: ['default', new PlainSummary()],
+    projects: [
+      { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: ALONE, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'alone', include: ALONE, fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -22,12 +22,33 @@ export type { PlaceCallOptions, CallRecord, CallEnding, CallProgress, DtmfPlan, 
 export type { PlaybackLog, PlaybackRun } from './caller/playback.js';
 export type { CallTiming } from './caller/clock.js';
 
+// ---- scripted conversations (scenario files), the bad line, recordings ----------------------
+export { runScenario, scenarioTimeoutMs } from './scenario/run.js';
+export type { ScenarioRunOptions } from './scenario/run.js';
+export { loadScenario, parseScenario, ScenarioError } from './scenario/load.js';
+export type { LoadedScenario, ScenarioStep, Clip } from './scenario/load.js';
+export { scenarioSchema, scenarioJsonSchema } from './scenario/schema.js';
+export type { ScenarioFile, StepExpectations } from './scenario/schema.js';
+export type { ConversationReport, StepReport } from './scenario/report.js';
+export type { TurnReport, TurnKind, AnswerReport, SendReport, ConversationFigures, ResponseSplit } from './scenario/measure.js';
+export { CLEAN_LINE } from './caller/network.js';
+export type { BadLine } from './caller/network.js';
+export type { CallerVoice, VoiceFrame, VoiceFactory } from './caller/voice.js';
+export type { CallerEar, HeardChunk, HeardClear } from './caller/heard.js';
+export { renderRecording } from './caller/recording.js';
+export { renderTrace } from './caller/trace.js';
+export type { CallTape, WireMessage, SaidFrame } from './caller/tape.js';
+
 // ---- the pre-deploy gate --------------------------------------------------------------------
 export { runGate as gate, buildMatrix, GATE_TIMINGS } from './gate/gate.js';
 export type { GateOptions, GatePlacement, GateResult, GateCallResult, GateCell, GateTiming, Finding, FindingKind } from './gate/gate.js';
 export type { TargetSpec } from './gate/target.js';
 export { CRASH_SIGNATURES, LogCollector, scanLine } from './gate/crash-scan.js';
 export type { CrashSignature, CrashHit, LogLine } from './gate/crash-scan.js';
+export { summarizeFigures as summarizeRunFigures, FIGURE_NAMES, FIGURE_LABELS } from './gate/figures.js';
+export type { FigureName, FigureSummary as RunFigureSummary, Thresholds, TurnFigures } from './gate/figures.js';
+export { baselineOf, compareToBaseline, loadBaseline, saveBaseline, BaselineError } from './gate/baseline.js';
+export type { Baseline, BaselineComparison, Regression, RegressionRules } from './gate/baseline.js';
 
 // ---- the model side as a witness: give replay() a witness, or the gate its options ---------
 export { ModelWitness, MODEL_CHECKS, DEFAULT_MODEL_CLOSE_MS } from './gate/witness/witness.js';
@@ -41,6 +62,13 @@ export type { GateModel, ModelHandover } from './gate/witness/model.js';
 export type { CallWitness, WitnessTicket, WitnessedCall, ModelLegVerdict, ModelLegReport, ModelSessionSummary, ModelAnswer, CorrelationMethod } from './caller/witness.js';
 export { watermarkFrame, readWatermarks, findWatermarks, isCarrier, WATERMARK_BITS, MAX_WATERMARK_TAG } from './audio/watermark.js';
 export type { WatermarkHit } from './audio/watermark.js';
+
+// ---- capacity: callsim load -------------------------------------------------------------------
+export { runLoad as load, loadOptions, LOAD_DEFAULTS, DEFAULT_CALL_AUDIO } from './load/ramp.js';
+export { formatLoadReport, formatLoadTable, describeCapacity } from './load/table.js';
+export type { LoadOptions, LoadResult, LoadStep, LoadCapacity, LoadThresholds, LoadPlacementOptions, LoadProgress, StepVerdict } from './load/types.js';
+export type { LoadTargetSpec } from './load/target.js';
+export type { Summary as LoadSummary } from './load/histogram.js';
 
 // ---- the media server and the model simulator -----------------------------------------------
 export { startMediaServer, MEDIA_PATH } from './server/media-server.js';

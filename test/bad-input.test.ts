@@ -57,6 +57,10 @@ const CASES: BadInputCase[] = [
   { name: 'a second start', afterStart: (c) => c.start('outbound', sid('CA'), sid('MZ')), errors: ['duplicate_start'] },
   { name: 'start without callSid', beforeStart: (c) => c.send({ event: 'start', streamSid: c.streamSid, start: { streamSid: c.streamSid } }), errors: ['missing_field'] },
   { name: 'start with a 10 kB callSid', beforeStart: (c) => c.start('inbound', 'CA'.padEnd(10_000, 'x')), errors: ['invalid_sid'] },
+  // Sent on as the model's x-callsim-call-sid header, a non-Latin-1 character made Node refuse
+  // the request, and the call failed as "model unavailable"; a newline would forge log lines.
+  { name: 'start with a non-Latin-1 callSid', beforeStart: (c) => c.start('inbound', `CA\u260e${c.callSid.slice(3)}`), errors: ['invalid_sid'] },
+  { name: 'start with a newline in the streamSid', beforeStart: (c) => c.start('inbound', c.callSid, `${c.streamSid}\nINFO call ended`), errors: ['invalid_sid'] },
   { name: 'start with a bad direction', beforeStart: (c) => c.send({ event: 'start', streamSid: c.streamSid, start: { callSid: c.callSid, streamSid: c.streamSid, customParameters: { direction: 'sideways' } } }), errors: ['invalid_direction'] },
   { name: 'mark without a name', afterStart: (c) => c.send({ event: 'mark', streamSid: c.streamSid, mark: {} }), errors: ['missing_field'] },
   { name: 'dtmf without a digit', afterStart: (c) => c.send({ event: 'dtmf', streamSid: c.streamSid, dtmf: { track: 'inbound_track' } }), errors: ['missing_field'] },

@@ -12,7 +12,7 @@ function call(config: Partial<CallConfig> = {}) {
   const ticker = new FakeTicker();
   const log = keptLog();
   const finished: Array<ReturnType<Call['snapshot']>> = [];
-  const c = new Call({ socket, modelFactory: model.factory, modelBackend: 'simulator', ticker, logger: log.logger, config: testConfig({ sendLeadMs: 10_000, ...config }), onFinished: (done) => finished.push(done.snapshot()) });
+  const c = new Call({ socket, modelFactory: model.factory, modelBackend: 'simulator', ticker, logger: log.logger, config: testConfig({ sendLeadMs: 10_000, ...config }), admitStart: () => null, onFinished: (done) => finished.push(done.snapshot()) });
   const start = (direction: 'inbound' | 'outbound' = 'inbound'): void => {
     socket.message({ event: 'connected', protocol: 'Call', version: '1.0.0' });
     socket.message({ event: 'start', sequenceNumber: '1', streamSid: 'MZ1', start: { callSid: 'CA1', streamSid: 'MZ1', accountSid: 'AC1', tracks: ['inbound'], customParameters: { direction } } });
@@ -94,7 +94,7 @@ describe('a call, end to end through its parts', () => {
   });
 
   it('barge-in: clear and truncate while the answer plays; its late deltas are counted but never played', () => {
-    const { socket, model, ticker, start, c } = call();
+    const { socket, model, ticker, start, c, media } = call();
     start('inbound');
     const session = model.last();
     session.ready();
@@ -102,7 +102,12 @@ describe('a call, end to end through its parts', () => {
     ticker.tick(0);
     socket.message({ event: 'mark', streamSid: 'MZ1', mark: { name: '1:200' } });
     session.listener.onSpeechStarted();
+    // The caller has to keep talking (bargeInMinSpeechMs of voiced audio) before the answer is cut.
+    for (let i = 0; i < 24; i++) media(audio(160, 0x00));
+    expect(socket.events()).not.toContain('clear');
+    media(audio(160, 0x00));
     expect(socket.events().at(-1)).toBe('clear');
+    expect(session.responsesCancelled).toBe(1);
     expect(session.truncations).toEqual([{ itemId: 'item_1', audioEndMs: 200 }]);
     const sentBefore = socket.sent.length;
     session.listener.onAudioDelta(audio(160 * 5), 'item_1');
@@ -113,6 +118,42 @@ describe('a call, end to end through its parts', () => {
     ticker.tick(200);
     expect(socket.events().at(-1)).toBe('media');
     expect(c.snapshot().counters).toMatchObject({ bargeIns: 1, clearsSent: 1, modelAudioDeltas: 3 });
+  });
+
+  it('a backchannel: speech over the answer that stops before bargeInMinSpeechMs cuts nothing, and the answer plays on', () => {
+    const { socket, model, ticker, start, c, media } = call();
+    start('inbound');
+    const session = model.last();
+    session.ready();
+    session.listener.onAudioDelta(audio(160 * 20), 'item_1');
+    ticker.tick(0);
+    session.listener.onSpeechStarted();
+    for (let i = 0; i < 20; i++) media(audio(160, 0x00)); // 400 ms of "mm-hmm"
+    session.listener.onSpeechStopped?.();
+    for (let i = 0; i < 20; i++) media(audio(160, 0x00)); // talk after the turn ended is not an interruption of this answer
+    expect(socket.events()).not.toContain('clear');
+    expect(session.truncations).toEqual([]);
+    expect(session.responsesCancelled).toBe(0);
+    expect(c.snapshot().counters.bargeIns).toBe(0);
+  });
+
+  it('dtmf: each key Twilio reports is told to the model, which answers it', () => {
+    const { socket, model, start } = call();
+    start('inbound');
+    const session = model.last();
+    session.ready();
+    socket.message({ event: 'dtmf', streamSid: 'MZ1', sequenceNumber: '3', dtmf: { track: 'inbound_track', digit: '7' } });
+    expect(session.userInputs).toEqual(['The caller pressed 7 on the keypad.']);
+  });
+
+  it('dtmf before the model is ready is kept, as early audio is, and told once it is', () => {
+    const { socket, model, start } = call();
+    start('inbound');
+    socket.message({ event: 'dtmf', streamSid: 'MZ1', sequenceNumber: '2', dtmf: { track: 'inbound_track', digit: '#' } });
+    const session = model.last();
+    expect(session.userInputs).toEqual([]);
+    session.ready();
+    expect(session.userInputs).toEqual(['The caller pressed # on the keypad.']);
   });
 
   it('an error after the end reaches the finished record (reported again); a second end does nothing', () => {

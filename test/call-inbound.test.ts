@@ -15,13 +15,16 @@ function inbound(phase: CallPhase = 'awaiting-start') {
   });
   const routed: string[] = [];
   const starts: AcceptedStart[] = [];
+  const digits: string[] = [];
   const routes: InboundRoutes = {
+    admitStart: () => null,
     onStart: (start) => {
       starts.push(start);
       lifecycle.move('live');
     },
     onMedia: (payload, bytes) => routed.push(`media ${bytes}`),
     onMark: (name) => routed.push(`mark ${name}`),
+    onDtmf: (digit) => digits.push(digit),
     onStop: () => routed.push('stop'),
     close: (reason, code) => routed.push(`end ${code} ${reason}`),
   };
@@ -35,7 +38,7 @@ function inbound(phase: CallPhase = 'awaiting-start') {
     lifecycle.move(phase);
   }
   const codes = (): string[] => record.snapshot({ state: lifecycle.reported, queues: { toTwilio: 0, toModel: 0 }, modelState: '' }).errors.map((e) => e.code);
-  return { dispatch, record, routed, starts, send, start, codes, log };
+  return { dispatch, record, routed, digits, starts, send, start, codes, log };
 }
 
 const media = (payload: string, streamSid = 'MZ1') => ({ event: 'media', sequenceNumber: '3', streamSid, media: { track: 'inbound', chunk: '1', timestamp: '20', payload } });
@@ -104,6 +107,13 @@ describe('Twilio inbound dispatch', () => {
     expect(routed).toEqual(['mark 1:200']);
     expect(record.counters.marksReceived).toBe(1);
     expect(record.counters.dtmfReceived).toBe(1);
+  });
+
+  it("dtmf: a key Twilio sends (0-9, *, #) reaches the call; a peer's other text is counted, never routed", () => {
+    const { send, digits, record } = inbound('live');
+    for (const digit of ['1', '#', '*', '12', 'A', '\n1']) send({ event: 'dtmf', streamSid: 'MZ1', dtmf: { track: 'inbound_track', digit } });
+    expect(digits).toEqual(['1', '#', '*']);
+    expect(record.counters.dtmfReceived).toBe(6);
   });
 
   it('stop: routed once; before start it is also an error; after the end a duplicate', () => {

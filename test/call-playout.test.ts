@@ -2,7 +2,9 @@
 // order, paced a little ahead of real time, paused (never dropped) while the socket is backed
 // up, a stalled peer ended; barge-in clears and truncates only while the caller may still hear
 // the answer, and a cut answer's late deltas are not played.
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { BargeIn } from '../src/server/call/barge-in.js';
 import { Playout, type PlayoutConfig } from '../src/server/call/playout.js';
 import { FakeSocket, FakeTicker, audio, keptLog, newRecord, testConfig } from './helpers/call-fakes.js';
@@ -67,6 +69,53 @@ describe('playout', () => {
     out.endAnswer();
     ticker.tick(0);
     expect(socket.events()).toEqual(['media', 'media', 'mark 1:30', 'media', 'mark 2:20']);
+  });
+
+  it('sends the mark behind the last frame due in the same tick as that frame, not a tick later', () => {
+    const { out, socket, ticker } = playout({ sendLeadMs: 200 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 12), 'item_1');
+    ticker.tick(1000);
+    // 200 ms of lead is ten frames; the mark at 200 ms takes no audio time and goes with them.
+    expect(socket.events()).toEqual([...Array(10).fill('media'), 'mark 1:200']);
+  });
+
+  it("holds a tick's sends in one write: the socket under the WebSocket is corked around them", () => {
+    const order: string[] = [];
+    const socket = new FakeSocket();
+    // A ws WebSocket keeps its net.Socket as _socket (the next test holds ws to that).
+    Object.assign(socket, { _socket: { cork: () => order.push('cork'), uncork: () => order.push('uncork') } });
+    const send = socket.send.bind(socket);
+    socket.send = (data: string) => {
+      order.push('send');
+      send(data);
+    };
+    const ticker = new FakeTicker();
+    const log = keptLog();
+    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 200 }), newRecord(log, 200), log.logger, { close: () => undefined });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 3), 'item_1');
+    ticker.tick(1000);
+    expect(order).toEqual(['cork', 'send', 'send', 'send', 'uncork']);
+  });
+
+  it("reaches a real ws WebSocket's net.Socket, which playout corks", async () => {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const accepted = new Promise<WebSocket>((resolve) => server.once('connection', (ws) => resolve(ws)));
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const opened = new Promise<void>((resolve, reject) => client.once('open', () => resolve()).once('error', reject));
+    try {
+      const ws = await accepted;
+      // The server's side can be accepted before the client has read the 101: closing then is an error.
+      await opened;
+      const wire = (ws as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
+      expect(typeof wire?.cork).toBe('function');
+      expect(typeof wire?.uncork).toBe('function');
+    } finally {
+      client.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('paces at real time, sendLeadMs ahead of the clock', () => {
@@ -145,6 +194,23 @@ describe('playout', () => {
     expect(record.counters.backlogWarnings).toBe(0);
     out.enqueueAudio(audio(160), 'item_1');
     expect(record.counters.backlogWarnings).toBe(1);
+  });
+
+  it('past maxPendingTwilioFrames a delta ends the call (1011 model audio overflow) unqueued; release counts what never went out', () => {
+    const { out, stalls, record } = playout({ maxPendingTwilioFrames: 10 });
+    out.begin('MZ1');
+    out.enqueueAudio(audio(160 * 8), 'item_1');
+    expect(out.framesQueued).toBe(8);
+    out.enqueueAudio(audio(160 * 3), 'item_1');
+    expect(stalls).toEqual(['1011 model audio overflow']);
+    expect(out.framesQueued).toBe(8);
+    expect(record.snapshot({ state: 'started', queues: { toTwilio: 0, toModel: 0 }, modelState: '' }).errors.map((e) => e.message)).toEqual([
+      '8 frames of model audio wait for Twilio and a delta of 3 more came (limit 10, 0.2 s)',
+    ]);
+    expect(out.framesNotSent).toBeNull();
+    expect(out.release()).toBe(11);
+    expect(out.framesNotSent).toBe(11);
+    expect(out.framesQueued).toBe(0);
   });
 
   it('release: off the ticker, nothing queued, nothing sent after', () => {

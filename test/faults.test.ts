@@ -12,6 +12,7 @@ import { startMediaServer, type RunningMediaServer } from '../src/server/media-s
 import type { RealtimeSimulatorOptions } from '../src/model/simulator/simulator.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './helpers/raw-twilio.js';
 import { captureLog, finishedCall, startedCall, type CapturedLog } from './helpers/robustness.js';
+import { startRunawayModel } from './helpers/runaway-model.js';
 
 const servers: RunningMediaServer[] = [];
 
@@ -202,6 +203,53 @@ describe('model faults', () => {
   });
 });
 
+describe('a runaway model', () => {
+  it.each(['endless', 'huge'] as const)('sends %s deltas: past 60 s queued for Twilio the call ends (1011 "model audio overflow"), what was not sent counted; a bystander call is untouched', async (kind) => {
+    const model = await startRunawayModel(kind);
+    const log = captureLog();
+    const server = await startMediaServer({ port: 0, logger: log.logger, model: { backend: 'simulator', url: model.baseURL } });
+    servers.push(server);
+    try {
+      const bystander = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
+      servers.push(bystander);
+      const witness = await startedCall(bystander);
+      const call = await startedCall(server, 'outbound');
+      const began = Date.now();
+      expect(await call.closed).toBe(1011);
+      expect(Date.now() - began).toBeLessThan(5000);
+      const snapshot = await finishedCall(server, call.callSid);
+      expect(snapshot.endReason).toBe('model audio overflow');
+      expect(snapshot.errors.map((e) => e.code)).toContain('model_audio_overflow');
+      // Every frame the model sent is either sent to Twilio or counted as not sent.
+      expect(snapshot.queues.toTwilio).toBeGreaterThan(0);
+      expect(snapshot.queues.toTwilio + snapshot.counters.audioOutChunks).toBeGreaterThan(3000);
+      const ended = log.forCall(call.callSid).find((r) => r.msg === 'call ended');
+      expect(ended?.unsentTwilioAudio).toBe(snapshot.queues.toTwilio);
+      expect(log.forCall(call.callSid).some((r) => r.msg === 'model audio overflow; ending call')).toBe(true);
+      await released(server);
+      // The call next door streamed on.
+      for (let i = 0; i < 5; i++) witness.sendMedia(SILENT_FRAME);
+      witness.stop();
+      expect(await witness.closed).toBe(1000);
+      expect((await finishedCall(bystander, witness.callSid)).counters.audioInChunks).toBe(5);
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('the healthy twin: an answer within the bound plays in full', async () => {
+    const { server } = await serverWith({ answerMs: 2000, streamSpeed: 100 });
+    const call = await startedCall(server, 'outbound');
+    await call.until(() => call.media().length === 100, 10_000, 'the whole answer');
+    call.stop();
+    expect(await call.closed).toBe(1000);
+    const snapshot = await finishedCall(server, call.callSid);
+    expect(snapshot.counters.audioOutChunks).toBe(100);
+    expect(snapshot.queues.toTwilio).toBe(0);
+    expect(snapshot.errors).toEqual([]);
+  });
+});
+
 describe('Twilio-side faults', () => {
   it('disconnects abruptly mid-answer (no stop, no close frame): the call ends, the model socket closes, nothing is left', async () => {
     const { server } = await serverWith({ answerMs: 3000 });
@@ -236,7 +284,8 @@ describe('Twilio-side faults', () => {
     const { server, log } = await serverWith(
       LONG_ANSWER,
       // sendLeadMs: burst instead of real-time pacing, so the backlog builds in a second, not minutes.
-      { sendLeadMs: 600_000, twilioHighWaterBytes: highWater, backlogWarnIntervalMs: 200, twilioBacklogFrames: 1_000_000 },
+      // maxPendingTwilioFrames: this answer is 400 s at once, far past the runaway bound.
+      { sendLeadMs: 600_000, twilioHighWaterBytes: highWater, backlogWarnIntervalMs: 200, twilioBacklogFrames: 1_000_000, maxPendingTwilioFrames: 1_000_000 },
     );
     const call = await startedCall(server, 'outbound');
     rawSocket(call).pause();
@@ -270,7 +319,8 @@ describe('Twilio-side faults', () => {
   it('stops reading for good: after twilioStallMs the call ends (1011) and the socket is dropped', async () => {
     const { server, log } = await serverWith(
       LONG_ANSWER,
-      { sendLeadMs: 600_000, twilioHighWaterBytes: 32 * 1024, twilioStallMs: 400 },
+      // maxPendingTwilioFrames: this answer is 400 s at once, far past the runaway bound.
+      { sendLeadMs: 600_000, twilioHighWaterBytes: 32 * 1024, twilioStallMs: 400, maxPendingTwilioFrames: 1_000_000 },
     );
     const call = await startedCall(server, 'outbound');
     rawSocket(call).pause();

@@ -2,7 +2,7 @@
 // line or reach the terminal as an escape sequence.
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
-import { printable } from '../src/text/printable.js';
+import { printable, printableExcerpt } from '../src/text/printable.js';
 
 const FORGED_SID = 'CA1\n2026-12-01T00:00:00.000Z INFO  call ended callSid=CA1 reason=stop';
 const TERMINAL_TRICKS = '\u001b]0;pwned\u0007\u001b[2J\u202eevil';
@@ -38,5 +38,11 @@ describe('log lines', () => {
   it('printable() escapes C0, DEL, C1, line separators and bidi controls, and nothing else', () => {
     expect(printable('a\tb\r\n\u0000\u007f\u0085\u2028\u2066z')).toBe('a\\tb\\r\\n\\x00\\x7f\\x85\\u2028\\u2066z');
     expect(printable('Grüße 通話 ✓')).toBe('Grüße 通話 ✓');
+  });
+
+  it('printable() also escapes the bidi marks and the noncharacters U+FFFE/U+FFFF; printableExcerpt() cuts first', () => {
+    expect(printable('a\u200eb\u200fc\u061cd\ufffee\uffff')).toBe('a\\u200eb\\u200fc\\u061cd\\ufffee\\uffff');
+    expect(printableExcerpt('ok', 5)).toBe('ok');
+    expect(printableExcerpt('\u001b[2J'.repeat(10_000), 8)).toBe('\\x1b[2J\\…');
   });
 });

@@ -37,7 +37,7 @@ describe('the npm tarball', () => {
   const paths = pack.files.map((f) => f.path);
 
   it('has the CLI, the built library with its types, the fixtures, the schema, the templates and the licence', () => {
-    for (const file of ['LICENSE', 'README.md', 'package.json', 'bin/callsim.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/program.js', CONFIG_SCHEMA_PATH, 'templates/github/callsim.yml', 'templates/scenarios/README.md', 'fixtures/hello-8k-mulaw.wav']) {
+    for (const file of ['LICENSE', 'README.md', 'package.json', 'bin/callsim.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/program.js', CONFIG_SCHEMA_PATH, 'templates/github/callsim.yml', 'templates/scenarios/README.md', 'fixtures/hello-8k-mulaw.wav', 'fixtures/scenarios/barge-in.yaml', 'fixtures/speech/mm-hmm.wav']) {
       expect(paths).toContain(file);
     }
   });
@@ -50,8 +50,11 @@ describe('the npm tarball', () => {
     expect(js.every((p) => p.startsWith('dist/src/') || p === 'bin/callsim.js')).toBe(true);
   });
 
-  it('is small: under 400 KB packed', () => {
-    expect(pack.size).toBeLessThan(400 * 1024);
+  // Most of it is the code and its types (the public API) and the three WAV fixtures the gate
+  // runs by default (the 44.1 kHz stereo one alone is 291 KB and does not compress); the bound
+  // catches what should not be there (maps, bench, sources), not growth of the code.
+  it('is small: under 700 KB packed', () => {
+    expect(pack.size).toBeLessThan(700 * 1024);
   });
 
   it('package.json says where it comes from, what it is about, and what it exports', () => {

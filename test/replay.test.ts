@@ -290,7 +290,8 @@ describe('playback model', () => {
         clearSentAt = performance.now();
       }, 200);
     });
-    const record = await placeCall({ url: server.url, frames: silence(5), tailMs: 0 });
+    // Kept only when asked for (as --save-audio asks): a second of it.
+    const record = await placeCall({ url: server.url, frames: silence(5), tailMs: 0, keepAudioMs: 1000 });
     const echo = server.calls[0]!.find((r) => r.message.event === 'mark');
     expect(echo?.message).toMatchObject({ mark: { name: 'end-of-answer' } });
     expect(echo!.at - clearSentAt).toBeLessThan(50);

@@ -87,6 +87,9 @@ function gateResult(unattributedText = 'TypeError: x is not a function'): GateRe
     interrupted: null,
     notRun: [],
     notes: [],
+    figures: [],
+    thresholds: {},
+    repeat: 1,
   };
 }
 

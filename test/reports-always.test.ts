@@ -218,7 +218,7 @@ describe('errors: one prefix, and where the help is', () => {
     const cases: Array<[string[], RegExp]> = [
       [['gate', '--timing', 'sometimes'], /^callsim gate: option '--timing <list>' argument 'sometimes' is invalid\. --timing: "sometimes" is not one of realtime, burst, early-media \(run "callsim gate --help" for usage\)\n$/],
       [['gate', 'fixtures/nope.wav'], /^callsim gate: fixtures\/nope\.wav: file not found \(run "callsim gate --help" for usage\)\n$/],
-      [['replay'], /^callsim replay: missing required argument 'file\.wav' \(run "callsim replay --help" for usage\)\n$/],
+      [['replay'], /^callsim replay: missing required argument 'file\.wav' or --scenario FILE \(run "callsim replay --help" for usage\)\n$/],
       [['replay', '--dtmf-at', '100', FIXTURE], /^callsim replay: option '--dtmf-at <ms>' needs --dtmf <digits> \(run "callsim replay --help" for usage\)\n$/],
       [['serve', '--port', 'x'], /^callsim serve: option '-p, --port <port>' argument 'x' is invalid\. --port must be an integer from 0 to 65535, got "x" \(run "callsim serve --help" for usage\)\n$/],
       [['bogus'], /^callsim: unknown command 'bogus' \(run "callsim --help" for usage\)\n$/],

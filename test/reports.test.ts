@@ -133,7 +133,7 @@ describe('JUnit', () => {
   });
 
   it('an interrupted run: the cells not run are skipped, the run itself is an error; still valid', () => {
-    const interrupted: GateResult = { ...result, calls: result.calls.slice(0, 4), notRun: result.calls.slice(4).map(({ id, fixture, direction, timing }) => ({ id, fixture, direction, timing })), interrupted: 'SIGINT', verdict: 'fail' };
+    const interrupted: GateResult = { ...result, calls: result.calls.slice(0, 4), notRun: result.calls.slice(4).map(({ id, fixture, direction, timing, kind, repeat, cellId }) => ({ id, fixture, direction, timing, kind, repeat, cellId })), interrupted: 'SIGINT', verdict: 'fail' };
     const file = path.join(tmp, 'interrupted.xml');
     writeFileSync(file, formatJunit(interrupted));
     expect(xmllintSchema(file).ok).toBe(true);

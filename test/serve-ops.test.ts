@@ -65,6 +65,22 @@ describe('callsim serve that cannot listen', () => {
     }
   });
 
+  it('a /calls token shorter than 16 characters, from the option or CALLSIM_CALLS_TOKEN: one line, exit 2', async () => {
+    const run = await serveCli(['--port', '0', '--calls-token', 'short']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^callsim serve: .*--calls-token.*at least 16 characters/);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stdout).toBe('');
+    process.env.CALLSIM_CALLS_TOKEN = 'short';
+    try {
+      const fromEnv = await serveCli(['--port', '0']);
+      expect(fromEnv.code).toBe(2);
+      expect(fromEnv.stderr).toMatch(/at least 16 characters/);
+    } finally {
+      delete process.env.CALLSIM_CALLS_TOKEN;
+    }
+  });
+
   it('an address this machine does not have: one line, exit 2, a hint about --host', async () => {
     const run = await serveCli(['--host', '203.0.113.9', '--port', '0']);
     expect(run.code).toBe(2);
@@ -131,7 +147,9 @@ describe('GET /metrics', () => {
     await raw.closed;
     await new Promise((resolve) => setTimeout(resolve, 100));
 
-    const calls = ((await (await fetch(`${server.httpUrl}/calls`)).json()) as { calls: CallSnapshot[] }).calls;
+    // GET /calls is a page of summaries; each call's details (its error records) are at /calls/:callSid.
+    const page = ((await (await fetch(`${server.httpUrl}/calls`)).json()) as { calls: Array<{ callSid: string }> }).calls;
+    const calls = await Promise.all(page.map(async (c) => (await (await fetch(`${server.httpUrl}/calls/${c.callSid}`)).json()) as CallSnapshot));
     expect(calls).toHaveLength(3);
     const { families, contentType } = await scrape(server);
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -10,6 +10,7 @@ import { startVoiceServer, type VoiceServer } from './helpers/voice-server.js';
 import { upgradeStatus } from './helpers/robustness.js';
 
 const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
+const CALLS_TOKEN = 'calls-token-for-the-tests';
 const HELLO = 'fixtures/hello-8k-mulaw.wav';
 
 const closers: Array<{ close(): Promise<void> }> = [];
@@ -42,8 +43,9 @@ describe('callsim serve: the voice webhook', () => {
   });
 
   it('a signed GET webhook (as the fake Twilio sends one) is accepted and answers the outbound direction', async () => {
-    const server = await serve({ twilioAuthToken: AUTH_TOKEN });
-    const report = await runReplay({ file: HELLO, url: server.wsUrl, webhook: { path: '/twiml' }, webhookMethod: 'GET', authToken: AUTH_TOKEN, direction: 'outbound', timing: { mode: 'burst' }, expectAudio: true });
+    // With signatures checked, callsim serve's /calls needs its bearer token too.
+    const server = await serve({ twilioAuthToken: AUTH_TOKEN, callsToken: CALLS_TOKEN });
+    const report = await runReplay({ file: HELLO, url: server.wsUrl, webhook: { path: '/twiml' }, webhookMethod: 'GET', authToken: AUTH_TOKEN, statsToken: CALLS_TOKEN, direction: 'outbound', timing: { mode: 'burst' }, expectAudio: true });
     expect(report.failures).toEqual([]);
     expect(report.serverSnapshot?.direction).toBe('outbound');
     expect(server.stats().rejectedSignatures).toBe(0);

@@ -8,6 +8,7 @@ import { keptLog, newRecord } from './helpers/call-fakes.js';
 
 class StandIn implements RegisteredCall {
   private readonly record = newRecord();
+  readonly openedAt = performance.now();
   lastInboundAt = performance.now();
   closedWith: [string, number | undefined] | null = null;
   constructor(

@@ -1,5 +1,8 @@
 // callsim serve end to end: a real ws client on loopback drives whole calls through the media
 // server, the openai SDK bridge and the embedded realtime simulator.
+import { spawn } from 'node:child_process';
+import type net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMediaServer, type RunningMediaServer } from '../src/server/media-server.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './helpers/raw-twilio.js';
@@ -149,6 +152,76 @@ describe('shutdown', () => {
     await draining.close(200);
     expect(await call.closed).toBe(1001);
     expect(draining.call(call.callSid)?.endReason).toBe('shutdown');
+  });
+});
+
+describe('shutdown with callers that stopped reading', () => {
+  const rawSocket = (call: RawTwilio): net.Socket => (call.ws as unknown as { _socket: net.Socket })._socket;
+
+  it('the close handshake is bounded: a peer that never answers the close frame is dropped after a short grace', async () => {
+    const stopping = await startMediaServer({ port: 0, quiet: true });
+    const call = await startedCall(stopping, 'inbound');
+    call.sendMedia(SILENT_FRAME);
+    await eventually(() => stopping.call(call.callSid)?.counters.audioInChunks ?? 0, (n) => n === 1);
+    rawSocket(call).pause();
+    const began = Date.now();
+    await stopping.close(0);
+    // ws alone would wait 30 s for the peer's close frame.
+    expect(Date.now() - began).toBeLessThan(3000);
+    expect(stopping.call(call.callSid)?.endReason).toBe('shutdown');
+    // Our close frame still reaches it once it reads again (then the connection is gone).
+    rawSocket(call).resume();
+    expect([1001, 1006]).toContain(await call.closed);
+  });
+
+  it('a second close() ends the drain and the handshakes at once', async () => {
+    const stopping = await startMediaServer({ port: 0, quiet: true });
+    const call = await startedCall(stopping, 'inbound');
+    call.sendMedia(SILENT_FRAME);
+    await eventually(() => stopping.liveCalls(), (n) => n === 1);
+    rawSocket(call).pause();
+    const first = stopping.close(10_000);
+    await sleep(200);
+    expect(stopping.liveCalls()).toBe(1);
+    const began = Date.now();
+    await stopping.close(0);
+    await first;
+    expect(Date.now() - began).toBeLessThan(1000);
+    // Our close frame still reaches it once it reads again (then the connection is gone).
+    rawSocket(call).resume();
+    expect([1001, 1006]).toContain(await call.closed);
+  });
+
+  it('callsim serve: a second SIGTERM stops it at once, even with a caller that stopped reading', async () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../bin/callsim.js', import.meta.url)), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const listening = await eventually(() => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], (url) => url !== undefined, 10_000);
+      expect(listening).toBeDefined();
+      const wsUrl = `${(listening ?? '').replace(/^http/, 'ws')}/media`;
+      const call = new RawTwilio(wsUrl);
+      await call.opened;
+      call.connected();
+      call.start('inbound');
+      call.sendMedia(SILENT_FRAME);
+      await sleep(200);
+      rawSocket(call).pause();
+      child.kill('SIGTERM');
+      // The first signal drains (10 s by default); the second closes now.
+      await sleep(300);
+      expect(child.exitCode).toBeNull();
+      const began = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - began).toBeLessThan(2000);
+      expect(stdout).toMatch(/callsim serve stopped: 1 calls/);
+      rawSocket(call).resume();
+      await call.closed;
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
 

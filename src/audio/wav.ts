@@ -326,3 +326,12 @@ export function mulawFramesToWav(frames: Buffer[] | Buffer): Buffer {
   return Buffer.from(wav.toBuffer());
 }
 
+
+/** Build a playable two-channel WAV (8 kHz PCM16) from its left and right samples (the shorter padded with silence). */
+export function stereoPcm16ToWav(left: Int16Array, right: Int16Array): Buffer {
+  const length = Math.max(left.length, right.length);
+  const pad = (channel: Int16Array): Int16Array => (channel.length === length ? channel : Int16Array.from({ length }, (_, i) => channel[i] ?? 0));
+  const wav = new WaveFile();
+  wav.fromScratch(2, SAMPLE_RATE, '16', [pad(left), pad(right)]);
+  return Buffer.from(wav.toBuffer());
+}

@@ -1,22 +1,28 @@
 // One fake-Twilio stream: dials a Media Streams WebSocket and behaves like Twilio's side of it.
 // A bidirectional <Connect><Stream>: connected, start, paced inbound media, optional DTMF, a tail
-// of line silence while the agent answers, then stop; the agent's audio goes to the handset
-// (playback.ts), which echoes marks (one network delay later, network.ts) and honours clear. A
-// <Start><Stream> fork: the same pacing on the tracks it asked for, and nothing taken back.
-// Everything is counted in the call's ledger (record.ts). It speaks carrier-neutral call events
-// through a CarrierSerializer (the Twilio one), never Twilio JSON. It never rejects for network
-// trouble and never hangs: connection failures and timeouts come back as fields of the CallRecord.
+// of line silence while the agent answers, then stop; or, with a voice (voice.ts: a scenario),
+// whatever the caller says frame by frame until it hangs up. The agent's audio goes to the
+// handset (playback.ts), which echoes marks (one network delay later, network.ts) and honours
+// clear, and to the caller's ear (heard.ts). A <Start><Stream> fork: the same pacing on the
+// tracks it asked for, and nothing taken back. Both directions cross the bad line when there is
+// one (wire.ts). Everything is counted in the call's ledger (record.ts). It speaks carrier-neutral
+// call events through a CarrierSerializer (the Twilio one), never Twilio JSON. It never rejects
+// for network trouble and never hangs: connection failures and timeouts come back as fields of
+// the CallRecord.
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../audio/format.js';
-import { watermarkFrame } from '../audio/watermark.js';
-import { TwilioCarrierSerializer, newStreamIds, type AgentEvent, type CallerEvent, type CarrierSerializer, type MediaTrack, type StreamIds } from '../twilio/codec.js';
-import { FrameClock, REALTIME, sleep } from './clock.js';
+import { TwilioCarrierSerializer, newStreamIds, type CarrierSerializer, type MediaTrack, type StreamIds } from '../twilio/codec.js';
+import { FrameClock, REALTIME, sleep, yieldToEventLoop } from './clock.js';
+import { Handset } from './handset.js';
 import { MediaLine } from './line.js';
-import { CallNetwork, DelayedSender, describeNetworkDelay, seedFrom } from './network.js';
-import { DTMF_DIGIT_SPACING_MS, EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
-import { PlaybackQueue } from './playback.js';
+import { CallNetwork, describeNetworkDelay, isCleanLine, seedFrom } from './network.js';
+import { Mouthpiece } from './mouthpiece.js';
+import { EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
+import { CallTape } from './tape.js';
 import { CallTimeline } from './timeline.js';
+import type { CallerVoice, VoiceFrame } from './voice.js';
+import { CallWire } from './wire.js';
 
 // The names this module has always exported stay importable from here.
 export {
@@ -40,43 +46,31 @@ const NORMAL_CLOSURE = 1000;
 /** At most this share of timeoutMs is kept back from the tail so stop and close still fit. */
 const CLOSE_RESERVE_SHARE = 1 / 4;
 
+/** A burst call's voice hands the event loop a turn this often, so the server's replies are read. */
+const BURST_YIELD_EVERY_FRAMES = 16;
 const SILENCE_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
-
-function padFrame(frame: Buffer): Buffer {
-  if (frame.length === FRAME_BYTES) return frame;
-  const padded = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
-  frame.copy(padded);
-  return padded;
-}
-
-/** Caller frame `n` as it goes on the wire: padded, and watermarked when the call is. */
-function callerPayload(options: ResolvedOptions, n: number, frame: Buffer): Buffer {
-  const padded = padFrame(frame);
-  return options.watermark === null ? padded : watermarkFrame(padded, options.watermark, n);
-}
-
-/** Each digit of the call's DTMF plan with the media frame it goes out before. */
-function dtmfSchedule(options: ResolvedOptions): Array<{ frameIndex: number; digit: string }> {
-  const firstFrame = options.dtmfAtMs === null ? options.frames.length : Math.ceil(options.dtmfAtMs / FRAME_MS);
-  const spacingFrames = Math.round(DTMF_DIGIT_SPACING_MS / FRAME_MS);
-  return [...options.dtmfDigits].map((digit, i) => ({ frameIndex: firstFrame + i * spacingFrames, digit }));
-}
 
 class SimulatedCall {
   private readonly ids: Readonly<StreamIds>;
   private readonly tracks: readonly MediaTrack[];
   private readonly carrier: CarrierSerializer;
   private readonly network: CallNetwork;
-  /** Mark echoes on their way back to the server. */
-  private readonly echoes: DelayedSender;
-  private readonly ledger = new CallLedger();
+  private readonly wire: CallWire;
+  /** The receiving half of the phone: plays the agent, echoes marks, honours clear; the caller's ear. */
+  private readonly handset: Handset;
+  /** The sending half: frames, DTMF, loss and congestion. */
+  private readonly mouthpiece: Mouthpiece;
+  private readonly tape: CallTape | null;
+  /** The scripted caller, when there is one (a scenario); null for a plain replay. */
+  private readonly voice: CallerVoice | null;
+  private readonly ledger: CallLedger;
   private readonly dialledAt = performance.now();
+  /** What happened when, on the epoch-ms clock, for the reports' timeline. */
   private readonly timeline = new CallTimeline(this.dialledAt);
   private readonly startedAtIso = new Date().toISOString();
   /** Sending stops here so stop + close still fit inside timeoutMs. */
   private readonly tailCutoff: number;
   private readonly audioClock: FrameClock;
-  private readonly playback: PlaybackQueue;
   /** Aborted when the call must stop sending: socket closed, deadline, or the caller's signal. */
   private readonly hangUp = new AbortController();
   /** Aborted once the socket has closed: cancels grace-period timers so nothing outlives the call. */
@@ -84,21 +78,26 @@ class SimulatedCall {
   private readonly line: MediaLine;
   private phase: CallProgress['phase'] = 'connecting';
   private stopSent = false;
-  private playbackEnded = false;
-  private dtmfQueue: Array<{ frameIndex: number; digit: string }> = [];
+  /** The voice's last frame held speech (a burst sends the next one at once). */
+  private lastVoiceFrameWasSpeech = false;
+  /** The voice hung up during the early-media frames. */
+  private voiceHungUp = false;
   private endingOverride: CallEnding | null = null;
 
   constructor(private readonly options: ResolvedOptions) {
     this.ids = options.ids ?? newStreamIds();
     this.tracks = options.stream.kind === 'fork' ? options.stream.tracks : ['inbound'];
     this.carrier = new TwilioCarrierSerializer(this.ids, { tracks: this.tracks });
-    this.network = new CallNetwork(options.networkDelay, options.networkSeed ?? seedFrom(this.ids.callSid));
-    this.echoes = new DelayedSender(this.network, () => performance.now());
+    this.network = new CallNetwork(options.networkDelay, options.networkSeed ?? seedFrom(this.ids.callSid), options.badLine);
+    this.ledger = new CallLedger(options.keepAudioBytes);
     const closeReserve = Math.min(options.closeGraceMs, options.timeoutMs * CLOSE_RESERVE_SHARE);
     this.tailCutoff = this.dialledAt + options.timeoutMs - closeReserve;
     this.audioClock = new FrameClock(options.timing);
-    const playbackSpeed = options.timing.mode === 'burst' ? null : options.timing.speed;
-    this.playback = new PlaybackQueue(playbackSpeed, (name) => this.echoMark(name));
+    // A scripted caller listens, so its handset plays in real time even when its words go in a burst.
+    const listening = options.voice !== null;
+    const playbackSpeed = options.timing.mode === 'burst' ? (listening ? 1 : null) : options.timing.speed;
+    this.handset = new Handset(playbackSpeed, this.network, this.ledger, this.timeline, (name) => this.echoMark(name), () => performance.now());
+    this.tape = options.keepTape ? new CallTape(this.dialledAt) : null;
     // Twilio never sends faster than real time, so a burst's backlog is the test's own: no drops.
     const congestionLimitMs = options.timing.mode === 'burst' ? null : options.congestionMs / options.timing.speed;
     this.line = new MediaLine(
@@ -109,6 +108,9 @@ class SimulatedCall {
       },
       congestionLimitMs,
     );
+    this.wire = new CallWire(this.line, this.carrier, this.network, this.tape, () => performance.now());
+    this.mouthpiece = new Mouthpiece({ options, tracks: this.tracks, network: this.network, line: this.line, wire: this.wire, ledger: this.ledger, tape: this.tape, timeline: this.timeline });
+    this.voice = options.voice?.(this.handset.ear()) ?? null;
   }
 
   async run(): Promise<CallRecord> {
@@ -138,6 +140,7 @@ class SimulatedCall {
   private onLineClosed(): void {
     this.hangUp.abort();
     this.socketClosed.abort();
+    this.wire.stop();
     this.endPlayback();
     const { opened, closedByCaller, closeCode, closeReason } = this.line;
     const how = `${closedByCaller ? 'caller' : 'server'} closed, code ${closeCode ?? 'none'}${closeReason ? ` "${closeReason}"` : ''}`;
@@ -146,65 +149,46 @@ class SimulatedCall {
 
   /** Nothing more plays or echoes; the marks never echoed (unplayed, or still on the wire) are counted once. */
   private endPlayback(): void {
-    if (this.playbackEnded) return;
-    this.playbackEnded = true;
-    this.ledger.marksPendingAtEnd = this.playback.stop() + this.echoes.stop();
+    this.handset.end();
   }
 
   // ---- sending -----------------------------------------------------------------------------
 
-  private send(event: CallerEvent): boolean {
-    // Nothing is built for a line that is not open: a closed line never reopens.
-    return this.line.state === 'open' && this.line.send(this.carrier.serialize(event));
-  }
-
   private sendConnectedAndStart(): void {
-    this.timeline.event(performance.now(), 'call', 'connected');
-    this.send({ type: 'connected' });
-    this.send({ type: 'start', customParameters: this.options.customParameters });
-    this.ledger.startSentAt = performance.now();
-    this.timeline.event(this.ledger.startSentAt, 'caller', 'start');
-    this.dtmfQueue = dtmfSchedule(this.options);
+    // The schedule's zero: frames are due from here, whatever the event loop does meanwhile.
+    const origin = performance.now();
+    if (this.tape !== null) this.tape.origin = origin;
+    this.timeline.event(origin, 'call', 'connected');
+    this.wire.send({ type: 'connected' }, origin);
+    this.wire.send({ type: 'start', customParameters: this.options.customParameters }, origin);
+    this.ledger.startSentAt = origin;
+    this.timeline.event(origin, 'caller', 'start');
+    this.mouthpiece.planDtmf();
     if (this.options.earlyMedia) {
       // Same tick as start: these frames reach the server back to back with it.
       this.phase = 'audio';
-      this.audioClock.start(this.ledger.startSentAt);
+      this.audioClock.start(origin);
+      if (this.voice !== null) {
+        for (let n = 0; n < EARLY_MEDIA_FRAMES && !this.voiceHungUp; n += 1) this.voiceHungUp = !this.sendVoiceFrame(n, origin);
+        return;
+      }
       const early = Math.min(EARLY_MEDIA_FRAMES, this.options.frames.length);
-      for (let n = 0; n < early; n += 1) this.sendFrame(n, this.options.frames[n]!, true);
+      for (let n = 0; n < early; n += 1) this.sendFrame(n, this.options.frames[n]!, true, origin);
     }
   }
 
-  /**
-   * Media frame `n` of the whole call (audio then tail) on every track the stream carries; DTMF
-   * due at or before it goes first. A frame the line discards under congestion is never built.
-   */
-  private sendFrame(n: number, frame: Buffer, isAudio: boolean): void {
-    while (this.dtmfQueue.length > 0 && this.dtmfQueue[0]!.frameIndex <= n) {
-      const { digit } = this.dtmfQueue.shift()!;
-      if (this.send({ type: 'dtmf', digit })) {
-        this.ledger.dtmfDigitsSent += digit;
-        this.timeline.event(performance.now(), 'caller', 'dtmf', digit);
-      }
-    }
-    const startDelayMs = this.options.earlyMedia ? 0 : this.options.startDelayMs;
-    // Audio time since start, as Twilio stamps it: independent of how fast we replay.
-    const timestampMs = startDelayMs + n * FRAME_MS;
-    for (const track of this.tracks) {
-      const now = performance.now();
-      const admitted = this.line.admitMedia(now);
-      if (admitted === 'closed') return;
-      if (admitted === 'dropped') {
-        this.ledger.mediaDropped(track);
-        continue;
-      }
-      const audio = track === 'inbound' ? callerPayload(this.options, n, frame) : padFrame(this.options.agentFrames[n] ?? SILENCE_FRAME);
-      if (!this.send({ type: 'audio', payload: audio.toString('base64'), timestampMs, track })) return;
-      if (track === 'inbound') {
-        this.ledger.mediaSent(now, isAudio, this.options.watermark === null ? null : audio);
-        this.timeline.callerFrame(now, audio);
-      } else this.ledger.outboundTrackFramesSent += 1;
-    }
-    this.reportProgress();
+  private sendFrame(n: number, frame: Buffer, isAudio: boolean, dueAt: number): void {
+    if (this.mouthpiece.sendFrame(n, frame, isAudio, dueAt)) this.reportProgress();
+  }
+
+  /** Asks the voice for frame `n` and sends it; false once the caller hangs up. */
+  private sendVoiceFrame(n: number, dueAt: number): boolean {
+    const said: VoiceFrame | 'hangup' = this.voice!.next(n, dueAt);
+    if (said === 'hangup') return false;
+    if (said.digit !== undefined) this.mouthpiece.sendDigit(said.digit, dueAt);
+    this.lastVoiceFrameWasSpeech = said.speech;
+    this.sendFrame(n, said.audio, said.speech, dueAt);
+    return true;
   }
 
   private reportProgress(): void {
@@ -228,12 +212,14 @@ class SimulatedCall {
       // "start, then wait": the first frame goes out on a later tick (or after startDelayMs).
       await sleep(this.options.startDelayMs, signal);
       this.phase = 'audio';
-      this.audioClock.start();
+      // Anchored on the schedule, not on when the sleep woke: the same call is due at the same times.
+      this.audioClock.start((this.ledger.startSentAt ?? performance.now()) + this.options.startDelayMs);
     }
+    if (this.voice !== null) return this.voiceHungUp ? undefined : this.streamVoice(this.options.earlyMedia ? EARLY_MEDIA_FRAMES : 0);
     for (; n < frames.length; n += 1) {
       await this.audioClock.waitForFrame(n, signal);
       if (signal.aborted) return;
-      this.sendFrame(n, frames[n]!, true);
+      this.sendFrame(n, frames[n]!, true, this.audioClock.dueAt(n));
     }
 
     // Tail: the caller waits on the line, sending silence, while the agent answers. It is paced
@@ -251,23 +237,53 @@ class SimulatedCall {
         this.ledger.tailCappedByTimeout = true;
         return;
       }
-      this.sendFrame(n, SILENCE_FRAME, false);
+      this.sendFrame(n, SILENCE_FRAME, false, tailClock.dueAt(n - tailFrameOffset));
+    }
+  }
+
+  /**
+   * A scripted caller: every frame is what the voice says at its due time, until it hangs up.
+   * Paced at the call's speed; in a burst the caller's words go at once and the silence between
+   * them in real time (a server's turn detection may run on the wall clock).
+   */
+  private async streamVoice(first: number): Promise<void> {
+    const signal = this.hangUp.signal;
+    const burst = this.options.timing.mode === 'burst';
+    const clock = burst ? new FrameClock(REALTIME) : this.audioClock;
+    if (burst) clock.start(this.audioClock.dueAt(first));
+    for (let n = first; ; n += 1) {
+      const rushing = burst && this.lastVoiceFrameWasSpeech;
+      if (rushing) {
+        if (n % BURST_YIELD_EVERY_FRAMES === 0) await yieldToEventLoop();
+        // The silence after the words is paced from where the words ended.
+        clock.start(performance.now() - n * FRAME_MS);
+      } else {
+        await clock.waitForFrame(n, signal);
+      }
+      if (signal.aborted) return;
+      if (performance.now() >= this.tailCutoff) {
+        this.ledger.tailCappedByTimeout = true;
+        return;
+      }
+      if (!this.sendVoiceFrame(n, rushing ? performance.now() : clock.dueAt(n))) return;
     }
   }
 
   private tailIsOver(frameIndex: number, now: number): boolean {
     const tailAudioMs = (frameIndex - this.options.frames.length) * FRAME_MS;
     if (tailAudioMs < this.options.tailMs) return false;
-    if (this.dtmfQueue.length > 0) return false;
+    if (this.mouthpiece.dtmfPending) return false;
     const lastServerMediaAt = this.ledger.lastServerMediaAt;
     if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return false;
     // Played is not yet heard of: a mark echo still on the wire keeps the caller on the line.
-    return this.playback.isDrained(now) && this.echoes.inFlight === 0;
+    return this.handset.isDrained(now);
   }
 
   private async finishCall(): Promise<void> {
     this.phase = 'hanging-up';
     if (this.line.state !== 'closed' && !this.stopSent) this.sendStop();
+    // On a bad line, stop is still on its way: the grace starts once it has gone.
+    await this.wire.drained();
     // Twilio's side is done; a well-behaved server closes the socket once it has seen stop.
     await sleep(this.options.closeGraceMs, this.socketClosed.signal);
     this.line.close(NORMAL_CLOSURE, 'stream stopped');
@@ -281,7 +297,7 @@ class SimulatedCall {
   private sendStop(): void {
     // Audio not yet played when the caller hangs up is never played, and its marks never echo.
     this.endPlayback();
-    if (this.send({ type: 'hangup' })) {
+    if (this.wire.send({ type: 'hangup' })) {
       this.stopSent = true;
       this.timeline.event(performance.now(), 'caller', 'stop');
     }
@@ -297,6 +313,7 @@ class SimulatedCall {
       return;
     }
     if (!this.stopSent) this.sendStop();
+    this.wire.flushNow();
     this.line.close(NORMAL_CLOSURE, ending === 'timeout' ? 'call timed out' : 'caller hung up');
     const terminateTimer = setTimeout(() => this.line.terminate(), this.options.closeGraceMs);
     void this.line.closed.then(() => clearTimeout(terminateTimer));
@@ -305,50 +322,24 @@ class SimulatedCall {
   // ---- receiving ---------------------------------------------------------------------------
 
   private onServerMessage(raw: Buffer, isBinary: boolean): void {
-    const decoded = this.carrier.deserialize(raw, isBinary);
-    // Twilio drops what it cannot use (warning 31951 for another stream's); so does the phone.
-    if (!decoded.ok) {
-      this.ledger.wireError(decoded.error.code, decoded.error.message);
-      this.timeline.event(performance.now(), 'agent', 'wire-error', decoded.error.code);
-    }
-    // A fork takes nothing back: media, mark or clear on it is Twilio's error 31924.
-    else if (this.options.stream.kind === 'fork') this.ledger.wireError('message_on_fork', `a ${decoded.event.type === 'audio' ? 'media' : decoded.event.type} message on a <Start><Stream> fork`);
-    else this.onAgentEvent(decoded.event, performance.now());
-  }
-
-  private onAgentEvent(event: AgentEvent, now: number): void {
-    switch (event.type) {
-      case 'audio': {
-        const audio = Buffer.from(event.payload, 'base64');
-        this.ledger.audioReceived(audio, now);
-        this.playback.addAudio(audio.length, now);
-        this.timeline.agentFrame(now, audio);
-        break;
+    this.wire.receive(raw, isBinary, (decoded, at, socketAt) => {
+      // Twilio drops what it cannot use (warning 31951 for another stream's); so does the phone.
+      if (!decoded.ok) {
+        this.ledger.wireError(decoded.error.code, decoded.error.message);
+        this.timeline.event(at, 'agent', 'wire-error', decoded.error.code);
       }
-      case 'mark':
-        this.ledger.marksReceived += 1;
-        this.timeline.event(now, 'agent', 'mark-received', event.name);
-        this.playback.addMark(event.name, now);
-        break;
-      case 'clear': {
-        this.ledger.clearsReceived += 1;
-        const clearedBefore = this.playback.audioClearedMs;
-        this.playback.clear(now);
-        this.timeline.event(now, 'agent', 'clear', '', this.playback.audioClearedMs - clearedBefore);
-        break;
-      }
-    }
-  }
-
-  /** The mark's audio has played; its echo reaches the server one network delay later. */
-  private echoMark(name: string): void {
-    if (this.stopSent) return;
-    this.echoes.send(() => {
-      if (!this.stopSent && this.send({ type: 'mark-played', name })) {
-        this.ledger.marksEchoed += 1;
-        this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
-      }
+      // A fork takes nothing back: media, mark or clear on it is Twilio's error 31924.
+      else if (this.options.stream.kind === 'fork') this.ledger.wireError('message_on_fork', `a ${decoded.event.type === 'audio' ? 'media' : decoded.event.type} message on a <Start><Stream> fork`);
+      else this.handset.receive(decoded.event, at, socketAt);
     });
+  }
+
+  /** The mark's audio played one network delay ago: its echo reaches the server now (then the bad line's delay). */
+  private echoMark(name: string): void {
+    if (!this.stopSent && this.wire.send({ type: 'mark-played', name }, null, true)) {
+      this.ledger.marksEchoed += 1;
+      this.timeline.event(performance.now(), 'caller', 'mark-echoed', name);
+    }
   }
 
   // ---- result ------------------------------------------------------------------------------
@@ -361,30 +352,51 @@ class SimulatedCall {
   }
 
   private record(): CallRecord {
-    const line = this.line;
-    return toCallRecord(this.ledger, this.timeline.data(), {
-      url: this.options.url,
-      direction: this.options.direction,
-      ids: this.ids,
-      customParameters: this.options.customParameters,
-      streamKind: this.options.stream.kind,
-      tracks: this.tracks,
-      network: { markEchoDelay: describeNetworkDelay(this.network.delay), seed: this.network.seed },
-      connected: line.opened,
-      connectError: line.connectError,
+    return recordOf(this.options, this.line, { ids: this.ids, tracks: this.tracks, network: this.network, handset: this.handset, tape: this.tape, ledger: this.ledger, timeline: this.timeline }, {
       ending: this.ending(),
       stopSent: this.stopSent,
-      closedBy: !line.opened ? null : line.closedByCaller ? 'caller' : 'server',
-      closeCode: line.closeCode,
-      closeReason: line.closeReason,
-      socketError: line.socketError,
-      durationMs: (line.closedAt ?? performance.now()) - this.dialledAt,
-      audioClearedMs: this.playback.audioClearedMs,
+      dialledAt: this.dialledAt,
       startedAt: this.startedAtIso,
-      watermark: this.options.watermark,
-      playback: this.playback.log(),
     });
   }
+}
+
+interface CallParts {
+  ids: Readonly<StreamIds>;
+  tracks: readonly MediaTrack[];
+  network: CallNetwork;
+  handset: Handset;
+  tape: CallTape | null;
+  ledger: CallLedger;
+  timeline: CallTimeline;
+}
+
+function recordOf(options: ResolvedOptions, line: MediaLine, parts: CallParts, end: { ending: CallEnding; stopSent: boolean; dialledAt: number; startedAt: string }): CallRecord {
+  const { network, ledger } = parts;
+  return toCallRecord(ledger, parts.timeline.data(), {
+    url: options.url,
+    direction: options.direction,
+    ids: parts.ids,
+    customParameters: options.customParameters,
+    streamKind: options.stream.kind,
+    tracks: parts.tracks,
+    network: { markEchoDelay: describeNetworkDelay(network.delay), seed: network.seed },
+    badLine: isCleanLine(network.line) ? null : { ...network.line },
+    detail: { startSentAt: ledger.startSentAt, closedAt: line.closedAt, heard: parts.handset.heard, tape: parts.tape },
+    connected: line.opened,
+    connectError: line.connectError,
+    ending: end.ending,
+    stopSent: end.stopSent,
+    closedBy: !line.opened ? null : line.closedByCaller ? 'caller' : 'server',
+    closeCode: line.closeCode,
+    closeReason: line.closeReason,
+    socketError: line.socketError,
+    durationMs: (line.closedAt ?? performance.now()) - end.dialledAt,
+    audioClearedMs: parts.handset.audioClearedMs,
+    startedAt: end.startedAt,
+    watermark: options.watermark,
+    playback: parts.handset.playbackLog(),
+  });
 }
 
 /** Dial `url` as Twilio would and run one stream to the end. Rejects only for invalid options. */

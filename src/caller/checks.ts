@@ -231,7 +231,15 @@ export function runChecks(input: CheckInput): { checks: ReplayCheck[]; failures:
   }
   congestionCheck(input, v);
 
-  if (call.ending === 'timeout') {
+  if (call.tailCappedByTimeout && (call.ending === 'completed' || call.ending === 'timeout')) {
+    // The tail waits for the agent to fall quiet; cut off by the timeout, it never did. A call
+    // that only ended because the caller gave up on it is no healthy call.
+    v.fail(
+      'call-completed',
+      `the tail of line silence ran into the ${input.timeoutMs} ms timeout with the agent still talking (${call.framesReceived} media frames received)`,
+      `the agent never stopped talking — it was still sending audio (or its audio still playing) when the ${input.timeoutMs} ms timeout cut the call short`,
+    );
+  } else if (call.ending === 'timeout') {
     v.fail(
       'call-completed',
       `timed out after ${input.timeoutMs} ms with ${call.audioFramesSent} of the audio's frames sent`,

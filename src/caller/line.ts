@@ -7,6 +7,8 @@
 // this line, instead of buffering without bound.
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { MAX_MESSAGE_BYTES } from '../twilio/codec.js';
+import { printable } from '../text/printable.js';
 
 export type LineState = 'dialling' | 'open' | 'closed';
 
@@ -87,7 +89,9 @@ export class MediaLine {
     return new Promise((resolve) => {
       let socket: WebSocket;
       try {
-        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false, headers: { ...headers } });
+        // maxPayload: a frame past the largest message either side takes is refused by ws (1009)
+        // as it arrives, never buffered whole (ws's own default would take 100 MiB per frame).
+        socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, headers: { ...headers } });
       } catch (err) {
         // Invalid URL and the like are thrown synchronously by the constructor.
         this.connectError = (err as Error).message;
@@ -105,8 +109,9 @@ export class MediaLine {
       socket.on('message', (data, isBinary) => this.handlers.onMessage(asBuffer(data), isBinary));
       socket.on('error', (err: NodeJS.ErrnoException) => {
         // Before open: ECONNREFUSED, "Unexpected server response: 404", handshake timeout, DNS...
-        if (!this.opened) this.connectError ??= describeSocketError(err);
-        else this.socketError ??= err.message;
+        // Kept printable: a message can quote what the server sent.
+        if (!this.opened) this.connectError ??= printable(describeSocketError(err));
+        else this.socketError ??= printable(err.message);
       });
       socket.on('close', (code, reason) => {
         this.markClosed(code, reason.toString('utf8'));
@@ -171,7 +176,8 @@ export class MediaLine {
     this.current = 'closed';
     this.closedAt = performance.now();
     this.closeCode = code;
-    this.closeReason = reason;
+    // The server chose it: kept printable, so no report or terminal shows it raw.
+    this.closeReason = printable(reason);
     this.handlers.onClosed();
     this.resolveClosed();
   }

@@ -1,10 +1,11 @@
 // What one fake-Twilio call can be told (PlaceCallOptions), its defaults, and their checking:
 // bad options are a RangeError before anything is dialled, never a half-placed call.
-import { FRAME_BYTES } from '../audio/format.js';
+import { FRAME_BYTES, MULAW_BYTES_PER_MS } from '../audio/format.js';
 import { MAX_WATERMARK_TAG } from '../audio/watermark.js';
 import type { CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
-import { DEFAULT_NETWORK_DELAY, validateNetworkDelay, type NetworkDelay } from './network.js';
+import { CLEAN_LINE, DEFAULT_NETWORK_DELAY, validateBadLine, validateNetworkDelay, type BadLine, type NetworkDelay } from './network.js';
+import type { VoiceFactory } from './voice.js';
 
 /** Line silence after the caller's audio while the agent answers (audio time). */
 export const DEFAULT_TAIL_MS = 1500;
@@ -70,6 +71,15 @@ export interface PlaceCallOptions {
   networkDelay?: NetworkDelay;
   /** Seed of the call's network PRNG; default: derived from the callSid. */
   networkSeed?: number;
+  /** Latency and jitter both ways, and caller audio lost before Twilio; default: a clean line. */
+  badLine?: BadLine;
+  /**
+   * A scripted caller (a scenario): it says each frame in place of `frames` and the tail, and
+   * hangs up when it is done. `frames` must then be empty, and there is no `dtmf` plan.
+   */
+  voice?: VoiceFactory;
+  /** Keep the call's tape (every frame both ways, what the caller said when) for a recording or trace. */
+  keepTape?: boolean;
   /** Audio ms the server's socket may stay backed up before caller audio is dropped (31930). */
   congestionMs?: number;
   timing?: CallTiming;
@@ -84,6 +94,8 @@ export interface PlaceCallOptions {
   /** Bounds the whole call, connecting included. */
   timeoutMs?: number;
   closeGraceMs?: number;
+  /** Audio ms of what the agent sends kept in the record's receivedAudio (for --save-audio); default 0: none, only counted. */
+  keepAudioMs?: number;
   /**
    * Watermark the caller's audio (every inbound frame with room for it, tail silence included)
    * with this 24-bit tag (audio/watermark.ts), and keep the frames as sent: the model-side
@@ -107,6 +119,9 @@ export interface ResolvedOptions {
   agentFrames: readonly Buffer[];
   networkDelay: NetworkDelay;
   networkSeed: number | null;
+  badLine: BadLine;
+  voice: VoiceFactory | null;
+  keepTape: boolean;
   congestionMs: number;
   timing: CallTiming;
   earlyMedia: boolean;
@@ -117,6 +132,8 @@ export interface ResolvedOptions {
   quietMs: number;
   timeoutMs: number;
   closeGraceMs: number;
+  /** Bytes of the agent's audio the record keeps. */
+  keepAudioBytes: number;
   watermark: number | null;
   signal: AbortSignal | undefined;
   onProgress: ((progress: CallProgress) => void) | undefined;
@@ -147,6 +164,9 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
   const networkDelay = options.networkDelay ?? DEFAULT_NETWORK_DELAY;
   validateNetworkDelay(networkDelay);
   if (options.networkSeed !== undefined && !Number.isInteger(options.networkSeed)) throw new RangeError(`networkSeed must be an integer (got ${options.networkSeed})`);
+  const badLine = options.badLine ?? CLEAN_LINE;
+  validateBadLine(badLine);
+  if (options.voice !== undefined && (options.frames.length > 0 || dtmfDigits !== '')) throw new RangeError('a call with a voice says what its voice says: give no frames and no DTMF plan');
   const { watermark } = options;
   if (watermark !== undefined && !(Number.isInteger(watermark) && watermark >= 0 && watermark <= MAX_WATERMARK_TAG)) {
     throw new RangeError(`watermark must be an integer from 0 to ${MAX_WATERMARK_TAG} (got ${watermark})`);
@@ -162,6 +182,9 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
     agentFrames: options.agentFrames ?? [],
     networkDelay,
     networkSeed: options.networkSeed ?? null,
+    badLine,
+    voice: options.voice ?? null,
+    keepTape: options.keepTape ?? false,
     congestionMs: nonNegative('congestionMs', options.congestionMs, DEFAULT_CONGESTION_MS),
     timing,
     earlyMedia: options.earlyMedia ?? false,
@@ -172,6 +195,7 @@ export function resolveOptions(options: PlaceCallOptions): ResolvedOptions {
     quietMs: nonNegative('quietMs', options.quietMs, DEFAULT_QUIET_MS),
     timeoutMs,
     closeGraceMs: nonNegative('closeGraceMs', options.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
+    keepAudioBytes: Math.floor(nonNegative('keepAudioMs', options.keepAudioMs, 0) * MULAW_BYTES_PER_MS),
     watermark: watermark ?? null,
     signal: options.signal,
     onProgress: options.onProgress,

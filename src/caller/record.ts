@@ -2,8 +2,15 @@
 // the CallRecord it becomes once the socket has closed, everything a check needs to judge the call.
 import { performance } from 'node:perf_hooks';
 import type { AgentMessageErrorCode, CallDirection, MediaTrack, StreamIds } from '../twilio/codec.js';
+import { printableExcerpt } from '../text/printable.js';
+import type { HeardAudio } from './heard.js';
+import type { BadLine } from './network.js';
 import type { PlaybackLog } from './playback.js';
+import type { CallTape } from './tape.js';
 import { CallTimeline, type CallTimelineData } from './timeline.js';
+
+/** A wire error's example quotes what the server sent: at most this much of it, printable. */
+const EXAMPLE_CHARS = 200;
 
 /** Why a server message was not used: the codec's reasons, or any message back on a fork. */
 export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
@@ -11,7 +18,7 @@ export type WireErrorKind = AgentMessageErrorCode | 'message_on_fork';
 export interface WireErrorSummary {
   kind: WireErrorKind;
   count: number;
-  /** The first occurrence, as text. */
+  /** The first occurrence, as text (printable, at most 200 characters). */
   example: string;
 }
 
@@ -59,14 +66,20 @@ export interface CallRecord {
   framesReceived: number;
   /** Decoded bytes of those frames' payloads. */
   bytesReceived: number;
-  /** The decoded payloads, in order (for --save-audio). */
+  /** The decoded payloads, in order, as far as the call was told to keep them (--save-audio); else none. */
   receivedAudio: Buffer[];
+  /** Frames received but not kept in receivedAudio: past what the call keeps (all of them when it keeps none). */
+  receivedFramesNotKept: number;
   marksReceived: number;
   marksEchoed: number;
   /** Marks never echoed: still waiting for playback when the call ended, or their echo still on the wire. */
   marksPendingAtEnd: number;
   /** The network the mark echoes crossed: its one-way delay and the seed its PRNG ran from (null: never dialled). */
   network: { markEchoDelay: string; seed: number } | null;
+  /** The bad line the call crossed (latency, jitter, loss), from the same seed; null: a clean line. */
+  badLine: BadLine | null;
+  /** Caller frames the bad line lost before Twilio had them (never sent; the next timestamp shows the gap). */
+  callerFramesLost: number;
   clearsReceived: number;
   /** Audio ms a clear dropped before it was played. */
   audioClearedMs: number;
@@ -87,19 +100,33 @@ export interface CallRecord {
   startedAt: string;
   /** What happened when, on one clock (timeline.ts): large, so not part of the summary. */
   timeline: CallTimelineData;
+  /** What the conversation's measurements, a recording and a wire trace are read from: large, and on performance.now()'s clock, so not in the summary. */
+  detail: CallDetail;
   /** The caller's inbound frames exactly as sent, watermark included; empty unless the call was watermarked. */
   sentAudio: Buffer[];
   /** The 24-bit watermark tag of the caller's audio, or null. */
   watermark: number | null;
-  /** What the handset played when (playback.ts), on the timeline's clock. */
+  /** What the handset played when (playback.ts), on the epoch-ms clock. */
   playback: PlaybackLog;
 }
 
-/** Everything the caller recorded except the raw audio (both ways) and the timeline. */
-export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'sentAudio'>;
+/** The call as it happened, instant by instant (performance.now() values). */
+export interface CallDetail {
+  /** When `start` was sent: the zero of the call's schedule; null if it never was. */
+  startSentAt: number | null;
+  /** When the socket closed; null if it never opened (or has not closed). */
+  closedAt: number | null;
+  /** What the caller heard of the agent, and when. */
+  heard: HeardAudio | null;
+  /** Every frame both ways and what the caller said when, if the call kept its tape. */
+  tape: CallTape | null;
+}
+
+/** Everything the caller recorded except the raw audio (both ways), the timeline and the call's detail. */
+export type CallSummary = Omit<CallRecord, 'receivedAudio' | 'timeline' | 'detail' | 'sentAudio'>;
 
 export function toCallSummary(record: CallRecord): CallSummary {
-  const { receivedAudio: _audio, timeline: _timeline, sentAudio: _sent, ...summary } = record;
+  const { receivedAudio: _audio, timeline: _timeline, detail: _detail, sentAudio: _sent, ...summary } = record;
   return summary;
 }
 
@@ -109,6 +136,7 @@ export class CallLedger {
   audioFramesSent = 0;
   outboundTrackFramesSent = 0;
   callerFramesDropped = 0;
+  callerFramesLost = 0;
   outboundTrackFramesDropped = 0;
   dtmfDigitsSent = '';
   startSentAt: number | null = null;
@@ -118,6 +146,8 @@ export class CallLedger {
   framesReceived = 0;
   bytesReceived = 0;
   readonly receivedAudio: Buffer[] = [];
+  receivedFramesNotKept = 0;
+  private keptAudioBytes = 0;
   /** Inbound frames as sent, kept only for a watermarked call (the witness compares them with what the model heard). */
   readonly sentAudio: Buffer[] = [];
   lastServerMediaAt: number | null = null;
@@ -128,6 +158,12 @@ export class CallLedger {
   clearsReceived = 0;
   tailCappedByTimeout = false;
   private readonly wireErrors = new Map<WireErrorKind, WireErrorSummary>();
+
+  /**
+   * `keepAudioBytes`: how much of what the agent sends is kept, for --save-audio. Only that: a
+   * server that floods media must cost the caller counters, not memory.
+   */
+  constructor(private readonly keepAudioBytes = 0) {}
 
   /** An inbound frame went out; `kept`: the frame as sent, for a watermarked call. */
   mediaSent(now: number, isAudio: boolean, kept: Buffer | null = null): void {
@@ -150,7 +186,12 @@ export class CallLedger {
   audioReceived(audio: Buffer, now: number): void {
     this.framesReceived += 1;
     this.bytesReceived += audio.length;
-    this.receivedAudio.push(audio);
+    if (this.keptAudioBytes + audio.length <= this.keepAudioBytes) {
+      this.receivedAudio.push(audio);
+      this.keptAudioBytes += audio.length;
+    } else {
+      this.receivedFramesNotKept += 1;
+    }
     this.lastServerMediaAt = now;
     if (this.firstAudioLatencyMs === null) {
       const reference = this.firstMediaSentAt ?? this.startSentAt ?? now;
@@ -161,7 +202,7 @@ export class CallLedger {
   wireError(kind: WireErrorKind, example: string): void {
     const existing = this.wireErrors.get(kind);
     if (existing) existing.count += 1;
-    else this.wireErrors.set(kind, { kind, count: 1, example });
+    else this.wireErrors.set(kind, { kind, count: 1, example: printableExcerpt(example, EXAMPLE_CHARS) });
   }
 
   wireErrorSummaries(): WireErrorSummary[] {
@@ -178,6 +219,8 @@ export interface LineOutcome {
   streamKind: CallRecord['streamKind'];
   tracks: readonly MediaTrack[];
   network: CallRecord['network'];
+  badLine: BadLine | null;
+  detail: CallDetail;
   connected: boolean;
   connectError: string | null;
   ending: CallEnding;
@@ -220,10 +263,13 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     framesReceived: ledger.framesReceived,
     bytesReceived: ledger.bytesReceived,
     receivedAudio: ledger.receivedAudio,
+    receivedFramesNotKept: ledger.receivedFramesNotKept,
     marksReceived: ledger.marksReceived,
     marksEchoed: ledger.marksEchoed,
     marksPendingAtEnd: ledger.marksPendingAtEnd,
     network: line.network,
+    badLine: line.badLine,
+    callerFramesLost: ledger.callerFramesLost,
     clearsReceived: ledger.clearsReceived,
     audioClearedMs: Math.round(line.audioClearedMs),
     firstAudioLatencyMs: roundOrNull(ledger.firstAudioLatencyMs),
@@ -241,6 +287,7 @@ export function toCallRecord(ledger: CallLedger, timeline: CallTimelineData, lin
     wireErrors: ledger.wireErrorSummaries(),
     startedAt: line.startedAt,
     timeline,
+    detail: line.detail,
     sentAudio: ledger.sentAudio,
     watermark: line.watermark,
     playback: line.playback,
@@ -258,6 +305,8 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     streamKind: 'bidirectional',
     tracks: [],
     network: null,
+    badLine: null,
+    detail: { startSentAt: null, closedAt: null, heard: null, tape: null },
     connected: false,
     connectError: call.reason,
     ending: 'not_dialled',

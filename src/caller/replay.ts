@@ -11,9 +11,10 @@
 //   stream-url.ts where a <Stream url> is dialled and what is signed
 //   call-flow.ts one call as Twilio places it: webhook -> TwiML -> signed stream (or direct mode)
 //   stats.ts     the server's account of the call (GET /calls/:callSid)
+//   bounded-body.ts an HTTP body read to a limit (the TwiML, a snapshot)
 //   checks.ts    the named checks over both views
 //   witness.ts   the seam to a witness of the call's model leg (the gate's), whose checks join these
-// It may import src/twilio/ (the wire format, through codec.ts) and src/audio/, and the media
+// It may import src/twilio/ (the wire format, through codec.ts), src/audio/, src/text/, and the media
 // server only lazily, for the built-in target; never src/gate/, src/report/ or src/cli/.
 //
 // One replayed call, judged: load a WAV, place the call (through the voice webhook of the built-in
@@ -27,10 +28,15 @@ import type { CallDirection } from '../twilio/codec.js';
 import { runCallFlow, type CallFlowReport, type CallSetup } from './call-flow.js';
 import { runChecks, type ReplayCheck } from './checks.js';
 import { REALTIME, validateTiming, type CallTiming } from './clock.js';
-import { DEFAULT_NETWORK_DELAY, type NetworkDelay } from './network.js';
+import { DEFAULT_NETWORK_DELAY, type BadLine, type NetworkDelay } from './network.js';
+import { writeRecording } from './recording.js';
+import { writeTrace } from './trace.js';
+import type { VoiceFactory } from './voice.js';
+import type { SimulatorSessionRecord } from '../model/simulator/record.js';
+import type { ConversationReport } from '../scenario/report.js';
 import { DEFAULT_CONGESTION_MS, DEFAULT_DIRECTION, DEFAULT_TAIL_MS, DEFAULT_TIMEOUT_MS, type CallProgress, type DtmfPlan } from './options.js';
 import type { CallParties, WebhookMethod } from './webhook.js';
-import { toCallSummary, type CallSummary } from './record.js';
+import { toCallSummary, type CallRecord, type CallSummary } from './record.js';
 import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 import type { RunningMediaServer } from '../server/media-server.js';
@@ -41,7 +47,7 @@ export type { CheckStatus, ReplayCheck } from './checks.js';
 export type { CallSummary } from './record.js';
 export type { CallFlowReport, CallSetup, SetupFailure, StreamReport, TwimlReport, WebhookReport } from './call-flow.js';
 export type { CallParties, WebhookMethod } from './webhook.js';
-export type { NetworkDelay } from './network.js';
+export type { BadLine, NetworkDelay } from './network.js';
 export type { CallWitness, CorrelationMethod, ModelLegReport, ModelLegVerdict, ModelSessionSummary, WitnessTicket, WitnessedCall } from './witness.js';
 
 /** The voice webhook of a call: an absolute URL, or a path on the target's base URL. */
@@ -80,12 +86,28 @@ export interface ReplayOptions {
   /** One-way delay of mark echoes; default 20–40 ms from the call's seeded PRNG. */
   networkDelay?: NetworkDelay;
   networkSeed?: number;
+  /** Latency and jitter both ways and caller audio lost before Twilio (--latency-ms, --jitter-ms, --packet-loss), from the network seed. */
+  badLine?: BadLine;
+  /** A scripted caller in place of `file`'s audio (a scenario: see src/scenario/run.ts). */
+  voice?: VoiceFactory;
+  /** Write the call as a stereo WAV (caller left, agent right, on one clock) to this file. */
+  recordPath?: string;
+  /** Write the call's JSONL wire trace (both legs, payloads hashed, secrets redacted) to this file. */
+  tracePath?: string;
+  /** Write recordPath and tracePath only when the call failed (the gate's --artifacts). */
+  artifactsOnlyOnFailure?: boolean;
+  /** The model's session records of this call, when the caller can read them (a simulator it knows); the built-in server's are read without it. */
+  modelSessions?: (callSid: string) => readonly SimulatorSessionRecord[];
+  /** More checks over the call's full record (a scenario's expectations), judged with the replay's own. */
+  judge?: (call: CallJudgeInput) => ExtraVerdict;
   /** Audio ms the server's socket may stay backed up before caller audio is discarded (default 1000). */
   congestionMs?: number;
   /** A server that ends the stream with a normal close before stop passes (Twilio goes on with the next verb). */
   allowServerHangup?: boolean;
   /** Where GET /calls/:callSid lives; default: the WebSocket URL's host over http(s). */
   statsUrl?: string;
+  /** Bearer token for it (callsim serve's --calls-token, CALLSIM_CALLS_TOKEN); null: none. */
+  statsToken?: string | null;
   timing?: CallTiming;
   earlyMedia?: boolean;
   startDelayMs?: number;
@@ -142,8 +164,31 @@ export interface ReplayReport {
   /** What the witness saw of the model leg: the sessions and how they were tied to the call; null without a witness. */
   model: ModelLegReport | null;
   savedAudio: { file: string; frames: number; error: string | null } | null;
+  /** The stereo recording and the wire trace, when asked for; null when not asked (or, on failure only, not needed). */
+  recording: { file: string; error: string | null } | null;
+  trace: { file: string; error: string | null } | null;
+  /** A scenario's conversation (its steps, turns, answers and figures); null for a plain replay. */
+  conversation: ConversationReport | null;
   /** Wall ms for the whole replay, server start-up and stats included. */
   elapsedMs: number;
+}
+
+/** --save-audio (and the witness) keep at most this much of what the agent said (4.8 MB); the rest is counted (call.receivedFramesNotKept). */
+export const MAX_SAVED_AUDIO_MS = 10 * 60_000;
+
+/** What a `judge` hook is given: the call's full record and the model's sessions for it, if any were read. */
+export interface CallJudgeInput {
+  record: CallRecord;
+  flow: CallFlowReport;
+  sessions: readonly SimulatorSessionRecord[] | null;
+  /** Why there are no sessions, when there are none. */
+  sessionsNote: string;
+}
+
+export interface ExtraVerdict {
+  checks: ReplayCheck[];
+  failures: string[];
+  conversation: ConversationReport | null;
 }
 
 /** What a replay adds to its audio's own replay time before the call counts as hung. */
@@ -213,7 +258,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     const networkDelay = options.networkDelay ?? DEFAULT_NETWORK_DELAY;
     const { flow, record } = await runCallFlow({
       setup,
-      frames: audio.frames,
+      frames: options.voice === undefined ? audio.frames : [],
+      ...(options.voice !== undefined ? { voice: options.voice } : {}),
+      ...(options.badLine !== undefined ? { badLine: options.badLine } : {}),
+      keepTape: options.recordPath !== undefined || options.tracePath !== undefined,
       direction,
       params: options.params,
       authToken: options.authToken ?? null,
@@ -229,14 +277,17 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       dtmf: options.dtmf,
       tailMs,
       timeoutMs,
+      // Only --save-audio keeps what the agent said, and at most MAX_SAVED_AUDIO_MS of it.
+      // The witness compares what the caller heard with what the model said, so it needs the audio too.
+      keepAudioMs: options.saveAudioPath === undefined && options.witness === undefined ? 0 : MAX_SAVED_AUDIO_MS,
       signal: options.signal,
       onProgress: options.onProgress,
     });
     const call = toCallSummary(record);
 
-    const { stats, snapshot: serverSnapshot } = await readServerStats(record.url, record, options.statsUrl, options.statsWaitMs ?? DEFAULT_STATS_WAIT_MS);
+    const { stats, snapshot: serverSnapshot } = await readServerStats(record.url, record, options.statsUrl, options.statsWaitMs ?? DEFAULT_STATS_WAIT_MS, options.statsToken ?? null);
 
-    const { checks, failures } = runChecks({
+    const checked = runChecks({
       call,
       flow,
       expectAudio: options.expectAudio ?? false,
@@ -246,6 +297,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       allowServerHangup: options.allowServerHangup ?? false,
       congestionMs,
     });
+    const checks = [...checked.checks];
+    const failures = [...checked.failures];
     let model: ModelLegReport | null = null;
     if (options.witness !== undefined && ticket !== null) {
       const judged = await options.witness.judge(ticket, { record, flow, timing, networkDelay, builtIn });
@@ -256,19 +309,33 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       // Both legs on one axis: the model's events join the caller's, in time order.
       if (judged.timeline.length > 0) record.timeline.events = [...record.timeline.events, ...judged.timeline].sort((a, b) => a.t - b.t);
     }
+    // The model's account of the call, read while its simulator is still up.
+    const modelSessions = options.modelSessions ?? builtIn?.simulator?.sessionsFor.bind(builtIn.simulator);
+    const sessions = record.connected && modelSessions !== undefined ? modelSessions(record.callSid) : null;
+    const sessionsNote = sessions === null ? (record.connected ? 'the model leg is not visible to the caller (no simulator it knows of)' : 'the call never connected') : sessions.length === 0 ? `no model session was tagged with ${record.callSid}` : '';
+    const extra = options.judge?.({ record, flow, sessions, sessionsNote }) ?? { checks: [], failures: [], conversation: null };
+    checks.push(...extra.checks);
+    failures.push(...extra.failures);
+    const verdict = failures.length === 0 ? 'pass' : 'fail';
+    const keep = verdict === 'fail' || options.artifactsOnlyOnFailure !== true;
+    const tape = record.detail.tape;
+    const speed = timing.mode === 'realtime' ? timing.speed : 1;
+    const recording = options.recordPath === undefined || !keep || tape === null ? null : { file: options.recordPath, error: writeRecording(options.recordPath, tape, record.detail.heard, speed) };
+    const secrets = options.authToken ? [options.authToken] : [];
+    const trace = options.tracePath === undefined || !keep || tape === null ? null : { file: options.tracePath, error: writeTrace(options.tracePath, tape, sessions ?? [], secrets) };
 
     let savedAudio: ReplayReport['savedAudio'] = null;
     if (options.saveAudioPath !== undefined) {
       try {
         writeFileSync(options.saveAudioPath, mulawFramesToWav(record.receivedAudio));
-        savedAudio = { file: options.saveAudioPath, frames: record.framesReceived, error: null };
+        savedAudio = { file: options.saveAudioPath, frames: record.receivedAudio.length, error: null };
       } catch (err) {
         savedAudio = { file: options.saveAudioPath, frames: 0, error: (err as Error).message };
       }
     }
 
     return {
-      verdict: failures.length === 0 ? 'pass' : 'fail',
+      verdict,
       failures,
       checks,
       fixture: { file: options.file, durationMs: audio.durationMs, frames: audio.frames.length, source: audio.source },
@@ -296,6 +363,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
       serverSnapshot,
       model,
       savedAudio,
+      recording,
+      trace,
+      conversation: extra.conversation,
       elapsedMs: Math.round(performance.now() - began),
     };
   } finally {

@@ -3,6 +3,8 @@
 // the endpoint is no failure here: the replay then judges the wire alone.
 import { performance } from 'node:perf_hooks';
 import type { CallState } from '../server/call-snapshot.js';
+import { printable, printableExcerpt } from '../text/printable.js';
+import { readLimited } from './bounded-body.js';
 import { sleep } from './clock.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -28,6 +30,11 @@ export interface FetchedSnapshot {
 export const DEFAULT_STATS_WAIT_MS = 2000;
 const STATS_POLL_MS = 100;
 const STATS_REQUEST_TIMEOUT_MS = 1500;
+/**
+ * One call's snapshot is a few kB (its error records are bounded); an answer past this is not a
+ * snapshot, and is not read on: a server whose answer never ends must not grow the replay.
+ */
+export const MAX_STATS_BODY_BYTES = 1024 * 1024;
 
 /**
  * The stats URL for a call. Explicit `statsUrl`: a `{callSid}` / `:callSid` placeholder is
@@ -65,21 +72,24 @@ function describeFetchError(err: unknown): string {
 
 const ENDED_STATES: ReadonlySet<string> = new Set<CallState>(['stopped', 'closed']);
 
+/** `token`: sent as `Authorization: Bearer` (a server that guards /calls, as callsim serve's --calls-token). */
 export async function fetchServerSnapshot(
   url: string,
   waitMs: number,
+  token: string | null = null,
 ): Promise<FetchedSnapshot> {
+  const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   const giveUpAt = performance.now() + waitMs;
   // A snapshot already read is not thrown away because a later poll failed.
   let lastGood: JsonObject | null = null;
   const without = (problem: string): FetchedSnapshot =>
     lastGood !== null
-      ? { snapshot: lastGood, available: true, note: `the stats endpoint stopped answering (${problem}) while the call was still ${JSON.stringify(lastGood.state ?? null)}; counters may be incomplete` }
+      ? { snapshot: lastGood, available: true, note: `the stats endpoint stopped answering (${problem}) while the call was still ${quotedState(lastGood.state)}; counters may be incomplete` }
       : { snapshot: null, available: false, note: `${problem}; only wire-level checks apply` };
   for (;;) {
     let response: Response;
     try {
-      response = await fetch(url, { signal: AbortSignal.timeout(STATS_REQUEST_TIMEOUT_MS) });
+      response = await fetch(url, { headers, signal: AbortSignal.timeout(STATS_REQUEST_TIMEOUT_MS) });
     } catch (err) {
       return without(`server has no stats endpoint (${describeFetchError(err)} at ${url})`);
     }
@@ -89,12 +99,16 @@ export async function fetchServerSnapshot(
     }
     if (!response.ok) {
       await response.body?.cancel();
-      return without(`stats endpoint answered HTTP ${response.status} at ${url}`);
+      const hint = response.status === 401 || response.status === 403 ? (token === null ? ' (a guarded /calls: set CALLSIM_CALLS_TOKEN)' : ' (the token was refused)') : '';
+      return without(`stats endpoint answered HTTP ${response.status} at ${url}${hint}`);
     }
     let body: unknown;
     try {
-      body = await response.json();
-    } catch {
+      const text = await readLimited(response, MAX_STATS_BODY_BYTES);
+      if (text === null) return without(`stats endpoint at ${url} answered more than ${MAX_STATS_BODY_BYTES} bytes for one call; not read further`);
+      body = JSON.parse(text);
+    } catch (err) {
+      if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return without(`stats endpoint at ${url} did not finish its answer within ${STATS_REQUEST_TIMEOUT_MS} ms`);
       return without(`stats endpoint at ${url} did not return JSON`);
     }
     if (!isJsonObject(body)) return without(`stats endpoint at ${url} did not return a call object`);
@@ -105,20 +119,28 @@ export async function fetchServerSnapshot(
       return {
         snapshot: body,
         available: true,
-        note: `the server still reports the call as ${JSON.stringify(state || null)} ${waitMs} ms after it ended; counters may be incomplete`,
+        note: `the server still reports the call as ${quotedState(state || null)} ${waitMs} ms after it ended; counters may be incomplete`,
       };
     }
     await sleep(STATS_POLL_MS);
   }
 }
 
+/** The server named its counters: the names are kept printable and short, like any server string. */
+const COUNTER_NAME_CHARS = 100;
+
 export function countersOf(snapshot: JsonObject | null): Record<string, number | null> | null {
   if (!snapshot || !isJsonObject(snapshot.counters)) return null;
   const counters: Record<string, number | null> = {};
   for (const [name, value] of Object.entries(snapshot.counters)) {
-    counters[name] = typeof value === 'number' && Number.isFinite(value) ? value : null;
+    counters[printableExcerpt(name, COUNTER_NAME_CHARS)] = typeof value === 'number' && Number.isFinite(value) ? value : null;
   }
   return counters;
+}
+
+/** A state the server reported, as a note quotes it. */
+function quotedState(state: JsonValue | undefined): string {
+  return printableExcerpt(JSON.stringify(state ?? null), 100);
 }
 
 /** The server's view of one call; for a call that never connected there is nothing to ask. */
@@ -127,12 +149,14 @@ export async function readServerStats(
   call: { connected: boolean; callSid: string },
   statsUrl: string | undefined,
   waitMs: number,
+  token: string | null = null,
 ): Promise<{ stats: ServerStats; snapshot: JsonObject | null }> {
   if (!call.connected) return { stats: { url: null, available: false, note: 'the call never connected', counters: null }, snapshot: null };
   const url = statsUrlFor(wsUrl, call.callSid, statsUrl);
-  const fetched = await fetchServerSnapshot(url, waitMs);
+  const fetched = await fetchServerSnapshot(url, waitMs, token);
   return {
-    stats: { url, available: fetched.available, note: fetched.note, counters: countersOf(fetched.snapshot) },
+    // A note can quote the server (a state, an error text): printable before any report shows it.
+    stats: { url, available: fetched.available, note: fetched.note === null ? null : printable(fetched.note), counters: countersOf(fetched.snapshot) },
     snapshot: fetched.snapshot,
   };
 }

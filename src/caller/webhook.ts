@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { CallDirection, StreamIds } from '../twilio/codec.js';
 import { TWILIO_SIGNATURE_HEADER, signTwilioRequest } from '../twilio/signature.js';
 import { TWIML_MAX_BYTES } from '../twilio/twiml.js';
+import { readLimited } from './bounded-body.js';
 
 export type WebhookMethod = 'POST' | 'GET';
 export const WEBHOOK_METHODS: readonly WebhookMethod[] = ['POST', 'GET'];
@@ -89,25 +90,6 @@ export function webhookParams(ids: Readonly<StreamIds>, direction: CallDirection
     for (const [field, value] of Object.entries(GEOGRAPHY)) params[`${side}${field}`] = value;
   }
   return params;
-}
-
-/** Reads at most `limit` bytes of the body; null when it is longer. */
-async function readLimited(response: Response, limit: number): Promise<string | null> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function describeFetchError(err: unknown): string {

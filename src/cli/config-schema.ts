@@ -42,6 +42,18 @@ export const GATE_KEY_DESCRIPTIONS: Readonly<Record<keyof GateConfig, string>> =
   modelScript: "The model script of the gate's simulator (JSON or YAML, as callsim simulator --script).",
   junit: 'Write a JUnit XML report to this file (its folder must exist).',
   json: 'Write the full result as JSON to this file (its folder must exist).',
+  scenarios: 'Scenario files (scripted callers), or folders of them (*.yaml, *.yml, *.json): each is a cell per direction and timing.',
+  repeat: 'Run each cell this many times, one after another, and report the distribution (no retries).',
+  thresholds: 'The most each figure may be: responseMs and bargeInMs bound every turn, the others every call; a figure never measured fails.',
+  latencyMs: 'Bad line: one-way latency added to every message both ways between Twilio and the server, in ms.',
+  jitterMs: 'Bad line: up to this many more ms per message, drawn from the seed; frames bunch up, never reorder.',
+  packetLoss: 'Bad line: share (0 to <1) of caller frames lost before Twilio got them: never sent, the next timestamp jumps.',
+  seed: "Every call's network seed (mark echoes, jitter, loss): the same seed replays the same calls.",
+  artifacts: "Keep each failing call's stereo recording, wire trace and server log lines in this folder.",
+  baseline: 'Compare with this baseline (saved with saveBaseline): fail on figures worse by both regressionPct and regressionFloorMs.',
+  saveBaseline: "Save this run's figures (p50/p95 per cell) and the hash of its inputs to this file.",
+  regressionPct: 'A regression is worse by more than this percentage (default 20)...',
+  regressionFloorMs: '...and by more than this many ms (default 100).',
 };
 
 type JsonSchemaNode = { properties?: Record<string, JsonSchemaNode>; description?: string; [key: string]: unknown };

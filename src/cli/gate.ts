@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
+import { badLineFrom, baselineInputs, planBaseline, readScenarios, settleBaseline, thresholdsOf } from './gate-conversations.js';
 import {
+  BAD_LINE_HELP,
   checkReporterOutputs,
   collectParam,
   collectReporter,
@@ -13,11 +15,14 @@ import {
   parseIntegerOption,
   parseNetworkDelay,
   parsePositiveNumberOption,
+  parseRateOption,
+  parseSeedOption,
   parseWebhookMethod,
   parseWebhookPath,
   parseWebhookUrl,
   parseWsUrl,
   REPORTER_OPTION_HELP,
+  requireOutputFolder,
   UsageError,
   webhookTargetOf,
 } from './options.js';
@@ -66,9 +71,24 @@ interface GateCliOptions {
   reporter?: ReporterSpec[];
   junit?: string;
   json?: string | boolean;
+  scenarios?: string[];
+  repeat?: number;
+  maxResponseMs?: number;
+  maxBargeInMs?: number;
+  latencyMs?: number;
+  jitterMs?: number;
+  packetLoss?: number;
+  seed?: number;
+  artifacts?: string;
+  baseline?: string;
+  saveBaseline?: string;
+  regressionPct?: number;
+  regressionFloorMs?: number;
   html?: string;
   timeline?: boolean;
 }
+
+const collectPath = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const DEFAULTS = { speed: 1, concurrency: 4, wsPath: '/media', readyTimeoutMs: 20_000, expectAudio: true } as const;
 
@@ -108,6 +128,19 @@ export function gateCommand(): Command {
     .addOption(new Option('--network-delay-ms <ms>', 'one-way delay of mark echoes: N, or A-B drawn per mark (default 20-40)').argParser(parseNetworkDelay))
     .addOption(new Option('--congestion-ms <ms>', "audio ms a server's socket may stay backed up before caller audio is discarded (31930; default 1000)").argParser(parseIntegerOption('--congestion-ms', 0)))
     .option('--agent-audio <file.wav>', "the agent's side of a <Start><Stream> fork's outbound track (default: silence)")
+    .option('--scenarios <path>', 'scripted conversations: a scenario file or a folder of them (repeatable); each is a cell per direction × timing', collectPath)
+    .addOption(new Option('-n, --repeat <n>', 'run each cell N times, one after another, and report the distribution (no retries)').argParser(parseIntegerOption('--repeat', 1, 1000)))
+    .addOption(new Option('--max-response-ms <ms>', "fail any turn whose response latency (end of the caller's words to the first agent audio heard) is over this, or never came").argParser(parseIntegerOption('--max-response-ms', 0)))
+    .addOption(new Option('--max-barge-in-ms <ms>', "fail any barge-in the agent took longer than this to stop for (a clear, or its audio ending), or never did").argParser(parseIntegerOption('--max-barge-in-ms', 0)))
+    .addOption(new Option('--latency-ms <ms>', `bad line: ${BAD_LINE_HELP.latency}`).argParser(parseIntegerOption('--latency-ms', 0)))
+    .addOption(new Option('--jitter-ms <ms>', `bad line: ${BAD_LINE_HELP.jitter}`).argParser(parseIntegerOption('--jitter-ms', 0)))
+    .addOption(new Option('--packet-loss <rate>', `bad line: ${BAD_LINE_HELP.loss}`).argParser(parseRateOption('--packet-loss')))
+    .addOption(new Option('--seed <n>', "every call's network seed (mark echoes, jitter, loss): the same seed replays the same calls").argParser(parseSeedOption))
+    .option('--artifacts <dir>', "keep each failing call's stereo recording, JSONL wire trace and server log lines in DIR/<cell>/")
+    .option('--save-baseline <file>', "save this run's figures (p50/p95 per cell) and the hash of its inputs")
+    .option('--baseline <file>', 'fail on figures worse than this baseline by both --regression-pct and --regression-floor-ms; refused if made from other inputs')
+    .addOption(new Option('--regression-pct <pct>', 'a regression is worse by more than this percentage (default 20)').argParser(parsePositiveNumberOption('--regression-pct')))
+    .addOption(new Option('--regression-floor-ms <ms>', '...and by more than this many ms (default 100)').argParser(parseIntegerOption('--regression-floor-ms', 0)))
     .addOption(new Option('--simulator-url <url>', "a --url server's model: the callsim simulator it uses (its baseURL); its sessions are read to judge the model side").argParser(parseSimulatorUrl))
     .option('--no-simulator', "do not hand a --server-cmd server the gate's simulator (its model leg then goes unwatched)")
     .addOption(new Option('--expect-first-speaker <list>', 'who must speak first, per direction: inbound=caller,outbound=agent (model-first-speaker)').argParser(parseFirstSpeaker))
@@ -150,7 +183,10 @@ Examples:
   $ npx callsim gate --server-cmd "node agent.js" --expect-first-speaker inbound=caller,outbound=agent
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
   $ npx callsim gate --html callsim-report.html --junit callsim-junit.xml
-  $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst`,
+  $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst
+  $ npx callsim gate --scenarios scenarios/ --max-response-ms 1500 --max-barge-in-ms 1200 -n 3
+  $ npx callsim gate --scenarios scenarios/ --baseline baseline.json --artifacts gate-artifacts/
+  $ npx callsim gate --scenarios scenarios/ --latency-ms 80 --jitter-ms 40 --packet-loss 2% --seed 7`,
     )
     .action(async (fixtureArgs: string[], opts: GateCliOptions) => {
       process.exitCode = await runGateCommand(fixtureArgs, opts);
@@ -159,8 +195,11 @@ Examples:
 
 async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Promise<ExitCode> {
   const config = readConfig(opts.config);
-  const chosen = chooseFixtures(fixtureArgs, config.fixtures);
-  const fixtures = resolveFixtures(chosen.inputs);
+  // Scenarios are read and checked before anything starts; with scenarios and no fixtures named, only the scenarios run.
+  const scenarios = readScenarios(opts.scenarios ?? config.scenarios ?? []);
+  const onlyScenarios = scenarios.length > 0 && fixtureArgs.length === 0 && (config.fixtures === undefined || config.fixtures.length === 0);
+  const chosen = onlyScenarios ? { inputs: [], why: null } : chooseFixtures(fixtureArgs, config.fixtures);
+  const fixtures = chosen.inputs.length === 0 ? [] : resolveFixtures(chosen.inputs);
   // Decoding is also the check: a bad WAV is bad input (exit 2) before any server starts.
   const audio = new Map<string, MulawAudio>();
   for (const fixture of fixtures) {
@@ -174,11 +213,27 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   const target = targetOf(opts, config);
   const directions = opts.direction ?? config.directions ?? [...CALL_DIRECTIONS];
   const timings = opts.timing ?? config.timings ?? [...GATE_TIMINGS];
-  const total = fixtures.length * directions.length * timings.length;
+  const repeat = opts.repeat ?? config.repeat ?? 1;
+  const total = (fixtures.length + scenarios.length) * directions.length * timings.length * repeat;
   if (total === 0) throw new UsageError('nothing to test: the direction or timing list is empty');
   const specs = reportersOf(opts, config);
   checkReporterOutputs(specs);
   const placement = placementOf(opts, config, target);
+  const badLine = badLineFrom(opts, config);
+  const seed = opts.seed ?? config.seed;
+  if (badLine !== undefined) placement.badLine = badLine;
+  if (seed !== undefined) placement.seed = seed;
+  const speed = opts.speed ?? config.speed ?? DEFAULTS.speed;
+  const tailMs = opts.tail ?? config.tailMs;
+  const artifactsDir = opts.artifacts ?? config.artifacts;
+  if (artifactsDir !== undefined && existsSync(artifactsDir) && !statSync(artifactsDir).isDirectory()) throw new UsageError(`--artifacts ${artifactsDir}: not a folder`);
+  const saveTo = opts.saveBaseline ?? config.saveBaseline;
+  if (saveTo !== undefined) requireOutputFolder(saveTo);
+  const settings = { directions, timings, speed, tailMs: tailMs ?? null, badLine: badLine ?? null, seed: seed ?? null, networkDelay: placement.networkDelay ?? null };
+  const baseline = planBaseline(opts.baseline ?? config.baseline, saveTo, baselineInputs(fixtures, scenarios, settings), {
+    ...((opts.regressionPct ?? config.regressionPct) !== undefined ? { pct: opts.regressionPct ?? config.regressionPct } : {}),
+    ...((opts.regressionFloorMs ?? config.regressionFloorMs) !== undefined ? { floorMs: opts.regressionFloorMs ?? config.regressionFloorMs } : {}),
+  });
   const witness = await witnessOf(opts, config, target);
   const reporters = new ReporterGroup(specs, { command: 'gate', timeline: opts.timeline === true });
   // Where the fixtures came from when nobody named them: ./fixtures, or, with none here, the package's own.
@@ -187,23 +242,29 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   const options: GateOptions = {
     fixtures,
     audio,
+    scenarios,
+    repeat,
+    thresholds: thresholdsOf(opts, config),
+    ...(artifactsDir !== undefined ? { artifactsDir } : {}),
     directions,
     timings,
-    speed: opts.speed ?? config.speed ?? DEFAULTS.speed,
+    speed,
     concurrency: opts.concurrency ?? config.concurrency ?? DEFAULTS.concurrency,
     target,
     expectAudio: opts.expectAudio === false ? false : (config.expectAudio ?? DEFAULTS.expectAudio),
     placement,
+    // callsim serve guards GET /calls with it (--calls-token); a server command inherits it too.
+    statsToken: process.env.CALLSIM_CALLS_TOKEN || null,
     witness,
     ...((opts.timeout ?? config.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? config.timeoutMs } : {}),
-    ...((opts.tail ?? config.tailMs) !== undefined ? { tailMs: opts.tail ?? config.tailMs } : {}),
+    ...(tailMs !== undefined ? { tailMs } : {}),
     onCallStart: (cell, running, done) => reporters.onCallStart({ cell, running, done, total }),
     onCallDone: (result, done, _total, report) => reporters.onCallEnd({ result, report, done, total }),
   };
 
   await reporters.onRunStart({
     total,
-    plan: `${total} call${total === 1 ? '' : 's'} (${fixtures.length} fixture${fixtures.length === 1 ? '' : 's'} × ${directions.join('/')} × ${timings.join('/')}), concurrency ${options.concurrency}`,
+    plan: `${total} call${total === 1 ? '' : 's'} (${[fixtures.length > 0 ? `${fixtures.length} fixture${fixtures.length === 1 ? '' : 's'}` : '', scenarios.length > 0 ? `${scenarios.length} scenario${scenarios.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(' + ')} × ${directions.join('/')} × ${timings.join('/')}${repeat > 1 ? ` × ${repeat} repeats` : ''}), concurrency ${options.concurrency}`,
   });
   const style = styleFor(process.stderr);
   const signals = watchSignals((signal) => {
@@ -228,11 +289,13 @@ async function runGateCommand(fixtureArgs: string[], opts: GateCliOptions): Prom
   } finally {
     signals.release();
   }
+  const settled = settleBaseline(baseline, result);
+  if (settled.saveError !== null) process.stderr.write(`${style.red('callsim gate: cannot save the baseline:')} ${printable(settled.saveError)}\n`);
   await reporters.onRunEnd({ result, replay: null });
   reportErrors(reporters);
   if (result.interrupted !== null) return signals.exitCode() ?? EXIT_CHECK_FAILED;
   if (result.verdict === 'fail') return EXIT_CHECK_FAILED;
-  return reporters.errors.length > 0 ? EXIT_USAGE : EXIT_OK;
+  return reporters.errors.length > 0 || settled.saveError !== null ? EXIT_USAGE : EXIT_OK;
 }
 
 function reportErrors(reporters: ReporterGroup): void {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parseReporterSpec, REPORTER_NAMES, reporterConflict, type ReporterSpec } from '../report/index.js';
-import { validateNetworkDelay, type NetworkDelay } from '../caller/network.js';
+import { validateNetworkDelay, type BadLine, type NetworkDelay } from '../caller/network.js';
 import type { WebhookMethod, WebhookTarget } from '../caller/replay.js';
 
 /**
@@ -167,4 +167,34 @@ export function webhookTargetOf(options: WebhookCliOptions, byDefault: DefaultPl
     throw new UsageError("--param sets customParameters in direct mode only (--no-webhook, or a --url target without --webhook): through a webhook, the TwiML's <Parameter>s are the customParameters");
   }
   return target;
+}
+
+/** What each bad-line option does, said once for every command that takes it. */
+export const BAD_LINE_HELP = {
+  latency: 'one-way latency (ms) added to every message both ways between Twilio and the server',
+  jitter: 'up to this many more ms per message, drawn from the seed; frames bunch up, never reorder',
+  loss: 'share (0 to <1) of caller frames lost before Twilio got them: never sent, the next timestamp jumps',
+} as const;
+
+/** A rate from 0 up to (not including) 1, or a percentage like 5%. */
+export function parseRateOption(flag: string): (value: string) => number {
+  return (value) => {
+    const percent = value.trim().endsWith('%');
+    const n = Number(percent ? value.trim().slice(0, -1) : value) / (percent ? 100 : 1);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${flag} must be a rate from 0 up to 1 (or a percentage below 100%), got "${value}"`);
+    return n;
+  };
+}
+
+/** A network seed: a whole number from 0 to 2^32 - 1. */
+export function parseSeedOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`--seed must be a whole number from 0 to 4294967295, got "${value}"`);
+  return n;
+}
+
+/** The bad line the options ask for; undefined when they ask for none. */
+export function badLineOf(options: { latencyMs?: number; jitterMs?: number; packetLoss?: number }): BadLine | undefined {
+  if (options.latencyMs === undefined && options.jitterMs === undefined && options.packetLoss === undefined) return undefined;
+  return { latencyMs: options.latencyMs ?? 0, jitterMs: options.jitterMs ?? 0, packetLoss: options.packetLoss ?? 0 };
 }

@@ -13,6 +13,7 @@ import { serveCommand } from './serve.js';
 import { simulatorCommand } from './simulator.js';
 import { replayCommand } from './replay.js';
 import { gateCommand } from './gate.js';
+import { loadCommand } from './load.js';
 import { initCommand } from './init.js';
 import { printable } from '../text/printable.js';
 import { styleFor } from '../text/style.js';
@@ -45,6 +46,7 @@ Examples:
   program.addCommand(serveCommand());
   program.addCommand(replayCommand());
   program.addCommand(gateCommand());
+  program.addCommand(loadCommand());
   program.addCommand(simulatorCommand());
   // addCommand() does not pass these settings down, so every command gets them here.
   for (const command of [program, ...program.commands]) {

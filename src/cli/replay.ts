@@ -7,6 +7,8 @@ import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import type { CallTiming } from '../caller/clock.js';
 import type { NetworkDelay } from '../caller/network.js';
 import { runReplay, type ReplayReport, type WebhookMethod } from '../caller/replay.js';
+import { loadScenario, ScenarioError, type LoadedScenario } from '../scenario/load.js';
+import { runScenario } from '../scenario/run.js';
 import { DTMF_DIGITS } from '../caller/call.js';
 import type { GateTiming } from '../gate/gate.js';
 import { ReporterGroup, replayCallResult, replayCell, replayRun, type ReporterSpec } from '../report/index.js';
@@ -14,7 +16,11 @@ import {
   checkReporterOutputs,
   collectParam,
   collectReporter,
+  badLineOf,
+  BAD_LINE_HELP,
   parseNetworkDelay,
+  parseRateOption,
+  parseSeedOption,
   parseWebhookMethod,
   parseWebhookPath,
   parseWebhookUrl,
@@ -62,6 +68,13 @@ interface ReplayCliOptions {
   reporter?: ReporterSpec[];
   saveAudio?: string;
   quiet?: boolean;
+  scenario?: string;
+  latencyMs?: number;
+  jitterMs?: number;
+  packetLoss?: number;
+  seed?: number;
+  record?: string;
+  trace?: string;
   timeline?: boolean;
 }
 
@@ -124,6 +137,12 @@ Examples:
   # dial a stream directly (no webhook): the parameters are exactly the --params
   $ callsim replay --url ws://localhost:8080/media --param direction={direction} --burst --json call.wav
 
+  # a scripted caller: barge in, backchannel, press keys, hang up; a stereo recording of the call
+  $ callsim replay --scenario fixtures/scenarios/barge-in.yaml --record call.wav --trace call.jsonl
+
+  # on a bad line: 80 ms each way, up to 40 ms of jitter, 2 % of the caller's frames lost, seeded
+  $ callsim replay --latency-ms 80 --jitter-ms 40 --packet-loss 2% --seed 7 fixtures/hello-8k-mulaw.wav
+
   # DTMF after the audio, keep what the agent said
   $ callsim replay --url wss://agent.example.com/media --webhook-path /twiml \\
       --stats-url https://agent.example.com --dtmf 1# --save-audio agent.wav call.wav
@@ -184,6 +203,17 @@ function agentAudioOf(file: string | undefined): MulawAudio | undefined {
   }
 }
 
+/** The scenario named by --scenario, read and checked before anything is dialled (a bad one is exit 2). */
+function scenarioOf(file: string | undefined): LoadedScenario | null {
+  if (file === undefined) return null;
+  try {
+    return loadScenario(file);
+  } catch (err) {
+    if (err instanceof ScenarioError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /**
  * The model side: the built-in server through its embedded simulator, a --url server through the
  * --simulator-url it uses; otherwise every model-side check says it could not look.
@@ -204,6 +234,9 @@ async function witnessOf(options: ReplayCliOptions): Promise<ModelWitness> {
 
 async function runReplayAction(file: string, options: ReplayCliOptions): Promise<void> {
   if (options.saveAudio !== undefined) requireOutputFolder(options.saveAudio);
+  for (const output of [options.record, options.trace]) if (output !== undefined) requireOutputFolder(output);
+  const scenario = scenarioOf(options.scenario);
+  const badLine = badLineOf(options);
   // A --url target without a webhook is dialled directly; the built-in server has its /twiml.
   const webhook = webhookTargetOf(options, options.url !== undefined ? 'direct' : 'webhook');
   const agentAudio = agentAudioOf(options.agentAudio);
@@ -211,11 +244,11 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   const specs = reportersOf(options);
   checkReporterOutputs(specs);
   // An unreadable WAV is bad input, said before any report starts (as the gate does).
-  const audio = decode(file);
+  const audio = scenario === null ? decode(file) : undefined;
   const reporters = new ReporterGroup(specs, { command: 'replay', quiet: options.quiet ?? false, timeline: options.timeline === true });
 
   const timing: CallTiming = options.burst ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed };
-  const cell = replayCell(file, options.direction, gateTimingOf(options));
+  const cell = replayCell(file, options.direction, gateTimingOf(options), scenario === null ? 'fixture' : 'scenario');
   // The first Ctrl-C (or SIGTERM) hangs up cleanly (stop, close, report); a second one quits.
   const signals = watchSignals(() => undefined);
 
@@ -223,9 +256,10 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
   reporters.onCallStart({ cell, running: 1, done: 0, total: 1 });
   let report: ReplayReport;
   try {
-    report = await runReplay({
+    const run = scenario === null ? runReplay : (replay: Parameters<typeof runReplay>[0]) => runScenario({ ...replay, scenario });
+    report = await run({
       file,
-      audio,
+      ...(audio !== undefined ? { audio } : {}),
       direction: options.direction,
       url: options.url,
       ...(webhook !== undefined ? { webhook } : {}),
@@ -234,8 +268,14 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
       ...(agentAudio !== undefined ? { agentAudio } : {}),
       ...(options.networkDelayMs !== undefined ? { networkDelay: options.networkDelayMs } : {}),
       ...(options.congestionMs !== undefined ? { congestionMs: options.congestionMs } : {}),
+      ...(badLine !== undefined ? { badLine } : {}),
+      ...(options.seed !== undefined ? { networkSeed: options.seed } : {}),
+      ...(options.record !== undefined ? { recordPath: options.record } : {}),
+      ...(options.trace !== undefined ? { tracePath: options.trace } : {}),
       allowServerHangup: options.allowServerHangup ?? false,
       statsUrl: options.statsUrl,
+      // callsim serve guards GET /calls with it (--calls-token): never an option, so never in `ps`.
+      statsToken: process.env.CALLSIM_CALLS_TOKEN || null,
       timing,
       earlyMedia: options.earlyMedia,
       startDelayMs: options.startDelay,
@@ -279,8 +319,9 @@ async function runReplayAction(file: string, options: ReplayCliOptions): Promise
 export function replayCommand(): Command {
   const command = new Command('replay');
   command
-    .description('Replay a WAV file as a caller over Twilio Media Streams and check that the call was healthy.')
-    .argument('<file.wav>', 'caller audio: any WAV (converted to 8 kHz mu-law frames)')
+    .description('Replay a WAV file (or run a scripted --scenario) as a caller over Twilio Media Streams and check that the call was healthy.')
+    .argument('[file.wav]', 'caller audio: any WAV (converted to 8 kHz mu-law frames); not with --scenario')
+    .option('--scenario <file.yaml>', 'a scripted caller instead of one WAV: say, wait, wait_for, dtmf, barge in, backchannel, hang up; with expectations (see the README)')
     .addOption(
       new Option('--direction <direction>', "the call's direction: the webhook's Direction (inbound / outbound-api); in direct mode only a label")
         .choices(CALL_DIRECTIONS)
@@ -310,6 +351,12 @@ export function replayCommand(): Command {
     .addOption(new Option('--network-delay-ms <ms>', 'one-way delay of mark echoes back to the server: N, or A-B drawn per mark (default 20-40)').argParser(parseNetworkDelay))
     .addOption(new Option('--congestion-ms <ms>', "audio ms the server's socket may stay backed up before Twilio discards caller audio (31930; default 1000)").argParser(parseMs))
     .option('--allow-server-hangup', 'accept a server that ends the stream with a normal close before stop (Twilio goes on with the next verb)')
+    .addOption(new Option('--latency-ms <ms>', `bad line: ${BAD_LINE_HELP.latency}`).argParser(parseMs))
+    .addOption(new Option('--jitter-ms <ms>', `bad line: ${BAD_LINE_HELP.jitter}`).argParser(parseMs))
+    .addOption(new Option('--packet-loss <rate>', `bad line: ${BAD_LINE_HELP.loss}`).argParser(parseRateOption('--packet-loss')))
+    .addOption(new Option('--seed <n>', 'seed of the call\'s network (mark echoes, jitter, loss): the same seed replays the same call (default: from the callSid)').argParser(parseSeedOption))
+    .option('--record <file.wav>', 'write the call as a stereo WAV on one clock: the caller left, the agent right, as heard')
+    .option('--trace <file.jsonl>', "write the call's wire trace (both legs, payloads hashed, secrets redacted) as JSONL")
     .addOption(new Option('--tail <ms>', 'silence after the audio while waiting for the agent (default 1500)').argParser(parseMs))
     .addOption(
       new Option('--timeout <ms>', 'bound on the whole call (default 30000, more for long audio)').argParser(parsePositiveMs),
@@ -324,11 +371,19 @@ export function replayCommand(): Command {
     .option('--timeline', "put the call's timeline in the JSON report (large: a level per 20 ms frame)")
     .option('--quiet', 'print only the verdict and failures')
     .addHelpText('after', EXAMPLES)
-    .action(async (file: string, options: ReplayCliOptions, cmd: Command) => {
+    .action(async (file: string | undefined, options: ReplayCliOptions, cmd: Command) => {
       if (options.dtmfAt !== undefined && options.dtmf === undefined) {
         cmd.error("error: option '--dtmf-at <ms>' needs --dtmf <digits>");
       }
-      await runReplayAction(file, options);
+      if (options.scenario !== undefined) {
+        if (file !== undefined) cmd.error('error: give a WAV file or --scenario, not both');
+        for (const [given, flag] of [[options.dtmf, '--dtmf'], [options.tail, '--tail'], [options.saveAudio, '--save-audio']] as const) {
+          if (given !== undefined) cmd.error(`error: ${flag} does not go with --scenario: ${flag === '--dtmf' ? 'press keys with a dtmf step' : flag === '--tail' ? 'a scenario ends when its steps do' : 'use --record'}`);
+        }
+      } else if (file === undefined) {
+        cmd.error("error: missing required argument 'file.wav' or --scenario FILE");
+      }
+      await runReplayAction(file ?? options.scenario!, options);
     });
   return command;
 }

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
 import type { ModelOptions, RunningMediaServer } from '../server/media-server.js';
+import { MIN_CALLS_TOKEN_CHARS } from '../server/calls-token.js';
 import { parseIntegerOption, UsageError } from './options.js';
 import { parsePublicUrl } from '../twilio/signature.js';
 import { styleFor } from '../text/style.js';
@@ -21,6 +22,10 @@ interface ServeOptions {
   maxCalls: number;
   callsEndpoint: boolean;
   callsLocalhostOnly?: boolean;
+  trustProxy?: boolean;
+  callsToken?: string;
+  startTimeout: number;
+  maxAwaitingStart: number;
   inboundFirstSpeaker: FirstSpeaker;
   outboundFirstSpeaker: FirstSpeaker;
   instructions?: string;
@@ -28,6 +33,11 @@ interface ServeOptions {
   answerMs: number;
   modelBatchFrames: number;
   drainTimeout: number;
+}
+
+function callsTokenOption(value: string): string {
+  if (value.length < MIN_CALLS_TOKEN_CHARS) throw new InvalidArgumentError(`must be at least ${MIN_CALLS_TOKEN_CHARS} characters.`);
+  return value;
 }
 
 function publicUrlOption(value: string): string {
@@ -48,9 +58,13 @@ export function serveCommand(): Command {
     .option('--simulator-url <url>', 'use an already running `callsim simulator` (its baseURL, http://HOST:PORT/v1) instead of starting one in-process')
     .option('--model <name>', 'OpenAI realtime model (with --model-backend openai)')
     .option('--openai-base-url <url>', 'OpenAI API base URL (with --model-backend openai)')
-    .addOption(new Option('--public-url <url>', 'public https URL Twilio reaches this server at; used for the TwiML <Stream> URL').argParser(publicUrlOption))
+    .addOption(new Option('--public-url <url>', 'public https URL Twilio reaches this server at: the TwiML <Stream> URL, and the URL signatures are checked against').argParser(publicUrlOption))
+    .option('--trust-proxy', 'behind a reverse proxy: believe its X-Forwarded-Proto (the scheme Twilio used) and X-Forwarded-For (the client, for --calls-localhost-only)')
     .addOption(new Option('--max-calls <n>', 'refuse calls beyond this many at once').default(5000).argParser(parseIntegerOption('--max-calls', 1)))
+    .addOption(new Option('--start-timeout <ms>', 'close a socket that sent no valid start this long after it connected (0 = never)').default(5000).argParser(parseIntegerOption('--start-timeout', 0)))
+    .addOption(new Option('--max-awaiting-start <n>', 'sockets waiting for their start, at most; beyond it the oldest is closed (they hold no call slot)').default(1000).argParser(parseIntegerOption('--max-awaiting-start', 1)))
     .option('--no-calls-endpoint', 'do not serve GET /calls (call counters and errors)')
+    .addOption(new Option('--calls-token <token>', `GET /calls needs "Authorization: Bearer <token>" (at least ${MIN_CALLS_TOKEN_CHARS} characters); required to read /calls when TWILIO_AUTH_TOKEN is set`).env('CALLSIM_CALLS_TOKEN').argParser(callsTokenOption))
     .option('--calls-localhost-only', 'serve GET /calls only to clients on this machine (loopback)')
     .addOption(new Option('--inbound-first-speaker <who>', 'who talks first on inbound calls').choices(['model', 'caller']).default('caller'))
     .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
@@ -68,13 +82,16 @@ Routes (one port):
   WS   /media            Twilio Media Streams (one call per connection)
   POST /twiml            TwiML <Connect><Stream> for a call (also /incoming-call); ?direction=outbound
   GET  /healthz          liveness
-  GET  /calls[/:callSid] live and recent calls: counters, direction, state, errors
+  GET  /calls            a page of live and recent calls, newest first (?limit=, up to 1000; next)
+  GET  /calls/:callSid   one call: counters, direction, state, errors
   GET  /metrics          Prometheus metrics: calls, audio chunks, errors by code, latencies
                          (/calls and /metrics: off with --no-calls-endpoint, loopback only with
-                         --calls-localhost-only)
+                         --calls-localhost-only, behind --calls-token)
 
-With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403);
-behind a proxy, pass --public-url so the signed URL is the one Twilio used.
+With TWILIO_AUTH_TOKEN set, /media and /twiml require a valid X-Twilio-Signature (else 403),
+and each stream's start must carry the one-use token /twiml put in its <Stream>. Behind a proxy
+or tunnel, pass --public-url so the signed URL is the one Twilio used (without it, only a Host
+that names this server itself is believed), and --trust-proxy to read X-Forwarded-Proto/-For.
 
 Examples:
   $ npx callsim serve                          # simulator model, no key, no network
@@ -115,7 +132,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
     model = { backend: 'simulator', simulator: { answerMs: opts.answerMs }, ...(opts.simulatorUrl ? { url: opts.simulatorUrl } : {}) };
   }
   const twilioAuthToken = process.env.TWILIO_AUTH_TOKEN ?? '';
-  const secrets = [apiKey, twilioAuthToken];
+  const secrets = [apiKey, twilioAuthToken, opts.callsToken ?? ''];
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel, secrets });
 
   // The usual start-up mistake (a port in use, an address not on this machine) is found by a
@@ -136,8 +153,12 @@ async function runServe(opts: ServeOptions): Promise<void> {
       model,
       exposeCalls: opts.callsEndpoint,
       callsLocalOnly: opts.callsLocalhostOnly === true,
+      trustProxy: opts.trustProxy === true,
+      ...(opts.callsToken ? { callsToken: opts.callsToken } : {}),
       ...(twilioAuthToken ? { twilioAuthToken } : {}),
       maxCalls: opts.maxCalls,
+      startTimeoutMs: opts.startTimeout,
+      maxAwaitingStart: opts.maxAwaitingStart,
       ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
       call: {
         firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },

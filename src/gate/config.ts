@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
 import { WEBHOOK_METHODS, type WebhookMethod } from '../caller/webhook.js';
 import { GATE_TIMINGS, type GateTiming } from './gate.js';
+import { FIGURE_NAMES, type FigureName } from './figures.js';
 
 export const CONFIG_FILE = 'callsim.config.json';
 
@@ -14,6 +15,7 @@ export class GateConfigError extends Error {
 }
 
 const nonEmpty = z.string().min(1);
+const thresholds = z.strictObject(Object.fromEntries(FIGURE_NAMES.map((name) => [name, z.number().min(0).optional()])) as Record<FigureName, z.ZodOptional<z.ZodNumber>>);
 const SPEAKER = z.enum(['caller', 'agent']);
 
 export const GATE_CONFIG_SCHEMA = z.strictObject({
@@ -45,6 +47,21 @@ export const GATE_CONFIG_SCHEMA = z.strictObject({
   modelScript: nonEmpty.optional(),
   junit: nonEmpty.optional(),
   json: nonEmpty.optional(),
+  /** Scenario files, or folders of them (*.yaml, *.yml, *.json). */
+  scenarios: z.array(z.string()).optional(),
+  repeat: z.number().int().min(1).max(1000).optional(),
+  /** The most each figure may be (figures.ts): responseMs, bargeInMs, ... */
+  thresholds: thresholds.optional(),
+  latencyMs: z.number().min(0).optional(),
+  jitterMs: z.number().min(0).optional(),
+  packetLoss: z.number().min(0).lt(1).optional(),
+  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  artifacts: nonEmpty.optional(),
+  baseline: nonEmpty.optional(),
+  saveBaseline: nonEmpty.optional(),
+  /** A figure regresses when worse by more than this percentage and regressionFloorMs both. */
+  regressionPct: z.number().min(0).optional(),
+  regressionFloorMs: z.number().min(0).optional(),
 });
 
 export type GateConfig = z.infer<typeof GATE_CONFIG_SCHEMA>;
@@ -79,6 +96,18 @@ const WANTED: Record<GateConfigKey, string> = {
   modelScript: 'a non-empty string',
   junit: 'a non-empty string',
   json: 'a non-empty string',
+  scenarios: 'an array of strings (scenario files or folders)',
+  repeat: 'a whole number from 1 to 1000',
+  thresholds: `an object of figure maxima (${FIGURE_NAMES.join(', ')}), each a number ≥ 0`,
+  latencyMs: 'a number ≥ 0',
+  jitterMs: 'a number ≥ 0',
+  packetLoss: 'a rate from 0 up to (not including) 1',
+  seed: 'a whole number from 0 to 4294967295',
+  artifacts: 'a non-empty string (a folder)',
+  baseline: 'a non-empty string (a file)',
+  saveBaseline: 'a non-empty string (a file)',
+  regressionPct: 'a number ≥ 0 (a percentage)',
+  regressionFloorMs: 'a number ≥ 0',
 };
 const KNOWN_KEYS = Object.keys(GATE_CONFIG_SCHEMA.shape) as GateConfigKey[];
 
@@ -90,7 +119,11 @@ export function validateGateConfig(file: string, parsed: unknown): GateConfig {
   if (checked.success) return checked.data;
   // A misspelt key first: it is why the value the user meant is not there.
   const unknown = checked.error.issues.find((issue) => issue.code === 'unrecognized_keys');
-  if (unknown !== undefined) throw new GateConfigError(`${file}: unknown key gate.${unknown.keys[0]} (known: ${KNOWN_KEYS.join(', ')})`);
+  if (unknown !== undefined) {
+    const where = [...unknown.path.map(String), unknown.keys[0]].join('.');
+    const known = unknown.path[0] === 'thresholds' ? FIGURE_NAMES : KNOWN_KEYS;
+    throw new GateConfigError(`${file}: unknown key gate.${where} (known: ${known.join(', ')})`);
+  }
   const issue = checked.error.issues[0];
   const key = issue?.path[0];
   if (typeof key === 'string' && Object.hasOwn(WANTED, key)) throw new GateConfigError(`${file}: gate.${key} must be ${WANTED[key as GateConfigKey]}`);

@@ -1,14 +1,22 @@
-// src/gate/: the pre-deploy gate. This file runs the matrix: every fixture × direction × timing
-// replayed against one server, each call placed the way Twilio places it (the target's voice
-// webhook, or direct mode) and judged by the replay's own checks plus a scan of the server's
-// output for crash signatures (crash-scan.ts) and, through witness/, the model side of every
-// call; target.ts starts or reaches the server, config.ts reads callsim.config.json. It may import caller/, audio/, twilio/ and, to run the
-// built-in target, server/; never cli/ or report/ (reporters are fed through its hooks).
+// src/gate/: the pre-deploy gate. This file runs the matrix: every fixture and scenario ×
+// direction × timing (each cell `repeat` times, one after another) replayed against one server,
+// each call placed the way Twilio places it (the target's voice webhook, or direct mode) and
+// judged by the replay's own checks (a scenario's too), a scan of the server's output for crash
+// signatures (crash-scan.ts), the model side of every call (witness/) and the thresholds on its
+// figures (figures.ts); target.ts starts or reaches the server, config.ts reads
+// callsim.config.json, baseline.ts and artifacts.ts keep what a run leaves behind. It may import
+// caller/, scenario/, audio/, twilio/ and, to run the built-in target, server/; never cli/ or
+// report/ (reporters are fed through its hooks).
 import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
-import { DEFAULT_WEBHOOK_PATH, runReplay, type ModelLegReport, type NetworkDelay, type ReplayCheck, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
+import { DEFAULT_WEBHOOK_PATH, runReplay, type BadLine, type ModelLegReport, type NetworkDelay, type ReplayCheck, type ReplayOptions, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
+import { printable } from '../text/printable.js';
 import { redactSecrets } from '../log.js';
+import type { LoadedScenario } from '../scenario/load.js';
+import { runScenario } from '../scenario/run.js';
+import { keepArtifacts, prepareArtifacts, type CallArtifacts } from './artifacts.js';
+import { breachesOf, figuresOf, FIGURE_LABELS, summarizeFigures, unmeasuredThresholds, type CallFigures, type FigureSummary, type Thresholds, type TurnFigures } from './figures.js';
 import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit } from './crash-scan.js';
 import { sliceServerLog, windowsAt, type CallWindow, type ServerLogSlice } from './server-log.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
@@ -20,12 +28,18 @@ export const GATE_TIMINGS: readonly GateTiming[] = ['realtime', 'burst', 'early-
 
 export interface GateCell {
   id: string;
+  /** The WAV replayed, or the scenario file run. */
   fixture: string;
+  kind: 'fixture' | 'scenario';
   direction: CallDirection;
   timing: GateTiming;
+  /** Which run of the cell this is (1 to --repeat). */
+  repeat: number;
+  /** The id without the repeat number: the repeats of one cell share it. */
+  cellId: string;
 }
 
-export type FindingKind = 'replay-check' | 'crash-signature' | 'server-exit' | 'server-left-running' | 'unreported-call' | 'replay-error';
+export type FindingKind = 'replay-check' | 'crash-signature' | 'server-exit' | 'server-left-running' | 'unreported-call' | 'replay-error' | 'threshold' | 'regression';
 
 export interface Finding {
   kind: FindingKind;
@@ -51,17 +65,21 @@ export interface GateCallResult extends GateCell {
   /** The model sessions tied to the call, and how; null when the model side was not watched. */
   model: ModelLegReport | null;
   /**
-   * What was measured on the call, in ms, by name; null when it was not (the agent never spoke).
-   * A plain replay measures `firstAudioMs` (first media frame sent, or start, to the first audio
-   * back); conversations add theirs (response latency, barge-in) under their own names.
+   * What was measured on the call, by name (figures.ts): a plain replay measures `firstAudioMs`
+   * (first media frame sent, or start, to the first audio back), a scenario adds its own
+   * (response latency, barge-in, ...); null when it could have been and was not (the agent never spoke).
    */
   figures: CallFigures;
+  /** A scenario's turns, each with its own figures; empty for a plain replay. */
+  turns: TurnFigures[];
+  /** Where a failing call's recording, trace and server log are (--artifacts); null otherwise. */
+  artifacts: CallArtifacts | null;
   findings: Finding[];
   /** This call's own lines of the server's output (server-log.ts); null when no output was read (a replay). */
   serverLog: ServerLogSlice | null;
 }
 
-export type CallFigures = Record<string, number | null>;
+export type { CallFigures } from './figures.js';
 
 export interface GateResult {
   verdict: 'pass' | 'fail';
@@ -82,6 +100,12 @@ export interface GateResult {
   notRun: GateCell[];
   /** What the run should say about itself: direct mode, a target without a webhook, URLs accepted only locally. */
   notes: string[];
+  /** p50 / p95 / max of each figure, over every turn (response, barge-in) or call (the rest). */
+  figures: FigureSummary[];
+  /** The thresholds the run was held to. */
+  thresholds: Thresholds;
+  /** How many times each cell ran. */
+  repeat: number;
 }
 
 /** How the gate places each call (the replay's options of the same names). */
@@ -101,10 +125,22 @@ export interface GatePlacement {
   congestionMs?: number;
   /** The agent side of a fork's outbound track. */
   agentAudio?: MulawAudio;
+  /** Latency, jitter and loss between Twilio and the server, drawn from `seed`. */
+  badLine?: BadLine;
+  /** Every call's network seed (mark echoes, jitter, loss); default: from each callSid. */
+  seed?: number;
 }
 
 export interface GateOptions {
   fixtures: string[];
+  /** Scenarios, read and checked already (scenario/load.ts): each is a cell per direction × timing. */
+  scenarios?: readonly LoadedScenario[];
+  /** Each cell this many times, one after another (a distribution, never retries until green). Default 1. */
+  repeat?: number;
+  /** Figures no call may exceed (figures.ts): a breach fails the call like any check. */
+  thresholds?: Thresholds;
+  /** Keep each failing call's recording, wire trace and server log under this folder. */
+  artifactsDir?: string;
   /** Fixtures already decoded, by path; any other is decoded once here. */
   audio?: ReadonlyMap<string, MulawAudio>;
   directions: CallDirection[];
@@ -116,6 +152,8 @@ export interface GateOptions {
   tailMs?: number;
   expectAudio: boolean;
   placement?: GatePlacement;
+  /** Bearer token for the server's GET /calls (callsim serve's --calls-token); null: none. */
+  statsToken?: string | null;
   /** The model side: whose sessions are read and how they are judged (default: on, wherever a model leg can be seen). */
   witness?: GateWitnessOptions;
   /** `report` is the call's full replay report; null when the replay could not run (see its findings). */
@@ -125,12 +163,15 @@ export interface GateOptions {
   signal?: AbortSignal;
 }
 
-export function buildMatrix(fixtures: string[], directions: CallDirection[], timings: GateTiming[]): GateCell[] {
+/** Every fixture and scenario × direction × timing, each `repeat` times in a row. */
+export function buildMatrix(fixtures: string[], directions: CallDirection[], timings: GateTiming[], scenarios: readonly string[] = [], repeat = 1): GateCell[] {
   const cells: GateCell[] = [];
-  for (const fixture of fixtures) {
+  const sources = [...fixtures.map((file) => ({ file, kind: 'fixture' as const })), ...scenarios.map((file) => ({ file, kind: 'scenario' as const }))];
+  for (const { file, kind } of sources) {
     for (const direction of directions) {
       for (const timing of timings) {
-        cells.push({ id: `${path.basename(fixture)} ${direction} ${timing}`, fixture, direction, timing });
+        const cellId = `${path.basename(file)} ${direction} ${timing}`;
+        for (let n = 1; n <= repeat; n += 1) cells.push({ id: repeat > 1 ? `${cellId} #${n}` : cellId, cellId, fixture: file, kind, direction, timing, repeat: n });
       }
     }
   }
@@ -139,7 +180,9 @@ export function buildMatrix(fixtures: string[], directions: CallDirection[], tim
 
 export async function runGate(options: GateOptions): Promise<GateResult> {
   const began = Date.now();
-  const cells = buildMatrix(options.fixtures, options.directions, options.timings);
+  const repeat = options.repeat ?? 1;
+  const scenarios = new Map((options.scenarios ?? []).map((s) => [s.file, s]));
+  const cells = buildMatrix(options.fixtures, options.directions, options.timings, [...scenarios.keys()], repeat);
   // Decode each fixture once, not once per cell.
   const audio = new Map(options.audio);
   for (const fixture of options.fixtures) if (!audio.has(fixture)) audio.set(fixture, loadWavAsMulawFrames(fixture));
@@ -165,23 +208,30 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   let running = 0;
   try {
     let next = 0;
+    const aborted = (): boolean => options.signal?.aborted === true;
     const worker = async (): Promise<void> => {
-      while (next < cells.length && options.signal?.aborted !== true) {
-        const index = next;
-        const cell = cells[index] as GateCell;
-        next += 1;
-        running += 1;
-        options.onCallStart?.(cell, running, done, cells.length);
-        const startedAt = Date.now();
-        const { result, statsNote, streamSid, report } = await runCell(cell, audio.get(cell.fixture) as MulawAudio, target, options, witness);
-        running -= 1;
-        done += 1;
-        const notes = report === null ? [] : [report.callFlow.fallback, ...report.callFlow.notes].filter((n): n is string => n !== null);
-        windows[index] = { result, notes, statsNote, streamSid, startedAt, endedAt: Date.now() };
-        options.onCallDone?.(result, done, cells.length, report);
+      while (next < cells.length && !aborted()) {
+        // A worker takes a cell with all its repeats: they run one after another, never side by side.
+        const first = next;
+        while (next < cells.length && cells[next]!.cellId === cells[first]!.cellId) next += 1;
+        const end = next;
+        for (let index = first; index < end; index += 1) {
+          const cell = cells[index] as GateCell;
+          if (aborted()) break;
+          running += 1;
+          options.onCallStart?.(cell, running, done, cells.length);
+          const startedAt = Date.now();
+          const { result, statsNote, streamSid, report } = await runCell(cell, audio.get(cell.fixture) ?? null, scenarios.get(cell.fixture) ?? null, target, options, witness);
+          running -= 1;
+          done += 1;
+          const notes = report === null ? [] : [report.callFlow.fallback, ...report.callFlow.notes].filter((n): n is string => n !== null);
+          windows[index] = { result, notes, statsNote, streamSid, startedAt, endedAt: Date.now() };
+          options.onCallDone?.(result, done, cells.length, report);
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, cells.length)) }, worker));
+    const groups = new Set(cells.map((c) => c.cellId)).size;
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, groups)) }, worker));
     // Let the last lines of output arrive before judging.
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Before the server stops: a session it leaked is still open now.
@@ -218,23 +268,33 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     });
   }
   const calls = ran.map((w) => w.result);
+  const thresholds = options.thresholds ?? {};
+  for (const name of unmeasuredThresholds(calls, thresholds)) {
+    unattributed.push({ kind: 'threshold', message: `no call of this run measured ${FIGURE_LABELS[name].label}, so its threshold (${name} ≤ ${thresholds[name]}) cannot be met: it needs scenarios (--scenarios DIR) with the turns it measures`, lines: [] });
+  }
   for (const call of calls) call.verdict = call.findings.length === 0 ? 'pass' : 'fail';
   const notRun = cells.filter((_, i) => windows[i] === undefined);
   const interrupted = options.signal?.aborted === true ? abortReason(options.signal) : null;
   const verdict = calls.every((c) => c.verdict === 'pass') && unattributed.length === 0 && interrupted === null ? 'pass' : 'fail';
-  // The auth token the gate signs with may be in the server's command line or in what it printed.
-  const secrets = [options.placement?.authToken ?? ''].filter((s) => s !== '');
-  const scrub = (finding: Finding): Finding => ({ ...finding, message: redactSecrets(finding.message, secrets), lines: finding.lines.map((l) => redactSecrets(l, secrets)) });
+  // The auth token the gate signs with (and the /calls token) may be in the server's command line or in what it printed.
+  const secrets = [options.placement?.authToken ?? '', options.statsToken ?? ''].filter((s) => s !== '');
+  // Findings and log slices quote the server (its output, its error texts): printable, so no report shows them raw.
+  const clean = (text: string): string => printable(redactSecrets(text, secrets));
+  const scrub = (finding: Finding): Finding => ({ ...finding, message: clean(finding.message), lines: finding.lines.map(clean) });
   for (const call of calls) {
     call.findings = call.findings.map(scrub);
-    if (call.serverLog !== null) call.serverLog = { ...call.serverLog, lines: call.serverLog.lines.map((l) => redactSecrets(l, secrets)) };
+    if (call.serverLog !== null) call.serverLog = { ...call.serverLog, lines: call.serverLog.lines.map(clean) };
   }
+  keepArtifacts(ran);
   return { verdict, target: redactSecrets(target.label, secrets), startedAt: new Date(began).toISOString(), durationMs: Date.now() - began, calls, unattributed: unattributed.map(scrub), serverExit,
     serverOutput: { longLinesCut: target.logs.longLines, charsCut: target.logs.charsCut, crashLinesNotKept: target.logs.droppedHits },
     strayProcesses: options.target.kind === 'command' ? stopReport.strays : null,
     notes: [...runNotes(ran, options.placement?.params ?? {}), ...modelNotes],
     interrupted,
     notRun,
+    figures: summarizeFigures(calls),
+    thresholds,
+    repeat,
   };
 }
 
@@ -267,7 +327,7 @@ interface CellRun {
   report: ReplayReport | null;
 }
 
-async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, options: GateOptions, witness: ModelWitness): Promise<CellRun> {
+async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: LoadedScenario | null, target: GateTarget, options: GateOptions, witness: ModelWitness): Promise<CellRun> {
   const result: GateCallResult = {
     ...cell,
     verdict: 'fail',
@@ -280,6 +340,8 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
     checks: [],
     model: null,
     figures: { firstAudioMs: null },
+    turns: [],
+    artifacts: null,
     findings: [],
     serverLog: null,
   };
@@ -292,11 +354,17 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   // The built-in server and server commands are tried at callsim serve's own webhook first.
   const defaultWebhook = options.target.kind === 'url' ? null : { path: DEFAULT_WEBHOOK_PATH };
   const webhook = placement.webhook === undefined ? defaultWebhook : placement.webhook;
+  let artifactPaths: Pick<ReplayOptions, 'recordPath' | 'tracePath'> = {};
+  if (options.artifactsDir !== undefined) {
+    const prepared = prepareArtifacts(options.artifactsDir, cell.id);
+    result.artifacts = { dir: prepared.dir, recording: null, trace: null, serverLog: null, errors: prepared.error === null ? [] : [prepared.error] };
+    if (prepared.error === null) artifactPaths = { recordPath: path.join(prepared.dir, 'recording.wav'), tracePath: path.join(prepared.dir, 'wire.jsonl') };
+  }
   let report: ReplayReport;
   try {
-    report = await runReplay({
+    const replay: ReplayOptions = {
       file: cell.fixture,
-      audio,
+      ...(audio !== null ? { audio } : {}),
       direction: cell.direction,
       url: target.wsUrl,
       webhook,
@@ -304,10 +372,15 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
       ...(placement.webhookMethod !== undefined ? { webhookMethod: placement.webhookMethod } : {}),
       ...(placement.params !== undefined ? { params: placement.params } : {}),
       authToken: placement.authToken ?? null,
+      statsToken: options.statsToken ?? null,
       allowServerHangup: placement.allowServerHangup ?? false,
       ...(placement.networkDelay !== undefined ? { networkDelay: placement.networkDelay } : {}),
       ...(placement.congestionMs !== undefined ? { congestionMs: placement.congestionMs } : {}),
       ...(placement.agentAudio !== undefined ? { agentAudio: placement.agentAudio } : {}),
+      ...(placement.badLine !== undefined ? { badLine: placement.badLine } : {}),
+      ...(placement.seed !== undefined ? { networkSeed: placement.seed } : {}),
+      ...(target.modelSessions !== undefined ? { modelSessions: target.modelSessions } : {}),
+      ...artifactPaths,
       timing: cell.timing === 'burst' ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed },
       earlyMedia: cell.timing === 'early-media',
       // The opposite of early media: give the server time to be ready before audio flows.
@@ -317,7 +390,8 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
       signal: options.signal,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.tailMs !== undefined ? { tailMs: options.tailMs } : {}),
-    });
+    };
+    report = scenario === null ? await runReplay(replay) : await runScenario({ ...replay, scenario });
   } catch (err) {
     result.findings.push({ kind: 'replay-error', message: err instanceof Error ? err.message : String(err), lines: [] });
     return { result, statsNote: null, streamSid: null, report: null };
@@ -330,8 +404,14 @@ async function runCell(cell: GateCell, audio: MulawAudio, target: GateTarget, op
   result.serverCounters = report.stats.counters;
   result.checks = report.checks;
   result.model = report.model;
-  result.figures = { firstAudioMs: report.call.firstAudioLatencyMs };
+  Object.assign(result, figuresOf(report));
+  if (result.artifacts !== null) {
+    result.artifacts.recording = report.recording?.error === null ? report.recording.file : null;
+    result.artifacts.trace = report.trace?.error === null ? report.trace.file : null;
+    for (const written of [report.recording, report.trace]) if (written?.error) result.artifacts.errors.push(`${written.file}: ${written.error}`);
+  }
   for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
+  for (const breach of breachesOf(result, options.thresholds ?? {})) result.findings.push({ kind: 'threshold', message: breach.message, lines: [] });
   return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid, report };
 }
 

@@ -9,7 +9,9 @@ import { createLogger, redactSecrets } from '../log.js';
 import { redactCommand } from '../text/redact.js';
 import type { RunningSimulator } from '../model/simulator/simulator.js';
 import type { RunningMediaServer } from '../server/media-server.js';
+import { printable } from '../text/printable.js';
 import { LogCollector } from './crash-scan.js';
+import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 
 export type TargetSpec =
   | { kind: 'builtin' }
@@ -27,9 +29,13 @@ export interface GateTarget {
   exit(): string | null;
   /** Epoch ms it went, or null. */
   exitedAt(): number | null;
+  /** A server command's process (the leader of its own process group); null for the built-in server and a URL. */
+  pid: number | null;
   /** The built-in server's embedded simulator (its model, whose sessions the witness reads); absent for the others. */
   simulator?: RunningSimulator | null;
   stop(): Promise<TargetStopReport>;
+  /** The model's session records of a call, where the gate can read them (the built-in server's simulator). */
+  modelSessions?: (callSid: string) => SimulatorSessionRecord[];
 }
 
 /** What stopping a server command found: what it left behind, and whether its port is free again. */
@@ -88,6 +94,7 @@ export async function startTarget(spec: TargetSpec, signal?: AbortSignal): Promi
         redact: (text) => text,
         exit: () => null,
         exitedAt: () => null,
+        pid: null,
         stop: async () => NOTHING_LEFT,
       };
     case 'command':
@@ -109,11 +116,13 @@ async function startBuiltin(): Promise<GateTarget> {
     redact: (text) => text,
     exit: () => null,
     exitedAt: () => null,
+    pid: null,
     simulator: server.simulator,
     stop: async () => {
       await server.close();
       return NOTHING_LEFT;
     },
+    ...(server.simulator !== null ? { modelSessions: (callSid: string) => server.simulator!.sessionsFor(callSid) } : {}),
   };
 }
 
@@ -207,12 +216,12 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
       // The shell is gone; something it started in the background may still be running.
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`server command ${exitStatus} before it was ready: ${label}`, logs.lines.map((l) => redact(l.text)));
+      throw new TargetError(`server command ${exitStatus} before it was ready: ${label}`, logs.lines.map((l) => printable(redact(l.text))));
     }
     if (signal?.aborted === true) {
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`interrupted while the server command was starting: ${label}`, logs.lines.map((l) => redact(l.text)));
+      throw new TargetError(`interrupted while the server command was starting: ${label}`, logs.lines.map((l) => printable(redact(l.text))));
     }
     // A printed URL says where; a connection accepted there says it is ready.
     const candidate: string = announced ?? `ws://127.0.0.1:${port}${wsPath}`;
@@ -220,7 +229,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     else if (Date.now() > deadline) {
       await killTree(child, exited, runToken);
       release();
-      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${label}`, logs.lines.map((l) => redact(l.text)));
+      throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${label}`, logs.lines.map((l) => printable(redact(l.text))));
     } else await sleepUnlessAborted(100, signal);
   }
 
@@ -231,6 +240,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
     redact,
     exit: () => exitStatus,
     exitedAt: () => exitedAt,
+    pid: child.pid ?? null,
     stop: async () => {
       // Even when the shell has exited: a server it started may still be running in its group.
       const strays = await killTree(child, exited, runToken);

@@ -9,8 +9,10 @@ export interface ModelBridgeListener {
   onReady(): void;
   /** A chunk of g711 mu-law audio (base64) for the assistant item `itemId`. */
   onAudioDelta(base64Audio: string, itemId: string): void;
-  /** The model's voice-activity detector heard the caller start speaking (barge-in). */
+  /** The model's voice-activity detector heard the caller start speaking (barge-in, if it goes on). */
   onSpeechStarted(): void;
+  /** ...and stop (input_audio_buffer.speech_stopped): a short sound over an answer was a backchannel. */
+  onSpeechStopped?(): void;
   /** A response finished (completed, cancelled or failed). */
   onResponseDone(status: string): void;
   /** A recoverable model-side error (bad event, error event); the session may go on. */
@@ -32,6 +34,13 @@ export interface ModelBridge {
   createResponse(): void;
   /** Cut the assistant item at the point the caller actually heard. */
   truncate(itemId: string, audioEndMs: number): void;
+  /** Stop the answer the model is still making (response.cancel), if it is making one. */
+  cancelResponse(): void;
+  /**
+   * Something the caller did that is not speech (a key press), told to the model as a user text
+   * item; it answers once the response it is making (if any) is done.
+   */
+  userInput(text: string): void;
   close(): void;
 }
 

@@ -45,6 +45,13 @@ class RealtimeBridge implements ModelBridge {
   private readonly rt: OpenAIRealtimeWS;
   private closedByUs = false;
   private readonly connectTimer: NodeJS.Timeout;
+  /** A response in the default conversation is under way (between response.created and response.done). */
+  private responding = false;
+  /** A user input came while one was: answer it once that one is done. */
+  private answerAfterResponse = false;
+  /** The event_id of our last response.cancel: its "nothing to cancel" error means the answer had just ended. */
+  private cancelEventId: string | null = null;
+  private cancels = 0;
 
   constructor(
     client: OpenAI,
@@ -80,6 +87,8 @@ class RealtimeBridge implements ModelBridge {
     // The SDK reports socket errors, unparsable events and `error` events here.
     this.rt.on('error', (err) => {
       if (this.state === 'closed') return;
+      // The answer finished (response.done on its way) as we cancelled it: the cancel was moot, not a fault.
+      if (err.error?.code === 'response_cancel_not_active' && this.cancelEventId !== null && err.error.event_id === this.cancelEventId) return;
       listener.onError('model_error', err.message.split('\n')[0] ?? 'model error');
     });
     this.rt.on('session.updated', () => {
@@ -92,7 +101,18 @@ class RealtimeBridge implements ModelBridge {
       if (typeof event.delta === 'string' && event.delta.length > 0) listener.onAudioDelta(event.delta, event.item_id);
     });
     this.rt.on('input_audio_buffer.speech_started', () => listener.onSpeechStarted());
-    this.rt.on('response.done', (event) => listener.onResponseDone(event.response?.status ?? 'completed'));
+    this.rt.on('input_audio_buffer.speech_stopped', () => listener.onSpeechStopped?.());
+    this.rt.on('response.created', () => {
+      this.responding = true;
+    });
+    this.rt.on('response.done', (event) => {
+      this.responding = false;
+      listener.onResponseDone(event.response?.status ?? 'completed');
+      if (this.answerAfterResponse) {
+        this.answerAfterResponse = false;
+        this.createResponse();
+      }
+    });
   }
 
   get bufferedAmount(): number {
@@ -108,12 +128,31 @@ class RealtimeBridge implements ModelBridge {
   }
 
   createResponse(): void {
-    if (this.state === 'ready') this.rt.send({ type: 'response.create' });
+    if (this.state !== 'ready') return;
+    // Taken as under way from now: a user input before response.created arrives must not ask for a second.
+    this.responding = true;
+    this.rt.send({ type: 'response.create' });
   }
 
   truncate(itemId: string, audioEndMs: number): void {
     if (this.state !== 'ready') return;
     this.rt.send({ type: 'conversation.item.truncate', item_id: itemId, content_index: 0, audio_end_ms: Math.max(0, Math.round(audioEndMs)) });
+  }
+
+  cancelResponse(): void {
+    // Docs (response.cancel): with nothing in progress it is an error event; so only while responding.
+    if (this.state !== 'ready' || !this.responding) return;
+    this.cancels += 1;
+    this.cancelEventId = `callsim_cancel_${this.cancels}`;
+    this.rt.send({ type: 'response.cancel', event_id: this.cancelEventId });
+  }
+
+  userInput(text: string): void {
+    if (this.state !== 'ready') return;
+    this.rt.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text }] } });
+    // Docs (response.create): one response at a time in the default conversation; a second is an error.
+    if (this.responding) this.answerAfterResponse = true;
+    else this.createResponse();
   }
 
   close(): void {
@@ -132,7 +171,9 @@ class RealtimeBridge implements ModelBridge {
         audio: {
           input: {
             format: { type: 'audio/pcmu' },
-            turn_detection: { type: 'server_vad', silence_duration_ms: 500, create_response: true, interrupt_response: true },
+            // The call decides when the caller's talk is an interruption (barge-in.ts): a short
+            // "mm-hmm" must not cut the answer, as interrupt_response would at the first sound.
+            turn_detection: { type: 'server_vad', silence_duration_ms: 500, create_response: true, interrupt_response: false },
           },
           output: { format: { type: 'audio/pcmu' }, voice: this.options.voice },
         },

@@ -41,7 +41,12 @@ function callProperties(call: GateCallResult): Array<[string, string]> {
     ['framesReceived', String(call.framesReceived)],
   ];
   // A figure never measured has no property: absent, not 0.
-  for (const [name, value] of Object.entries(call.figures)) if (value !== null) props.push([name, String(Math.round(value))]);
+  for (const [name, value] of Object.entries(call.figures)) if (value !== null) props.push([name, String(Math.round(value * 10) / 10)]);
+  // A scenario's turns, each with its own (step 3's response latency: step3.responseMs).
+  for (const turn of call.turns) {
+    if (turn.responseMs !== null) props.push([`step${turn.step}.responseMs`, String(turn.responseMs)]);
+    if (turn.bargeInMs !== null) props.push([`step${turn.step}.bargeInMs`, String(turn.bargeInMs)]);
+  }
   // A counter the server reported as not a number is "null", as in the JSON report.
   for (const [name, value] of Object.entries(call.serverCounters ?? {})) props.push([`server.${name}`, value === null ? 'null' : String(value)]);
   // Each named check, the model side's included, with what it saw.

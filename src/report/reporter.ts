@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { CallProgress } from '../caller/call.js';
 import type { ReplayReport } from '../caller/replay.js';
 import type { GateCallResult, GateCell, GateResult, GateTiming } from '../gate/gate.js';
+import { figuresOf, summarizeFigures } from '../gate/figures.js';
 import type { Style } from '../text/style.js';
 
 export type RunCommand = 'replay' | 'gate';
@@ -93,8 +94,9 @@ export async function writeReport(context: ReporterContext, text: string): Promi
 }
 
 /** The gate-shaped cell of a replay, so both commands name a call the same way. */
-export function replayCell(file: string, direction: GateCell['direction'], timing: GateTiming): GateCell {
-  return { id: `${path.basename(file)} ${direction} ${timing}`, fixture: file, direction, timing };
+export function replayCell(file: string, direction: GateCell['direction'], timing: GateTiming, kind: GateCell['kind'] = 'fixture'): GateCell {
+  const id = `${path.basename(file)} ${direction} ${timing}`;
+  return { id, cellId: id, fixture: file, kind, direction, timing, repeat: 1 };
 }
 
 /** A replay's call in the gate's result shape: its failures are its findings. */
@@ -110,7 +112,8 @@ export function replayCallResult(cell: GateCell, report: ReplayReport): GateCall
     serverCounters: report.stats.counters,
     checks: report.checks,
     model: report.model,
-    figures: { firstAudioMs: report.call.firstAudioLatencyMs },
+    ...figuresOf(report),
+    artifacts: null,
     findings: report.failures.map((message) => ({ kind: 'replay-check', message, lines: [] })),
     serverLog: null,
   };
@@ -132,6 +135,9 @@ export function replayRun(call: GateCallResult, report: ReplayReport, interrupte
       interrupted,
       notRun: [],
       notes: [],
+      figures: summarizeFigures([call]),
+      thresholds: {},
+      repeat: 1,
     },
     replay: report,
   };

@@ -6,6 +6,7 @@ import type { GateCallResult, GateResult } from '../gate/gate.js';
 import { padEndVisible, visibleLength } from '../text/columns.js';
 import { printable } from '../text/printable.js';
 import type { Style } from '../text/style.js';
+import { conversationColumns, conversationLines, thresholdLine } from './conversation.js';
 import { counterRows, counterText } from './counters.js';
 import { figureText, summarizeFigures } from './figures.js';
 import { groupFindings, type FindingGroup } from './findings.js';
@@ -36,7 +37,9 @@ export function formatGateTable(result: GateResult, style: Style): string {
   }
   if (result.serverExit !== null) out.push('', style.gray(`server process ${printable(result.serverExit)}`));
   if (result.notes.length > 0) out.push('', ...result.notes.map((note) => style.dim(`note: ${printable(note)}`)));
-  out.push('', ...summarizeFigures(result.calls).map((figure) => style.dim(`${figure.label.padEnd(18)} ${figureText(figure)}`)));
+  out.push('', ...summarizeFigures(result.calls).map((figure) => style.dim(`${figure.label.padEnd(20)} ${figureText(figure)}`)));
+  const thresholds = thresholdLine(result);
+  if (thresholds !== null) out.push(style.dim(thresholds));
   const failed = result.calls.filter((c) => c.verdict === 'fail').length;
   const passed = result.calls.length - failed;
   const verdict =
@@ -51,9 +54,10 @@ export function formatGateTable(result: GateResult, style: Style): string {
 }
 
 function tableLines(result: GateResult, style: Style): string[] {
-  const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time'];
+  const extra = conversationColumns(result.calls);
+  const header = ['fixture', 'direction', 'timing', 'verdict', 'sent', 'recv', 'srv in', 'srv out', 'time', ...(extra?.header ?? [])];
   const rows = result.calls.map((c) => [
-    printable(path.basename(c.fixture)),
+    printable(path.basename(c.fixture)) + (result.repeat > 1 ? ` #${c.repeat}` : ''),
     c.direction,
     c.timing,
     c.verdict === 'pass' ? style.green('pass') : style.red('FAIL'),
@@ -62,6 +66,7 @@ function tableLines(result: GateResult, style: Style): string[] {
     counterText(c.serverCounters, 'audioInChunks', style),
     counterText(c.serverCounters, 'audioOutChunks', style),
     seconds(c.durationMs, ''),
+    ...(extra?.cells(c) ?? []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
   const line = (cells: string[]): string => cells.map((cell, i) => padEndVisible(cell, widths[i] ?? 0)).join('  ');
@@ -159,13 +164,13 @@ export function formatReplayReport(report: ReplayReport, style: Style, quiet = f
     lines.push(`${style.bold('callsim replay')} ${report.fixture.file} → ${target}`);
     lines.push(
       style.dim(
-        `  ${report.direction} call · ${pace} · audio ${seconds(report.fixture.durationMs)} (${report.fixture.frames} frames) · ` +
+        `  ${report.direction} call · ${pace} · ${report.conversation !== null ? `a scripted caller, ${report.conversation.steps.length} steps` : `audio ${seconds(report.fixture.durationMs)} (${report.fixture.frames} frames)`} · ` +
           `call ${report.call.callSid}`,
       ),
     );
     lines.push('', ...flowLines(report, style));
     if (report.call.connected) {
-      lines.push(...callLines(report, style), '', ...counterRows(report, style));
+      lines.push(...callLines(report, style), ...conversationLines(report, style), '', ...counterRows(report, style));
       if (report.stats.note) lines.push(style.dim(`  note: ${printable(report.stats.note)}`));
       lines.push('');
     }

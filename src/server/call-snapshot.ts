@@ -73,3 +73,19 @@ export interface CallSnapshot {
   /** Why the call ended: "stop", "socket closed", "shutdown", ... */
   endReason: string | null;
 }
+
+/** One call in a GET /calls page: the snapshot without its error records (errorCount stays). */
+export type CallListEntry = Omit<CallSnapshot, 'errors'>;
+
+/** GET /calls?limit=&before=: newest first; `next` is the URL of the next (older) page, or null. */
+export interface CallsPage {
+  /** Calls kept in all (live and finished). */
+  total: number;
+  /** Calls admitted by a start and not yet over. */
+  live: number;
+  /** Sockets that have not sent a valid start yet. */
+  awaitingStart: number;
+  limit: number;
+  next: string | null;
+  calls: CallListEntry[];
+}

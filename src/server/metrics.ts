@@ -45,6 +45,9 @@ const REFUSALS: ReadonlyArray<{ reason: string; key: keyof RefusalCounters }> = 
   { reason: 'signature', key: 'rejectedSignatures' },
   { reason: 'capacity', key: 'rejectedAtCapacity' },
   { reason: 'calls_endpoint', key: 'rejectedCallsRequests' },
+  { reason: 'stream_token', key: 'rejectedStreamTokens' },
+  { reason: 'duplicate_call', key: 'rejectedDuplicateCalls' },
+  { reason: 'awaiting_start_evicted', key: 'evictedBeforeStart' },
 ];
 
 export interface MetricsSources {

@@ -4,12 +4,19 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { redactSecrets, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { ModelBackend } from '../model/bridge.js';
-import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, requestUrlAsTwilioSaw, validateTwilioSignature } from '../twilio/signature.js';
+import { TWILIO_SIGNATURE_HEADER, formParams, headerValue, publicPathPrefix, validateTwilioSignature } from '../twilio/signature.js';
 import { connectStreamTwiml, directionFromTwilio } from '../twilio/twiml.js';
+import { isSidShaped } from './call/inbound.js';
+import { isLoggedOccurrence } from './call/record.js';
+import { CLOSE_CODE } from './close-code.js';
+import { refusedAccess, serveCalls } from './calls-route.js';
+import { sendJson } from './http-reply.js';
+import { clientAddress, signedRequestUrl } from './origin.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CallRegistry } from './registry.js';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token.js';
 
 /** Where Twilio opens Media Streams (the `<Stream url>` of the TwiML). */
 export const MEDIA_PATH = '/media';
@@ -25,7 +32,18 @@ const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 
 /** What was refused at the door: the one list of these counters. */
-export const INITIAL_REFUSALS = Object.freeze({ rejectedSignatures: 0, rejectedAtCapacity: 0, rejectedCallsRequests: 0 });
+export const INITIAL_REFUSALS = Object.freeze({
+  rejectedSignatures: 0,
+  /** Upgrades refused with 503, and starts refused with 1013, while every call slot was taken. */
+  rejectedAtCapacity: 0,
+  rejectedCallsRequests: 0,
+  /** Starts with a missing, wrong, expired or spent stream token (signatures checked). */
+  rejectedStreamTokens: 0,
+  /** Starts for a callSid that already had a live call. */
+  rejectedDuplicateCalls: 0,
+  /** Sockets still awaiting their start, let go to make room for a newer one. */
+  evictedBeforeStart: 0,
+});
 export type RefusalCounters = { -readonly [K in keyof typeof INITIAL_REFUSALS]: number };
 
 export interface RouteContext {
@@ -33,12 +51,22 @@ export interface RouteContext {
   /** '' = signatures not checked. */
   authToken: string;
   publicUrl: URL | null;
+  /** Believe X-Forwarded-Proto / X-Forwarded-For (origin.ts). */
+  trustProxy: boolean;
+  /** This server's own `host:port` names: without publicUrl, the only Hosts a signature may be for. */
+  ownHosts: ReadonlySet<string>;
   /** Scrubbed from every /calls response: a call record can quote what a peer sent. */
   secrets: readonly string[];
+  /** The bearer token GET /calls requires (calls-route.ts); null: none set. */
+  callsToken: string | null;
   modelBackend: ModelBackend;
   exposeCalls: boolean;
   callsLocalOnly: boolean;
   maxCalls: number;
+  /** Sockets awaiting their start beyond this: the oldest is let go for each new one. */
+  maxAwaitingStart: number;
+  /** Mints the per-call stream token /twiml puts in the <Stream>; null when signatures are off. */
+  tokens: StreamTokens | null;
   registry: CallRegistry;
   metrics: ServerMetrics;
   refusals: RefusalCounters;
@@ -66,7 +94,7 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   const path = withoutPrefix(url.pathname, ctx.publicUrl);
   if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
     const draining = ctx.isDraining();
-    sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: ctx.registry.liveCount, model: ctx.modelBackend });
+    sendJson(res, draining ? 503 : 200, { ok: !draining, draining, liveCalls: ctx.registry.startedCount, model: ctx.modelBackend });
     return;
   }
   if (TWIML_PATHS.includes(path) && (req.method === 'POST' || req.method === 'GET')) {
@@ -74,7 +102,7 @@ async function route(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
     return;
   }
   if (ctx.exposeCalls && (path === CALLS_PATH || path.startsWith(CALL_PATH_PREFIX)) && req.method === 'GET') {
-    calls(ctx, req, res, path);
+    await serveCalls({ ...ctx, signaturesChecked: ctx.authToken !== '' }, req, res, path, url);
     return;
   }
   if (ctx.exposeCalls && path === METRICS_PATH && req.method === 'GET') {
@@ -101,10 +129,10 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   const signedParams = req.method === 'POST' && isForm ? formParams(body) : {};
   const params = req.method === 'GET' ? formParams(url.search) : signedParams;
   if (ctx.authToken !== '') {
-    const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, false);
-    if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, signedParams, body)) {
+    const signedUrl = signedRequestUrl(req, ctx, false);
+    if (signedUrl === null || !validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl, signedParams, body)) {
       ctx.refusals.rejectedSignatures += 1;
-      ctx.logger.warn('request refused: bad Twilio signature', { path: url.pathname, method: req.method, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+      ctx.logger.warn('request refused: bad Twilio signature', { path: url.pathname, method: req.method, remote: clientAddress(req, ctx.trustProxy), hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined, ...(signedUrl === null ? { hostNotOurs: true } : {}) });
       sendJson(res, 403, { error: 'invalid Twilio signature' });
       return;
     }
@@ -112,45 +140,24 @@ async function twiml(ctx: RouteContext, req: http.IncomingMessage, res: http.Ser
   // ?direction= wins; else Twilio's own Direction form field (inbound / outbound-api / outbound-dial).
   const asked = url.searchParams.get('direction');
   const direction = asked === 'inbound' || asked === 'outbound' ? asked : directionFromTwilio(params.Direction?.[0]);
-  res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction));
-}
-
-/** --calls-localhost-only: /calls and /metrics for loopback peers only (403, counted, for the rest). */
-function refusedAsRemote(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
-  if (!ctx.callsLocalOnly || isLoopbackAddress(req.socket.remoteAddress)) return false;
-  ctx.refusals.rejectedCallsRequests += 1;
-  sendJson(res, 403, { error: `${path === METRICS_PATH ? METRICS_PATH : CALLS_PATH} is served to localhost only` });
-  return true;
+  // The webhook is signed per call: its CallSid gets the one token that opens its stream.
+  const callSid = params.CallSid?.[0] ?? '';
+  const token: Record<string, string> = ctx.tokens !== null && isSidShaped(callSid) ? { [STREAM_TOKEN_PARAMETER]: ctx.tokens.mint(callSid) } : {};
+  res.writeHead(200, { 'content-type': 'text/xml' }).end(connectStreamTwiml(streamUrlFor(req, ctx.publicUrl), direction, token));
 }
 
 async function metrics(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  if (refusedAsRemote(ctx, req, res, METRICS_PATH)) return;
+  if (refusedAccess({ ...ctx, signaturesChecked: ctx.authToken !== '' }, req, res, METRICS_PATH)) return;
   const text = await ctx.metrics.text();
   res.writeHead(200, { 'content-type': ctx.metrics.contentType }).end(text);
 }
 
-function calls(ctx: RouteContext, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
-  if (refusedAsRemote(ctx, req, res, path)) return;
-  if (path === CALLS_PATH) {
-    sendJson(res, 200, { calls: ctx.registry.all() }, ctx.secrets);
-    return;
-  }
-  let callSid: string;
-  try {
-    callSid = decodeURIComponent(path.slice(CALL_PATH_PREFIX.length));
-  } catch {
-    sendJson(res, 400, { error: 'bad callSid' });
-    return;
-  }
-  const snapshot = ctx.registry.find(callSid);
-  if (snapshot === null) sendJson(res, 404, { error: 'no such call' });
-  else sendJson(res, 200, snapshot, ctx.secrets);
-}
-
 /**
  * The /media upgrade: refused (403 / 503 / 404) before any call exists, or handed to `onCall`.
- * handleUpgrade completes synchronously here (no verifyClient, no permessage-deflate), so the
- * capacity check cannot be raced by a burst of upgrades.
+ * Capacity here is the started calls: a socket holds a call slot only once a valid start admitted
+ * it (start-admission.ts), so the 503 is the common case and a start past it gets 1013. Sockets
+ * awaiting their start are bounded on their own: past the bound the oldest is let go, so a crowd
+ * of strangers that never start cannot keep a real call (which starts within a round trip) out.
  */
 export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: (socket: WebSocket) => void): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
@@ -163,10 +170,10 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
       return;
     }
     if (ctx.authToken !== '') {
-      const signedUrl = requestUrlAsTwilioSaw(req, ctx.publicUrl, true);
-      if (!validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
+      const signedUrl = signedRequestUrl(req, ctx, true);
+      if (signedUrl === null || !validateTwilioSignature(ctx.authToken, headerValue(req.headers[TWILIO_SIGNATURE_HEADER]), signedUrl)) {
         ctx.refusals.rejectedSignatures += 1;
-        ctx.logger.warn('call refused: bad Twilio signature', { path, remote: req.socket.remoteAddress, hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined });
+        ctx.logger.warn('call refused: bad Twilio signature', { path, remote: clientAddress(req, ctx.trustProxy), hasSignature: req.headers[TWILIO_SIGNATURE_HEADER] !== undefined, ...(signedUrl === null ? { hostNotOurs: true } : {}) });
         rejectUpgrade(socket, 403, 'Forbidden');
         return;
       }
@@ -175,15 +182,27 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
-    const liveCalls = ctx.registry.liveCount;
+    const liveCalls = ctx.registry.startedCount;
     if (liveCalls >= ctx.maxCalls) {
       ctx.refusals.rejectedAtCapacity += 1;
       ctx.logger.warn('call refused: at capacity', { liveCalls, maxCalls: ctx.maxCalls });
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
+    if (ctx.registry.awaitingStartCount >= ctx.maxAwaitingStart) evictOldestAwaiting(ctx);
     wss.handleUpgrade(req, socket, head, onCall);
   };
+}
+
+function evictOldestAwaiting(ctx: RouteContext): void {
+  const oldest = ctx.registry.oldestAwaitingStart();
+  if (oldest === null) return;
+  ctx.refusals.evictedBeforeStart += 1;
+  // A crowd of strangers makes one of these per socket: the first ones, then every 1000th.
+  if (isLoggedOccurrence(ctx.refusals.evictedBeforeStart)) {
+    ctx.logger.warn('too many sockets awaiting start; closing the oldest', { maxAwaitingStart: ctx.maxAwaitingStart, evicted: ctx.refusals.evictedBeforeStart });
+  }
+  oldest.close('too many streams awaiting start', CLOSE_CODE.tryAgainLater);
 }
 
 /**
@@ -208,17 +227,8 @@ function rejectUpgrade(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
-/** `scrub`: the secrets (and key-like strings) to redact; a call record can quote what a peer sent. */
-function sendJson(res: http.ServerResponse, status: number, body: unknown, scrub?: readonly string[]): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json' }).end(scrub === undefined ? json : redactSecrets(json, scrub));
-}
 
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  return v4.startsWith('127.') || address === '::1';
-}
+export { isLoopbackAddress } from './origin.js';
 
 /** Resolves null as soon as the body passes `limit`; nothing past it is kept. */
 function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {

@@ -114,11 +114,13 @@ export function publicPathPrefix(publicUrl: URL | null): string {
 
 /**
  * The URL Twilio requested, as Twilio saw it. Behind a TLS-terminating proxy this server sees
- * plain http, so the scheme and host come from `publicUrl` when set (else X-Forwarded-Proto and
- * Host); path and query come from the request, under the public URL's path prefix when the
- * proxy stripped it. A WebSocket upgrade is always wss://: Twilio dials nothing else (31922).
+ * plain http, so the scheme and host come from `publicUrl` when set (else Host, and the scheme
+ * from X-Forwarded-Proto when `trustForwardedProto`: any peer can send that header, so only a
+ * server told it sits behind a proxy believes it); path and query come from the request, under
+ * the public URL's path prefix when the proxy stripped it. A WebSocket upgrade is always wss://:
+ * Twilio dials nothing else (31922).
  */
-export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: URL | null, websocket: boolean): string {
+export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: URL | null, websocket: boolean, trustForwardedProto = false): string {
   let path = req.url ?? '/';
   if (!path.startsWith('/')) path = `/${path}`;
   let scheme: string;
@@ -129,7 +131,7 @@ export function requestUrlAsTwilioSaw(req: IncomingMessage, publicUrl: URL | nul
     const prefix = publicPathPrefix(publicUrl);
     if (prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`) && !path.startsWith(`${prefix}?`)) path = `${prefix}${path}`;
   } else {
-    const forwarded = headerValue(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase();
+    const forwarded = trustForwardedProto ? headerValue(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase() : undefined;
     scheme = forwarded === 'http' || forwarded === 'https' ? forwarded : 'http';
     host = headerValue(req.headers.host) ?? 'localhost';
   }

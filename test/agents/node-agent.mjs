@@ -6,7 +6,12 @@
 // else OpenAI's), the key from OPENAI_API_KEY, signatures are checked with the official `twilio`
 // package when TWILIO_AUTH_TOKEN is set.
 //
-// Healthy by default. `--bug NAME` (repeatable, or AGENT_BUGS=a,b) plants one real-world fault:
+// Healthy by default, and careful the way a production agent is about interruptions: server VAD
+// with interrupt_response off (the model would cancel at the first sound), and an answer is cut
+// only once the caller has talked over it for half a second of voiced audio (LiveKit Agents'
+// min_interruption_duration default), so a backchannel ("mm-hmm") does not stop it; a cut is
+// clear + truncate at what the caller heard + response.cancel, and the cut answer's late deltas
+// are dropped. `--bug NAME` (repeatable, or AGENT_BUGS=a,b) plants one real-world fault:
 //   outbound-counter    per-call counters are set up on the inbound path only (Direction from the
 //                       webhook, stored by CallSid): outbound calls hit a TypeError
 //   drop-early-audio    caller audio is forwarded only once the model socket is open; the rest is lost
@@ -16,7 +21,7 @@
 //   double-response     response.create on every speech_stopped, though server VAD already made one
 //   slow-answer         holds each answer's audio 2.5 s before sending it
 //   burst-deaf          treats "all audio sent" as "finished speaking": deaf to barge-in after that
-//   stops-on-any-sound  clears and truncates on any caller sound, a short "mm-hmm" included
+//   stops-on-any-sound  clears and truncates on any caller sound while talking, a short "mm-hmm" included
 //   ignores-dtmf        key presses are not passed to the model
 //
 // `--model-format pcm` (not a bug: a second healthy way) speaks 24 kHz PCM16 to the model, as
@@ -35,6 +40,9 @@ const MODEL = process.env.OPENAI_REALTIME_MODEL ?? 'gpt-realtime';
 const AUTH_TOKEN = process.env.TWILIO_AUTH_TOKEN ?? '';
 const INSTRUCTIONS = 'You are a friendly phone assistant. Keep answers short.';
 const MULAW_BYTES_PER_MS = 8;
+/** Voiced caller audio over an answer before it is cut: less is a backchannel. */
+const MIN_INTERRUPTION_MS = 500;
+const FRAME_MS = 20;
 
 function parseArgs(argv) {
   const args = { port: Number(process.env.PORT ?? 0), host: '127.0.0.1', bugs: new Set((process.env.AGENT_BUGS ?? '').split(',').filter(Boolean)), modelFormat: 'pcmu' };
@@ -154,12 +162,18 @@ function handleCall(twilioWs) {
   let latestMediaTimestamp = 0;
   let sessionConfigured = false;
   const pendingAudio = [];
+  const pendingKeys = [];
   // The answer being played: its model item, how much audio went out, and how much the caller
   // has heard (confirmed by the marks Twilio echoes after playing the audio before them).
   let currentItem = null;
   let sentMs = 0;
   let heardMs = 0;
   let speaking = false;
+  // The caller started talking over the answer: how much voiced audio so far (null: not now).
+  let interruptingMs = null;
+  let cutItem = null;
+  let responding = false;
+  let answerAfterResponse = false;
   const marks = [];
   let markSeq = 0;
   let heldAudio = [];
@@ -174,7 +188,7 @@ function handleCall(twilioWs) {
   const greet = () => {
     greetPending = false;
     sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Greet the person you called.' }] } });
-    sendModel({ type: 'response.create' });
+    createResponse();
   };
 
   const configureSession = () => {
@@ -185,7 +199,7 @@ function handleCall(twilioWs) {
         instructions: INSTRUCTIONS,
         output_modalities: ['audio'],
         audio: {
-          input: { format: MODEL_AUDIO_FORMAT, turn_detection: { type: 'server_vad' } },
+          input: { format: MODEL_AUDIO_FORMAT, turn_detection: { type: 'server_vad', interrupt_response: false } },
           output: { format: MODEL_AUDIO_FORMAT, voice: 'alloy' },
         },
       },
@@ -193,6 +207,7 @@ function handleCall(twilioWs) {
     sessionConfigured = true;
     if (greetPending) greet();
     for (const payload of pendingAudio.splice(0)) sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(payload) });
+    for (const digit of pendingKeys.splice(0)) tellKey(digit);
   };
 
   modelWs.on('open', () => {
@@ -220,13 +235,27 @@ function handleCall(twilioWs) {
     sendToTwilio({ event: 'mark', streamSid, mark: { name } });
   };
 
+  const createResponse = () => {
+    // One response at a time: a second response.create while one is active is an error.
+    if (responding) {
+      answerAfterResponse = true;
+      return;
+    }
+    responding = true;
+    sendModel({ type: 'response.create' });
+  };
+
   const interrupt = () => {
+    interruptingMs = null;
     if (currentItem === null) return;
     const audioEndMs = bug('stale-truncate') ? sentMs : heardMs;
+    // Cancel first: truncating the item still being made ends its response too.
+    if (responding) sendModel({ type: 'response.cancel' });
     sendModel({ type: 'conversation.item.truncate', item_id: currentItem, content_index: 0, audio_end_ms: Math.round(audioEndMs) });
     sendToTwilio({ event: 'clear', streamSid });
     marks.length = 0;
     heldAudio = [];
+    cutItem = currentItem;
     currentItem = null;
     speaking = false;
   };
@@ -240,7 +269,12 @@ function handleCall(twilioWs) {
       return;
     }
     switch (event.type) {
+      case 'response.created':
+        responding = true;
+        break;
       case 'response.output_audio.delta':
+        // The answer the caller cut off may still send a few deltas: they must not play.
+        if (event.item_id === cutItem) break;
         if (event.item_id !== currentItem) {
           currentItem = event.item_id;
           sentMs = 0;
@@ -260,13 +294,21 @@ function handleCall(twilioWs) {
         else forwardAudio(event.delta);
         break;
       case 'response.done':
+        responding = false;
         // The model has sent everything; with burst-deaf that is taken as "done speaking".
         if (bug('burst-deaf')) speaking = false;
+        if (answerAfterResponse) {
+          answerAfterResponse = false;
+          createResponse();
+        }
         break;
       case 'input_audio_buffer.speech_started':
-        if (speaking) interrupt();
+        // Maybe an interruption: it is one once the caller has kept talking (onMedia counts).
+        if (speaking) interruptingMs = 0;
         break;
       case 'input_audio_buffer.speech_stopped':
+        // The caller stopped before it was an interruption: a backchannel, the answer goes on.
+        interruptingMs = null;
         if (bug('double-response')) sendModel({ type: 'response.create' });
         break;
       case 'error':
@@ -283,6 +325,12 @@ function handleCall(twilioWs) {
     latestMediaTimestamp = Number(media.timestamp);
     stats.framesIn += 1;
     if (bug('stops-on-any-sound') && speaking && isSound(media.payload)) interrupt();
+    // An answer that has finished playing meanwhile has nothing left to cut.
+    if (!speaking) interruptingMs = null;
+    if (interruptingMs !== null && isSound(media.payload)) {
+      interruptingMs += FRAME_MS;
+      if (interruptingMs >= MIN_INTERRUPTION_MS) interrupt();
+    }
     if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) {
       sendModel({ type: 'input_audio_buffer.append', audio: toModelAudio(media.payload) });
     } else if (!bug('drop-early-audio')) {
@@ -313,11 +361,17 @@ function handleCall(twilioWs) {
     if (marks.length === 0 && !bug('burst-deaf')) speaking = false;
   };
 
+  const tellKey = (digit) => {
+    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `The caller pressed ${digit}.` }] } });
+    createResponse();
+  };
+
   const onDtmf = (digit) => {
     stats.digits += digit;
     if (bug('ignores-dtmf')) return;
-    sendModel({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `The caller pressed ${digit}.` }] } });
-    sendModel({ type: 'response.create' });
+    // A key pressed before the session is set up waits for it, as early audio does.
+    if (modelWs.readyState === WebSocket.OPEN && sessionConfigured) tellKey(digit);
+    else pendingKeys.push(digit);
   };
 
   twilioWs.on('message', (message) => {

@@ -8,8 +8,11 @@ ways, server VAD). It knows nothing of callsim: the model URL comes from CALLSIM
 variable), and signatures are checked with the official twilio package when TWILIO_AUTH_TOKEN is
 set. Only Debian packages: python3-aiohttp, python3-twilio.
 
-Healthy by default. --bug NAME (repeatable, or AGENT_BUGS=a,b) plants one real-world fault; the
-names and faults are those of node-agent.mjs beside this file.
+Healthy by default, and careful about interruptions as node-agent.mjs is: server VAD with
+interrupt_response off, an answer cut only after half a second of voiced caller audio over it (a
+backchannel does not stop it), a cut is clear + truncate + response.cancel, and the cut answer's
+late deltas are dropped. --bug NAME (repeatable, or AGENT_BUGS=a,b) plants one real-world fault;
+the names and faults are those of node-agent.mjs beside this file.
 
     /usr/bin/python3 test/agents/python_agent.py --port 0   -> "listening on http://127.0.0.1:PORT"
 """
@@ -33,6 +36,9 @@ MODEL = os.environ.get('OPENAI_REALTIME_MODEL', 'gpt-realtime')
 AUTH_TOKEN = os.environ.get('TWILIO_AUTH_TOKEN', '')
 INSTRUCTIONS = 'You are a friendly phone assistant. Keep answers short.'
 MULAW_BYTES_PER_MS = 8
+# Voiced caller audio over an answer before it is cut: less is a backchannel.
+MIN_INTERRUPTION_MS = 500
+FRAME_MS = 20
 
 BUGS = set()
 CALLS_BY_SID = {}
@@ -81,10 +87,16 @@ class Call:
         self.stats = None
         self.session_configured = False
         self.pending_audio = []
+        self.pending_keys = []
         self.current_item = None
         self.sent_ms = 0.0
         self.heard_ms = 0.0
         self.speaking = False
+        # The caller started talking over the answer: voiced ms so far (None: not now).
+        self.interrupting_ms = None
+        self.cut_item = None
+        self.responding = False
+        self.answer_after_response = False
         self.marks = []
         self.mark_seq = 0
         self.held_audio = []
@@ -107,7 +119,7 @@ class Call:
                 'instructions': INSTRUCTIONS,
                 'output_modalities': ['audio'],
                 'audio': {
-                    'input': {'format': {'type': 'audio/pcmu'}, 'turn_detection': {'type': 'server_vad'}},
+                    'input': {'format': {'type': 'audio/pcmu'}, 'turn_detection': {'type': 'server_vad', 'interrupt_response': False}},
                     'output': {'format': {'type': 'audio/pcmu'}, 'voice': 'alloy'},
                 },
             },
@@ -120,6 +132,9 @@ class Call:
         pending, self.pending_audio = self.pending_audio, []
         for payload in pending:
             await self.send_model({'type': 'input_audio_buffer.append', 'audio': payload})
+        keys, self.pending_keys = self.pending_keys, []
+        for digit in keys:
+            await self.tell_key(digit)
 
     async def start_session(self):
         if 'late-session-update' in BUGS:
@@ -136,6 +151,14 @@ class Call:
             return
         self.greeted = True
         await self.send_model({'type': 'conversation.item.create', 'item': {'type': 'message', 'role': 'user', 'content': [{'type': 'input_text', 'text': 'Greet the person you called.'}]}})
+        await self.create_response()
+
+    async def create_response(self):
+        # One response at a time: a second response.create while one is active is an error.
+        if self.responding:
+            self.answer_after_response = True
+            return
+        self.responding = True
         await self.send_model({'type': 'response.create'})
 
     async def forward_audio(self, delta):
@@ -147,13 +170,18 @@ class Call:
         await self.send_twilio({'event': 'mark', 'streamSid': self.stream_sid, 'mark': {'name': name}})
 
     async def interrupt(self):
+        self.interrupting_ms = None
         if self.current_item is None:
             return
         audio_end_ms = self.sent_ms if 'stale-truncate' in BUGS else self.heard_ms
+        # Cancel first: truncating the item still being made ends its response too.
+        if self.responding:
+            await self.send_model({'type': 'response.cancel'})
         await self.send_model({'type': 'conversation.item.truncate', 'item_id': self.current_item, 'content_index': 0, 'audio_end_ms': round(audio_end_ms)})
         await self.send_twilio({'event': 'clear', 'streamSid': self.stream_sid})
         self.marks.clear()
         self.held_audio.clear()
+        self.cut_item = self.current_item
         self.current_item = None
         self.speaking = False
 
@@ -166,7 +194,12 @@ class Call:
 
     async def on_model_event(self, event):
         kind = event.get('type')
-        if kind == 'response.output_audio.delta':
+        if kind == 'response.created':
+            self.responding = True
+        elif kind == 'response.output_audio.delta':
+            # The answer the caller cut off may still send a few deltas: they must not play.
+            if event.get('item_id') == self.cut_item:
+                return
             if event.get('item_id') != self.current_item:
                 self.current_item = event.get('item_id')
                 self.sent_ms = 0.0
@@ -182,12 +215,19 @@ class Call:
             else:
                 await self.forward_audio(event['delta'])
         elif kind == 'response.done':
+            self.responding = False
             if 'burst-deaf' in BUGS:
                 self.speaking = False
+            if self.answer_after_response:
+                self.answer_after_response = False
+                await self.create_response()
         elif kind == 'input_audio_buffer.speech_started':
+            # Maybe an interruption: it is one once the caller has kept talking (on_media counts).
             if self.speaking:
-                await self.interrupt()
+                self.interrupting_ms = 0
         elif kind == 'input_audio_buffer.speech_stopped':
+            # The caller stopped before it was an interruption: a backchannel, the answer goes on.
+            self.interrupting_ms = None
             if 'double-response' in BUGS:
                 await self.send_model({'type': 'response.create'})
         elif kind == 'error':
@@ -213,6 +253,13 @@ class Call:
         self.stats['frames_in'] += 1
         if 'stops-on-any-sound' in BUGS and self.speaking and is_sound(media['payload']):
             await self.interrupt()
+        # An answer that has finished playing meanwhile has nothing left to cut.
+        if not self.speaking:
+            self.interrupting_ms = None
+        if self.interrupting_ms is not None and is_sound(media['payload']):
+            self.interrupting_ms += FRAME_MS
+            if self.interrupting_ms >= MIN_INTERRUPTION_MS:
+                await self.interrupt()
         if self.session_configured:
             await self.send_model({'type': 'input_audio_buffer.append', 'audio': media['payload']})
         elif 'drop-early-audio' not in BUGS:
@@ -228,12 +275,19 @@ class Call:
                     self.speaking = False
                 return
 
+    async def tell_key(self, digit):
+        await self.send_model({'type': 'conversation.item.create', 'item': {'type': 'message', 'role': 'user', 'content': [{'type': 'input_text', 'text': f'The caller pressed {digit}.'}]}})
+        await self.create_response()
+
     async def on_dtmf(self, digit):
         self.stats['digits'] += digit
         if 'ignores-dtmf' in BUGS:
             return
-        await self.send_model({'type': 'conversation.item.create', 'item': {'type': 'message', 'role': 'user', 'content': [{'type': 'input_text', 'text': f'The caller pressed {digit}.'}]}})
-        await self.send_model({'type': 'response.create'})
+        # A key pressed before the session is set up waits for it, as early audio does.
+        if self.session_configured:
+            await self.tell_key(digit)
+        else:
+            self.pending_keys.append(digit)
 
 
 def is_sound(payload_base64):

@@ -57,6 +57,17 @@ export class FakeBridge implements ModelBridge {
     if (this.state === 'ready') this.truncations.push({ itemId, audioEndMs });
   }
 
+  readonly userInputs: string[] = [];
+  responsesCancelled = 0;
+
+  cancelResponse(): void {
+    if (this.state === 'ready') this.responsesCancelled += 1;
+  }
+
+  userInput(text: string): void {
+    if (this.state === 'ready') this.userInputs.push(text);
+  }
+
   close(): void {
     if (this.state === 'closed') return;
     this.closedByCall = true;

@@ -13,6 +13,7 @@ import {
   startMessage,
   type SidPrefix,
   type StartDetails,
+  type StreamIds,
   type TwilioOutboundMessage,
 } from '../../src/twilio/codec.js';
 
@@ -33,25 +34,37 @@ export class RawTwilio {
   readonly ws: WebSocket;
   readonly received: TwilioOutboundMessage[] = [];
   readonly unparsable: string[] = [];
-  private readonly ids = newStreamIds();
-  readonly callSid = this.ids.callSid;
-  readonly streamSid = this.ids.streamSid;
+  private readonly ids: StreamIds;
+  readonly callSid: string;
+  readonly streamSid: string;
   closeCode: number | null = null;
-  private readonly frames = new InboundFrameBuilder(this.ids);
+  closeReason = '';
+  private readonly frames: InboundFrameBuilder;
   private listeners: Array<() => void> = [];
+  private readonly parameters: Record<string, string>;
   readonly opened: Promise<void>;
   readonly closed: Promise<number>;
 
-  /** `headers`: extra upgrade headers (e.g. X-Twilio-Signature). */
-  constructor(url: string, options: { headers?: Record<string, string> } = {}) {
+  /**
+   * `headers`: extra upgrade headers (e.g. X-Twilio-Signature); `ids`: the call's SIDs when they
+   * must be known before it dials (a signed webhook names the CallSid first); `parameters`: the
+   * <Parameter>s its start carries besides the direction.
+   */
+  constructor(url: string, options: { headers?: Record<string, string>; ids?: StreamIds; parameters?: Record<string, string> } = {}) {
+    this.ids = options.ids ?? newStreamIds();
+    this.callSid = this.ids.callSid;
+    this.streamSid = this.ids.streamSid;
+    this.frames = new InboundFrameBuilder(this.ids);
+    this.parameters = options.parameters ?? {};
     this.ws = new WebSocket(url, options.headers ? { headers: options.headers } : {});
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
     });
     this.closed = new Promise((resolve) => {
-      this.ws.on('close', (code) => {
+      this.ws.on('close', (code, reason) => {
         this.closeCode = code;
+        this.closeReason = reason.toString();
         resolve(code);
         this.notify();
       });
@@ -106,7 +119,7 @@ export class RawTwilio {
 
   /** `start` for this stream; other SIDs make the odd second start a test may want. */
   start(direction: 'inbound' | 'outbound' | undefined, callSid = this.callSid, streamSid = this.streamSid): void {
-    const details: StartDetails = { customParameters: direction ? { direction } : {} };
+    const details: StartDetails = { customParameters: { ...this.parameters, ...(direction ? { direction } : {}) } };
     if (callSid === this.callSid && streamSid === this.streamSid) {
       this.send(this.frames.start(details));
       return;

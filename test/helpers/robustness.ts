@@ -5,6 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { CallSnapshot } from '../../src/server/call-snapshot.js';
 import { startMediaServer, type RunningMediaServer } from '../../src/server/media-server.js';
+import { STREAM_TOKEN_PARAMETER } from '../../src/server/stream-token.js';
+import { newStreamIds, type StreamIds } from '../../src/twilio/codec.js';
+import { TWILIO_SIGNATURE_HEADER, computeTwilioSignature, formParams } from '../../src/twilio/signature.js';
 import { RawTwilio, SILENT_FRAME, eventually, loudFrame, sleep } from './raw-twilio.js';
 
 export interface CapturedLog {
@@ -23,13 +26,33 @@ export function captureLog(secrets: string[] = []): CapturedLog {
   return { logger, lines, records, forCall: (callSid) => records().filter((r) => r.callSid === callSid) };
 }
 
+/** How a call dials: upgrade headers, its SIDs, the <Parameter>s its start carries. */
+export interface Dialling {
+  headers?: Record<string, string>;
+  ids?: StreamIds;
+  parameters?: Record<string, string>;
+}
+
+/**
+ * What Twilio does before it streams a call to a server that checks signatures: the signed
+ * webhook for a CallSid, whose TwiML carries that call's stream token, then the upgrade signed
+ * over the wss:// stream URL. `host`: the host both are signed for.
+ */
+export async function signedDialling(server: RunningMediaServer, authToken: string, host = `127.0.0.1:${server.port}`): Promise<Required<Dialling> & { twiml: string }> {
+  const ids = newStreamIds();
+  const body = `AccountSid=${ids.accountSid}&CallSid=${ids.callSid}&Direction=inbound`;
+  const signature = computeTwilioSignature(authToken, `http://${host}/twiml`, formParams(body));
+  const res = await fetch(`${server.httpUrl}/twiml`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', [TWILIO_SIGNATURE_HEADER]: signature } });
+  const twiml = await res.text();
+  if (res.status !== 200) throw new Error(`signed /twiml answered ${res.status}: ${twiml}`);
+  const token = new RegExp(`<Parameter name="${STREAM_TOKEN_PARAMETER}" value="([^"]+)"/>`).exec(twiml)?.[1];
+  if (token === undefined) throw new Error(`no stream token in the TwiML: ${twiml}`);
+  return { headers: { [TWILIO_SIGNATURE_HEADER]: computeTwilioSignature(authToken, `wss://${host}/media`) }, ids, parameters: { [STREAM_TOKEN_PARAMETER]: token }, twiml };
+}
+
 /** A call past `connected` + `start`, ready for media. */
-export async function startedCall(
-  server: RunningMediaServer,
-  direction: 'inbound' | 'outbound' = 'inbound',
-  headers?: Record<string, string>,
-): Promise<RawTwilio> {
-  const call = new RawTwilio(server.wsUrl, headers ? { headers } : {});
+export async function startedCall(server: RunningMediaServer, direction: 'inbound' | 'outbound' = 'inbound', dialling: Dialling = {}): Promise<RawTwilio> {
+  const call = new RawTwilio(server.wsUrl, dialling);
   await call.opened;
   call.connected();
   call.start(direction);
@@ -69,8 +92,8 @@ export class Bystander {
 }
 
 /** A whole healthy call: speech, a model answer played back, stop. Returns its final record. */
-export async function healthyCall(server: RunningMediaServer, headers?: Record<string, string>): Promise<{ snapshot: CallSnapshot; mediaReceived: number; closeCode: number }> {
-  const call = await startedCall(server, 'inbound', headers);
+export async function healthyCall(server: RunningMediaServer, dialling: Dialling = {}): Promise<{ snapshot: CallSnapshot; mediaReceived: number; closeCode: number }> {
+  const call = await startedCall(server, 'inbound', dialling);
   for (let i = 0; i < 50; i++) {
     call.sendMedia(i < 15 ? loudFrame(i) : SILENT_FRAME);
     await sleep(20);

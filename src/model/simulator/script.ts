@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { yamlPosition } from '../../text/yaml-position.js';
 import { decodeWavToMono8k, WavInputError } from '../../audio/wav.js';
 
 const ms = (max: number) => z.number().int().min(0).max(max);
@@ -137,18 +138,6 @@ export class LoadedModelScript {
   }
 }
 
-function position(doc: Document, counter: LineCounter, path: ReadonlyArray<PropertyKey>): string {
-  // The deepest node of the path that exists: a missing key is reported where its parent is.
-  for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) {
-      const { line, col } = counter.linePos(node.range[0]);
-      return `${line}:${col}`;
-    }
-  }
-  return '1:1';
-}
-
 /** Parses and validates a script's text (JSON or YAML); errors carry `file:line:col`. */
 export function parseModelScript(text: string, file: string): LoadedModelScript {
   const counter = new LineCounter();
@@ -159,7 +148,7 @@ export function parseModelScript(text: string, file: string): LoadedModelScript 
   const value: unknown = doc.toJS();
   const parsed = modelScriptSchema.safeParse(value ?? {});
   if (!parsed.success) {
-    throw new ModelScriptError(file, parsed.error.issues.map((i) => `${file}:${position(doc, counter, i.path)}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`));
+    throw new ModelScriptError(file, parsed.error.issues.map((i) => `${file}:${yamlPosition(doc, counter, i.path)}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`));
   }
   return new LoadedModelScript(parsed.data, dirname(resolve(file)), file).load();
 }

@@ -6,7 +6,7 @@
 // conversation), responses.ts and response.ts (what the model says), config.ts (session
 // config), errors.ts (the real API's errors), script.ts (the model script), transcripts.ts
 // (recognising fixture clips), record.ts (the session record), faults.ts. It may import
-// src/audio/ and src/ticker.ts; nothing outside src/model/ imports its files but this one.
+// src/audio/, src/text/ and src/ticker.ts; nothing outside src/model/ imports its files but this one.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Server } from 'node:net';

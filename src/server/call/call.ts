@@ -17,6 +17,7 @@ import type { Logger } from '../../log.js';
 import type { ModelBridgeFactory } from '../../model/bridge.js';
 import type { CallSnapshot } from '../call-snapshot.js';
 import { CLOSE_CODE } from '../close-code.js';
+import type { AdmitStart, StartRefusal, StartRequest } from './admission.js';
 import type { CallMetrics } from '../metrics.js';
 import { BargeIn } from './barge-in.js';
 import type { CallBoundary, CallEnding } from './boundary.js';
@@ -46,6 +47,8 @@ export interface CallDeps {
   ticker: PlayoutTicker;
   logger: Logger;
   config: CallConfig;
+  /** The server's say on a valid start (stream token, a callSid already live, capacity). */
+  admitStart: AdmitStart;
   /**
    * Called when the call is over, with its final snapshot; called again (rarely, bounded) if a
    * frame still in flight after the end adds an error to the record.
@@ -67,15 +70,18 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   private readonly uplink: Uplink;
   private readonly playout: Playout;
   private readonly bargeIn: BargeIn;
+  /** performance.now() the socket was accepted: the start deadline runs from here. */
+  readonly openedAt: number;
 
   constructor(private readonly deps: CallDeps) {
+    this.openedAt = performance.now();
     const { socket, config, logger } = deps;
     this.record = new CallRecord(logger, deps.modelBackend, config.backlogWarnIntervalMs, deps.metrics);
     this.lifecycle = new CallLifecycle(this.record);
     this.link = new ModelLink(deps.modelFactory, config, this.record, logger, this, this);
     this.uplink = new Uplink(config, this.link, this.record, logger, this);
     this.playout = new Playout(socket, deps.ticker, config, this.record, logger, this);
-    this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger);
+    this.bargeIn = new BargeIn(this.playout, this.link, this.record, logger, config.bargeInMinSpeechMs);
     this.inbound = new TwilioInbound(this.lifecycle, this.record, logger, this);
     const inbound = this.inbound;
     socket.on('message', (data, isBinary) => this.run(inbound, inbound.dispatch, data as Buffer, isBinary));
@@ -91,9 +97,9 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     return this.record.callSid;
   }
 
-  /** performance.now() of the last frame from Twilio (the registry's idle sweep reads it). */
+  /** performance.now() of the start or the last audio from Twilio (the registry's idle sweep reads it). */
   get lastInboundAt(): number {
-    return this.inbound.lastFrameAt;
+    return this.inbound.lastMediaAt;
   }
 
   get phase(): CallPhase {
@@ -124,13 +130,17 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
   snapshot(): CallSnapshot {
     return this.record.snapshot({
       state: this.lifecycle.reported,
-      // After the end, toModel is the caller audio that never reached the model.
-      queues: { toTwilio: this.playout.framesQueued, toModel: this.uplink.queuedChunks },
+      // After the end, toModel is the caller audio that never reached the model, toTwilio the model audio that never went out.
+      queues: { toTwilio: this.playout.framesNotSent ?? this.playout.framesQueued, toModel: this.uplink.queuedChunks },
       modelState: this.link.reported,
     });
   }
 
   // ---- Twilio's events (InboundRoutes) -------------------------------------------------------
+
+  admitStart(request: StartRequest): StartRefusal | null {
+    return this.deps.admitStart(request);
+  }
 
   onStart(start: AcceptedStart): void {
     if (!this.lifecycle.move('live')) return;
@@ -147,6 +157,12 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
 
   onMedia(payload: string, bytes: number): void {
     this.uplink.forward(payload, bytes, this.inbound.lastFrameAt);
+    this.bargeIn.onCallerAudio(payload);
+  }
+
+  onDtmf(digit: string): void {
+    // A key press is the caller's turn too: the model is told, and answers it.
+    if (this.lifecycle.phase === 'live') this.link.userInput(`The caller pressed ${digit} on the keypad.`);
   }
 
   onMark(name: string): void {
@@ -178,6 +194,10 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     if (this.lifecycle.phase === 'live') this.bargeIn.onSpeechStarted();
   }
 
+  onSpeechStopped(): void {
+    this.bargeIn.onSpeechStopped();
+  }
+
   onResponseDone(): void {
     if (this.lifecycle.phase === 'live') this.playout.endAnswer();
   }
@@ -201,19 +221,20 @@ export class Call implements CallBoundary, CallEnding, InboundRoutes, ModelLinkE
     const record = this.record;
     record.endedAt = new Date();
     record.endReason = reason;
-    this.playout.release();
+    const unsentTwilioAudio = this.playout.release();
     const unsentModelAudio = this.uplink.finish();
     this.link.close();
     const socket = this.deps.socket;
     if (socket.readyState === socket.OPEN) socket.close(code, reason.slice(0, MAX_CLOSE_REASON_CHARS));
     this.lifecycle.move(draining === 'stopping' ? 'stopped' : 'closed');
-    // Audio the model never got is released but stays counted (snapshot queues.toModel, this line).
+    // Audio that never went out, either way, is released but stays counted (snapshot queues, this line).
     this.deps.logger.info('call ended', {
       callSid: record.callSid,
       direction: record.direction,
       reason,
       ...record.counters,
       unsentModelAudio,
+      unsentTwilioAudio,
       errors: record.errorCount,
     });
     this.deps.onFinished(this);

@@ -28,6 +28,11 @@ export interface CallConfig {
   modelHighWaterBytes: number;
   /** Caller audio queued for the model beyond this ends the call: the model is not coming back. */
   maxPendingModelChunks: number;
+  /**
+   * Model audio queued for Twilio beyond this many frames ends the call (1011 "model audio
+   * overflow"): a model that runs away (endless or 10 MB deltas) must not grow one call without bound.
+   */
+  maxPendingTwilioFrames: number;
   /** End the call when Twilio has read nothing for this long while audio waits (0 = never). */
   twilioStallMs: number;
   /**
@@ -37,6 +42,12 @@ export interface CallConfig {
    * Twilio streams media continuously, so a batch fills every N × 20 ms.
    */
   modelAppendFrames: number;
+  /**
+   * Barge-in: the caller must talk over an answer this long (voiced audio ms, after the model
+   * heard speech start) before it is cut; less is a backchannel ("mm-hmm") and the answer goes on.
+   * 0 cuts at the first sound. LiveKit Agents' min_interruption_duration is 0.5 s by default too.
+   */
+  bargeInMinSpeechMs: number;
 }
 
 export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfig>({
@@ -53,6 +64,9 @@ export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfi
   modelHighWaterBytes: 1024 * 1024,
   // 60 s of 20 ms frames: far beyond any reconnect schedule, small enough to bound a flood.
   maxPendingModelChunks: 3000,
+  // The same 60 s the other way: a model may stream ahead of playback, not a minute ahead.
+  maxPendingTwilioFrames: 3000,
   twilioStallMs: 30_000,
   modelAppendFrames: 1,
+  bargeInMinSpeechMs: 500,
 });

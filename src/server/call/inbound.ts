@@ -5,16 +5,32 @@
 import type { Logger } from '../../log.js';
 import { FRAME_BYTES } from '../../audio/format.js';
 import { MAX_MESSAGE_BYTES, base64DecodedLength, parseTwilioMessage, type CallDirection, type MediaMessage, type StartMessage } from '../../twilio/codec.js';
+import type { AdmitStart } from './admission.js';
 import type { CallEnding } from './boundary.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { isLoggedOccurrence, type CallRecord } from './record.js';
 
-/** Twilio SIDs are 34 characters; anything much longer is not a SID and is not kept. */
-const MAX_SID_LENGTH = 64;
+/**
+ * What this server takes for a SID: letters and digits, at most 64 of them. Twilio's are a
+ * two-letter prefix and 32 hex digits; anything else (a newline, a non-Latin-1 character, 10 kB)
+ * is not a SID and never reaches a log line, a /calls answer or the model's HTTP header.
+ */
+const SID_SHAPE = /^[A-Za-z0-9]{1,64}$/;
+
+export function isSidShaped(value: string): boolean {
+  return SID_SHAPE.test(value);
+}
+
+/** A peer's SID as an error message may quote it: itself when SID-shaped, else only its length. */
+function quotedSid(value: string): string {
+  return isSidShaped(value) ? value : `a malformed SID of ${value.length} characters`;
+}
 /** Tracks and digits are logged, not trusted: at most this much of each. */
 const MAX_TRACKS_LOGGED = 4;
 const MAX_TRACK_CHARS = 32;
 const MAX_DIGIT_CHARS = 8;
+/** "Media Streams - WebSocket Messages", dtmf: one key, 0-9, * or #. */
+const DTMF_DIGIT = /^[0-9*#]$/;
 
 /** ws receiver errors by code: the call error recorded, the close code ws sent, the end reason. */
 const WS_FRAME_ERRORS: Readonly<Record<string, readonly [string, number, string]>> = {
@@ -35,15 +51,25 @@ export interface AcceptedStart {
 
 /** Where validated events go (the call). */
 export interface InboundRoutes extends CallEnding {
+  /** Asked before a valid start names the call: the server may refuse it (and the call ends). */
+  admitStart: AdmitStart;
   onStart(start: AcceptedStart): void;
   /** Accepted caller audio: valid base64 of `bytes` (> 0) bytes, already counted. */
   onMedia(payload: string, bytes: number): void;
   onMark(name: string): void;
+  /** A key the caller pressed (one of Twilio's digits 0-9, * and #). */
+  onDtmf(digit: string): void;
   onStop(): void;
 }
 
 export class TwilioInbound {
-  /** performance.now() of the last frame from Twilio: the server closes calls that go silent. */
+  /**
+   * performance.now() of the start, then of the last accepted audio: the server closes calls that
+   * go silent. Twilio streams media every 20 ms, silence included, so only audio counts: any other
+   * frame (a `connected` every 20 s) is cheap to send forever and must not keep a call slot.
+   */
+  lastMediaAt: number;
+  /** performance.now() the current frame was read from the socket (the forwarding latency starts there). */
   lastFrameAt: number;
 
   constructor(
@@ -52,7 +78,8 @@ export class TwilioInbound {
     private readonly logger: Logger,
     private readonly routes: InboundRoutes,
   ) {
-    this.lastFrameAt = performance.now();
+    this.lastMediaAt = performance.now();
+    this.lastFrameAt = this.lastMediaAt;
   }
 
   dispatch(data: Buffer, isBinary: boolean): void {
@@ -79,6 +106,8 @@ export class TwilioInbound {
         if (isLoggedOccurrence(this.record.counters.dtmfReceived)) {
           this.logger.info('dtmf', { callSid: this.record.callSid, digit: message.dtmf.digit.slice(0, MAX_DIGIT_CHARS), dtmfReceived: this.record.counters.dtmfReceived });
         }
+        // Only a digit Twilio sends reaches the model: anything else is a peer's text.
+        if (DTMF_DIGIT.test(message.dtmf.digit)) this.routes.onDtmf(message.dtmf.digit);
         return;
       case 'stop':
         return this.onStop();
@@ -106,10 +135,18 @@ export class TwilioInbound {
       return;
     }
     const start = message.start;
-    if (start.callSid.length > MAX_SID_LENGTH || start.streamSid.length > MAX_SID_LENGTH) {
-      this.record.protocolError('invalid_sid', `start with a callSid/streamSid of ${start.callSid.length}/${start.streamSid.length} characters; ignored`);
+    if (!isSidShaped(start.callSid) || !isSidShaped(start.streamSid)) {
+      this.record.protocolError('invalid_sid', `start with a callSid/streamSid that is not letters and digits (at most 64): ${quotedSid(start.callSid)} / ${quotedSid(start.streamSid)}; ignored`);
       return;
     }
+    const refusal = this.routes.admitStart({ callSid: start.callSid, customParameters: start.customParameters });
+    if (refusal !== null) {
+      // Never named: a refused start must not shadow the record of the call it claimed to be.
+      this.record.protocolError(refusal.code, refusal.message);
+      this.routes.close(refusal.reason, refusal.closeCode);
+      return;
+    }
+    this.lastMediaAt = this.lastFrameAt;
     // Named first, so everything recorded from here on (a bad direction too) carries the callSid.
     this.record.callSid = start.callSid;
     this.record.streamSid = start.streamSid;
@@ -133,7 +170,7 @@ export class TwilioInbound {
       return;
     }
     if (message.streamSid !== '' && message.streamSid !== this.record.streamSid) {
-      this.record.protocolError('wrong_stream_sid', `media for stream ${message.streamSid}, this call is ${this.record.streamSid}; ignored`);
+      this.record.protocolError('wrong_stream_sid', `media for stream ${quotedSid(message.streamSid)}, this call is ${this.record.streamSid}; ignored`);
       return;
     }
     // "Media Streams - WebSocket Messages": a fork with track="both_tracks" (or outbound_track)
@@ -156,6 +193,7 @@ export class TwilioInbound {
       this.record.protocolError('unexpected_payload_length', `media payload of ${bytes} bytes, expected ${FRAME_BYTES}`);
     }
     this.record.counters.audioInChunks += 1;
+    this.lastMediaAt = this.lastFrameAt;
     this.routes.onMedia(payload, bytes);
   }
 

@@ -41,10 +41,15 @@ export interface ModelLinkEvents {
   onOpen(first: boolean): void;
   onAudio(base64Audio: string, itemId: string): void;
   onSpeechStarted(): void;
+  /** The model heard the caller stop (a backchannel, if the barge-in had not cut yet). */
+  onSpeechStopped?(): void;
   onResponseDone(): void;
   /** The last reconnect failed too; `reason` is why the last session went. */
   onGaveUp(reason: string): void;
 }
+
+/** Key presses kept for a session still connecting; a flood past this is not kept. */
+const MAX_PENDING_INPUTS = 32;
 
 export type ModelLinkConfig = Pick<CallConfig, 'instructions' | 'voice' | 'modelReconnectDelaysMs'>;
 
@@ -57,6 +62,8 @@ export class ModelLink {
   private attempt: number;
   private sessionsOpened: number;
   private timer: NodeJS.Timeout | null;
+  /** Key presses that came before a session was ready. */
+  private readonly pendingInputs: string[] = [];
 
   constructor(
     private readonly factory: ModelBridgeFactory,
@@ -101,6 +108,17 @@ export class ModelLink {
 
   createResponse(): void {
     this.openBridge?.createResponse();
+  }
+
+  cancelResponse(): void {
+    this.openBridge?.cancelResponse();
+  }
+
+  /** A key press (or anything else that is not speech), told to the model, which answers it; kept until a session is ready, as audio is. */
+  userInput(text: string): void {
+    const bridge = this.openBridge;
+    if (bridge !== null) bridge.userInput(text);
+    else if (this.pendingInputs.length < MAX_PENDING_INPUTS) this.pendingInputs.push(text);
   }
 
   /** Cut the assistant item at what the caller heard (the session ignores it unless ready). */
@@ -160,6 +178,7 @@ export class ModelLink {
     this.attempt = 0;
     this.sessionsOpened += 1;
     this.events.onOpen(this.sessionsOpened === 1);
+    for (const text of this.pendingInputs.splice(0)) this.bridge?.userInput(text);
   }
 
   modelError(code: string, message: string): void {
@@ -215,6 +234,11 @@ class SessionListener implements ModelBridgeListener {
 
   onSpeechStarted(): void {
     if (this.link.isCurrent(this.session)) this.boundary.run(this.events, this.events.onSpeechStarted, undefined, undefined);
+  }
+
+  onSpeechStopped(): void {
+    const stopped = this.events.onSpeechStopped;
+    if (stopped !== undefined && this.link.isCurrent(this.session)) this.boundary.run(this.events, stopped, undefined, undefined);
   }
 
   onResponseDone(): void {

@@ -6,7 +6,7 @@
 import type { Logger } from '../../log.js';
 import type { SharedTicker, Tickable } from '../../ticker.js';
 import { FRAME_BYTES, FRAME_MS, mulawMs } from '../../audio/format.js';
-import { OutboundFrameBuilder } from '../../twilio/codec.js';
+import { OutboundFrameBuilder, base64DecodedLength } from '../../twilio/codec.js';
 import { formatPlayoutMark, parsePlayoutMark } from '../playout-mark.js';
 import { CLOSE_CODE } from '../close-code.js';
 import type { CallEnding } from './boundary.js';
@@ -17,6 +17,18 @@ import type { CallRecord } from './record.js';
 /** A mark every this many frames lets barge-in truncate close to where the caller stopped hearing. */
 export const FRAMES_PER_MARK = 10;
 const MARK_EVERY_MS = FRAMES_PER_MARK * FRAME_MS;
+
+/** A socket whose writes can be held and sent as one (net.Socket's cork/uncork). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/** ws keeps its net.Socket as `_socket` and has no public way to batch sends; a fake socket has none. */
+function wireOf(socket: PlayoutSocket): Corkable | null {
+  const raw = (socket as { _socket?: Partial<Corkable> })._socket;
+  return raw !== undefined && raw !== null && typeof raw.cork === 'function' && typeof raw.uncork === 'function' ? (raw as Corkable) : null;
+}
 
 /** The shared ticker, as far as playout subscribes to it. */
 export type PlayoutTicker = Pick<SharedTicker, 'subscribe' | 'unsubscribe'>;
@@ -50,7 +62,7 @@ type PlayoutState =
   | 'scheduled' //   audio or marks queued; on the ticker
   | 'released'; //   the call is over
 
-export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames'>;
+export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames' | 'maxPendingTwilioFrames'>;
 
 export class Playout implements Tickable {
   private state: PlayoutState;
@@ -66,6 +78,12 @@ export class Playout implements Tickable {
   private answers: number;
   /** performance.now() since when the socket has been above high water; null while it is not. */
   private blockedSince: number | null;
+  /** Frames of a delta refused for overflow: never queued, counted as not sent. */
+  private refusedFrames: number;
+  /** Frames that never went to Twilio, once released; null while the call runs. */
+  private unsent: number | null;
+  /** The socket under the WebSocket, corked for each tick's sends; null when there is none to reach. */
+  private readonly wire: Corkable | null;
 
   constructor(
     private readonly socket: PlayoutSocket,
@@ -73,7 +91,7 @@ export class Playout implements Tickable {
     private readonly config: PlayoutConfig,
     private readonly record: CallRecord,
     private readonly logger: Logger,
-    /** Ended when Twilio reads nothing for twilioStallMs (the socket is then dropped). */
+    /** Ended when Twilio reads nothing for twilioStallMs (the socket is then dropped), or when the model runs away. */
     private readonly call: CallEnding,
   ) {
     this.state = 'not-started';
@@ -85,11 +103,19 @@ export class Playout implements Tickable {
     this.answer = null;
     this.answers = 0;
     this.blockedSince = null;
+    this.refusedFrames = 0;
+    this.unsent = null;
+    this.wire = wireOf(socket);
   }
 
-  /** Frames waiting to go to Twilio. */
+  /** Frames waiting to go to Twilio (none once released). */
   get framesQueued(): number {
     return this.queuedFrames;
+  }
+
+  /** Once released: the frames that never went to Twilio (queued, or refused for overflow); null before. */
+  get framesNotSent(): number | null {
+    return this.unsent;
   }
 
   /** The stream is known: frames can be addressed to it. Once per call. */
@@ -100,8 +126,14 @@ export class Playout implements Tickable {
     this.schedule();
   }
 
-  /** A delta of the model's answer `itemId`: framed, marked, queued. */
+  /** A delta of the model's answer `itemId`: framed, marked, queued; past the bound, the call ends. */
   enqueueAudio(base64Audio: string, itemId: string): void {
+    // Counted before decoding: a 10 MB delta is refused without ever being decoded.
+    const incoming = Math.floor(((this.carry?.length ?? 0) + base64DecodedLength(base64Audio)) / FRAME_BYTES);
+    if (this.queuedFrames + incoming > this.config.maxPendingTwilioFrames) {
+      this.overflow(incoming);
+      return;
+    }
     if (this.answer === null || this.answer.id !== itemId) {
       this.endAnswer();
       this.answers += 1;
@@ -163,13 +195,15 @@ export class Playout implements Tickable {
     this.record.counters.clearsSent += 1;
   }
 
-  /** The call is over: off the ticker, everything queued let go. */
-  release(): void {
+  /** The call is over: off the ticker, everything queued let go (and counted). Returns the frames never sent. */
+  release(): number {
+    this.unsent ??= this.queuedFrames + this.refusedFrames;
     this.state = 'released';
     this.ticker.unsubscribe(this);
     this.queue.clear();
     this.queuedFrames = 0;
     this.carry = null;
+    return this.unsent;
   }
 
   /** Sends what is due, paced at real time; keeps (never drops) audio while the socket is backed up. */
@@ -182,6 +216,17 @@ export class Playout implements Tickable {
       this.record.internalError(err);
       return false;
     }
+  }
+
+  private overflow(incoming: number): void {
+    const limit = this.config.maxPendingTwilioFrames;
+    this.refusedFrames += incoming;
+    this.record.recordError(
+      'model_audio_overflow',
+      `${this.queuedFrames} frames of model audio wait for Twilio and a delta of ${incoming} more came (limit ${limit}, ${(limit * FRAME_MS) / 1000} s)`,
+    );
+    this.logger.error('model audio overflow; ending call', { callSid: this.record.callSid, queuedFrames: this.queuedFrames, refusedFrames: incoming, limit });
+    this.call.close('model audio overflow', CLOSE_CODE.internalError);
   }
 
   private schedule(): void {
@@ -209,19 +254,29 @@ export class Playout implements Tickable {
     if (this.playheadMs < now) this.playheadMs = now;
     const queue = this.queue;
     const until = now + this.config.sendLeadMs;
-    while (queue.size > 0 && this.playheadMs < until) {
-      if (socket.bufferedAmount > this.config.twilioHighWaterBytes) return this.backedUp(now);
-      this.blockedSince = null;
-      const item = queue.shift() as Buffer | string;
-      if (typeof item === 'string') {
-        socket.send(frames.mark(item));
-        this.record.counters.marksSent += 1;
-      } else {
-        socket.send(frames.media(item.toString('base64')));
-        if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
-        this.queuedFrames -= 1;
-        this.playheadMs += mulawMs(item.length);
+    // One write for the tick: the frames due and the mark behind them leave in one syscall.
+    const wire = this.wire;
+    wire?.cork();
+    try {
+      while (queue.size > 0) {
+        const item = queue.peek() as Buffer | string;
+        // Audio only up to the lead; a mark right behind the last frame takes no audio time and goes with it.
+        if (typeof item !== 'string' && this.playheadMs >= until) break;
+        if (socket.bufferedAmount > this.config.twilioHighWaterBytes) return this.backedUp(now);
+        this.blockedSince = null;
+        queue.shift();
+        if (typeof item === 'string') {
+          socket.send(frames.mark(item));
+          this.record.counters.marksSent += 1;
+        } else {
+          socket.send(frames.media(item.toString('base64')));
+          if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
+          this.queuedFrames -= 1;
+          this.playheadMs += mulawMs(item.length);
+        }
       }
+    } finally {
+      wire?.uncork();
     }
     return queue.size > 0 && this.state === 'scheduled' ? true : this.unschedule();
   }

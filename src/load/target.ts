@@ -1,0 +1,177 @@
+// The server a load runs against, and its model. A server command (any language) and the
+// built-in server (`callsim serve`, started as a command of its own so its CPU and memory are
+// read from /proc like any other server's) are started through the gate's target (process
+// group, readiness, strays) and given the load's own realtime simulator as their model, in their
+// environment: the simulator then witnesses the model leg (what reached the model) and stamps
+// nothing the server must know of. A URL target is reached as it is, with whatever model it has.
+import { startRealtimeSimulator, type RunningSimulator, type SimulatorSessionRecord } from '../model/simulator/simulator.js';
+import { LogCollector } from '../gate/crash-scan.js';
+import { startTarget, type GateTarget } from '../gate/target.js';
+import { newHistogram, type Histogram } from './histogram.js';
+import { packageRoot } from './paths.js';
+import { monoMicros, readStamp } from './stamp.js';
+import path from 'node:path';
+
+export type LoadTargetSpec =
+  /** `nodeArgs`: flags for the server's node (a profiler's, say). */
+  | { kind: 'builtin'; nodeArgs?: readonly string[] }
+  | { kind: 'url'; url: string }
+  | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number };
+
+/** The load's own simulator as the model of the server under test. */
+export interface LoadModel {
+  /** Plain (http://, ws://) and TLS (https://, wss://) URLs, and the CA that signs the TLS certificate. */
+  baseURL: string;
+  realtimeUrl: string;
+  tlsBaseURL: string | null;
+  tlsRealtimeUrl: string | null;
+  caPath: string | null;
+  sessions(): SimulatorSessionRecord[];
+  /** Caller frame sent -> its audio appended at the model, from the stamp in each frame. */
+  readonly forwardLatency: Histogram;
+  /** Appends seen while the window was open that carried no stamp (the server transcoded the audio). */
+  unstamped: number;
+  measuring: boolean;
+  close(): Promise<void>;
+}
+
+export interface LoadTarget {
+  label: string;
+  wsUrl: string;
+  /** The http(s) origin of the stream URL: where a webhook path and GET /calls live. */
+  httpUrl: string;
+  /** The server command's process group leader: its CPU and memory come from /proc; null for a URL. */
+  pid: number | null;
+  logs: LogCollector;
+  /** A line of its output as it may be shown: the secrets it was given scrubbed. */
+  redact(text: string): string;
+  model: LoadModel | null;
+  /** Set once the server process is gone ("exited with code 1"). */
+  exit(): string | null;
+  stop(): Promise<void>;
+}
+
+export interface LoadTargetOptions {
+  /** Length of each simulated answer. */
+  answerMs: number;
+  /** The run's epoch on the monotonic clock (µs), as the stamps count it. */
+  epochMicros: number;
+}
+
+/**
+ * The environment a server command gets, as issue 13's gate gives it: its model is the load's
+ * simulator, with a dummy key. OPENAI_BASE_URL is the TLS one (what an unmodified SDK client
+ * dials), trusted through NODE_EXTRA_CA_CERTS (Node) and SSL_CERT_FILE (OpenSSL: Python), which
+ * replaces that process's default CA bundle: loopback needs no other.
+ */
+export function modelEnvironment(model: LoadModel): Record<string, string> {
+  const tls: Record<string, string> =
+    model.tlsBaseURL !== null && model.tlsRealtimeUrl !== null && model.caPath !== null
+      ? { OPENAI_BASE_URL: model.tlsBaseURL, CALLSIM_REALTIME_WSS_URL: model.tlsRealtimeUrl, NODE_EXTRA_CA_CERTS: model.caPath, SSL_CERT_FILE: model.caPath }
+      : { OPENAI_BASE_URL: model.baseURL };
+  return { OPENAI_API_KEY: 'callsim-load', CALLSIM_REALTIME_URL: model.realtimeUrl, ...tls };
+}
+
+/** The command with the model's placeholders filled in ({port} is the gate target's). */
+function withModelPlaceholders(command: string, model: LoadModel): string {
+  return command
+    .replaceAll('{realtimeUrl}', model.realtimeUrl)
+    .replaceAll('{realtimeWssUrl}', model.tlsRealtimeUrl ?? model.realtimeUrl)
+    .replaceAll('{openaiBaseUrl}', model.tlsBaseURL ?? model.baseURL)
+    .replaceAll('{caFile}', model.caPath ?? '');
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `callsim serve` as a command, its model the load's simulator. */
+export function builtinCommand(model: LoadModel, nodeArgs: readonly string[] = []): string {
+  const bin = path.join(packageRoot(), 'bin', 'callsim.js');
+  const node = [process.execPath, ...nodeArgs].map(shellQuote).join(' ');
+  // --max-calls: a load step is not refused at the door; warnings only: a line per call would be noise.
+  return `${node} ${shellQuote(bin)} serve --host 127.0.0.1 --port {port} --simulator-url ${shellQuote(model.baseURL)} --max-calls 1000000 --log-format json --log-level warn`;
+}
+
+async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
+  const forwardLatency = newHistogram('forwardLatency');
+  let simulator: RunningSimulator | null = null;
+  const model: LoadModel = {
+    baseURL: '',
+    realtimeUrl: '',
+    tlsBaseURL: null,
+    tlsRealtimeUrl: null,
+    caPath: null,
+    sessions: () => simulator?.sessions() ?? [],
+    forwardLatency,
+    unstamped: 0,
+    measuring: false,
+    close: async () => {
+      await simulator?.close();
+    },
+  };
+  simulator = await startRealtimeSimulator({
+    port: 0,
+    answerMs: options.answerMs,
+    // Every session of a run is kept: each step's are counted once its calls have hung up.
+    keepFinishedSessions: 1_000_000,
+    onAppend: (_callSid, audio) => {
+      if (!model.measuring) return;
+      const stamp = readStamp(audio);
+      if (stamp < 0) model.unstamped += 1;
+      else forwardLatency.record((monoMicros() - options.epochMicros - stamp) / 1000);
+    },
+  });
+  model.baseURL = simulator.baseURL;
+  model.realtimeUrl = simulator.realtimeURL;
+  model.tlsBaseURL = simulator.tlsBaseURL;
+  model.tlsRealtimeUrl = simulator.tlsRealtimeURL;
+  model.caPath = simulator.caPath;
+  return model;
+}
+
+function httpOriginOf(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  return url.origin;
+}
+
+function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string): LoadTarget {
+  return {
+    label: target.redact(label),
+    redact: (text) => target.redact(text),
+    wsUrl: target.wsUrl,
+    httpUrl: httpOriginOf(target.wsUrl),
+    pid: target.pid,
+    logs: target.logs,
+    model,
+    exit: () => target.exit(),
+    stop: async () => {
+      await target.stop();
+      await model?.close();
+    },
+  };
+}
+
+/** With `signal`, the caller owns SIGINT/SIGTERM (a server still starting is stopped when it aborts). */
+export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetOptions, signal?: AbortSignal): Promise<LoadTarget> {
+  if (spec.kind === 'url') {
+    const target = await startTarget(spec, signal);
+    return fromGateTarget(target, null, spec.url);
+  }
+  const model = await startModel(options);
+  try {
+    const command =
+      spec.kind === 'builtin'
+        ? builtinCommand(model, spec.nodeArgs)
+        : withModelPlaceholders(spec.command, model);
+    const target = await startTarget(
+      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env: modelEnvironment(model) },
+      signal,
+    );
+    return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label);
+  } catch (err) {
+    await model.close();
+    throw err;
+  }
+}
