@@ -5,6 +5,7 @@
 // it sends is built by callsim's Twilio codec (TwilioCarrierSerializer), as the fake Twilio's are.
 import WebSocket, { type RawData } from 'ws';
 import { FRAME_BYTES, FRAME_MS, TwilioCarrierSerializer, newStreamIds, parsePlayoutMark, type CarrierSerializer } from '../src/index.js';
+import { SendWheel } from '../src/load/send-wheel.js';
 import { Histogram, SelfMeter, loadCallAudio, monoMicros, serveRpc, stampBase64, type CallAudio, type ProcWindowStats, type Summary } from './shared.js';
 
 export type JitterMode =
@@ -73,7 +74,6 @@ export interface StopResult {
 
 type CallState = 'idle' | 'connecting' | 'streaming' | 'stopping' | 'closed' | 'failed';
 
-const SLOTS = FRAME_MS; // 1 ms per slot
 const zeroMask = (mask: Buffer): void => {
   mask.fill(0);
 };
@@ -306,59 +306,8 @@ class SimCall {
 
 // ---- the shared real-time scheduler ---------------------------------------------------------
 
-/**
- * A 20-slot wheel, 1 ms per slot: a call joins the slot it opened in and sends a frame every
- * time the slot comes due. Due times are absolute (slot time += 20 ms), so the schedule never
- * drifts; a late wake-up sends everything that fell due, in order.
- */
-class FrameScheduler {
-  private readonly slots: SimCall[][] = Array.from({ length: SLOTS }, () => []);
-  private readonly due = new Float64Array(SLOTS);
-  private next = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-
-  start(): void {
-    const t0 = Math.ceil(performance.now()) + 1;
-    for (let i = 0; i < SLOTS; i++) this.due[i] = t0 + i;
-    this.next = 0;
-    this.running = true;
-    this.arm();
-  }
-
-  add(call: SimCall): void {
-    // Round-robin keeps every slot equally loaded however the opens bunch up.
-    this.slots[call.index % SLOTS]!.push(call);
-  }
-
-  stop(): void {
-    this.running = false;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    for (const slot of this.slots) slot.length = 0;
-  }
-
-  private arm(): void {
-    if (!this.running) return;
-    const wait = this.due[this.next]! - performance.now();
-    this.timer = setTimeout(this.run, wait > 0 ? wait : 0);
-  }
-
-  private readonly run = (): void => {
-    this.timer = null;
-    const now = performance.now();
-    while (this.due[this.next]! <= now) {
-      const i = this.next;
-      const slot = this.slots[i]!;
-      for (let c = 0; c < slot.length; c++) slot[c]!.tick(now);
-      this.due[i]! += FRAME_MS;
-      this.next = (i + 1) % SLOTS;
-    }
-    this.arm();
-  };
-}
-
-const scheduler = new FrameScheduler();
+// The drift-free send wheel is callsim load's (src/load/send-wheel.ts).
+const scheduler = new SendWheel<SimCall>();
 
 // ---- burst pump -----------------------------------------------------------------------------
 // Unpaced, but never more than maxInflight frames the server has not yet read: after every

@@ -9,6 +9,7 @@ import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../src/audio/format.js';
 import { floatToMulaw } from '../src/audio/g711.js';
 import { synthesizeSpeechLike } from '../src/audio/synth.js';
 import { loadWavAsMulawFrames } from '../src/audio/wav.js';
+import { STAMP_BYTES, monoMicros, readStamp, stampBase64 } from '../src/load/stamp.js';
 
 /** Repository root, from dist/bench/*.js or bench/*.ts alike. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/bench/') ? '../../' : '../', import.meta.url));
@@ -210,60 +211,8 @@ export class SelfMeter {
 }
 
 // ---- latency stamp --------------------------------------------------------------------------
-// The client writes its send time into the first STAMP_BYTES of each frame's audio; the model
-// simulator reads it back on input_audio_buffer.append. Every stamp byte is 0xF0|nibble, a
-// mu-law code within ~0.4% of zero, so silence stays silence for the simulator's VAD. 15 bytes
-// is a multiple of 3, so the stamp's base64 is a clean 20-character prefix of the payload.
-
-export const STAMP_BYTES = 15;
-const STAMP_MAGIC = [0xa, 0x5, 0xc];
-const STAMP_VALUE_NIBBLES = 12; // 48 bits of microseconds since the run's epoch (~9 years)
-
-// CLOCK_MONOTONIC in µs: one clock for every process on the machine, unlike Date.now() or
-// performance.timeOrigin. performance.now() runs on the same clock, so one offset read at start
-// turns it into machine-wide monotonic time without an hrtime() array per frame.
-const [hrS, hrNs] = process.hrtime();
-const MONO_OFFSET_MICROS = hrS * 1e6 + hrNs / 1e3 - performance.now() * 1e3;
-
-export function monoMicros(): number {
-  return MONO_OFFSET_MICROS + performance.now() * 1e3;
-}
-
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-// base64 of three stamp bytes (0xF0|a, 0xF0|b, 0xF0|c), by the 12-bit value abc.
-const TRIPLE_B64: string[] = (() => {
-  const table: string[] = new Array<string>(4096);
-  for (let v = 0; v < 4096; v++) {
-    const b0 = 0xf0 | (v >> 8);
-    const b1 = 0xf0 | ((v >> 4) & 0xf);
-    const b2 = 0xf0 | (v & 0xf);
-    const n = (b0 << 16) | (b1 << 8) | b2;
-    table[v] = B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
-  }
-  return table;
-})();
-const MAGIC_B64 = TRIPLE_B64[(STAMP_MAGIC[0]! << 8) | (STAMP_MAGIC[1]! << 4) | STAMP_MAGIC[2]!]!;
-
-/** base64 of the 15 stamp bytes carrying `micros` (since the epoch). */
-export function stampBase64(micros: number): string {
-  const v = Math.max(0, Math.round(micros));
-  // 48 bits as two 24-bit halves: plain bit operators only reach 32 bits.
-  const hi = Math.floor(v / 0x1000000) & 0xffffff;
-  const lo = v & 0xffffff;
-  return MAGIC_B64 + TRIPLE_B64[hi >> 12]! + TRIPLE_B64[hi & 0xfff]! + TRIPLE_B64[lo >> 12]! + TRIPLE_B64[lo & 0xfff]!;
-}
-
-/** The stamp in decoded audio, or -1 when the frame carries none. */
-export function readStamp(audio: Uint8Array): number {
-  if (audio.length < STAMP_BYTES || audio[0] !== (0xf0 | STAMP_MAGIC[0]!) || audio[1] !== (0xf0 | STAMP_MAGIC[1]!) || audio[2] !== (0xf0 | STAMP_MAGIC[2]!)) return -1;
-  let v = 0;
-  for (let i = 0; i < STAMP_VALUE_NIBBLES; i++) {
-    const b = audio[3 + i]!;
-    if ((b & 0xf0) !== 0xf0) return -1;
-    v = v * 16 + (b & 0xf);
-  }
-  return v;
-}
+// The send-time stamp and the machine-wide clock are callsim load's own (src/load/stamp.ts).
+export { STAMP_BYTES, monoMicros, readStamp, stampBase64 };
 
 // ---- call audio -----------------------------------------------------------------------------
 

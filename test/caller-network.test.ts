@@ -7,7 +7,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { FRAME_BYTES, MULAW_SILENCE } from '../src/audio/format.js';
 import { placeCall } from '../src/caller/call.js';
 import { runChecks } from '../src/caller/checks.js';
-import { CallNetwork, DEFAULT_NETWORK_DELAY, DelayedSender, seedFrom } from '../src/caller/network.js';
+import { CallNetwork, DEFAULT_NETWORK_DELAY, DelayedSender } from '../src/caller/network.js';
+import { seedFrom } from '../src/random.js';
 import type { CallFlowReport } from '../src/caller/call-flow.js';
 import { toCallSummary } from '../src/caller/record.js';
 

@@ -1,23 +1,12 @@
 // Deterministic speech-like test audio: what the simulator answers with and the synthetic
 // fixtures are made of. Not speech anyone could transcribe; it only has to look like speech to a VAD.
+import { seededRandom } from '../random.js';
 
 export interface SpeechLikeOptions {
   durationMs: number;
   sampleRate: number;
   seed: number;
   utterances: Array<{ startMs: number; endMs: number }>;
-}
-
-/** mulberry32: small, fast, deterministic across platforms. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // Rough F1/F2/F3 (Hz) of a few vowels: /a/, /e/, /i/, /o/, /u/, /ae/, /er/.
@@ -70,8 +59,8 @@ export function synthesizeSpeechLike(options: SpeechLikeOptions): Float32Array {
   if (!(durationMs >= 0) || !Number.isFinite(durationMs)) throw new RangeError(`bad durationMs ${durationMs}`);
   const out = new Float32Array(Math.round((durationMs * sampleRate) / 1000));
   // Separate streams: the structure (syllables, pitch) is the same at every sample rate.
-  const rand = prng(seed);
-  const noise = prng(seed ^ 0x5bd1e995);
+  const rand = seededRandom(seed);
+  const noise = seededRandom(seed ^ 0x5bd1e995);
   const amps = new Float64Array(MAX_HARMONICS + 1);
   const block = Math.max(1, Math.round(sampleRate / 1000)); // parameters update every 1 ms
   // Band-pass for fricative noise (RBJ biquad, ~3 kHz, Q 1.2), clamped below Nyquist.

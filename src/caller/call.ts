@@ -15,7 +15,8 @@ import { TwilioCarrierSerializer, newStreamIds, type CarrierSerializer, type Med
 import { FrameClock, REALTIME, sleep, yieldToEventLoop } from './clock.js';
 import { Handset } from './handset.js';
 import { MediaLine } from './line.js';
-import { CallNetwork, describeNetworkDelay, isCleanLine, seedFrom } from './network.js';
+import { seedFrom } from '../random.js';
+import { CallNetwork, describeNetworkDelay, isCleanLine } from './network.js';
 import { Mouthpiece } from './mouthpiece.js';
 import { EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
@@ -178,7 +179,9 @@ class SimulatedCall {
   }
 
   private sendFrame(n: number, frame: Buffer, isAudio: boolean, dueAt: number): void {
-    if (this.mouthpiece.sendFrame(n, frame, isAudio, dueAt)) this.reportProgress();
+    if (!this.mouthpiece.sendFrame(n, frame, isAudio, dueAt) || this.options.onProgress === undefined) return;
+    const { framesSent, audioFramesSent, framesReceived } = this.ledger;
+    this.options.onProgress({ phase: this.phase, elapsedMs: performance.now() - this.dialledAt, framesSent, audioFramesSent, audioFrames: this.options.frames.length, framesReceived });
   }
 
   /** Asks the voice for frame `n` and sends it; false once the caller hangs up. */
@@ -189,17 +192,6 @@ class SimulatedCall {
     this.lastVoiceFrameWasSpeech = said.speech;
     this.sendFrame(n, said.audio, said.speech, dueAt);
     return true;
-  }
-
-  private reportProgress(): void {
-    this.options.onProgress?.({
-      phase: this.phase,
-      elapsedMs: performance.now() - this.dialledAt,
-      framesSent: this.ledger.framesSent,
-      audioFramesSent: this.ledger.audioFramesSent,
-      audioFrames: this.options.frames.length,
-      framesReceived: this.ledger.framesReceived,
-    });
   }
 
   private async streamCall(): Promise<void> {
@@ -342,23 +334,21 @@ class SimulatedCall {
     }
   }
 
-  // ---- result ------------------------------------------------------------------------------
-
-  private ending(): CallEnding {
-    if (!this.line.opened) return 'connect_failed';
-    if (this.endingOverride) return this.endingOverride;
-    if (!this.stopSent) return 'server_closed';
-    return 'completed';
-  }
-
   private record(): CallRecord {
     return recordOf(this.options, this.line, { ids: this.ids, tracks: this.tracks, network: this.network, handset: this.handset, tape: this.tape, ledger: this.ledger, timeline: this.timeline }, {
-      ending: this.ending(),
+      ending: endingOf(this.line.opened, this.endingOverride, this.stopSent),
       stopSent: this.stopSent,
       dialledAt: this.dialledAt,
       startedAt: this.startedAtIso,
     });
   }
+}
+
+/** How the call ended, from the caller's side. */
+function endingOf(opened: boolean, override: CallEnding | null, stopSent: boolean): CallEnding {
+  if (!opened) return 'connect_failed';
+  if (override) return override;
+  return stopSent ? 'completed' : 'server_closed';
 }
 
 interface CallParts {

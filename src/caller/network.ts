@@ -4,34 +4,13 @@
 // audio lost before Twilio ever had it. Loopback has no latency at all, and a barge-in judged on
 // a zero-latency line is judged on a line no caller has. Each use draws from its own PRNG
 // stream, so the caller's media schedule does not depend on how many marks the server sent.
+import { seededRandom } from '../random.js';
 
 /** A fixed one-way delay, or one drawn uniformly from [minMs, maxMs] per message. */
 export type NetworkDelay = { fixedMs: number } | { minMs: number; maxMs: number };
 
 /** Twilio's edge to a server in the same region: a realistic 20–40 ms one way. */
 export const DEFAULT_NETWORK_DELAY: NetworkDelay = { minMs: 20, maxMs: 40 };
-
-/** mulberry32: small, fast and good enough for simulated networks (not for secrets). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A 32-bit seed from a string (a callSid): FNV-1a. */
-export function seedFrom(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
 
 export function validateNetworkDelay(delay: NetworkDelay): void {
   const values = 'fixedMs' in delay ? [delay.fixedMs] : [delay.minMs, delay.maxMs];

@@ -1,7 +1,6 @@
 // `callsim gate`: options and config file, the reports it writes, exit code. The matrix is
 // gate/gate.ts, the config file gate/config.ts, the reports report/.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadWavAsMulawFrames, WavInputError, type MulawAudio } from '../audio/wav.js';
 import { CALL_DIRECTIONS, type CallDirection } from '../twilio/codec.js';
@@ -11,7 +10,6 @@ import {
   checkReporterOutputs,
   collectParam,
   collectReporter,
-  packageFile,
   parseIntegerOption,
   parseNetworkDelay,
   parsePositiveNumberOption,
@@ -35,6 +33,7 @@ import { TargetError, targetLabel, type TargetSpec } from '../gate/target.js';
 import { ReporterGroup, type ReporterSpec } from '../report/index.js';
 import { printable } from '../text/printable.js';
 import { styleFor } from '../text/style.js';
+import { chooseFixtures, resolveFixtures } from './gate-fixtures.js';
 import { watchSignals } from './signals.js';
 import { redactSecrets } from '../log.js';
 import type { GateWitnessOptions } from '../gate/witness/run.js';
@@ -414,41 +413,4 @@ function reportersOf(opts: GateCliOptions, config: GateConfig): ReporterSpec[] {
   if (junitFile !== undefined) specs.push({ name: 'junit', file: junitFile });
   if (opts.html !== undefined) specs.push({ name: 'html', file: opts.html });
   return specs;
-}
-
-/** The package's own fixtures, for `npx callsim gate` run where there is no ./fixtures. */
-const PACKAGE_FIXTURES = packageFile('fixtures');
-
-/** What to replay, and, when nobody named it, where it came from and why (given how many WAVs that is). */
-function chooseFixtures(args: string[], configured: string[] | undefined): { inputs: string[]; why: ((count: number) => string) | null } {
-  if (args.length > 0) return { inputs: args, why: null };
-  if (configured !== undefined && configured.length > 0) return { inputs: configured, why: null };
-  const wavs = (count: number): string => `${count} WAV${count === 1 ? '' : 's'}`;
-  if (existsSync('fixtures')) return { inputs: ['fixtures'], why: (count) => `the ${wavs(count)} in ./fixtures, the default folder (name others on the command line or in gate.fixtures)` };
-  return {
-    inputs: [PACKAGE_FIXTURES],
-    why: (count) => `callsim's own ${wavs(count)} (${PACKAGE_FIXTURES}), as there is no ./fixtures here: put yours there, or name them on the command line or in gate.fixtures`,
-  };
-}
-
-function resolveFixtures(inputs: string[]): string[] {
-  const files: string[] = [];
-  for (const input of inputs) {
-    if (!existsSync(input)) throw new UsageError(`${input}: file not found`);
-    if (statSync(input).isDirectory()) {
-      const wavs = readdirSync(input).filter((name) => name.toLowerCase().endsWith('.wav')).sort();
-      if (wavs.length === 0) throw new UsageError(`${input}: no .wav files in this folder`);
-      files.push(...wavs.map((name) => path.join(input, name)));
-    } else {
-      files.push(input);
-    }
-  }
-  // The same file named twice (a folder and a file in it) is one fixture.
-  const seen = new Set<string>();
-  return files.filter((file) => {
-    const key = path.resolve(file);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }

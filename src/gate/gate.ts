@@ -4,24 +4,24 @@
 // judged by the replay's own checks (a scenario's too), a scan of the server's output for crash
 // signatures (crash-scan.ts), the model side of every call (witness/) and the thresholds on its
 // figures (figures.ts); target.ts starts or reaches the server, config.ts reads
-// callsim.config.json, baseline.ts and artifacts.ts keep what a run leaves behind. It may import
+// callsim.config.json, cell.ts runs one cell, baseline.ts and artifacts.ts keep what a run leaves
+// behind. It may import
 // caller/, scenario/, audio/, twilio/ and, to run the built-in target, server/; never cli/ or
 // report/ (reporters are fed through its hooks).
 import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';
-import { DEFAULT_WEBHOOK_PATH, runReplay, type BadLine, type ModelLegReport, type NetworkDelay, type ReplayCheck, type ReplayOptions, type ReplayReport, type WebhookMethod, type WebhookTarget } from '../caller/replay.js';
+import type { BadLine, ModelLegReport, NetworkDelay, ReplayCheck, ReplayReport, WebhookMethod, WebhookTarget } from '../caller/replay.js';
 import { printable } from '../text/printable.js';
 import { redactSecrets } from '../log.js';
 import type { LoadedScenario } from '../scenario/load.js';
-import { runScenario } from '../scenario/run.js';
-import { keepArtifacts, prepareArtifacts, type CallArtifacts } from './artifacts.js';
-import { breachesOf, figuresOf, FIGURE_LABELS, summarizeFigures, unmeasuredThresholds, type CallFigures, type FigureSummary, type Thresholds, type TurnFigures } from './figures.js';
+import { keepArtifacts, type CallArtifacts } from './artifacts.js';
+import { FIGURE_LABELS, summarizeFigures, unmeasuredThresholds, type CallFigures, type FigureSummary, type Thresholds, type TurnFigures } from './figures.js';
 import { MAX_CRASH_HITS, MAX_CRASH_HITS_PER_SOURCE, type CrashHit } from './crash-scan.js';
 import { sliceServerLog, windowsAt, type CallWindow, type ServerLogSlice } from './server-log.js';
+import { lastLines, runCell } from './cell.js';
 import { startTarget, type GateTarget, type TargetSpec, type TargetStopReport } from './target.js';
 import { prepareWitness, type GateWitnessOptions } from './witness/run.js';
-import type { ModelWitness } from './witness/witness.js';
 
 export type GateTiming = 'realtime' | 'burst' | 'early-media';
 export const GATE_TIMINGS: readonly GateTiming[] = ['realtime', 'burst', 'early-media'];
@@ -320,101 +320,6 @@ function runNotes(windows: CallWindow[], params: Readonly<Record<string, string>
   return [...notes];
 }
 
-interface CellRun {
-  result: GateCallResult;
-  statsNote: string | null;
-  streamSid: string | null;
-  report: ReplayReport | null;
-}
-
-async function runCell(cell: GateCell, audio: MulawAudio | null, scenario: LoadedScenario | null, target: GateTarget, options: GateOptions, witness: ModelWitness): Promise<CellRun> {
-  const result: GateCallResult = {
-    ...cell,
-    verdict: 'fail',
-    placement: null,
-    callSid: null,
-    durationMs: 0,
-    framesSent: 0,
-    framesReceived: 0,
-    serverCounters: null,
-    checks: [],
-    model: null,
-    figures: { firstAudioMs: null },
-    turns: [],
-    artifacts: null,
-    findings: [],
-    serverLog: null,
-  };
-  const exitBefore = target.exit();
-  if (exitBefore !== null) {
-    result.findings.push({ kind: 'server-exit', message: `server process ${exitBefore} before this call`, lines: lastLines(target) });
-    return { result, statsNote: null, streamSid: null, report: null };
-  }
-  const placement = options.placement ?? {};
-  // The built-in server and server commands are tried at callsim serve's own webhook first.
-  const defaultWebhook = options.target.kind === 'url' ? null : { path: DEFAULT_WEBHOOK_PATH };
-  const webhook = placement.webhook === undefined ? defaultWebhook : placement.webhook;
-  let artifactPaths: Pick<ReplayOptions, 'recordPath' | 'tracePath'> = {};
-  if (options.artifactsDir !== undefined) {
-    const prepared = prepareArtifacts(options.artifactsDir, cell.id);
-    result.artifacts = { dir: prepared.dir, recording: null, trace: null, serverLog: null, errors: prepared.error === null ? [] : [prepared.error] };
-    if (prepared.error === null) artifactPaths = { recordPath: path.join(prepared.dir, 'recording.wav'), tracePath: path.join(prepared.dir, 'wire.jsonl') };
-  }
-  let report: ReplayReport;
-  try {
-    const replay: ReplayOptions = {
-      file: cell.fixture,
-      ...(audio !== null ? { audio } : {}),
-      direction: cell.direction,
-      url: target.wsUrl,
-      webhook,
-      webhookOptional: placement.webhook === undefined,
-      ...(placement.webhookMethod !== undefined ? { webhookMethod: placement.webhookMethod } : {}),
-      ...(placement.params !== undefined ? { params: placement.params } : {}),
-      authToken: placement.authToken ?? null,
-      statsToken: options.statsToken ?? null,
-      allowServerHangup: placement.allowServerHangup ?? false,
-      ...(placement.networkDelay !== undefined ? { networkDelay: placement.networkDelay } : {}),
-      ...(placement.congestionMs !== undefined ? { congestionMs: placement.congestionMs } : {}),
-      ...(placement.agentAudio !== undefined ? { agentAudio: placement.agentAudio } : {}),
-      ...(placement.badLine !== undefined ? { badLine: placement.badLine } : {}),
-      ...(placement.seed !== undefined ? { networkSeed: placement.seed } : {}),
-      ...(target.modelSessions !== undefined ? { modelSessions: target.modelSessions } : {}),
-      ...artifactPaths,
-      timing: cell.timing === 'burst' ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed },
-      earlyMedia: cell.timing === 'early-media',
-      // The opposite of early media: give the server time to be ready before audio flows.
-      startDelayMs: cell.timing === 'realtime' ? 200 : 0,
-      expectAudio: options.expectAudio,
-      witness,
-      signal: options.signal,
-      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-      ...(options.tailMs !== undefined ? { tailMs: options.tailMs } : {}),
-    };
-    report = scenario === null ? await runReplay(replay) : await runScenario({ ...replay, scenario });
-  } catch (err) {
-    result.findings.push({ kind: 'replay-error', message: err instanceof Error ? err.message : String(err), lines: [] });
-    return { result, statsNote: null, streamSid: null, report: null };
-  }
-  result.placement = report.callFlow.mode;
-  result.callSid = report.call.callSid;
-  result.durationMs = report.call.durationMs;
-  result.framesSent = report.call.framesSent;
-  result.framesReceived = report.call.framesReceived;
-  result.serverCounters = report.stats.counters;
-  result.checks = report.checks;
-  result.model = report.model;
-  Object.assign(result, figuresOf(report));
-  if (result.artifacts !== null) {
-    result.artifacts.recording = report.recording?.error === null ? report.recording.file : null;
-    result.artifacts.trace = report.trace?.error === null ? report.trace.file : null;
-    for (const written of [report.recording, report.trace]) if (written?.error) result.artifacts.errors.push(`${written.file}: ${written.error}`);
-  }
-  for (const failure of report.failures) result.findings.push({ kind: 'replay-check', message: failure, lines: [] });
-  for (const breach of breachesOf(result, options.thresholds ?? {})) result.findings.push({ kind: 'threshold', message: breach.message, lines: [] });
-  return { result, statsNote: report.stats.available || !report.call.connected ? null : (report.stats.note ?? 'no stats'), streamSid: report.call.streamSid, report };
-}
-
 /** A server that reports some calls on /calls but not this one lost track of it. */
 function markUnreportedCalls(windows: CallWindow[]): void {
   if (!windows.some((w) => w.result.serverCounters !== null)) return;
@@ -480,8 +385,4 @@ function attributeCrashes(target: GateTarget, windows: CallWindow[], judgedUntil
 function crashFinding(target: GateTarget, hit: CrashHit): Finding {
   const headline = target.redact((hit.detail ?? hit.line).text.trim()).slice(0, 300);
   return { kind: 'crash-signature', message: `${hit.signature} in server ${hit.line.stream}: ${headline}`, lines: target.logs.context(hit, 1, 10).map(target.redact), at: hit.line.at };
-}
-
-function lastLines(target: GateTarget, count = 10): string[] {
-  return target.logs.lines.slice(-count).map((l) => target.redact(l.text));
 }

@@ -1,5 +1,6 @@
 // The server under test: the built-in one in-process, a running one at a URL, or any process
 // (any language) started from a command line, watched until it is ready and stopped afterwards.
+import { sleep } from '../caller/clock.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -230,7 +231,7 @@ async function startCommand(command: string, wsPath: string, readyTimeoutMs: num
       await killTree(child, exited, runToken);
       release();
       throw new TargetError(`server command not ready after ${readyTimeoutMs} ms (nothing accepting on ${new URL(candidate).host}): ${label}`, logs.lines.map((l) => printable(redact(l.text))));
-    } else await sleepUnlessAborted(100, signal);
+    } else await sleep(100, signal);
   }
 
   return {
@@ -283,18 +284,6 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 const KILL_AFTER_MS = 3000;
 const RUN_TOKEN_VAR = 'CALLSIM_GATE_RUN';

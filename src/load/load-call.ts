@@ -8,7 +8,8 @@
 //   setting-up -> dialling -> streaming -> hanging-up -> ended
 //        \____________\____________\______________\_____> failed
 import WebSocket, { type RawData } from 'ws';
-import { CallNetwork, seedFrom } from '../caller/network.js';
+import { CallNetwork } from '../caller/network.js';
+import { seedFrom } from '../random.js';
 import { FRAME_MS, MULAW_BYTES_PER_MS } from '../audio/format.js';
 import { printable } from '../text/printable.js';
 import { TwilioCarrierSerializer, newStreamIds, type CallDirection } from '../twilio/codec.js';

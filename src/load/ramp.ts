@@ -23,7 +23,8 @@ import type { LoadPlacement } from './protocol.js';
 import { packageRoot } from './paths.js';
 import { monoMicros } from './stamp.js';
 import { capacityOf, refinementStep, stepFigures } from './step-figures.js';
-import { StepAborted, measureStep, sleep, type StepContext } from './step-run.js';
+import { sleep } from '../caller/clock.js';
+import { StepAborted, measureStep, type StepContext } from './step-run.js';
 import { startLoadTarget, type LoadTarget, type LoadTargetSpec } from './target.js';
 import type { LoadOptions, LoadResult, LoadStep } from './types.js';
 

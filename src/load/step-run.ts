@@ -1,6 +1,7 @@
 // One step of the ramp: N calls set up over the ramp time, left to settle, measured for the hold
 // (the generator's windows, the server's process tree, the model thread, the whole machine),
 // hung up, then checked against the server's own counts and the model's session records.
+import { sleep } from '../caller/clock.js';
 import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { FRAME_MS } from '../audio/format.js';
@@ -35,19 +36,6 @@ export interface StepContext {
   hangUpTimeoutMs: number;
   signal: AbortSignal | undefined;
   say(text: string): void;
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The main thread's own event loop: where the load's simulator answers every call. */

@@ -1,5 +1,10 @@
-// The interface a call speaks to its realtime model through. One bridge per call; the call
-// handler owns it and is the only thing that listens to it.
+// src/model/: the realtime model a call talks to. This file is the interface a call speaks to its
+// model through: one bridge per call, owned by the call's model link (server/call/model-link.ts),
+// the only thing that listens to it. openai-bridge.ts is the one implementation (the openai SDK's
+// realtime client), backend.ts says where it connects (the embedded simulator, one elsewhere, or
+// the OpenAI Realtime API), in-process-pipe.ts is how it reaches an embedded simulator, and
+// simulator/ is the OpenAI Realtime stand-in. It may import audio/, text/ and ticker.ts; never
+// server/, caller/, gate/, report/ or cli/.
 
 export type ModelBackend = 'simulator' | 'openai';
 export type ModelBridgeState = 'connecting' | 'ready' | 'closed';

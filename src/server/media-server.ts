@@ -81,7 +81,7 @@ export interface MediaServerOptions {
   callsToken?: string;
   /**
    * Twilio auth token. When set, the /media upgrade and /twiml (/incoming-call) require a valid
-   * X-Twilio-Signature; anything else gets 403 before a call handler exists.
+   * X-Twilio-Signature; anything else gets 403 before a call exists.
    */
   twilioAuthToken?: string;
   /** Give up on a model connection not ready after this long (then reconnect or end the call). */
