@@ -78,3 +78,20 @@ describe('the CLI on a terminal', () => {
     expect(piped(replay, {}).output).not.toContain(ESC);
   });
 });
+
+describe('a reader that goes away', () => {
+  /** `callsim ARGS | head -c 1`: the reader closes the pipe after one byte; callsim's own exit code is kept. */
+  function intoHead(args: string): { code: string; stderr: string } {
+    const run = spawnSync('bash', ['-c', `${process.execPath} bin/callsim.js ${args} | head -c 1 > /dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8', timeout: 60_000 });
+    return { code: run.stdout.trim(), stderr: run.stderr };
+  }
+
+  it('is not a crash: the command finishes with its own exit code and no EPIPE trace', () => {
+    const replay = intoHead(`replay ${FIXTURE} --burst --json --timeline`);
+    expect(replay.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(replay.code).toBe('0');
+    const help = intoHead('gate --help');
+    expect(help.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(help.code).toBe('0');
+  });
+});

@@ -66,7 +66,21 @@ function invokedCommand(program: Command, argv: readonly string[]): Command | nu
   return program.commands.find((command) => command.name() === first) ?? null;
 }
 
+/**
+ * A reader that went away (`callsim gate --json | head`) is not an error of the run: what it no
+ * longer reads is dropped, and the command finishes as it would (a server it started is still
+ * stopped, its reports still written), instead of dying on an unhandled EPIPE.
+ */
+function ignoreClosedReaders(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedReaders();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
