@@ -219,3 +219,17 @@ describe("a server command's process tree, from /proc", () => {
     }
   });
 });
+
+describe('how busy the machine was, from two /proc/stat readings', () => {
+  it('in % of one core over all its CPUs, interrupts apart; null when a reading is missing or no time passed', async () => {
+    const { machineBusyBetween } = await import('../src/load/proc.js');
+    const cores = os.cpus().length;
+    // A quarter of the machine's time busy, a tenth of it in interrupts.
+    const busy = machineBusyBetween({ totalMs: 1000, idleMs: 500, irqMs: 10 }, { totalMs: 2000, idleMs: 1250, irqMs: 110 });
+    expect(busy?.busyPercent).toBeCloseTo(25 * cores, 9);
+    expect(busy?.irqPercent).toBeCloseTo(10 * cores, 9);
+    expect(machineBusyBetween(null, { totalMs: 2000, idleMs: 1000, irqMs: 0 })).toBeNull();
+    expect(machineBusyBetween({ totalMs: 2000, idleMs: 1000, irqMs: 0 }, null)).toBeNull();
+    expect(machineBusyBetween({ totalMs: 2000, idleMs: 1000, irqMs: 0 }, { totalMs: 2000, idleMs: 1000, irqMs: 0 })).toBeNull();
+  });
+});

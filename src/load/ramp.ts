@@ -18,7 +18,7 @@ import { DEFAULT_NETWORK_DELAY } from '../caller/network.js';
 import { DEFAULT_WEBHOOK_PATH } from '../caller/replay.js';
 import { loadCallAudio } from './call-audio.js';
 import { LoadGenerator } from './generator.js';
-import { machineTimes } from './proc.js';
+import { machineBusyBetween, machineTimes } from './proc.js';
 import type { LoadPlacement } from './protocol.js';
 import { packageRoot } from './paths.js';
 import { monoMicros } from './stamp.js';
@@ -112,9 +112,8 @@ async function waitForQuiet(maxWaitMs: number, say: (text: string) => void): Pro
   for (;;) {
     const a = machineTimes();
     await sleep(500);
-    const b = machineTimes();
-    if (a === null || b === null || b.totalMs <= a.totalMs) return;
-    const busy = ((b.totalMs - a.totalMs - (b.idleMs - a.idleMs)) / (b.totalMs - a.totalMs)) * 100 * os.cpus().length;
+    const busy = machineBusyBetween(a, machineTimes())?.busyPercent;
+    if (busy === undefined) return;
     if (busy < QUIET_PERCENT) return;
     if (performance.now() > until) {
       say(`the machine is still ${Math.round(busy)}% busy with other work; going ahead`);
