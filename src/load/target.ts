@@ -2,11 +2,13 @@
 // built-in server (`callsim serve`, started as a command of its own so its CPU and memory are
 // read from /proc like any other server's) are started through the gate's target (process
 // group, readiness, strays) and given the load's own realtime simulator as their model, in their
-// environment: the simulator then witnesses the model leg (what reached the model) and stamps
-// nothing the server must know of. A URL target is reached as it is, with whatever model it has.
+// environment and their command's placeholders, as the gate hands its own (gate/witness/model.ts):
+// the simulator then witnesses the model leg (what reached the model) and stamps nothing the
+// server must know of. A URL target is reached as it is, with whatever model it has.
 import { startRealtimeSimulator, type RunningSimulator, type SimulatorSessionRecord } from '../model/simulator/simulator.js';
 import { LogCollector } from '../gate/crash-scan.js';
 import { startTarget, type GateTarget } from '../gate/target.js';
+import { fillPlaceholders, modelHandover, type ModelHandover } from '../gate/witness/model.js';
 import { newHistogram, type Histogram } from './histogram.js';
 import { packageRoot } from './paths.js';
 import { monoMicros, readStamp } from './stamp.js';
@@ -20,12 +22,11 @@ export type LoadTargetSpec =
 
 /** The load's own simulator as the model of the server under test. */
 export interface LoadModel {
-  /** Plain (http://, ws://) and TLS (https://, wss://) URLs, and the CA that signs the TLS certificate. */
+  /** Its plain (http://, ws://) URLs. */
   baseURL: string;
   realtimeUrl: string;
-  tlsBaseURL: string | null;
-  tlsRealtimeUrl: string | null;
-  caPath: string | null;
+  /** What a server command is given of it, exactly as the gate gives its own simulator (issue 13). */
+  handover: ModelHandover;
   sessions(): SimulatorSessionRecord[];
   /** Caller frame sent -> its audio appended at the model, from the stamp in each frame. */
   readonly forwardLatency: Histogram;
@@ -58,29 +59,6 @@ export interface LoadTargetOptions {
   epochMicros: number;
 }
 
-/**
- * The environment a server command gets, as issue 13's gate gives it: its model is the load's
- * simulator, with a dummy key. OPENAI_BASE_URL is the TLS one (what an unmodified SDK client
- * dials), trusted through NODE_EXTRA_CA_CERTS (Node) and SSL_CERT_FILE (OpenSSL: Python), which
- * replaces that process's default CA bundle: loopback needs no other.
- */
-export function modelEnvironment(model: LoadModel): Record<string, string> {
-  const tls: Record<string, string> =
-    model.tlsBaseURL !== null && model.tlsRealtimeUrl !== null && model.caPath !== null
-      ? { OPENAI_BASE_URL: model.tlsBaseURL, CALLSIM_REALTIME_WSS_URL: model.tlsRealtimeUrl, NODE_EXTRA_CA_CERTS: model.caPath, SSL_CERT_FILE: model.caPath }
-      : { OPENAI_BASE_URL: model.baseURL };
-  return { OPENAI_API_KEY: 'callsim-load', CALLSIM_REALTIME_URL: model.realtimeUrl, ...tls };
-}
-
-/** The command with the model's placeholders filled in ({port} is the gate target's). */
-function withModelPlaceholders(command: string, model: LoadModel): string {
-  return command
-    .replaceAll('{realtimeUrl}', model.realtimeUrl)
-    .replaceAll('{realtimeWssUrl}', model.tlsRealtimeUrl ?? model.realtimeUrl)
-    .replaceAll('{openaiBaseUrl}', model.tlsBaseURL ?? model.baseURL)
-    .replaceAll('{caFile}', model.caPath ?? '');
-}
-
 function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
 }
@@ -99,9 +77,7 @@ async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
   const model: LoadModel = {
     baseURL: '',
     realtimeUrl: '',
-    tlsBaseURL: null,
-    tlsRealtimeUrl: null,
-    caPath: null,
+    handover: { env: {}, placeholders: {} },
     sessions: () => simulator?.sessions() ?? [],
     forwardLatency,
     unstamped: 0,
@@ -124,9 +100,7 @@ async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
   });
   model.baseURL = simulator.baseURL;
   model.realtimeUrl = simulator.realtimeURL;
-  model.tlsBaseURL = simulator.tlsBaseURL;
-  model.tlsRealtimeUrl = simulator.tlsRealtimeURL;
-  model.caPath = simulator.caPath;
+  model.handover = modelHandover(simulator);
   return model;
 }
 
@@ -164,9 +138,9 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
     const command =
       spec.kind === 'builtin'
         ? builtinCommand(model, spec.nodeArgs)
-        : withModelPlaceholders(spec.command, model);
+        : fillPlaceholders(spec.command, model.handover);
     const target = await startTarget(
-      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env: modelEnvironment(model) },
+      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env: model.handover.env },
       signal,
     );
     return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label);
