@@ -166,3 +166,29 @@ describe('callsim load', () => {
     expect(steps.stderr).toMatch(/--steps: "zero"/);
   });
 });
+
+describe('a step run again on a busy machine', () => {
+  it('waits for the server to answer again after the first run (a backlog of its calls), and not for one that is gone', async () => {
+    const http = await import('node:http');
+    const { waitUntilAnswering } = await import('../src/load/target.js');
+    // A server whose event loop is taken by a backlog for 2.5 s: nothing it is sent is answered before.
+    const busyUntil = Date.now() + 2500;
+    const server = http.createServer((_req, res) => {
+      setTimeout(() => res.end('ok'), Math.max(0, busyUntil - Date.now()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const origin = `http://127.0.0.1:${port}`;
+    try {
+      expect(await waitUntilAnswering(origin, 1000)).toBe(false);
+      expect(await waitUntilAnswering(origin, 10_000)).toBe(true);
+      expect(Date.now()).toBeGreaterThanOrEqual(busyUntil);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const began = performance.now();
+    expect(await waitUntilAnswering(origin, 10_000)).toBe(true);
+    expect(performance.now() - began).toBeLessThan(1000);
+  }, 20_000);
+});

@@ -25,7 +25,7 @@ import { monoMicros } from './stamp.js';
 import { capacityOf, refinementStep, stepFigures } from './step-figures.js';
 import { sleep } from '../caller/clock.js';
 import { StepAborted, measureStep, type StepContext } from './step-run.js';
-import { startLoadTarget, type LoadTarget, type LoadTargetSpec } from './target.js';
+import { startLoadTarget, waitUntilAnswering, type LoadTarget, type LoadTargetSpec } from './target.js';
 import type { LoadOptions, LoadResult, LoadStep } from './types.js';
 
 export const LOAD_DEFAULTS = Object.freeze({
@@ -53,6 +53,8 @@ export const DEFAULT_CALL_AUDIO = (): string => path.join(packageRoot(), 'fixtur
 const BUSY_PERCENT = 20;
 /** The machine counts as quiet below this (% of a core). */
 const QUIET_PERCENT = 15;
+/** How long a server gets to finish with a failed step's calls before that step is run again. */
+const SERVER_RECOVERY_WAIT_MS = 10_000;
 
 export function defaultWorkers(): number {
   return os.availableParallelism();
@@ -181,9 +183,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, say);
       let step = stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge);
       if (step.verdict !== 'pass' && options.retryWhenBusy && step.machine !== null && step.machine.otherPercent > BUSY_PERCENT) {
-        say(`${calls} calls: other processes took ${Math.round(step.machine.otherPercent)}% of a core during the window; running the step once more`);
-        const first = step;
-        step = { ...stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge), firstAttempt: first };
+        const busy = `other processes took ${Math.round(step.machine.otherPercent)}% of a core during the window`;
+        // A server still working through the hung-up calls (a backlog of their frames) would fail
+        // the second run for the first one's sake: it is run again once the server answers again.
+        const answering = await waitUntilAnswering(target.httpUrl, SERVER_RECOVERY_WAIT_MS, options.signal);
+        if (options.signal?.aborted) throw new StepAborted(`interrupted at ${calls} calls`);
+        if (!answering) {
+          notes.push(`${calls} calls: ${busy}, but the server still did not answer ${SERVER_RECOVERY_WAIT_MS / 1000} s after the step's calls hung up, so the step was not run again`);
+        } else {
+          say(`${calls} calls: ${busy}; running the step once more`);
+          const first = step;
+          step = { ...stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge), firstAttempt: first };
+        }
       }
       measured.push(step);
       options.onStep?.(step);

@@ -12,6 +12,7 @@ import { fillPlaceholders, modelHandover, type ModelHandover } from '../gate/wit
 import { newHistogram, type Histogram } from './histogram.js';
 import { packageRoot } from './paths.js';
 import { monoMicros, readStamp } from './stamp.js';
+import { sleep } from '../caller/clock.js';
 import path from 'node:path';
 
 export type LoadTargetSpec =
@@ -149,3 +150,28 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
     throw err;
   }
 }
+
+/**
+ * Waits, at most `maxWaitMs`, until the server answers an HTTP request on its origin (any status)
+ * within a second: one still working through a backlog (its event loop blocked, asleep or
+ * spinning) does not. False when it had not answered by then; true as soon as it does, when
+ * nothing listens there any more (nothing to wait for), or when `signal` aborts.
+ */
+export async function waitUntilAnswering(httpUrl: string, maxWaitMs: number, signal?: AbortSignal): Promise<boolean> {
+  const until = performance.now() + maxWaitMs;
+  for (;;) {
+    if (signal?.aborted) return true;
+    try {
+      const response = await fetch(`${httpUrl}/`, { signal: AbortSignal.timeout(Math.max(1, Math.min(ANSWER_WITHIN_MS, until - performance.now()))) });
+      await response.body?.cancel();
+      return true;
+    } catch (err) {
+      const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+      if (code === 'ECONNREFUSED') return true;
+    }
+    if (performance.now() >= until) return false;
+    await sleep(100, signal);
+  }
+}
+
+const ANSWER_WITHIN_MS = 1000;
