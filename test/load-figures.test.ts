@@ -8,6 +8,7 @@ import { AgentAudioWindow, AnswerMeter } from '../src/load/answer-meter.js';
 import { Histogram, newHistogram } from '../src/load/histogram.js';
 import type { OpenResult, WorkerWindow } from '../src/load/protocol.js';
 import { capacityOf, refinementStep, stepFigures, type StepMeasures } from '../src/load/step-figures.js';
+import { stepNotes } from '../src/load/table.js';
 import type { LoadStep, LoadThresholds } from '../src/load/types.js';
 
 function meter(jitterBufferMs = 40): { meter: AnswerMeter; window: AgentAudioWindow } {
@@ -163,6 +164,12 @@ describe('which steps count', () => {
     expect(step.callerFrames).toMatchObject({ sent: 500, discarded: 3, unsentAtHangUp: 2, notCountedByServer: 1, lostOnModelLeg: 7, lost: 13 });
     expect(step.agentAudio.lost).toBe(4);
     expect(step.verdict).toBe('fail');
+    expect(step.serverUnreportedCalls).toBe(0);
+    // Calls the server did not report are said, not passed over: their frames were checked against nothing.
+    const forgotten = stepFigures(measures(1, workerWindow([1]), { outcomes, serverCounts: { notCounted: 0, agentLost: 0, unreported: 1 } }), judge);
+    expect(forgotten.serverUnreportedCalls).toBe(1);
+    expect(stepNotes(forgotten)).toContain('1 calls: the server did not report 1 of them on GET /calls/:callSid, so their frames were not checked against its counts');
+    expect(stepFigures(measures(1, workerWindow([1]), { outcomes }), judge).serverUnreportedCalls).toBeNull();
     const noSessions = stepFigures(measures(1, workerWindow([1]), { outcomes, model: { ...model, sessions: 0, framesAppended: 0 } }), judge);
     expect(noSessions.callerFrames.lostOnModelLeg).toBeNull();
     expect(noSessions.model).toBeNull();

@@ -115,6 +115,8 @@ export interface LoadStep {
     /** Twilio leg (discarded + unsent + not counted) plus model leg. */
     lost: number;
   };
+  /** Calls the server did not report on GET /calls/:callSid (it keeps few finished calls, or lost track): their frames are in no server count; null: the server reports no counts. */
+  serverUnreportedCalls: number | null;
   model: { sessions: number; leftOpen: number; framesAppended: number } | null;
   agentAudio: {
     /** Frames received in the window. */
