@@ -240,3 +240,15 @@ describe('how busy the machine was, from two /proc/stat readings', () => {
     expect(machineBusyBetween({ totalMs: 2000, idleMs: 1000, irqMs: 0 }, { totalMs: 2000, idleMs: 1000, irqMs: 0 })).toBeNull();
   });
 });
+
+describe("the README's 'callsim load' columns", () => {
+  it('name every column of the table the load prints, in its order', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { LOAD_COLUMNS } = await import('../src/load/table.js');
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('## callsim load'), readme.indexOf('\n## ', readme.indexOf('## callsim load') + 1));
+    const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| column |'));
+    const named = rows.flatMap((line) => line.split('|')[1]!.trim().split(', '));
+    expect(named).toEqual([...LOAD_COLUMNS]);
+  });
+});

@@ -16,7 +16,8 @@ export const VERDICT_TEXT: Record<LoadStep['verdict'], string> = {
   'model-saturated': 'MODEL',
 };
 
-const HEADERS = ['calls', 'result', 'up', 'failed', 'sent', 'lost', 'jit p50', 'p99', 'max', 'gaps', 'resp p50', 'p95', 'fwd p99', 'srv CPU%', 'µs/frame', 'KiB/call', 'gen CPU%', 'µs/frame', 'slip p99', 'other%'];
+/** The table's columns, in order (the README's 'callsim load' section says what each one is). */
+export const LOAD_COLUMNS: readonly string[] = ['calls', 'result', 'up', 'failed', 'sent', 'lost', 'jit p50', 'p99', 'max', 'gaps', 'resp p50', 'p95', 'fwd p99', 'srv CPU%', 'µs/frame', 'KiB/call', 'gen CPU%', 'µs/frame', 'slip p99', 'other%'];
 
 function row(step: LoadStep): string[] {
   const lost = step.callerFrames.lost + (step.agentAudio.lost ?? 0);
@@ -47,9 +48,9 @@ function row(step: LoadStep): string[] {
 /** The steps as a table; `paint` may colour the result cell (it must not change its visible width). */
 export function formatLoadTable(steps: readonly LoadStep[], paint: (verdict: LoadStep['verdict'], text: string) => string = (_v, t) => t): string {
   const rows = steps.map(row);
-  const widths = HEADERS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 1 ? padEndVisible(c, widths[i]!) : padStartVisible(c, widths[i]!))).join('  ');
-  const out = [line(HEADERS), widths.map((w) => '─'.repeat(w)).join('  ')];
+  const widths = LOAD_COLUMNS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 1 ? padEndVisible(c, widths[i]!) : padStartVisible(c, widths[i]!))).join('  ');
+  const out = [line(LOAD_COLUMNS), widths.map((w) => '─'.repeat(w)).join('  ')];
   rows.forEach((cells, i) => {
     const painted = [...cells];
     painted[1] = paint(steps[i]!.verdict, padEndVisible(cells[1]!, widths[1]!));
