@@ -13,10 +13,10 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-load-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 let runs = 0;
-function load(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string; result: LoadResult | null }> {
+function load(args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string; result: LoadResult | null }> {
   const json = path.join(tmp, `load-${(runs += 1)}.json`);
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/callsim.js', 'load', ...args, '--json', json], { timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['bin/callsim.js', 'load', ...args, '--json', json], { timeout: timeoutMs, env }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
       let result: LoadResult | null = null;
       try {
@@ -95,6 +95,17 @@ describe('callsim load', () => {
     expect(page).toContain('capacity: at least 10 concurrent calls');
     expect(page).not.toMatch(/<script/i);
     expect(page).toMatch(/Content-Security-Policy" content="default-src 'none'; style-src 'sha256-/);
+  }, 60_000);
+
+  it('with TWILIO_AUTH_TOKEN set, still reads the built-in server\'s counts: its GET /calls is guarded by a calls token the load gives it', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TWILIO_AUTH_TOKEN: 'load-test-auth-token-0123456789' };
+    delete env.CALLSIM_CALLS_TOKEN;
+    const run = await load(['--steps', '5', '--hold', '2', '--settle', '0'], 60_000, env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.result!.target.serverCounts).toBe(true);
+    const step = run.result!.steps[0]!;
+    expect(step).toMatchObject({ verdict: 'pass', setup: { opened: 5, placement: 'webhook' }, serverUnreportedCalls: 0 });
+    expect(step.callerFrames.notCountedByServer).toBe(0);
   }, 60_000);
 
   it('marks a step whose generator could not keep time as the generator\'s, and claims nothing of it for the server', async () => {

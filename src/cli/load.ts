@@ -193,6 +193,8 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     generatorSlipMs: opts.generatorSlipMs,
     setupTimeoutMs: opts.setupTimeout,
     retryWhenBusy: opts.retryWhenBusy === true,
+    // callsim serve guards GET /calls with it (--calls-token): never an option, so never in `ps`.
+    statsToken: process.env.CALLSIM_CALLS_TOKEN || null,
     signal: signals.signal,
     onProgress: ({ at, text }) => process.stderr.write(`${toErr.dim(`[${at.toFixed(1).padStart(6)} s]`)} ${say(text)}\n`),
     onStep: (step) => process.stderr.write(`${toErr.dim('         ')} ${painter(toErr)(step.verdict, say(stepLine(step)))}\n`),

@@ -96,7 +96,8 @@ function describePlacement(placement: LoadPlacement): string {
 /** Whether the server answers GET /calls with its calls (callsim serve does): then each call's counts are checked. */
 async function hasServerCounts(target: LoadTarget): Promise<boolean> {
   try {
-    const response = await fetch(`${target.httpUrl}/calls`, { signal: AbortSignal.timeout(2000) });
+    const headers: Record<string, string> = target.callsToken === null ? {} : { authorization: `Bearer ${target.callsToken}` };
+    const response = await fetch(`${target.httpUrl}/calls`, { headers, signal: AbortSignal.timeout(2000) });
     if (!response.ok) {
       await response.body?.cancel();
       return false;
@@ -146,7 +147,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (audio.speechEndFrame === null) notes.push(`${audio.name} has no speech: no turn ends, so no response latency is measured`);
 
   say(`starting ${options.target.kind === 'builtin' ? 'the built-in callsim serve' : options.target.kind === 'url' ? options.target.url : options.target.command}`);
-  const target = await startLoadTarget(options.target, { answerMs: options.answerMs, epochMicros }, options.signal);
+  const target = await startLoadTarget(options.target, { answerMs: options.answerMs, epochMicros, callsToken: options.statsToken }, options.signal);
   const measured: LoadStep[] = [];
   let interrupted = false;
   let placementText = '';
@@ -284,6 +285,7 @@ export function loadOptions(target: LoadTargetSpec, overrides: Partial<LoadOptio
     setupTimeoutMs: LOAD_DEFAULTS.setupTimeoutMs,
     retryWhenBusy: false,
     quietWaitMs: 0,
+    statsToken: null,
     ...overrides,
   };
 }

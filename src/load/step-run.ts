@@ -119,7 +119,7 @@ async function readServerCounts(ctx: StepContext, outcomes: CallOutcome[]): Prom
   const queue = outcomes.filter((o) => o.streamed);
   const worker = async (): Promise<void> => {
     for (let o = queue.pop(); o !== undefined; o = queue.pop()) {
-      const fetched = await fetchServerSnapshot(statsUrlFor(ctx.target.wsUrl, o.callSid), SERVER_COUNTS_WAIT_MS);
+      const fetched = await fetchServerSnapshot(statsUrlFor(ctx.target.wsUrl, o.callSid), SERVER_COUNTS_WAIT_MS, ctx.target.callsToken);
       const counters = countersOf(fetched.snapshot);
       const inChunks = counters?.audioInChunks ?? null;
       const outChunks = counters?.audioOutChunks ?? null;

@@ -13,6 +13,7 @@ import { newHistogram, type Histogram } from './histogram.js';
 import { packageRoot } from './paths.js';
 import { monoMicros, readStamp } from './stamp.js';
 import { sleep } from '../caller/clock.js';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 export type LoadTargetSpec =
@@ -44,6 +45,8 @@ export interface LoadTarget {
   httpUrl: string;
   /** The server command's process group leader: its CPU and memory come from /proc; null for a URL. */
   pid: number | null;
+  /** What its GET /calls needs as `Authorization: Bearer` (callsim serve's --calls-token); null: nothing. */
+  callsToken: string | null;
   logs: LogCollector;
   /** A line of its output as it may be shown: the secrets it was given scrubbed. */
   redact(text: string): string;
@@ -58,6 +61,8 @@ export interface LoadTargetOptions {
   answerMs: number;
   /** The run's epoch on the monotonic clock (µs), as the stamps count it. */
   epochMicros: number;
+  /** The bearer token of the server's GET /calls (CALLSIM_CALLS_TOKEN); the built-in server gets one of its own when null. */
+  callsToken: string | null;
 }
 
 function shellQuote(text: string): string {
@@ -111,8 +116,9 @@ function httpOriginOf(wsUrl: string): string {
   return url.origin;
 }
 
-function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string): LoadTarget {
+function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string, callsToken: string | null): LoadTarget {
   return {
+    callsToken,
     label: target.redact(label),
     redact: (text) => target.redact(text),
     wsUrl: target.wsUrl,
@@ -132,7 +138,7 @@ function fromGateTarget(target: GateTarget, model: LoadModel | null, label: stri
 export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetOptions, signal?: AbortSignal): Promise<LoadTarget> {
   if (spec.kind === 'url') {
     const target = await startTarget(spec, signal);
-    return fromGateTarget(target, null, spec.url);
+    return fromGateTarget(target, null, spec.url, options.callsToken);
   }
   const model = await startModel(options);
   try {
@@ -140,11 +146,15 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
       spec.kind === 'builtin'
         ? builtinCommand(model, spec.nodeArgs)
         : fillPlaceholders(spec.command, model.handover);
+    // callsim serve guards GET /calls with a token whenever TWILIO_AUTH_TOKEN is set (which it
+    // inherits): the built-in one is given the load's, or one of its own, so its counts are read.
+    const callsToken = spec.kind === 'builtin' ? (options.callsToken ?? randomBytes(16).toString('hex')) : options.callsToken;
+    const env = spec.kind === 'builtin' && callsToken !== null ? { ...model.handover.env, CALLSIM_CALLS_TOKEN: callsToken } : model.handover.env;
     const target = await startTarget(
-      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env: model.handover.env },
+      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env },
       signal,
     );
-    return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label);
+    return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label, callsToken);
   } catch (err) {
     await model.close();
     throw err;

@@ -69,6 +69,8 @@ export interface LoadOptions {
   retryWhenBusy: boolean;
   /** Before each step, wait up to this long for the machine to go quiet; 0: do not wait. */
   quietWaitMs: number;
+  /** Bearer token for the server's GET /calls (callsim serve's --calls-token); null: none (the built-in server gets its own). */
+  statsToken: string | null;
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
   onStep?: (step: LoadStep) => void;
