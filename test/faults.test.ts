@@ -316,6 +316,27 @@ describe('Twilio-side faults', () => {
     await released(server);
   });
 
+  it("reads at once (the slow reader's healthy twin): a tick's burst past the high-water mark is no backlog, and no warning", async () => {
+    const highWater = 32 * 1024;
+    // 20 s at once: 1,000 frames, ~330 kB, ten times the mark in one burst; a reader takes it all.
+    const answer = { answerMs: 20_000, streamSpeed: 4000 };
+    const { server, log } = await serverWith(answer, { sendLeadMs: 600_000, twilioHighWaterBytes: highWater, backlogWarnIntervalMs: 200, twilioBacklogFrames: 1_000_000 });
+    const call = await startedCall(server, 'outbound');
+    const total = answer.answerMs / 20;
+    const sent = await eventually(() => server.call(call.callSid), (s) => s?.counters.audioOutChunks === total, 10_000);
+    expect(sent?.counters.audioOutChunks).toBe(total);
+    const messages = (sent?.counters.audioOutChunks ?? 0) + (sent?.counters.marksSent ?? 0);
+    await call.until(() => call.received.length === messages, 10_000, 'the whole answer');
+    call.stop();
+    expect(await call.closed).toBe(1000);
+    const snapshot = await finishedCall(server, call.callSid);
+    // The bytes a tick wrote while the socket was corked are not Twilio's backlog: Twilio read everything.
+    expect(log.forCall(call.callSid).filter((r) => r.msg === 'backlog to Twilio')).toEqual([]);
+    expect(snapshot.counters.backlogWarnings).toBe(0);
+    expect(snapshot.errors).toEqual([]);
+    await released(server);
+  });
+
   it('stops reading for good: after twilioStallMs the call ends (1011) and the socket is dropped', async () => {
     const { server, log } = await serverWith(
       LONG_ANSWER,
