@@ -73,7 +73,8 @@ export interface ModelAnswer {
   /** When the first of its audio reached the caller. */
   firstReceivedAt: number | null;
   producedMs: number;
-  receivedMs: number;
+  /** Null when the call did not keep (or time) all of the agent's audio. */
+  receivedMs: number | null;
   /** firstDeltaAt − turnEndedAt: the model's part of the response latency. */
   modelMs: number | null;
   /** firstReceivedAt − firstDeltaAt: the agent's part, forwarding the first audio to Twilio. */
