@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { FRAME_BYTES, MULAW_SILENCE } from '../src/audio/format.js';
 import { loadWavAsMulawFrames } from '../src/audio/wav.js';
 import { placeCall } from '../src/caller/call.js';
+import { MAX_HEARD_CHUNKS } from '../src/caller/heard.js';
 import { runReplay } from '../src/caller/replay.js';
 import { MAX_STATS_BODY_BYTES } from '../src/caller/stats.js';
 
@@ -89,6 +90,31 @@ describe("the agent's audio", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("what the caller heard keeps when it played, not the agent's audio, unless the call keeps a recording; and its pieces are bounded", async () => {
+    // More payloads than the pieces kept, all at once: each queues behind the one before.
+    const payloads = MAX_HEARD_CHUNKS + 10_000;
+    const { url } = await hostile((ws, streamSid) => {
+      const frame = media(streamSid);
+      for (let i = 0; i < payloads; i++) ws.send(frame);
+    });
+    const heardOf = async (keepTape: boolean) => {
+      const record = await placeCall({ url, frames: silence(5), timing: { mode: 'burst' }, tailMs: 1000, quietMs: 300, timeoutMs: 60_000, keepTape });
+      const chunks = record.detail.heard!.chunks;
+      return { received: record.framesReceived, chunks: chunks.length, playedBytes: chunks.reduce((n, c) => n + c.bytes, 0), keptBytes: chunks.reduce((n, c) => n + Buffer.concat(c.audio).length, 0), endAt: chunks.at(-1)!.endAt - chunks[0]!.startAt };
+    };
+    const counted = await heardOf(false);
+    expect(counted.received).toBe(payloads);
+    expect(counted.chunks).toBeLessThanOrEqual(MAX_HEARD_CHUNKS);
+    // Every payload's time on the handset is still there: 20 ms each, back to back.
+    expect(counted.playedBytes).toBe(payloads * FRAME_BYTES);
+    expect(counted.endAt).toBeCloseTo(payloads * 20, 0);
+    expect(counted.keptBytes).toBe(0);
+    // A recording is made of what was heard: then the audio is kept too.
+    const recorded = await heardOf(true);
+    expect(recorded.chunks).toBeLessThanOrEqual(MAX_HEARD_CHUNKS);
+    expect(recorded.playedBytes).toBe(payloads * FRAME_BYTES);
+    expect(recorded.keptBytes).toBe(payloads * FRAME_BYTES);
+  }, 120_000);
 });
 
 describe('the media socket', () => {

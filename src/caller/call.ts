@@ -10,7 +10,7 @@
 // for network trouble and never hangs: connection failures and timeouts come back as fields of
 // the CallRecord.
 import { performance } from 'node:perf_hooks';
-import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../audio/format.js';
+import { FRAME_BYTES, FRAME_MS, MULAW_BYTES_PER_MS, MULAW_SILENCE } from '../audio/format.js';
 import { TwilioCarrierSerializer, newStreamIds, type CarrierSerializer, type MediaTrack, type StreamIds } from '../twilio/codec.js';
 import { FrameClock, REALTIME, sleep, yieldToEventLoop } from './clock.js';
 import { Handset } from './handset.js';
@@ -20,6 +20,7 @@ import { CallNetwork, describeNetworkDelay, isCleanLine } from './network.js';
 import { Mouthpiece } from './mouthpiece.js';
 import { EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
+import { MAX_RECORDING_MS } from './recording.js';
 import { CallTape } from './tape.js';
 import { CallTimeline } from './timeline.js';
 import type { CallerVoice, VoiceFrame } from './voice.js';
@@ -97,7 +98,9 @@ class SimulatedCall {
     // A scripted caller listens, so its handset plays in real time even when its words go in a burst.
     const listening = options.voice !== null;
     const playbackSpeed = options.timing.mode === 'burst' ? (listening ? 1 : null) : options.timing.speed;
-    this.handset = new Handset(playbackSpeed, this.network, this.ledger, this.timeline, (name) => this.echoMark(name), () => performance.now());
+    // Only a recording plays back what the caller heard, and at most MAX_RECORDING_MS of it.
+    const keepHeardBytes = options.keepTape ? MAX_RECORDING_MS * MULAW_BYTES_PER_MS : 0;
+    this.handset = new Handset(playbackSpeed, this.network, this.ledger, this.timeline, (name) => this.echoMark(name), () => performance.now(), keepHeardBytes);
     this.tape = options.keepTape ? new CallTape(this.dialledAt) : null;
     // Twilio never sends faster than real time, so a burst's backlog is the test's own: no drops.
     const congestionLimitMs = options.timing.mode === 'burst' ? null : options.congestionMs / options.timing.speed;

@@ -260,7 +260,7 @@ function answersOf(heard: HeardAudio, stretches: Stretch[], runs: readonly StepR
     const chunks = heard.chunks.filter((c) => c.startAt >= first.startAt && c.startAt <= last.endAt);
     const deadAir: AnswerReport['deadAir'] = [];
     for (let i = 1; i < group.length; i++) deadAir.push({ at: at(group[i - 1]!.endAt), ms: wall(group[i]!.startAt - group[i - 1]!.endAt) });
-    return { startAt: at(first.startAt), endAt: at(last.endAt), audioMs: round(chunks.reduce((sum, c) => sum + mulawMs(c.audio.length), 0)), deadAir, cleared: last.cleared };
+    return { startAt: at(first.startAt), endAt: at(last.endAt), audioMs: round(chunks.reduce((sum, c) => sum + mulawMs(c.bytes), 0)), deadAir, cleared: last.cleared };
   });
 }
 
