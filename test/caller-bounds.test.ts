@@ -14,6 +14,7 @@ import { placeCall } from '../src/caller/call.js';
 import { MAX_HEARD_CHUNKS } from '../src/caller/heard.js';
 import { runReplay } from '../src/caller/replay.js';
 import { MAX_STATS_BODY_BYTES } from '../src/caller/stats.js';
+import { CallTape, MAX_TAPE_CHARS, MAX_TAPE_MESSAGES } from '../src/caller/tape.js';
 
 const HELLO = 'fixtures/hello-8k-mulaw.wav';
 const SILENCE = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
@@ -123,6 +124,26 @@ describe('the media socket', () => {
     const record = await placeCall({ url, frames: silence(5), timing: { mode: 'burst' }, tailMs: 0 });
     expect(record.socketError).toMatch(/Max payload size exceeded/);
     expect(record.framesReceived).toBe(0);
+  });
+});
+
+describe("the call's tape (--record, --trace)", () => {
+  it("keeps a flood of the largest messages to its size, not only to its count, and counts the rest", () => {
+    const tape = new CallTape(0);
+    // The largest frame the socket takes, as text: the same string each time, so this test keeps none.
+    const largest = 'x'.repeat(64 * 1024);
+    const sent = Math.ceil(MAX_TAPE_CHARS / largest.length) + 100;
+    expect(sent).toBeLessThan(MAX_TAPE_MESSAGES);
+    for (let i = 0; i < sent; i++) tape.message('from-server', i, null, largest);
+    expect(tape.wire.reduce((n, m) => n + m.text.length, 0)).toBeLessThanOrEqual(MAX_TAPE_CHARS);
+    expect(tape.wire.length + tape.droppedMessages).toBe(sent);
+    expect(tape.droppedMessages).toBeGreaterThanOrEqual(100);
+    // Ordinary messages fill it to its count.
+    const ordinary = new CallTape(0);
+    const frame = media('MZ00000000000000000000000000000000');
+    for (let i = 0; i < MAX_TAPE_MESSAGES + 10; i++) ordinary.message('to-server', i, i, frame);
+    expect(ordinary.wire).toHaveLength(MAX_TAPE_MESSAGES);
+    expect(ordinary.droppedMessages).toBe(10);
   });
 });
 
