@@ -97,7 +97,15 @@ export interface ModelLegReport {
   answers: ModelAnswer[];
 }
 
+/** What of a model session a turn's response split reads: its commits and responses, epoch ms on the caller's clock. */
+export interface ModelTurnRecord {
+  commits: ReadonlyArray<{ at: number }>;
+  responses: ReadonlyArray<{ createdAt: number; firstDeltaAt: number | null }>;
+}
+
 export interface ModelLegVerdict {
+  /** The sessions the witness tied to the call (none when it tied none, or could not read them). */
+  sessions: readonly ModelTurnRecord[];
   checks: ReplayCheck[];
   /** One line per failed check, each naming its check. */
   failures: string[];
