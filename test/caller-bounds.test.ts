@@ -15,6 +15,8 @@ import { MAX_HEARD_CHUNKS } from '../src/caller/heard.js';
 import { runReplay } from '../src/caller/replay.js';
 import { MAX_STATS_BODY_BYTES } from '../src/caller/stats.js';
 import { CallTape, MAX_TAPE_CHARS, MAX_TAPE_MESSAGES } from '../src/caller/tape.js';
+import { parseScenario } from '../src/scenario/load.js';
+import { runScenario } from '../src/scenario/run.js';
 
 const HELLO = 'fixtures/hello-8k-mulaw.wav';
 const SILENCE = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
@@ -200,5 +202,23 @@ describe('a tail cut short by the timeout', () => {
     expect(report.call.framesReceived).toBe(50);
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('pass');
+  });
+
+  it("an agent long quiet when the caller's own plan (a long tail, a scenario's wait) runs into the timeout is a timeout, not 'the agent never stopped talking'", async () => {
+    const { url } = await hostile((ws, streamSid) => {
+      const frame = media(streamSid);
+      for (let i = 0; i < 25; i++) ws.send(frame);
+    });
+    const tail = await runReplay({ file: HELLO, url, timing: { mode: 'burst' }, tailMs: 20_000, timeoutMs: 3000 });
+    const scenario = parseScenario('name: long wait\nsteps:\n  - wait: 20\n  - hangup\n', 'long-wait.yaml');
+    const scripted = await runScenario({ scenario, url, timeoutMs: 3000 });
+    for (const report of [tail, scripted]) {
+      expect(report.call.framesReceived).toBe(25);
+      expect(report.call.tailCappedByTimeout).toBe(false);
+      expect(report.verdict).toBe('fail');
+      expect(report.checks.find((c) => c.name === 'call-completed')?.status).toBe('fail');
+      expect(report.failures.join('\n')).toMatch(/the call hit the 3000 ms timeout before the caller finished/);
+      expect(report.failures.join('\n')).not.toMatch(/never stopped talking/);
+    }
   });
 });

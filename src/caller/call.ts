@@ -228,10 +228,7 @@ class SimulatedCall {
       if (signal.aborted) return;
       const now = performance.now();
       if (this.tailIsOver(n, now)) return;
-      if (now >= this.tailCutoff) {
-        this.ledger.tailCappedByTimeout = true;
-        return;
-      }
+      if (now >= this.tailCutoff) return this.reachedCutoff(now);
       this.sendFrame(n, SILENCE_FRAME, false, tailClock.dueAt(n - tailFrameOffset));
     }
   }
@@ -256,10 +253,7 @@ class SimulatedCall {
         await clock.waitForFrame(n, signal);
       }
       if (signal.aborted) return;
-      if (performance.now() >= this.tailCutoff) {
-        this.ledger.tailCappedByTimeout = true;
-        return;
-      }
+      if (performance.now() >= this.tailCutoff) return this.reachedCutoff(performance.now());
       if (!this.sendVoiceFrame(n, rushing ? performance.now() : clock.dueAt(n))) return;
     }
   }
@@ -268,10 +262,25 @@ class SimulatedCall {
     const tailAudioMs = (frameIndex - this.options.frames.length) * FRAME_MS;
     if (tailAudioMs < this.options.tailMs) return false;
     if (this.mouthpiece.dtmfPending) return false;
+    return !this.agentStillTalking(now);
+  }
+
+  /** The agent sent audio within quietMs, or what it sent is still playing (or a mark echo still on the wire). */
+  private agentStillTalking(now: number): boolean {
     const lastServerMediaAt = this.ledger.lastServerMediaAt;
-    if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return false;
+    if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return true;
     // Played is not yet heard of: a mark echo still on the wire keeps the caller on the line.
-    return this.handset.isDrained(now);
+    return !this.handset.isDrained(now);
+  }
+
+  /**
+   * Sending reached the cutoff before the call was over: an agent still talking then is its own
+   * failure (it never stopped); with the agent quiet, the timeout cut the caller's own plan short
+   * (its tail, or a scenario's steps).
+   */
+  private reachedCutoff(now: number): void {
+    if (this.agentStillTalking(now)) this.ledger.tailCappedByTimeout = true;
+    else this.endingOverride ??= 'timeout';
   }
 
   private async finishCall(): Promise<void> {
