@@ -118,6 +118,84 @@ describe('playout', () => {
     }
   });
 
+  /**
+   * A Twilio socket as net.Socket under ws behaves when corked: what is sent stays in its buffer
+   * (bufferedAmount) until the uncork; then a peer that reads takes all of it, one that does not
+   * leaves it there. Corks and uncorks are counted.
+   */
+  function corkedPlayout(peerReads: boolean, overrides: Partial<PlayoutConfig> = {}) {
+    const socket = new FakeSocket();
+    const wire = { corks: 0, uncorks: 0 };
+    Object.assign(socket, {
+      _socket: {
+        cork: () => (wire.corks += 1),
+        uncork: () => {
+          wire.uncorks += 1;
+          if (peerReads) socket.bufferedAmount = 0;
+        },
+      },
+    });
+    const send = socket.send.bind(socket);
+    socket.send = (data: string) => {
+      send(data);
+      socket.bufferedAmount += data.length;
+    };
+    const log = keptLog();
+    const record = newRecord(log, 0);
+    const ticker = new FakeTicker();
+    const stalls: string[] = [];
+    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, ...overrides }), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
+    out.begin('MZ1');
+    return { out, socket, wire, ticker, record, stalls };
+  }
+
+  it("a tick's own corked writes reaching the high-water mark are no backlog: the rest goes next tick, no warning", () => {
+    const { out, socket, wire, ticker, record } = corkedPlayout(true);
+    out.enqueueAudio(audio(160 * 20), 'item_1');
+    out.endAnswer();
+    ticker.tick(1000);
+    const first = socket.events().filter((e) => e === 'media').length;
+    // Bounded by the mark (a media message is ~300 bytes), and not all of it.
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(20);
+    expect(record.counters.backlogWarnings).toBe(0);
+    expect(ticker.subscribers.size).toBe(1);
+    for (let t = 1010; ticker.subscribers.size > 0 && t < 2000; t += 10) ticker.tick(t);
+    expect(socket.events().filter((e) => e === 'media')).toHaveLength(20);
+    expect(record.counters.backlogWarnings).toBe(0);
+    expect(wire.corks).toBe(wire.uncorks);
+  });
+
+  it('corked, a peer that does not read: what the tick wrote stays buffered, the next tick backs up, the stall ends the call', () => {
+    const { out, socket, wire, ticker, record, stalls } = corkedPlayout(false, { twilioStallMs: 400 });
+    out.enqueueAudio(audio(160 * 20), 'item_1');
+    ticker.tick(1000);
+    const first = socket.events().length;
+    expect(record.counters.backlogWarnings).toBe(0);
+    ticker.tick(1010);
+    expect(socket.events()).toHaveLength(first);
+    expect(record.counters.backlogWarnings).toBe(1);
+    ticker.tick(1409);
+    expect(stalls).toEqual([]);
+    ticker.tick(1410);
+    expect(stalls).toEqual(['1011 Twilio not reading']);
+    expect(socket.terminated).toBe(true);
+    // Every exit from a tick uncorks: the ones that sent, backed up, ended the call.
+    expect(wire.corks).toBe(4);
+    expect(wire.uncorks).toBe(4);
+  });
+
+  it('a send that throws inside a corked tick still uncorks', () => {
+    const { out, socket, wire, ticker, record } = corkedPlayout(true);
+    out.enqueueAudio(audio(160 * 2), 'item_1');
+    socket.send = () => {
+      throw new Error('write after end');
+    };
+    ticker.tick(1000);
+    expect(record.errorCount).toBe(1);
+    expect(wire).toEqual({ corks: 1, uncorks: 1 });
+  });
+
   it('paces at real time, sendLeadMs ahead of the clock', () => {
     const { out, socket, ticker } = playout({ sendLeadMs: 60 });
     out.begin('MZ1');

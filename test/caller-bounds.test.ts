@@ -11,8 +11,12 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { FRAME_BYTES, MULAW_SILENCE } from '../src/audio/format.js';
 import { loadWavAsMulawFrames } from '../src/audio/wav.js';
 import { placeCall } from '../src/caller/call.js';
+import { MAX_HEARD_CHUNKS } from '../src/caller/heard.js';
 import { runReplay } from '../src/caller/replay.js';
 import { MAX_STATS_BODY_BYTES } from '../src/caller/stats.js';
+import { CallTape, MAX_TAPE_CHARS, MAX_TAPE_MESSAGES } from '../src/caller/tape.js';
+import { parseScenario } from '../src/scenario/load.js';
+import { runScenario } from '../src/scenario/run.js';
 
 const HELLO = 'fixtures/hello-8k-mulaw.wav';
 const SILENCE = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
@@ -89,6 +93,31 @@ describe("the agent's audio", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("what the caller heard keeps when it played, not the agent's audio, unless the call keeps a recording; and its pieces are bounded", async () => {
+    // More payloads than the pieces kept, all at once: each queues behind the one before.
+    const payloads = MAX_HEARD_CHUNKS + 10_000;
+    const { url } = await hostile((ws, streamSid) => {
+      const frame = media(streamSid);
+      for (let i = 0; i < payloads; i++) ws.send(frame);
+    });
+    const heardOf = async (keepTape: boolean) => {
+      const record = await placeCall({ url, frames: silence(5), timing: { mode: 'burst' }, tailMs: 1000, quietMs: 300, timeoutMs: 60_000, keepTape });
+      const chunks = record.detail.heard!.chunks;
+      return { received: record.framesReceived, chunks: chunks.length, playedBytes: chunks.reduce((n, c) => n + c.bytes, 0), keptBytes: chunks.reduce((n, c) => n + Buffer.concat(c.audio).length, 0), endAt: chunks.at(-1)!.endAt - chunks[0]!.startAt };
+    };
+    const counted = await heardOf(false);
+    expect(counted.received).toBe(payloads);
+    expect(counted.chunks).toBeLessThanOrEqual(MAX_HEARD_CHUNKS);
+    // Every payload's time on the handset is still there: 20 ms each, back to back.
+    expect(counted.playedBytes).toBe(payloads * FRAME_BYTES);
+    expect(counted.endAt).toBeCloseTo(payloads * 20, 0);
+    expect(counted.keptBytes).toBe(0);
+    // A recording is made of what was heard: then the audio is kept too.
+    const recorded = await heardOf(true);
+    expect(recorded.chunks).toBeLessThanOrEqual(MAX_HEARD_CHUNKS);
+    expect(recorded.playedBytes).toBe(payloads * FRAME_BYTES);
+    expect(recorded.keptBytes).toBe(payloads * FRAME_BYTES);
+  }, 120_000);
 });
 
 describe('the media socket', () => {
@@ -97,6 +126,26 @@ describe('the media socket', () => {
     const record = await placeCall({ url, frames: silence(5), timing: { mode: 'burst' }, tailMs: 0 });
     expect(record.socketError).toMatch(/Max payload size exceeded/);
     expect(record.framesReceived).toBe(0);
+  });
+});
+
+describe("the call's tape (--record, --trace)", () => {
+  it("keeps a flood of the largest messages to its size, not only to its count, and counts the rest", () => {
+    const tape = new CallTape(0);
+    // The largest frame the socket takes, as text: the same string each time, so this test keeps none.
+    const largest = 'x'.repeat(64 * 1024);
+    const sent = Math.ceil(MAX_TAPE_CHARS / largest.length) + 100;
+    expect(sent).toBeLessThan(MAX_TAPE_MESSAGES);
+    for (let i = 0; i < sent; i++) tape.message('from-server', i, null, largest);
+    expect(tape.wire.reduce((n, m) => n + m.text.length, 0)).toBeLessThanOrEqual(MAX_TAPE_CHARS);
+    expect(tape.wire.length + tape.droppedMessages).toBe(sent);
+    expect(tape.droppedMessages).toBeGreaterThanOrEqual(100);
+    // Ordinary messages fill it to its count.
+    const ordinary = new CallTape(0);
+    const frame = media('MZ00000000000000000000000000000000');
+    for (let i = 0; i < MAX_TAPE_MESSAGES + 10; i++) ordinary.message('to-server', i, i, frame);
+    expect(ordinary.wire).toHaveLength(MAX_TAPE_MESSAGES);
+    expect(ordinary.droppedMessages).toBe(10);
   });
 });
 
@@ -153,5 +202,23 @@ describe('a tail cut short by the timeout', () => {
     expect(report.call.framesReceived).toBe(50);
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('pass');
+  });
+
+  it("an agent long quiet when the caller's own plan (a long tail, a scenario's wait) runs into the timeout is a timeout, not 'the agent never stopped talking'", async () => {
+    const { url } = await hostile((ws, streamSid) => {
+      const frame = media(streamSid);
+      for (let i = 0; i < 25; i++) ws.send(frame);
+    });
+    const tail = await runReplay({ file: HELLO, url, timing: { mode: 'burst' }, tailMs: 20_000, timeoutMs: 3000 });
+    const scenario = parseScenario('name: long wait\nsteps:\n  - wait: 20\n  - hangup\n', 'long-wait.yaml');
+    const scripted = await runScenario({ scenario, url, timeoutMs: 3000 });
+    for (const report of [tail, scripted]) {
+      expect(report.call.framesReceived).toBe(25);
+      expect(report.call.tailCappedByTimeout).toBe(false);
+      expect(report.verdict).toBe('fail');
+      expect(report.checks.find((c) => c.name === 'call-completed')?.status).toBe('fail');
+      expect(report.failures.join('\n')).toMatch(/the call hit the 3000 ms timeout before the caller finished/);
+      expect(report.failures.join('\n')).not.toMatch(/never stopped talking/);
+    }
   });
 });

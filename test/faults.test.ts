@@ -204,15 +204,16 @@ describe('model faults', () => {
 });
 
 describe('a runaway model', () => {
-  it.each(['endless', 'huge'] as const)('sends %s deltas: past 60 s queued for Twilio the call ends (1011 "model audio overflow"), what was not sent counted; a bystander call is untouched', async (kind) => {
-    const model = await startRunawayModel(kind);
+  it.each(['endless', 'huge'] as const)('sends %s deltas: past 60 s queued for Twilio the call ends (1011 "model audio overflow"), what was not sent counted; a bystander call on the same server is untouched', async (kind) => {
+    // The bystander's session comes first and stays quiet; the next one runs away.
+    const model = await startRunawayModel(kind, 1);
     const log = captureLog();
     const server = await startMediaServer({ port: 0, logger: log.logger, model: { backend: 'simulator', url: model.baseURL } });
     servers.push(server);
     try {
-      const bystander = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 400 } } });
-      servers.push(bystander);
-      const witness = await startedCall(bystander);
+      const bystander = await startedCall(server);
+      // Its quiet session is the model's first: ready before the runaway's opens.
+      await bystander.until(() => server.call(bystander.callSid)?.model.state === 'ready', 5000, 'the bystander\'s model session');
       const call = await startedCall(server, 'outbound');
       const began = Date.now();
       expect(await call.closed).toBe(1011);
@@ -226,12 +227,15 @@ describe('a runaway model', () => {
       const ended = log.forCall(call.callSid).find((r) => r.msg === 'call ended');
       expect(ended?.unsentTwilioAudio).toBe(snapshot.queues.toTwilio);
       expect(log.forCall(call.callSid).some((r) => r.msg === 'model audio overflow; ending call')).toBe(true);
+      // The call next door, on the same server, streamed on and ended cleanly, with nothing of the runaway's.
+      for (let i = 0; i < 5; i++) bystander.sendMedia(SILENT_FRAME);
+      bystander.stop();
+      expect(await bystander.closed).toBe(1000);
+      const calm = await finishedCall(server, bystander.callSid);
+      expect(calm.counters.audioInChunks).toBe(5);
+      expect(calm.counters.audioOutChunks).toBe(0);
+      expect(calm.errors).toEqual([]);
       await released(server);
-      // The call next door streamed on.
-      for (let i = 0; i < 5; i++) witness.sendMedia(SILENT_FRAME);
-      witness.stop();
-      expect(await witness.closed).toBe(1000);
-      expect((await finishedCall(bystander, witness.callSid)).counters.audioInChunks).toBe(5);
     } finally {
       await model.close();
     }
@@ -312,6 +316,27 @@ describe('Twilio-side faults', () => {
     const snapshot = await finishedCall(server, call.callSid);
     expect(snapshot.counters.audioOutChunks).toBe(total);
     expect(call.media().length).toBe(total);
+    expect(snapshot.errors).toEqual([]);
+    await released(server);
+  });
+
+  it("reads at once (the slow reader's healthy twin): a tick's burst past the high-water mark is no backlog, and no warning", async () => {
+    const highWater = 32 * 1024;
+    // 20 s at once: 1,000 frames, ~330 kB, ten times the mark in one burst; a reader takes it all.
+    const answer = { answerMs: 20_000, streamSpeed: 4000 };
+    const { server, log } = await serverWith(answer, { sendLeadMs: 600_000, twilioHighWaterBytes: highWater, backlogWarnIntervalMs: 200, twilioBacklogFrames: 1_000_000 });
+    const call = await startedCall(server, 'outbound');
+    const total = answer.answerMs / 20;
+    const sent = await eventually(() => server.call(call.callSid), (s) => s?.counters.audioOutChunks === total, 10_000);
+    expect(sent?.counters.audioOutChunks).toBe(total);
+    const messages = (sent?.counters.audioOutChunks ?? 0) + (sent?.counters.marksSent ?? 0);
+    await call.until(() => call.received.length === messages, 10_000, 'the whole answer');
+    call.stop();
+    expect(await call.closed).toBe(1000);
+    const snapshot = await finishedCall(server, call.callSid);
+    // The bytes a tick wrote while the socket was corked are not Twilio's backlog: Twilio read everything.
+    expect(log.forCall(call.callSid).filter((r) => r.msg === 'backlog to Twilio')).toEqual([]);
+    expect(snapshot.counters.backlogWarnings).toBe(0);
     expect(snapshot.errors).toEqual([]);
     await released(server);
   });

@@ -50,9 +50,11 @@ afterEach(() => {
   for (const reg of registries.splice(0)) reg.stopSweep();
 });
 
+/** A call as the server makes one: accepted, then admitted by its start under its callSid. */
 function add(reg: CallRegistry, callSid: string): StandIn {
   const call = new StandIn(reg, callSid);
   reg.add(call);
+  reg.markStarted(call, callSid);
   return call;
 }
 

@@ -142,12 +142,12 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
   });
   const tone = (ms: number, seed: number): Buffer => Buffer.from(Array.from({ length: ms * 8 }, (_, i) => (i * seed) & 0xff));
   /** Frames of 100 ms arriving from `at`, every 50 ms (twice real time), and a playback run at real time. */
-  function received(audio: Buffer, at: number, clears: number[] = [], cutAtMs: number | null = null): { record: { receivedAudio: Buffer[]; playback: PlaybackLog }; clock: CallClock } {
+  function received(audio: Buffer, at: number, clears: number[] = [], cutAtMs: number | null = null): { record: { receivedAudio: Buffer[]; receivedFramesNotKept: number; playback: PlaybackLog }; clock: CallClock } {
     const frames: Buffer[] = [];
     for (let i = 0; i < audio.length; i += 800) frames.push(audio.subarray(i, i + 800));
     const bytes = cutAtMs === null ? audio.length : cutAtMs * 8;
     return {
-      record: { receivedAudio: frames, playback: { speed: 1, runs: [{ at, fromByte: 0, bytes }], runsDropped: 0, clears } },
+      record: { receivedAudio: frames, receivedFramesNotKept: 0, playback: { speed: 1, runs: [{ at, fromByte: 0, bytes }], runsDropped: 0, clears } },
       clock: { receivedAt: frames.map((_, i) => at + i * 50), complete: true, stopSentAt: at + 9000, closedAt: at + 9100 },
     };
   }
@@ -170,7 +170,7 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const reply = tone(1200, 5);
     // The greeting's one delta reaches the caller 5 ms after the reply's first delta left the model.
     const frames = [greeting, ...Array.from({ length: 12 }, (_, i) => reply.subarray(i * 800, (i + 1) * 800))];
-    const record = { receivedAudio: frames, playback: { speed: 1, runs: [{ at: T0 + 105, fromByte: 0, bytes: 10_400 }], runsDropped: 0, clears: [] } };
+    const record = { receivedAudio: frames, receivedFramesNotKept: 0, playback: { speed: 1, runs: [{ at: T0 + 105, fromByte: 0, bytes: 10_400 }], runsDropped: 0, clears: [] } };
     const clock = { receivedAt: frames.map((_, i) => T0 + 105 + i * 50), complete: true, stopSentAt: T0 + 9000, closedAt: T0 + 9100 };
     const responses = [answer('g', T0, 100, greeting), answer('r', T0 + 100, 1200, reply)];
     const heard = new HeardAudio(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0);
@@ -202,6 +202,29 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const altered = Buffer.from(audio);
     altered[4321] ^= 0x55;
     expect(judge(altered).reason).toMatch(/as long as the model's, but not the same bytes/);
+  });
+
+  it("says it could not compare when the call kept only part of the agent's audio or of its arrivals: never a false pass or fail", () => {
+    const audio = tone(1000, 13);
+    const responses = [answer('a', T0, 1000, audio)];
+    const tied = responses.map((response) => ({ response, sessionId: 's' }));
+    const { record, clock } = received(audio, T0, [T0 + 400], 400);
+    const truncated: SessionView = { ...session([]), responses, truncations: [{ at: T0 + 420, itemId: 'item_a', audioEndMs: 360, audioSentMs: 1000, accepted: true }] };
+    // The call kept the first 4 of the 10 payloads (past what it keeps of the agent's audio), all 10 timed.
+    const unkept = { ...record, receivedAudio: record.receivedAudio.slice(0, 4), receivedFramesNotKept: 6 };
+    const partial = new HeardAudio(unkept, clock, tied, 0);
+    expect(audioOutCheck(partial, unkept, clock)).toMatchObject({ status: 'skip', reason: expect.stringMatching(/kept 4 of the 10 payloads of the agent's audio/) });
+    expect(truncationCheck([truncated], partial, { fixedMs: 30 })).toMatchObject({ status: 'skip', reason: expect.stringMatching(/kept 4 of the 10 payloads/) });
+    expect(modelAnswers([{ ...session([]), responses }], partial).map((a) => a.receivedMs)).toEqual([null]);
+    // Every payload kept, but the timeline timed only the first 6 arrivals (its cap).
+    const untimed = { ...clock, receivedAt: clock.receivedAt.slice(0, 6), complete: false };
+    const early = new HeardAudio(record, untimed, tied, 0);
+    expect(audioOutCheck(early, record, untimed)).toMatchObject({ status: 'skip', reason: expect.stringMatching(/timed 6 of the 10 payloads/) });
+    // The healthy twin: everything kept and timed.
+    const whole = new HeardAudio(record, clock, tied, 0);
+    expect(audioOutCheck(whole, record, clock).status).toBe('pass');
+    expect(truncationCheck([truncated], whole, { fixedMs: 30 }).status).toBe('pass');
+    expect(modelAnswers([{ ...session([]), responses }], whole).map((a) => a.receivedMs)).toEqual([1000]);
   });
 });
 

@@ -10,7 +10,7 @@
 // for network trouble and never hangs: connection failures and timeouts come back as fields of
 // the CallRecord.
 import { performance } from 'node:perf_hooks';
-import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../audio/format.js';
+import { FRAME_BYTES, FRAME_MS, MULAW_BYTES_PER_MS, MULAW_SILENCE } from '../audio/format.js';
 import { TwilioCarrierSerializer, newStreamIds, type CarrierSerializer, type MediaTrack, type StreamIds } from '../twilio/codec.js';
 import { FrameClock, REALTIME, sleep, yieldToEventLoop } from './clock.js';
 import { Handset } from './handset.js';
@@ -20,6 +20,7 @@ import { CallNetwork, describeNetworkDelay, isCleanLine } from './network.js';
 import { Mouthpiece } from './mouthpiece.js';
 import { EARLY_MEDIA_FRAMES, resolveOptions, type CallProgress, type PlaceCallOptions, type ResolvedOptions } from './options.js';
 import { CallLedger, toCallRecord, type CallEnding, type CallRecord } from './record.js';
+import { MAX_RECORDING_MS } from './recording.js';
 import { CallTape } from './tape.js';
 import { CallTimeline } from './timeline.js';
 import type { CallerVoice, VoiceFrame } from './voice.js';
@@ -97,7 +98,9 @@ class SimulatedCall {
     // A scripted caller listens, so its handset plays in real time even when its words go in a burst.
     const listening = options.voice !== null;
     const playbackSpeed = options.timing.mode === 'burst' ? (listening ? 1 : null) : options.timing.speed;
-    this.handset = new Handset(playbackSpeed, this.network, this.ledger, this.timeline, (name) => this.echoMark(name), () => performance.now());
+    // Only a recording plays back what the caller heard, and at most MAX_RECORDING_MS of it.
+    const keepHeardBytes = options.keepTape ? MAX_RECORDING_MS * MULAW_BYTES_PER_MS : 0;
+    this.handset = new Handset(playbackSpeed, this.network, this.ledger, this.timeline, (name) => this.echoMark(name), () => performance.now(), keepHeardBytes);
     this.tape = options.keepTape ? new CallTape(this.dialledAt) : null;
     // Twilio never sends faster than real time, so a burst's backlog is the test's own: no drops.
     const congestionLimitMs = options.timing.mode === 'burst' ? null : options.congestionMs / options.timing.speed;
@@ -225,10 +228,7 @@ class SimulatedCall {
       if (signal.aborted) return;
       const now = performance.now();
       if (this.tailIsOver(n, now)) return;
-      if (now >= this.tailCutoff) {
-        this.ledger.tailCappedByTimeout = true;
-        return;
-      }
+      if (now >= this.tailCutoff) return this.reachedCutoff(now);
       this.sendFrame(n, SILENCE_FRAME, false, tailClock.dueAt(n - tailFrameOffset));
     }
   }
@@ -253,10 +253,7 @@ class SimulatedCall {
         await clock.waitForFrame(n, signal);
       }
       if (signal.aborted) return;
-      if (performance.now() >= this.tailCutoff) {
-        this.ledger.tailCappedByTimeout = true;
-        return;
-      }
+      if (performance.now() >= this.tailCutoff) return this.reachedCutoff(performance.now());
       if (!this.sendVoiceFrame(n, rushing ? performance.now() : clock.dueAt(n))) return;
     }
   }
@@ -265,10 +262,25 @@ class SimulatedCall {
     const tailAudioMs = (frameIndex - this.options.frames.length) * FRAME_MS;
     if (tailAudioMs < this.options.tailMs) return false;
     if (this.mouthpiece.dtmfPending) return false;
+    return !this.agentStillTalking(now);
+  }
+
+  /** The agent sent audio within quietMs, or what it sent is still playing (or a mark echo still on the wire). */
+  private agentStillTalking(now: number): boolean {
     const lastServerMediaAt = this.ledger.lastServerMediaAt;
-    if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return false;
+    if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return true;
     // Played is not yet heard of: a mark echo still on the wire keeps the caller on the line.
-    return this.handset.isDrained(now);
+    return !this.handset.isDrained(now);
+  }
+
+  /**
+   * Sending reached the cutoff before the call was over: an agent still talking then is its own
+   * failure (it never stopped); with the agent quiet, the timeout cut the caller's own plan short
+   * (its tail, or a scenario's steps).
+   */
+  private reachedCutoff(now: number): void {
+    if (this.agentStillTalking(now)) this.ledger.tailCappedByTimeout = true;
+    else this.endingOverride ??= 'timeout';
   }
 
   private async finishCall(): Promise<void> {

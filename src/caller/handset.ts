@@ -18,7 +18,8 @@ export class Handset {
 
   /**
    * `speed`: how fast it plays (null: at once, a burst replay's handset); `markDelay`: the one-way
-   * delay of each mark echo; `echo`: sends one (the call's wire).
+   * delay of each mark echo; `echo`: sends one (the call's wire); `keepHeardBytes`: how much of
+   * what the caller heard is kept as audio (a recording's), not only timed.
    */
   constructor(
     speed: number | null,
@@ -27,10 +28,11 @@ export class Handset {
     private readonly timeline: CallTimeline,
     echo: (name: string) => void,
     now: () => number,
+    keepHeardBytes = 0,
   ) {
     this.echoes = new DelayedSender(markDelay, now);
     this.playback = new PlaybackQueue(speed, (name) => void this.echoes.send(() => echo(name)), now);
-    this.heard = new HeardAudio(speed ?? 1);
+    this.heard = new HeardAudio(speed ?? 1, keepHeardBytes);
   }
 
   /** An agent event that reached the phone at `now` (after the line's delay), off the socket at `socketAt`. */

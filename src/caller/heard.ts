@@ -8,6 +8,12 @@ import { MULAW_BYTES_PER_MS, mulawMs } from '../audio/format.js';
 /** Agent audio closer than this to the audio before it is heard as one stretch: no one hears a 60 ms underrun as a pause. */
 export const JOIN_GAP_MS = 200;
 
+/**
+ * Pieces kept per call, 30 minutes of 20 ms payloads: past it, a payload within JOIN_GAP_MS of the
+ * last piece is folded into it (a server flooding payloads must cost the caller counters, not memory).
+ */
+export const MAX_HEARD_CHUNKS = 90_000;
+
 /** One piece of agent audio as the handset played it. */
 export interface HeardChunk {
   /** When it came off the socket (what the agent sent, as Twilio got it). */
@@ -17,8 +23,13 @@ export interface HeardChunk {
   /** When it began and stopped playing; a clear may have cut `endAt` short. */
   startAt: number;
   endAt: number;
-  /** The mu-law bytes that played (fewer than arrived when a clear cut it). */
-  audio: Buffer;
+  /**
+   * The mu-law that played, as it arrived (one payload; several once folded), fewer bytes than
+   * arrived when a clear cut it; empty unless the call keeps the agent's audio (for a recording).
+   */
+  audio: Buffer[];
+  /** Bytes that played (fewer than arrived when a clear cut it), whether or not `audio` keeps them. */
+  bytes: number;
   /** Audio ms that arrived, before any cut. */
   sentMs: number;
   /** Where the stretch it belongs to began (chunks closer than JOIN_GAP_MS are one stretch). */
@@ -43,6 +54,18 @@ export interface CallerEar {
   settled(now: number): boolean;
 }
 
+/** The first `n` bytes of `pieces`, as pieces. */
+function firstBytes(pieces: readonly Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = n;
+  for (const piece of pieces) {
+    if (left <= 0) break;
+    out.push(piece.length <= left ? piece : piece.subarray(0, left));
+    left -= piece.length;
+  }
+  return out;
+}
+
 export class HeardAudio {
   readonly chunks: HeardChunk[] = [];
   /** Chunks a clear dropped before any of them played (what the agent sent and no one heard). */
@@ -52,19 +75,45 @@ export class HeardAudio {
   private playheadFreeAt = 0;
   /** Index of the first chunk that may still be playing at a later `now` (queries go forward in time). */
   private cursor = 0;
+  /** Bytes of audio `keepAudioBytes` still lets the chunks keep. */
+  private audioBudget: number;
+  /** Payloads folded into the piece before them, past MAX_HEARD_CHUNKS. */
+  folded = 0;
 
-  /** `speed`: how fast the handset plays (1 real time); it is also how fast the caller's clock runs. */
-  constructor(private readonly speed: number) {}
+  /**
+   * `speed`: how fast the handset plays (1 real time); it is also how fast the caller's clock runs.
+   * `keepAudioBytes`: how much of the agent's audio the chunks keep (a recording's); the rest only timed.
+   */
+  constructor(
+    private readonly speed: number,
+    keepAudioBytes = 0,
+  ) {
+    this.audioBudget = keepAudioBytes;
+  }
 
   /** Agent audio reached the handset at `now` (off the socket at `socketAt`): it plays once what came before it has. */
   add(audio: Buffer, now: number, socketAt: number = now): void {
     if (audio.length === 0) return;
     const startAt = Math.max(this.playheadFreeAt, now);
-    const endAt = startAt + mulawMs(audio.length) / this.speed;
+    const sentMs = mulawMs(audio.length);
+    const endAt = startAt + sentMs / this.speed;
     this.playheadFreeAt = endAt;
+    // Once past the budget nothing more is kept: a recording never has holes in the middle.
+    const kept = audio.length <= this.audioBudget ? [audio] : [];
+    this.audioBudget = kept.length > 0 ? this.audioBudget - audio.length : 0;
     const previous = this.chunks.at(-1);
-    const stretchStartAt = previous !== undefined && startAt - previous.endAt < JOIN_GAP_MS ? previous.stretchStartAt : startAt;
-    this.chunks.push({ socketAt, arrivedAt: now, startAt, endAt, audio, sentMs: mulawMs(audio.length), stretchStartAt });
+    const joined = previous !== undefined && startAt - previous.endAt < JOIN_GAP_MS;
+    if (joined && this.chunks.length >= MAX_HEARD_CHUNKS) {
+      previous.endAt = endAt;
+      previous.bytes += audio.length;
+      previous.sentMs += sentMs;
+      previous.audio.push(...kept);
+      this.folded += 1;
+      // The piece may have ended before a query moved past it: it is playing again.
+      this.cursor = Math.min(this.cursor, this.chunks.length - 1);
+      return;
+    }
+    this.chunks.push({ socketAt, arrivedAt: now, startAt, endAt, audio: kept, bytes: audio.length, sentMs, stretchStartAt: joined ? previous.stretchStartAt : startAt });
   }
 
   /** Twilio's clear at `now`: what has not played is dropped, the chunk playing stops where it is. */
@@ -80,7 +129,8 @@ export class HeardAudio {
       }
       cutMs += last.endAt - now;
       const playedBytes = Math.floor((now - last.startAt) * this.speed * MULAW_BYTES_PER_MS);
-      last.audio = last.audio.subarray(0, Math.min(last.audio.length, Math.max(0, playedBytes)));
+      last.bytes = Math.min(last.bytes, Math.max(0, playedBytes));
+      last.audio = firstBytes(last.audio, last.bytes);
       last.endAt = now;
       break;
     }

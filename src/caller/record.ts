@@ -87,6 +87,7 @@ export interface CallRecord {
   firstAudioLatencyMs: number | null;
   /** Wall ms between the first and the last frame of the caller's audio (pacing check). */
   audioSendMs: number | null;
+  /** Sending stopped at the timeout with the agent still talking (its audio within quietMs, or still playing). */
   tailCappedByTimeout: boolean;
   /** Wall ms from dialling to the socket closing. */
   durationMs: number;

@@ -41,7 +41,8 @@ function layOut(pieces: readonly Placed[], origin: number, speed: number, maxSam
 export function renderRecording(tape: CallTape, heard: HeardAudio | null, speed: number): Buffer {
   const maxSamples = MAX_RECORDING_MS * MULAW_BYTES_PER_MS;
   const said = tape.said.map((frame) => ({ at: frame.at, audio: frame.lost ? Buffer.alloc(frame.audio.length, 0xff) : frame.audio }));
-  const agent = (heard?.chunks ?? []).filter((c) => c.audio.length > 0).map((c) => ({ at: c.startAt, audio: c.audio }));
+  // A chunk's pieces play back to back from its start.
+  const agent = (heard?.chunks ?? []).flatMap((c) => c.audio.filter((piece) => piece.length > 0).map((audio) => ({ at: c.startAt, audio })));
   return stereoPcm16ToWav(layOut(said, tape.origin, speed, maxSamples), layOut(agent, tape.origin, speed, maxSamples));
 }
 

@@ -40,7 +40,7 @@ import { toCallSummary, type CallRecord, type CallSummary } from './record.js';
 import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 import type { RunningMediaServer } from '../server/media-server.js';
-import type { CallWitness, ModelLegReport, WitnessTicket } from './witness.js';
+import type { CallWitness, ModelLegReport, ModelTurnRecord, WitnessTicket } from './witness.js';
 
 // The names this module has always exported stay importable from here.
 export type { CheckStatus, ReplayCheck } from './checks.js';
@@ -48,7 +48,7 @@ export type { CallSummary } from './record.js';
 export type { CallFlowReport, CallSetup, SetupFailure, StreamReport, TwimlReport, WebhookReport } from './call-flow.js';
 export type { CallParties, WebhookMethod } from './webhook.js';
 export type { BadLine, NetworkDelay } from './network.js';
-export type { CallWitness, CorrelationMethod, ModelLegReport, ModelLegVerdict, ModelSessionSummary, WitnessTicket, WitnessedCall } from './witness.js';
+export type { CallWitness, CorrelationMethod, ModelLegReport, ModelLegVerdict, ModelSessionSummary, ModelTurnRecord, WitnessTicket, WitnessedCall } from './witness.js';
 
 /** The voice webhook of a call: an absolute URL, or a path on the target's base URL. */
 export type WebhookTarget = { url: string } | { path: string };
@@ -180,7 +180,8 @@ export const MAX_SAVED_AUDIO_MS = 10 * 60_000;
 export interface CallJudgeInput {
   record: CallRecord;
   flow: CallFlowReport;
-  sessions: readonly SimulatorSessionRecord[] | null;
+  /** The sessions tagged with the call's callSid, else those the witness tied to it; null: none could be read. */
+  sessions: readonly ModelTurnRecord[] | null;
   /** Why there are no sessions, when there are none. */
   sessionsNote: string;
 }
@@ -300,20 +301,27 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     const checks = [...checked.checks];
     const failures = [...checked.failures];
     let model: ModelLegReport | null = null;
+    let witnessed: readonly ModelTurnRecord[] = [];
     if (options.witness !== undefined && ticket !== null) {
       const judged = await options.witness.judge(ticket, { record, flow, timing, networkDelay, builtIn });
       ticket = null;
       checks.push(...judged.checks);
       failures.push(...judged.failures);
       model = judged.report;
+      witnessed = judged.sessions;
       // Both legs on one axis: the model's events join the caller's, in time order.
       if (judged.timeline.length > 0) record.timeline.events = [...record.timeline.events, ...judged.timeline].sort((a, b) => a.t - b.t);
     }
     // The model's account of the call, read while its simulator is still up.
     const modelSessions = options.modelSessions ?? builtIn?.simulator?.sessionsFor.bind(builtIn.simulator);
     const sessions = record.connected && modelSessions !== undefined ? modelSessions(record.callSid) : null;
-    const sessionsNote = sessions === null ? (record.connected ? 'the model leg is not visible to the caller (no simulator it knows of)' : 'the call never connected') : sessions.length === 0 ? `no model session was tagged with ${record.callSid}` : '';
-    const extra = options.judge?.({ record, flow, sessions, sessionsNote }) ?? { checks: [], failures: [], conversation: null };
+    // A server that never tags its sessions (a --server-cmd or --url one): those the witness tied by watermark or time.
+    const judgedSessions = (sessions === null || sessions.length === 0) && witnessed.length > 0 ? witnessed : sessions;
+    const sessionsNote =
+      judgedSessions === null
+        ? record.connected ? 'the model leg is not visible to the caller (no simulator it knows of)' : 'the call never connected'
+        : judgedSessions.length === 0 ? `no model session was tagged with ${record.callSid}` : '';
+    const extra = options.judge?.({ record, flow, sessions: judgedSessions, sessionsNote }) ?? { checks: [], failures: [], conversation: null };
     checks.push(...extra.checks);
     failures.push(...extra.failures);
     const verdict = failures.length === 0 ? 'pass' : 'fail';

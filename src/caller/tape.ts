@@ -2,11 +2,16 @@
 // frame on the socket both ways with when it was scheduled and when it went, and every 20 ms the
 // caller said with the instant it was said (lost ones too, flagged). The stereo recording and the
 // JSONL wire trace are made from it afterwards. Times are performance.now() instants; a frame's
-// bytes are referenced, not copied. Bounded: past the cap only a count is kept.
+// bytes are referenced, not copied. Bounded: past the caps only a count is kept.
 
 /** 60 minutes of caller frames, and as many wire messages each way with room for marks. */
 export const MAX_TAPE_FRAMES = 180_000;
 export const MAX_TAPE_MESSAGES = 400_000;
+/**
+ * The messages' text, in characters: the count's worth of ordinary ones (a 20 ms media message
+ * is ~400). A server's messages may each be 64 KiB: the count alone would let it keep 26 GB.
+ */
+export const MAX_TAPE_CHARS = MAX_TAPE_MESSAGES * 512;
 
 export type WireDirection = 'to-server' | 'from-server';
 
@@ -36,15 +41,17 @@ export class CallTape {
   readonly said: SaidFrame[] = [];
   droppedMessages = 0;
   droppedFrames = 0;
+  private keptChars = 0;
 
   /** `origin`: the performance.now() instant `start` was sent: the schedule's zero. */
   constructor(public origin: number) {}
 
   message(dir: WireDirection, at: number, scheduledAt: number | null, text: string): void {
-    if (this.wire.length >= MAX_TAPE_MESSAGES) {
+    if (this.wire.length >= MAX_TAPE_MESSAGES || this.keptChars + text.length > MAX_TAPE_CHARS) {
       this.droppedMessages += 1;
       return;
     }
+    this.keptChars += text.length;
     this.wire.push({ dir, at, scheduledAt, text });
   }
 

@@ -73,7 +73,8 @@ export interface ModelAnswer {
   /** When the first of its audio reached the caller. */
   firstReceivedAt: number | null;
   producedMs: number;
-  receivedMs: number;
+  /** Null when the call did not keep (or time) all of the agent's audio. */
+  receivedMs: number | null;
   /** firstDeltaAt − turnEndedAt: the model's part of the response latency. */
   modelMs: number | null;
   /** firstReceivedAt − firstDeltaAt: the agent's part, forwarding the first audio to Twilio. */
@@ -96,7 +97,15 @@ export interface ModelLegReport {
   answers: ModelAnswer[];
 }
 
+/** What of a model session a turn's response split reads: its commits and responses, epoch ms on the caller's clock. */
+export interface ModelTurnRecord {
+  commits: ReadonlyArray<{ at: number }>;
+  responses: ReadonlyArray<{ createdAt: number; firstDeltaAt: number | null }>;
+}
+
 export interface ModelLegVerdict {
+  /** The sessions the witness tied to the call (none when it tied none, or could not read them). */
+  sessions: readonly ModelTurnRecord[];
   checks: ReplayCheck[];
   /** One line per failed check, each naming its check. */
   failures: string[];

@@ -7,7 +7,7 @@
 // split into the turn detector's wait, the model's part and the agent's own part.
 import { FRAME_MS, mulawMs } from '../audio/format.js';
 import { JOIN_GAP_MS, type HeardAudio, type HeardChunk } from '../caller/heard.js';
-import type { SimulatorSessionRecord } from '../model/simulator/record.js';
+import type { ModelTurnRecord } from '../caller/witness.js';
 import type { StepRun } from './steps.js';
 
 /** After a backchannel, the agent must still be talking this long (wall ms) after the caller's last voiced frame. */
@@ -111,7 +111,7 @@ export interface MeasureInput {
   /** performance.now() the call ended: nothing was heard after it. */
   endedAt: number;
   /** The model's sessions for this call (epoch ms), when the gate or replay could read them; null: not available. */
-  sessions: readonly SimulatorSessionRecord[] | null;
+  sessions: readonly ModelTurnRecord[] | null;
   /** Why there are no sessions, for the report. */
   sessionsNote: string;
 }
@@ -260,7 +260,7 @@ function answersOf(heard: HeardAudio, stretches: Stretch[], runs: readonly StepR
     const chunks = heard.chunks.filter((c) => c.startAt >= first.startAt && c.startAt <= last.endAt);
     const deadAir: AnswerReport['deadAir'] = [];
     for (let i = 1; i < group.length; i++) deadAir.push({ at: at(group[i - 1]!.endAt), ms: wall(group[i]!.startAt - group[i - 1]!.endAt) });
-    return { startAt: at(first.startAt), endAt: at(last.endAt), audioMs: round(chunks.reduce((sum, c) => sum + mulawMs(c.audio.length), 0)), deadAir, cleared: last.cleared };
+    return { startAt: at(first.startAt), endAt: at(last.endAt), audioMs: round(chunks.reduce((sum, c) => sum + mulawMs(c.bytes), 0)), deadAir, cleared: last.cleared };
   });
 }
 

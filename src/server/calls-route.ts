@@ -12,9 +12,9 @@
 // built in ~300 ms on the event loop, and four pollers pushed a live call's frame gaps to 250 ms).
 import type http from 'node:http';
 import { redactSecrets } from '../log.js';
+import { isSidShaped } from '../twilio/sid.js';
 import { headerValue } from '../twilio/signature.js';
 import type { CallListEntry, CallSnapshot } from './call-snapshot.js';
-import { isSidShaped } from './call/inbound.js';
 import { sameSecret } from './calls-token.js';
 import { sendJson } from './http-reply.js';
 import { cameThroughProxy, clientAddress, isLoopbackAddress } from './origin.js';

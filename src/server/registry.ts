@@ -157,8 +157,7 @@ export class CallRegistry {
   find(callSid: string): CallSnapshot | null {
     const live = this.started.get(callSid);
     if (live !== undefined) return live.snapshot();
-    // A socket awaiting its start has no callSid yet; only stand-ins in tests name one earlier.
-    for (const call of this.awaiting) if (call.callSid === callSid) return call.snapshot();
+    // A socket awaiting its start has no callSid yet: a call is named only once its start is admitted.
     const serial = this.finishedBySid.get(callSid);
     return serial === undefined ? null : this.finishedSnapshot(serial);
   }

@@ -41,8 +41,12 @@ export function conversationSuite(agent: AgentSuite): void {
       const [buggy, twin] = await Promise.all([gateAgentScenarios({ command: agent.command, bug: 'slow-answer' }, [shipped('question')]), gateAgentScenarios({ command: agent.command }, [shipped('question')])]);
       const slow = expectOnly(buggy, /the caller waited (\d+) ms for the agent to answer \(expected within 1500 ms\) — step \d \(say (question|goodbye)\.wav\)/);
       expect(slow.turns.every((t) => t.responseMs !== null && t.responseMs >= 2500)).toBe(true);
+      // The agent never tags its model sessions with the callSid: the witness tied them, and each
+      // turn's latency is split from them, the 2.5 s hold in the agent's own part.
+      expect(slow.turns.every((t) => t.split !== null && t.split.modelMs !== null && t.split.agentMs !== null && t.split.agentMs >= 2400)).toBe(true);
       const healthy = expectHealthy(twin);
       expect(healthy.turns.map((t) => t.responseMs! < 1500)).toEqual([true, true]);
+      expect(healthy.turns.every((t) => t.split !== null && t.split.modelMs !== null && t.split.agentMs !== null && t.split.agentMs < 1000)).toBe(true);
     }, 60_000);
 
     it('burst-deaf (takes "all audio sent" for "done speaking") never stops for a caller who interrupts late; the twin clears', async () => {

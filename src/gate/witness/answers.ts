@@ -27,7 +27,7 @@ export function modelAnswers(sessions: readonly SessionView[], heard: HeardAudio
       const firstReceivedAt = span === undefined ? null : heard.firstReceivedAt(span);
       return {
         responseId: r.id, itemId: r.itemIds[0] ?? null, trigger: r.trigger, turnEndedAt, createdAt: r.createdAt, firstDeltaAt: r.firstDeltaAt, firstReceivedAt,
-        producedMs: r.audioMs, receivedMs: span === undefined ? 0 : span.bytes / MULAW_BYTES_PER_MS,
+        producedMs: r.audioMs, receivedMs: heard.audioGap !== null ? null : span === undefined ? 0 : span.bytes / MULAW_BYTES_PER_MS,
         modelMs: minus(r.firstDeltaAt, turnEndedAt), agentMs: minus(firstReceivedAt, r.firstDeltaAt),
       };
     });

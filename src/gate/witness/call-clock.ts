@@ -6,13 +6,13 @@ import type { CallRecord } from '../../caller/record.js';
 export interface CallClock {
   /** Epoch ms each received payload arrived, in order; shorter than the payloads when the timeline's cap cut it. */
   receivedAt: number[];
-  /** All arrivals are known (the timeline kept every agent frame). */
+  /** All arrivals are known (the timeline kept every agent frame, whether or not the call kept its audio). */
   complete: boolean;
   stopSentAt: number | null;
   closedAt: number | null;
 }
 
-export function callClock(record: Pick<CallRecord, 'timeline' | 'receivedAudio'>): CallClock {
+export function callClock(record: Pick<CallRecord, 'timeline'>): CallClock {
   const { timeline } = record;
   const at = (t: number): number => timeline.origin + t;
   const event = (kind: string): number | null => {
@@ -20,7 +20,7 @@ export function callClock(record: Pick<CallRecord, 'timeline' | 'receivedAudio'>
     return found === undefined ? null : at(found.t);
   };
   const receivedAt = timeline.agent.t.map(at);
-  return { receivedAt, complete: receivedAt.length === record.receivedAudio.length, stopSentAt: event('stop'), closedAt: event('close') };
+  return { receivedAt, complete: timeline.dropped.agentFrames === 0, stopSentAt: event('stop'), closedAt: event('close') };
 }
 
 /** When the caller's stream ended: its stop, or the socket closing, whichever came first. */

@@ -35,7 +35,7 @@ export class HeardAudio {
   private readonly receivedAt: number[];
 
   constructor(
-    private readonly record: Pick<CallRecord, 'receivedAudio' | 'playback'>,
+    private readonly record: Pick<CallRecord, 'receivedAudio' | 'receivedFramesNotKept' | 'playback'>,
     private readonly clock: CallClock,
     answers: ReadonlyArray<{ response: ResponseView; sessionId: string }>,
     slackMs: number,
@@ -57,7 +57,8 @@ export class HeardAudio {
     }));
     let own = 0;
     let k = -1;
-    this.receivedAt.forEach((at, i) => {
+    // Only payloads both kept and timed can be placed; audioGap says when that is not all of them.
+    this.receivedAt.slice(0, record.receivedAudio.length).forEach((at, i) => {
       while (k + 1 < this.spans.length && this.spans[k + 1]!.from <= at) k += 1;
       const bytes = record.receivedAudio[i]!.length;
       if (k < 0) {
@@ -113,9 +114,22 @@ export class HeardAudio {
     return first === undefined ? null : (this.receivedAt[first] ?? null);
   }
 
-  /** Whether playback can be replayed exactly (nothing past the log's or the timeline's caps). */
-  get complete(): boolean {
-    return this.record.playback.runsDropped === 0 && this.clock.complete;
+  /**
+   * Why the answers cannot be told whole from what the call kept: a payload not kept (past the
+   * bound on the agent's audio a call keeps) or not timed (past the timeline's cap); null: all were.
+   */
+  get audioGap(): string | null {
+    const { receivedAudio, receivedFramesNotKept } = this.record;
+    const payloads = receivedAudio.length + receivedFramesNotKept;
+    if (receivedFramesNotKept > 0) return `the call kept ${receivedAudio.length} of the ${payloads} payloads of the agent's audio (the rest past what a call keeps), so its answers cannot be compared whole`;
+    if (!this.clock.complete) return `the call's timeline timed ${this.receivedAt.length} of the ${payloads} payloads of the agent's audio (the rest past its cap), so its answers cannot be told apart`;
+    return null;
+  }
+
+  /** Why playback cannot be replayed exactly (audioGap, or runs past the playback log's cap); null: it can. */
+  get playbackGap(): string | null {
+    if (this.audioGap !== null) return this.audioGap;
+    return this.record.playback.runsDropped === 0 ? null : 'the call played too many separate stretches of audio for its playback to be replayed exactly';
   }
 
   /** The bytes of an answer as the caller received them. */

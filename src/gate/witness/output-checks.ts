@@ -36,7 +36,7 @@ const heardMsOf = (heard: HeardAudio, span: AnswerSpan, at: number): number => h
 export function truncationCheck(sessions: readonly SessionView[], heard: HeardAudio, delay: NetworkDelay): ModelCheck {
   const truncations = sessions.flatMap((s) => s.truncations).sort((a, b) => a.at - b.at);
   if (truncations.length === 0) return passed(TRUNCATION, 'no truncation: the agent never cut an answer short');
-  if (!heard.complete) return skipped(TRUNCATION, 'the call played too many separate stretches of audio for its playback to be replayed exactly');
+  if (heard.playbackGap !== null) return skipped(TRUNCATION, heard.playbackGap);
   const tolerance = truncationToleranceMs(delay);
   const problems: string[] = [];
   const fine: string[] = [];
@@ -79,6 +79,7 @@ const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes)
 export function audioOutCheck(heard: HeardAudio, record: Pick<CallRecord, 'playback'>, clock: CallClock): ModelCheck {
   const spans = heard.spans.filter((s) => s.response.audioBytes > 0);
   if (spans.length === 0) return skipped(AUDIO_OUT, 'the model produced no audio on this call');
+  if (heard.audioGap !== null) return skipped(AUDIO_OUT, heard.audioGap);
   const problems: string[] = [];
   const notes: string[] = [];
   let exact = 0;

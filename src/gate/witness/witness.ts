@@ -150,7 +150,7 @@ export class ModelWitness implements CallWitness {
     report.correlation.detail = checks[0]!.reason;
     report.answers = modelAnswers(sessions, heard);
     const timeline = modelTimelineEvents(sessions, record.timeline);
-    return { checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report, timeline };
+    return { sessions, checks, failures: checks.flatMap((c) => (c.failure === null ? [] : [c.failure])), report, timeline };
   }
 
   /**
@@ -234,6 +234,6 @@ export class ModelWitness implements CallWitness {
 
   private skipAll(reason: string, report: ModelLegReport | null): ModelLegVerdict {
     const names = MODEL_CHECKS.filter((name) => name !== FIRST_SPEAKER || this.options.expectFirstSpeaker !== undefined);
-    return { checks: names.map((name) => skipped(name, reason)), failures: [], report, timeline: [] };
+    return { sessions: [], checks: names.map((name) => skipped(name, reason)), failures: [], report, timeline: [] };
   }
 }

@@ -4,27 +4,20 @@
 // refusal is a protocol error recorded on the call; none ends it, except a frame ws itself refused.
 import type { Logger } from '../../log.js';
 import { FRAME_BYTES } from '../../audio/format.js';
-import { MAX_MESSAGE_BYTES, base64DecodedLength, parseTwilioMessage, type CallDirection, type MediaMessage, type StartMessage } from '../../twilio/codec.js';
+import { MAX_MESSAGE_BYTES, base64DecodedLength, isSidShaped, parseTwilioMessage, type CallDirection, type MediaMessage, type StartMessage } from '../../twilio/codec.js';
 import type { AdmitStart } from './admission.js';
 import type { CallEnding } from './boundary.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { isLoggedOccurrence, type CallRecord } from './record.js';
 
 /**
- * What this server takes for a SID: letters and digits, at most 64 of them. Twilio's are a
- * two-letter prefix and 32 hex digits; anything else (a newline, a non-Latin-1 character, 10 kB)
- * is not a SID and never reaches a log line, a /calls answer or the model's HTTP header.
+ * A peer's SID as an error message may quote it: itself when SID-shaped, else only its length (a
+ * newline, a non-Latin-1 character or 10 kB never reaches a log line or a /calls answer).
  */
-const SID_SHAPE = /^[A-Za-z0-9]{1,64}$/;
-
-export function isSidShaped(value: string): boolean {
-  return SID_SHAPE.test(value);
-}
-
-/** A peer's SID as an error message may quote it: itself when SID-shaped, else only its length. */
 function quotedSid(value: string): string {
   return isSidShaped(value) ? value : `a malformed SID of ${value.length} characters`;
 }
+
 /** Tracks and digits are logged, not trusted: at most this much of each. */
 const MAX_TRACKS_LOGGED = 4;
 const MAX_TRACK_CHARS = 32;

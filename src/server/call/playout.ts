@@ -254,6 +254,10 @@ export class Playout implements Tickable {
     if (this.playheadMs < now) this.playheadMs = now;
     const queue = this.queue;
     const until = now + this.config.sendLeadMs;
+    const highWater = this.config.twilioHighWaterBytes;
+    // Corked, what this tick sends stays in the socket's buffer until the uncork hands it to the
+    // kernel: only what was buffered before the tick's first write is Twilio's backlog.
+    const backlog = socket.bufferedAmount;
     // One write for the tick: the frames due and the mark behind them leave in one syscall.
     const wire = this.wire;
     wire?.cork();
@@ -262,7 +266,11 @@ export class Playout implements Tickable {
         const item = queue.peek() as Buffer | string;
         // Audio only up to the lead; a mark right behind the last frame takes no audio time and goes with it.
         if (typeof item !== 'string' && this.playheadMs >= until) break;
-        if (socket.bufferedAmount > this.config.twilioHighWaterBytes) return this.backedUp(now);
+        if (socket.bufferedAmount > highWater) {
+          if (wire === null || backlog > highWater) return this.backedUp(now);
+          // The tick's own corked writes reached the mark: the rest goes next tick (one write stays bounded).
+          break;
+        }
         this.blockedSince = null;
         queue.shift();
         if (typeof item === 'string') {
