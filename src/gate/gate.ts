@@ -188,9 +188,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   const prepared = await prepareWitness(options.target, options.witness ?? {}, cells.length);
   let target: GateTarget;
   try {
-    const started = await startTarget(prepared.spec, options.signal);
-    // A server command's model is the gate's simulator: its sessions are read as the built-in server's are.
-    target = prepared.simulator === null ? started : { ...started, simulator: prepared.simulator };
+    target = await startTarget(prepared.spec, options.signal);
   } catch (err) {
     await prepared.close();
     throw err;

@@ -32,9 +32,8 @@ export interface GateTarget {
   /** A server command's process (the leader of its own process group); null for the built-in server and a URL. */
   pid: number | null;
   /**
-   * The server's model when it runs in this process, whose session records the gate reads (the
-   * witness, a scenario's response split): the built-in server's embedded simulator, or the gate's
-   * own simulator a server command was handed (set by the gate); absent or null otherwise.
+   * The built-in server's embedded simulator, whose session records the gate reads (the witness,
+   * a scenario's response split); absent for the others, whose model the witness watches.
    */
   simulator?: RunningSimulator | null;
   stop(): Promise<TargetStopReport>;

@@ -2,7 +2,7 @@
 // simulator; a server command is handed the gate's own simulator (environment and placeholders)
 // and watched through it; a --url server through the `callsim simulator` it was pointed at
 // (--simulator-url), else not at all, and every model-side check says why.
-import type { LoadedModelScript, RunningSimulator } from '../../model/simulator/simulator.js';
+import type { LoadedModelScript } from '../../model/simulator/simulator.js';
 import { TargetError, type GateTarget, type TargetSpec } from '../target.js';
 import { fillPlaceholders, startGateModel, type GateModel } from './model.js';
 import type { FirstSpeakerExpectation } from './session-checks.js';
@@ -27,8 +27,6 @@ const NO_SIMULATOR = 'no model leg seen: --no-simulator, the server command was 
 export interface RunWitness {
   /** The target as it is started: a server command with its model in its environment. */
   spec: TargetSpec;
-  /** The gate's own simulator, when a server command was handed it: the target's model. */
-  simulator: RunningSimulator | null;
   /** Built once the target runs (the built-in server's simulator exists only then). */
   witnessFor(target: GateTarget): ModelWitness;
   close(): Promise<void>;
@@ -51,7 +49,6 @@ export async function prepareWitness(spec: TargetSpec, options: GateWitnessOptio
     });
     return {
       spec: { ...spec, command: fillPlaceholders(spec.command, model.handover), env: { ...spec.env, ...model.handover.env } },
-      simulator: model.simulator,
       witnessFor: () => new ModelWitness({ source: model.source, ...settings }),
       close: () => model.close(),
     };
@@ -70,7 +67,6 @@ export async function prepareWitness(spec: TargetSpec, options: GateWitnessOptio
   }
   return {
     spec,
-    simulator: null,
     witnessFor: (target) => {
       if (spec.kind === 'builtin') {
         if (target.simulator) source = localSource(target.simulator, "the built-in server's embedded simulator");
