@@ -19,14 +19,15 @@
 // `--server-dir DIR` runs the server process from another build (a checkout's dist/bench), to
 // compare a before and an after on the same machine.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import WebSocket from 'ws';
-import { InboundFrameBuilder, newStreamIds } from '../src/index.js';
+import { FRAME_MS, InboundFrameBuilder, newStreamIds } from '../src/index.js';
+import { sleep } from '../src/caller/clock.js';
 import { parseIntegerOption } from '../src/cli/options.js';
+import { machineBusyBetween, machineTimes } from '../src/load/proc.js';
 import type { ClientWindowStats, OpenResult, RealtimeArgs, StopResult } from './load-client.js';
 import type { ServerStartArgs, ServerWindowStats } from './server-process.js';
 import { REPO_ROOT, RpcClient, monoMicros } from './shared.js';
@@ -42,7 +43,6 @@ interface Options {
   out: string;
 }
 
-const FRAME_MS = 20;
 /** The p99 frame gap a live call must stay under while /calls is polled. */
 const GAP_BUDGET_MS = 40;
 const ERRORS_PER_FILLER_CALL = 51;
@@ -50,7 +50,6 @@ const FILLER_CONCURRENCY = 50;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const children = new Set<ChildProcess>();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const t0 = performance.now();
 const say = (text: string): void => void process.stdout.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
 
@@ -61,32 +60,7 @@ function spawn(file: string, name: string): RpcClient {
   return new RpcClient(child, name);
 }
 
-/** A finished call whose record is as large as a record gets: a start, 51 long bad events, a stop. */
 // ---- the machine: other helpers' work shares it, and a window says how much ------------------
-
-interface CpuTimes {
-  total: number;
-  idle: number;
-  /** Interrupt time: on loopback, largely this bench's own traffic, charged to no process. */
-  irq: number;
-}
-
-function cpuTimes(): CpuTimes | null {
-  try {
-    const fields = (readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    return { total: fields.reduce((a, b) => a + b, 0), idle: (fields[3] ?? 0) + (fields[4] ?? 0), irq: (fields[5] ?? 0) + (fields[6] ?? 0) };
-  } catch {
-    return null;
-  }
-}
-
-/** Percent of one core the machine was busy (and of that, in interrupts) between two readings; null without /proc. */
-function machineBusy(a: CpuTimes | null, b: CpuTimes | null): { busy: number; irq: number } | null {
-  if (a === null || b === null || b.total === a.total) return null;
-  const cores = os.cpus().length;
-  const dt = b.total - a.total;
-  return { busy: ((dt - (b.idle - a.idle)) / dt) * 100 * cores, irq: ((b.irq - a.irq) / dt) * 100 * cores };
-}
 
 /** Other work above this (% of one core) during a window makes the window unreliable. */
 const QUIET_PERCENT = 30;
@@ -99,9 +73,9 @@ async function waitForQuiet(maxS: number): Promise<number | null> {
   let streak = 0;
   let warnedAt = -Infinity;
   for (;;) {
-    const a = cpuTimes();
+    const a = machineTimes();
     await sleep(1000);
-    const busy = machineBusy(a, cpuTimes())?.busy ?? null;
+    const busy = machineBusyBetween(a, machineTimes())?.busyPercent ?? null;
     streak = busy === null || busy < QUIET_PERCENT ? streak + 1 : 0;
     if (streak >= QUIET_STREAK_S || performance.now() > until) return busy;
     if (busy !== null && busy >= QUIET_PERCENT && performance.now() - warnedAt > 30_000) {
@@ -111,6 +85,7 @@ async function waitForQuiet(maxS: number): Promise<number | null> {
   }
 }
 
+/** A finished call whose record is as large as a record gets: a start, 51 long bad events, a stop. */
 async function fillerCall(wsUrl: string): Promise<void> {
   const ids = newStreamIds();
   const frames = new InboundFrameBuilder(ids);
@@ -173,10 +148,10 @@ interface WindowResult {
   name: string;
   /** Held to the gap budget (the flood window is not). */
   budgeted: boolean;
-  /** p99 / max of the live calls' frame gap at the caller, ms (see the file's opening comment). */
-  gapP99Ms: number;
-  gapMaxMs: number;
-  latenessP99Ms: number;
+  /** p99 / max of the live calls' frame gap at the caller, ms (see the file's opening comment); null: no frame measured. */
+  gapP99Ms: number | null;
+  gapMaxMs: number | null;
+  latenessP99Ms: number | null;
   framesMeasured: number;
   underruns: number;
   serverEventLoopP99Ms: number;
@@ -198,17 +173,17 @@ interface Polling {
 
 async function window(name: string, budgeted: boolean, server: RpcClient, client: RpcClient, seconds: number, polling: Polling | null): Promise<WindowResult> {
   await Promise.all([server.call('windowStart'), client.call('windowStart')]);
-  const cpuA = cpuTimes();
+  const cpuA = machineTimes();
   const selfA = process.cpuUsage();
   const began = performance.now();
   const until = began + seconds * 1000;
   const polled = polling === null ? (await sleep(seconds * 1000), null) : await poll(polling.httpUrl, polling.path, polling.pollers, polling.intervalMs, until);
   const self = process.cpuUsage(selfA);
-  const busy = machineBusy(cpuA, cpuTimes());
+  const busy = machineBusyBetween(cpuA, machineTimes());
   const wallMs = performance.now() - began;
   const [srv, cli] = await Promise.all([server.call<ServerWindowStats>('windowEnd'), client.call<ClientWindowStats>('windowEnd')]);
   const ours = (srv.cpuMs / srv.wallMs + cli.proc.cpuMs / cli.proc.wallMs + (self.user + self.system) / 1000 / wallMs) * 100;
-  const gap = (lateness: number): number => (lateness > 0 ? FRAME_MS + lateness : FRAME_MS);
+  const gap = (lateness: number | null): number | null => (lateness === null ? null : lateness > 0 ? FRAME_MS + lateness : FRAME_MS);
   return {
     name,
     budgeted,
@@ -220,8 +195,8 @@ async function window(name: string, budgeted: boolean, server: RpcClient, client
     serverEventLoopP99Ms: srv.eldP99Ms,
     serverEventLoopMaxMs: srv.eldMaxMs,
     serverCpuPercent: (srv.cpuMs / srv.wallMs) * 100,
-    otherCpuPercent: busy === null ? null : Math.max(0, busy.busy - busy.irq - ours),
-    irqCpuPercent: busy === null ? null : busy.irq,
+    otherCpuPercent: busy === null ? null : Math.max(0, busy.busyPercent - busy.irqPercent - ours),
+    irqCpuPercent: busy === null ? null : busy.irqPercent,
     poll: polled === null || polling === null ? null : { ...polled, path: polling.path, meanBodyBytes: polled.requests > 0 ? Math.round(polled.bytes / polled.requests) : 0, perSecond: polled.requests / seconds },
   };
 }
@@ -274,19 +249,20 @@ async function main(opts: Options): Promise<void> {
     for (const w of windows) {
       const p = w.poll;
       process.stdout.write(
-        `${w.name.padEnd(36)} ${w.gapP99Ms.toFixed(1).padStart(6)} ms ${w.gapMaxMs.toFixed(0).padStart(5)} ms ${String(w.framesMeasured).padStart(7)} ${String(w.underruns).padStart(10)}  ${w.serverEventLoopP99Ms.toFixed(1).padStart(6)}/${w.serverEventLoopMaxMs.toFixed(0).padEnd(5)} ms ${w.serverCpuPercent.toFixed(0).padStart(5)} % ${w.irqCpuPercent === null ? '  –' : `${w.irqCpuPercent.toFixed(0).padStart(3)} %`} ${w.otherCpuPercent === null ? '        –' : `${w.otherCpuPercent.toFixed(0).padStart(7)} %`}` +
+        `${w.name.padEnd(36)} ${(w.gapP99Ms?.toFixed(1) ?? '–').padStart(6)} ms ${(w.gapMaxMs?.toFixed(0) ?? '–').padStart(5)} ms ${String(w.framesMeasured).padStart(7)} ${String(w.underruns).padStart(10)}  ${w.serverEventLoopP99Ms.toFixed(1).padStart(6)}/${w.serverEventLoopMaxMs.toFixed(0).padEnd(5)} ms ${w.serverCpuPercent.toFixed(0).padStart(5)} % ${w.irqCpuPercent === null ? '  –' : `${w.irqCpuPercent.toFixed(0).padStart(3)} %`} ${w.otherCpuPercent === null ? '        –' : `${w.otherCpuPercent.toFixed(0).padStart(7)} %`}` +
           (p === null ? '\n' : ` ${p.perSecond.toFixed(1).padStart(8)} ${String(p.meanBodyBytes).padStart(10)} B ${p.p50Ms.toFixed(0).padStart(5)}/${p.maxMs.toFixed(0)} ms\n`),
       );
     }
     const budgeted = windows.filter((w) => w.budgeted);
-    const worst = Math.max(...budgeted.map((w) => w.gapP99Ms));
+    // A window in which no frame of an answer arrived measured nothing: it cannot pass.
+    const worst = budgeted.some((w) => w.gapP99Ms === null) ? null : Math.max(...budgeted.map((w) => w.gapP99Ms ?? 0));
     // The bench says when it cannot be believed: other work on the machine starves every process.
     const unreliable = budgeted.filter((w) => w.otherCpuPercent !== null && w.otherCpuPercent >= QUIET_PERCENT).map((w) => w.name);
-    const pass = worst < GAP_BUDGET_MS && check.mismatched === 0 && check.missing === 0;
+    const pass = worst !== null && worst < GAP_BUDGET_MS && check.mismatched === 0 && check.missing === 0;
     const verdict = unreliable.length > 0 && !pass ? 'INCONCLUSIVE' : pass ? 'PASS' : 'FAIL';
     process.stdout.write(`\ncounters: ${check.checked} live calls checked, ${check.mismatched} mismatched, ${check.missing} missing from /calls\n`);
     if (unreliable.length > 0) process.stdout.write(`unreliable: other work used ≥ ${QUIET_PERCENT}% of a core during ${unreliable.join('; ')}\n`);
-    process.stdout.write(`${verdict}: worst p99 frame gap ${worst.toFixed(1)} ms (budget < ${GAP_BUDGET_MS} ms) with ${opts.calls} live calls and ${opts.finished} finished ones, ${opts.pollers} pollers every ${opts.intervalMs} ms\n`);
+    process.stdout.write(`${verdict}: worst p99 frame gap ${worst === null ? 'not measured (a window without agent audio)' : `${worst.toFixed(1)} ms`} (budget < ${GAP_BUDGET_MS} ms) with ${opts.calls} live calls and ${opts.finished} finished ones, ${opts.pollers} pollers every ${opts.intervalMs} ms\n`);
     mkdirSync(path.dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, `${JSON.stringify({ command: process.argv.slice(1).join(' '), options: { ...opts, serverDir: path.relative(REPO_ROOT, opts.serverDir) || '.' }, open, windows, check, worstGapP99Ms: worst, budgetMs: GAP_BUDGET_MS, verdict, unreliableWindows: unreliable, at: new Date().toISOString() }, null, 2)}\n`);
     process.exitCode = verdict === 'PASS' ? 0 : verdict === 'FAIL' ? 1 : 2;

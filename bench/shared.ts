@@ -1,14 +1,11 @@
-// Pieces every benchmark process shares: the IPC request/response plumbing, a fixed-bin
-// histogram (cheap enough to record every frame), process self-measurement, the latency stamp
-// the client writes into frames, and the call audio.
-import { existsSync } from 'node:fs';
+// Pieces every benchmark process shares: the IPC request/response plumbing, process
+// self-measurement, the forwarding-latency probe, and, from callsim load, its histogram, the
+// latency stamp the client writes into frames and the call audio.
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../src/audio/format.js';
-import { floatToMulaw } from '../src/audio/g711.js';
-import { synthesizeSpeechLike } from '../src/audio/synth.js';
-import { loadWavAsMulawFrames } from '../src/audio/wav.js';
+import { loadCallAudio as loadLoadCallAudio, type CallAudio } from '../src/load/call-audio.js';
+import { Histogram, type Summary } from '../src/load/histogram.js';
 import { STAMP_BYTES, monoMicros, readStamp, stampBase64 } from '../src/load/stamp.js';
 
 /** Repository root, from dist/bench/*.js or bench/*.ts alike. */
@@ -91,64 +88,9 @@ export class RpcClient {
   }
 }
 
-// ---- histogram ------------------------------------------------------------------------------
-
-export interface Summary {
-  count: number;
-  mean: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-/** Fixed-width bins (allocation-free record); values beyond the top land in the last bin but max stays exact. */
-export class Histogram {
-  private readonly bins: Uint32Array;
-  count = 0;
-  sum = 0;
-  max = 0;
-
-  constructor(
-    private readonly binWidth: number,
-    top: number,
-  ) {
-    this.bins = new Uint32Array(Math.ceil(top / binWidth) + 1);
-  }
-
-  record(value: number): void {
-    const v = value < 0 ? 0 : value;
-    let bin = Math.floor(v / this.binWidth);
-    if (bin >= this.bins.length) bin = this.bins.length - 1;
-    this.bins[bin]! += 1;
-    this.count += 1;
-    this.sum += v;
-    if (v > this.max) this.max = v;
-  }
-
-  reset(): void {
-    this.bins.fill(0);
-    this.count = 0;
-    this.sum = 0;
-    this.max = 0;
-  }
-
-  /** Upper edge of the bin holding the p-th percentile (conservative), capped at max. */
-  percentile(p: number): number {
-    if (this.count === 0) return 0;
-    const rank = Math.ceil((p / 100) * this.count);
-    let seen = 0;
-    for (let i = 0; i < this.bins.length; i++) {
-      seen += this.bins[i]!;
-      if (seen >= rank) return Math.min((i + 1) * this.binWidth, this.max);
-    }
-    return this.max;
-  }
-
-  summary(): Summary {
-    const r = (v: number): number => Math.round(v * 1000) / 1000;
-    return { count: this.count, mean: r(this.count ? this.sum / this.count : 0), p50: r(this.percentile(50)), p99: r(this.percentile(99)), max: r(this.max) };
-  }
-}
+// ---- histogram ----------------------------------------------------------------------------
+// callsim load's (src/load/histogram.ts): a figure with no sample is null, never 0.
+export { Histogram, type Summary };
 
 // ---- self-measurement -----------------------------------------------------------------------
 
@@ -212,7 +154,7 @@ export class SelfMeter {
 
 // ---- latency stamp --------------------------------------------------------------------------
 // The send-time stamp and the machine-wide clock are callsim load's own (src/load/stamp.ts).
-export { STAMP_BYTES, monoMicros, readStamp, stampBase64 };
+export { STAMP_BYTES, monoMicros, readStamp, stampBase64, type CallAudio };
 
 // ---- call audio -----------------------------------------------------------------------------
 
@@ -254,40 +196,10 @@ export class AppendProbe {
   }
 }
 
-export interface CallAudio {
-  name: string;
-  /** base64 of bytes STAMP_BYTES..160 of each frame; the payload is stamp + tail. */
-  tails: string[];
-  frames: number;
-}
-
-/**
- * The caller's side of a conversation, looped: the hello fixture (speech 200-1100 ms, then
+/** The caller's side of a conversation, looped: the hello fixture (speech 200-1100 ms, then
  * silence) plus padSilenceMs more silence, so the simulator's VAD ends the turn and the model's
  * answer plays out before the caller speaks again (no barge-in, a steady talk/listen rhythm).
  */
 export function loadCallAudio(padSilenceMs: number): CallAudio {
-  const path = `${REPO_ROOT}fixtures/hello-8k-mulaw.wav`;
-  let frames: Buffer[];
-  let name: string;
-  if (existsSync(path)) {
-    frames = loadWavAsMulawFrames(path).frames;
-    name = 'fixtures/hello-8k-mulaw.wav';
-  } else {
-    // Same shape as the fixture, synthesised in memory when the file is not there.
-    const samples = synthesizeSpeechLike({ durationMs: 2000, sampleRate: 8000, seed: 1, utterances: [{ startMs: 200, endMs: 1100 }] });
-    const all = floatToMulaw(samples);
-    frames = [];
-    for (let off = 0; off + FRAME_BYTES <= all.length; off += FRAME_BYTES) frames.push(all.subarray(off, off + FRAME_BYTES));
-    name = 'synthesised speech-like 2 s (200-1100 ms)';
-  }
-  const silence = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
-  const pad = Math.round(padSilenceMs / FRAME_MS);
-  for (let i = 0; i < pad; i++) frames.push(silence);
-  return {
-    name: `${name} + ${padSilenceMs} ms silence, looped`,
-    tails: frames.map((f) => f.subarray(STAMP_BYTES).toString('base64')),
-    frames: frames.length,
-  };
+  return loadLoadCallAudio(`${REPO_ROOT}fixtures/hello-8k-mulaw.wav`, padSilenceMs);
 }
-

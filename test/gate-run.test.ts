@@ -5,6 +5,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { abortReason, runGate, type GateCallResult, type GateOptions } from '../src/gate/gate.js';
 import { TargetError } from '../src/gate/target.js';
+import { loadScenario } from '../src/scenario/load.js';
 import { redactCommand } from '../src/text/redact.js';
 
 const FIXTURE = 'fixtures/hello-8k-mulaw.wav';
@@ -152,4 +153,27 @@ describe('an interrupted run', () => {
     b.abort();
     expect(abortReason(b.signal)).toBe('aborted');
   });
+});
+
+describe("a scenario against a --server-cmd handed the gate's simulator", () => {
+  it('splits each response as against the built-in server: the model sessions are read from the gate\'s simulator', async () => {
+    const result = await runGate(
+      gateOptions({
+        fixtures: [],
+        scenarios: [loadScenario('fixtures/scenarios/question.yaml')],
+        directions: ['inbound'],
+        timings: ['realtime'],
+        speed: 2,
+        target: { kind: 'command', command: `${process.execPath} bin/callsim.js serve --port {port} --model-backend openai --openai-base-url {openaiBaseUrl} --log-level warn`, wsPath: '/media', readyTimeoutMs: 20_000 },
+      }),
+    );
+    expect(result.calls.flatMap((c) => c.findings.map((f) => f.message))).toEqual([]);
+    const answered = result.calls.flatMap((c) => c.turns).filter((t) => t.kind === 'turn' && t.responseMs !== null);
+    expect(answered).toHaveLength(2);
+    for (const turn of answered) {
+      expect(turn.split).not.toBeNull();
+      const { modelMs, agentMs, lineMs } = turn.split!;
+      expect([modelMs, agentMs, lineMs].every((part) => part !== null && part >= 0)).toBe(true);
+    }
+  }, 60_000);
 });

@@ -8,6 +8,7 @@ import { AgentAudioWindow, AnswerMeter } from '../src/load/answer-meter.js';
 import { Histogram, newHistogram } from '../src/load/histogram.js';
 import type { OpenResult, WorkerWindow } from '../src/load/protocol.js';
 import { capacityOf, refinementStep, stepFigures, type StepMeasures } from '../src/load/step-figures.js';
+import { stepNotes } from '../src/load/table.js';
 import type { LoadStep, LoadThresholds } from '../src/load/types.js';
 
 function meter(jitterBufferMs = 40): { meter: AnswerMeter; window: AgentAudioWindow } {
@@ -163,6 +164,12 @@ describe('which steps count', () => {
     expect(step.callerFrames).toMatchObject({ sent: 500, discarded: 3, unsentAtHangUp: 2, notCountedByServer: 1, lostOnModelLeg: 7, lost: 13 });
     expect(step.agentAudio.lost).toBe(4);
     expect(step.verdict).toBe('fail');
+    expect(step.serverUnreportedCalls).toBe(0);
+    // Calls the server did not report are said, not passed over: their frames were checked against nothing.
+    const forgotten = stepFigures(measures(1, workerWindow([1]), { outcomes, serverCounts: { notCounted: 0, agentLost: 0, unreported: 1 } }), judge);
+    expect(forgotten.serverUnreportedCalls).toBe(1);
+    expect(stepNotes(forgotten)).toContain('1 calls: the server did not report 1 of them on GET /calls/:callSid, so their frames were not checked against its counts');
+    expect(stepFigures(measures(1, workerWindow([1]), { outcomes }), judge).serverUnreportedCalls).toBeNull();
     const noSessions = stepFigures(measures(1, workerWindow([1]), { outcomes, model: { ...model, sessions: 0, framesAppended: 0 } }), judge);
     expect(noSessions.callerFrames.lostOnModelLeg).toBeNull();
     expect(noSessions.model).toBeNull();
@@ -217,5 +224,31 @@ describe("a server command's process tree, from /proc", () => {
       await exited;
       rmSync(marker, { force: true });
     }
+  });
+});
+
+describe('how busy the machine was, from two /proc/stat readings', () => {
+  it('in % of one core over all its CPUs, interrupts apart; null when a reading is missing or no time passed', async () => {
+    const { machineBusyBetween } = await import('../src/load/proc.js');
+    const cores = os.cpus().length;
+    // A quarter of the machine's time busy, a tenth of it in interrupts.
+    const busy = machineBusyBetween({ totalMs: 1000, idleMs: 500, irqMs: 10 }, { totalMs: 2000, idleMs: 1250, irqMs: 110 });
+    expect(busy?.busyPercent).toBeCloseTo(25 * cores, 9);
+    expect(busy?.irqPercent).toBeCloseTo(10 * cores, 9);
+    expect(machineBusyBetween(null, { totalMs: 2000, idleMs: 1000, irqMs: 0 })).toBeNull();
+    expect(machineBusyBetween({ totalMs: 2000, idleMs: 1000, irqMs: 0 }, null)).toBeNull();
+    expect(machineBusyBetween({ totalMs: 2000, idleMs: 1000, irqMs: 0 }, { totalMs: 2000, idleMs: 1000, irqMs: 0 })).toBeNull();
+  });
+});
+
+describe("the README's 'callsim load' columns", () => {
+  it('name every column of the table the load prints, in its order', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { LOAD_COLUMNS } = await import('../src/load/table.js');
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('## callsim load'), readme.indexOf('\n## ', readme.indexOf('## callsim load') + 1));
+    const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| column |'));
+    const named = rows.flatMap((line) => line.split('|')[1]!.trim().split(', '));
+    expect(named).toEqual([...LOAD_COLUMNS]);
   });
 });

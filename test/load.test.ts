@@ -13,10 +13,10 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'callsim-load-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 let runs = 0;
-function load(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string; result: LoadResult | null }> {
+function load(args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string; result: LoadResult | null }> {
   const json = path.join(tmp, `load-${(runs += 1)}.json`);
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/callsim.js', 'load', ...args, '--json', json], { timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['bin/callsim.js', 'load', ...args, '--json', json], { timeout: timeoutMs, env }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
       let result: LoadResult | null = null;
       try {
@@ -97,6 +97,17 @@ describe('callsim load', () => {
     expect(page).toMatch(/Content-Security-Policy" content="default-src 'none'; style-src 'sha256-/);
   }, 60_000);
 
+  it('with TWILIO_AUTH_TOKEN set, still reads the built-in server\'s counts: its GET /calls is guarded by a calls token the load gives it', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TWILIO_AUTH_TOKEN: 'load-test-auth-token-0123456789' };
+    delete env.CALLSIM_CALLS_TOKEN;
+    const run = await load(['--steps', '5', '--hold', '2', '--settle', '0'], 60_000, env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.result!.target.serverCounts).toBe(true);
+    const step = run.result!.steps[0]!;
+    expect(step).toMatchObject({ verdict: 'pass', setup: { opened: 5, placement: 'webhook' }, serverUnreportedCalls: 0 });
+    expect(step.callerFrames.notCountedByServer).toBe(0);
+  }, 60_000);
+
   it('marks a step whose generator could not keep time as the generator\'s, and claims nothing of it for the server', async () => {
     // The generator in this thread, and this thread blocked 25 ms in every 40: a slow caller, a healthy server.
     const busy = setInterval(() => {
@@ -165,4 +176,30 @@ describe('callsim load', () => {
     expect(steps.code).toBe(2);
     expect(steps.stderr).toMatch(/--steps: "zero"/);
   });
+});
+
+describe('a step run again on a busy machine', () => {
+  it('waits for the server to answer again after the first run (a backlog of its calls), and not for one that is gone', async () => {
+    const http = await import('node:http');
+    const { waitUntilAnswering } = await import('../src/load/target.js');
+    // A server whose event loop is taken by a backlog for 2.5 s: nothing it is sent is answered before.
+    const busyUntil = Date.now() + 2500;
+    const server = http.createServer((_req, res) => {
+      setTimeout(() => res.end('ok'), Math.max(0, busyUntil - Date.now()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const origin = `http://127.0.0.1:${port}`;
+    try {
+      expect(await waitUntilAnswering(origin, 1000)).toBe(false);
+      expect(await waitUntilAnswering(origin, 10_000)).toBe(true);
+      expect(Date.now()).toBeGreaterThanOrEqual(busyUntil);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const began = performance.now();
+    expect(await waitUntilAnswering(origin, 10_000)).toBe(true);
+    expect(performance.now() - began).toBeLessThan(1000);
+  }, 20_000);
 });

@@ -108,14 +108,14 @@ export function gateCommand(): Command {
     .option('-c, --config <file>', `config file (default: ./${CONFIG_FILE} when present; its "gate" object)`)
     .option('--direction <list>', 'directions to test: inbound,outbound (default both)', listOf('--direction', CALL_DIRECTIONS))
     .option('--timing <list>', 'timings: realtime,burst,early-media (default all)', listOf('--timing', GATE_TIMINGS))
-    .addOption(new Option('--speed <n>', 'pacing of realtime and early-media calls (2 = twice real time)').argParser(parsePositiveNumberOption('--speed')))
-    .addOption(new Option('--concurrency <n>', 'calls at once').argParser(parseIntegerOption('--concurrency', 1, 1000)))
+    .addOption(new Option('--speed <n>', 'pacing of realtime and early-media calls (2 = twice real time; default 1)').argParser(parsePositiveNumberOption('--speed')))
+    .addOption(new Option('--concurrency <n>', 'calls at once, the repeats of a cell always one after another (default 4)').argParser(parseIntegerOption('--concurrency', 1, 1000)))
     .addOption(new Option('--url <ws-url>', 'test a running server at this Media Streams URL').argParser(parseWsUrl))
     .option('--server-cmd <command>', "start this server command (any language) for the run; it gets PORT (and {port} in the command) and the gate's simulator as its model (see below), and is stopped afterwards")
     .option('--ws-path <path>', `Media Streams path on a --server-cmd server that prints no ws:// URL (default: ${DEFAULTS.wsPath})`)
-    .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').argParser(parseIntegerOption('--ready-timeout', 100)))
-    .addOption(new Option('--timeout <ms>', 'bound on each call').argParser(parseIntegerOption('--timeout', 100)))
-    .addOption(new Option('--tail <ms>', 'line silence after each fixture while the agent answers').argParser(parseIntegerOption('--tail', 0)))
+    .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start (default 20000)').argParser(parseIntegerOption('--ready-timeout', 100)))
+    .addOption(new Option('--timeout <ms>', 'bound on each call (default 30000, more for long audio)').argParser(parseIntegerOption('--timeout', 100)))
+    .addOption(new Option('--tail <ms>', 'line silence after each fixture while the agent answers (default 1500)').argParser(parseIntegerOption('--tail', 0)))
     .option('--no-expect-audio', 'do not fail calls the server never answers with audio')
     .addOption(new Option('--webhook <url>', "the server's voice webhook, POSTed first for every call as Twilio does (absolute http(s) URL)").argParser(parseWebhookUrl))
     .addOption(new Option('--webhook-path <path>', 'the voice webhook as a path on the target (default for the built-in server and --server-cmd: /twiml, direct mode if it is 404)').argParser(parseWebhookPath))
@@ -142,7 +142,7 @@ export function gateCommand(): Command {
     .addOption(new Option('--regression-floor-ms <ms>', '...and by more than this many ms (default 100)').argParser(parseIntegerOption('--regression-floor-ms', 0)))
     .addOption(new Option('--simulator-url <url>', "a --url server's model: the callsim simulator it uses (its baseURL); its sessions are read to judge the model side").argParser(parseSimulatorUrl))
     .option('--no-simulator', "do not hand a --server-cmd server the gate's simulator (its model leg then goes unwatched)")
-    .addOption(new Option('--expect-first-speaker <list>', 'who must speak first, per direction: inbound=caller,outbound=agent (model-first-speaker)').argParser(parseFirstSpeaker))
+    .addOption(new Option('--expect-first-speaker <list>', 'who must speak first, per direction (inbound=caller,outbound=agent), judged by the model-first-speaker check').argParser(parseFirstSpeaker))
     .addOption(new Option('--model-close-ms <ms>', 'how soon after the stream ends a model session must be closed (default 2000)').argParser(parseIntegerOption('--model-close-ms', 0)))
     .option('--model-script <file>', "the model script of the gate's simulator (JSON or YAML, see callsim simulator --script)")
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the progress line and the table)', collectReporter)
@@ -180,10 +180,12 @@ Examples:
   $ npx callsim gate --url ws://localhost:8080/media --param direction={direction}
   $ npx callsim gate --url ws://localhost:8080/media --simulator-url http://127.0.0.1:8089/v1
   $ npx callsim gate --server-cmd "node agent.js" --expect-first-speaker inbound=caller,outbound=agent
+  $ npx callsim gate --server-cmd "node agent.js" --model-script model-script.yaml --model-close-ms 1000
   $ npx callsim gate --reporter progress --reporter junit=gate.xml --reporter json=gate.json
   $ npx callsim gate --html callsim-report.html --junit callsim-junit.xml
   $ npx callsim gate fixtures/hello-8k-mulaw.wav --direction outbound --timing burst
   $ npx callsim gate --scenarios scenarios/ --max-response-ms 1500 --max-barge-in-ms 1200 -n 3
+  $ npx callsim gate --scenarios scenarios/ --save-baseline baseline.json      # on main; then, on a branch:
   $ npx callsim gate --scenarios scenarios/ --baseline baseline.json --artifacts gate-artifacts/
   $ npx callsim gate --scenarios scenarios/ --latency-ms 80 --jitter-ms 40 --packet-loss 2% --seed 7`,
     )

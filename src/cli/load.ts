@@ -86,7 +86,7 @@ export function loadCommand(): Command {
   return new Command('load')
     .description('capacity: ramp concurrent real-time calls into a server until the caller would hear it; report the largest step that passed')
     .addOption(new Option('--url <ws-url>', 'a running server at this Media Streams URL').argParser(parseWsUrl))
-    .option('--server-cmd <command>', "start this server command (any language): it gets PORT ({port}) and the load's realtime simulator as its model (OPENAI_BASE_URL, CALLSIM_REALTIME_URL, CALLSIM_REALTIME_WSS_URL, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE; {realtimeUrl}, {realtimeWssUrl}, {openaiBaseUrl}, {caFile})")
+    .option('--server-cmd <command>', "start this server command (any language): it gets PORT ({port}) and the load's realtime simulator as its model (OPENAI_BASE_URL, OPENAI_API_KEY: a dummy, CALLSIM_REALTIME_URL, CALLSIM_REALTIME_WSS_URL, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE; {realtimeUrl}, {realtimeWssUrl}, {openaiBaseUrl}, {caFile})")
     .option('--ws-path <path>', 'Media Streams path on a --server-cmd server that prints no ws:// URL', '/media')
     .addOption(new Option('--ready-timeout <ms>', 'how long a --server-cmd server gets to start').default(20_000).argParser(parseIntegerOption('--ready-timeout', 100)))
     .addOption(new Option('--steps <list>', `concurrent calls per step, comma-separated (default ${d.steps.join(',')})`).argParser(stepList))
@@ -94,10 +94,10 @@ export function loadCommand(): Command {
     .addOption(new Option('--settle <s>', 'seconds between the last call set up and the measurement').default(d.settleS).argParser(parseIntegerOption('--settle', 0, 600)))
     .addOption(new Option('--ramp <ms>', "how long a step's calls take to come up (default: 10 ms a call, 1-3 s)").argParser(parseIntegerOption('--ramp', 0, 600_000)))
     .addOption(new Option('--refine <n>', 'after the first failing step, halve the interval to the last passing one this many times').default(d.refine).argParser(parseIntegerOption('--refine', 0, 10)))
-    .addOption(new Option('--workers <n>', 'generator threads (0: in the main thread)').default(defaultWorkers()).argParser(parseIntegerOption('--workers', 0, 64)))
-    .addOption(new Option('--direction <list>', 'call directions, taken in turn: inbound, outbound or inbound,outbound').default(['inbound']).argParser(directionList))
+    .addOption(new Option('--workers <n>', 'generator threads, each with its own send wheel (0: in the main thread)').default(defaultWorkers(), `${defaultWorkers()}, the cores it may use`).argParser(parseIntegerOption('--workers', 0, 64)))
+    .addOption(new Option('--direction <list>', 'call directions, taken in turn: inbound, outbound or inbound,outbound').default(['inbound'], 'inbound').argParser(directionList))
     .option('--audio <file.wav>', "the caller's speech, looped with a second of silence after it (default: the hello fixture)")
-    .addOption(new Option('--answer-ms <ms>', "the load's simulator: length of each answer").default(d.answerMs).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
+    .addOption(new Option('--answer-ms <ms>', "length of each answer of the load's simulator (the model of the built-in server and --server-cmd)").default(d.answerMs).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
     .addOption(new Option('--webhook <url>', "the server's voice webhook, requested for every call as Twilio does").argParser(parseWebhookUrl))
     .addOption(new Option('--webhook-path <path>', 'the voice webhook as a path on the target (default for the built-in server and --server-cmd: /twiml, direct mode if it is 404)').argParser(parseWebhookPath))
     .addOption(new Option('--webhook-method <method>', 'GET or POST (default POST, as Twilio)').argParser(parseWebhookMethod))
@@ -114,7 +114,7 @@ export function loadCommand(): Command {
     .addOption(new Option('--max-latency-ms <ms>', 'a step passes with p95 response latency under this (default: not judged)').argParser(parsePositiveNumberOption('--max-latency-ms')))
     .addOption(new Option('--generator-slip-ms <ms>', 'the generator counts as saturated when its own timing slips more than this (p99)').default(d.generatorSlipMs).argParser(parsePositiveNumberOption('--generator-slip-ms')))
     .addOption(new Option('--setup-timeout <ms>', "a call not streaming this long after it was placed fails (webhook and upgrade; Twilio waits 15 s for a webhook)").default(d.setupTimeoutMs).argParser(parseIntegerOption('--setup-timeout', 100, 120_000)))
-    .option('--retry-when-busy', 'run a step that did not pass once more when other processes took over 20% of a core during it (both runs are kept)')
+    .option('--retry-when-busy', 'run a step that did not pass once more when other processes took over 20% of a core during it, once the server answers again (both runs are kept)')
     .addOption(new Option('--min-capacity <calls>', 'exit 1 when the capacity is below this').argParser(parseIntegerOption('--min-capacity', 1)))
     .option('--json <file>', 'write the whole result as JSON')
     .option('--html <file>', 'write the result as a self-contained HTML page: its charts by step and the table')
@@ -124,16 +124,19 @@ export function loadCommand(): Command {
 Each step sets up N calls the way Twilio does (voice webhook, TwiML, signed stream), each a caller
 who speaks and an agent who answers, looped; after a settle it measures the hold, hangs every call
 up with stop and checks what was lost. The capacity is the largest step below the first one that
-missed a threshold (p99 jitter, audible gaps, lost frames, failed calls). A step in which the
-generator's own timing slipped is marked GENERATOR and never counted: it measured the caller, not
-the server. Exit 0 unless --min-capacity is not met (1); 2 on bad usage; 130 on Ctrl-C (the steps
-so far are reported).
+missed a threshold (p99 jitter, audible gaps, lost frames, failed calls; p95 response latency with
+--max-latency-ms). A step in which the generator's own timing slipped is marked GENERATOR, one in
+which the load's model simulator fell behind MODEL; neither is counted: it measured callsim load,
+not the server. Exit 0 unless --min-capacity is not met (1); 2 on bad usage; 130 on Ctrl-C (the
+steps so far are reported).
 
 Examples:
   $ npx callsim load                                                     # the built-in callsim serve
   $ npx callsim load --server-cmd "node server.js" --steps 25,50,100 --hold 5
   $ npx callsim load --server-cmd "python3 agent.py --port {port}" --webhook-path /incoming-call --refine 2 --json load.json
-  $ npx callsim load --url ws://localhost:8080/media --param direction={direction} --steps 10,20,40`,
+  $ npx callsim load --url ws://localhost:8080/media --param direction={direction} --steps 10,20,40
+  $ npx callsim load --server-cmd "node server.js" --direction inbound,outbound --max-latency-ms 1500 --min-capacity 50 --html load.html
+  $ npx callsim load --server-cmd "node server.js" --workers 2 --steps 100,200 --network-delay-ms 40-80 --retry-when-busy`,
     )
     .action(async (opts: LoadCliOptions) => {
       process.exitCode = await runLoadCommand(opts);
@@ -190,6 +193,8 @@ async function runLoadCommand(opts: LoadCliOptions): Promise<ExitCode> {
     generatorSlipMs: opts.generatorSlipMs,
     setupTimeoutMs: opts.setupTimeout,
     retryWhenBusy: opts.retryWhenBusy === true,
+    // callsim serve guards GET /calls with it (--calls-token): never an option, so never in `ps`.
+    statsToken: process.env.CALLSIM_CALLS_TOKEN || null,
     signal: signals.signal,
     onProgress: ({ at, text }) => process.stderr.write(`${toErr.dim(`[${at.toFixed(1).padStart(6)} s]`)} ${say(text)}\n`),
     onStep: (step) => process.stderr.write(`${toErr.dim('         ')} ${painter(toErr)(step.verdict, say(stepLine(step)))}\n`),

@@ -173,7 +173,7 @@ export function webhookTargetOf(options: WebhookCliOptions, byDefault: DefaultPl
 export const BAD_LINE_HELP = {
   latency: 'one-way latency (ms) added to every message both ways between Twilio and the server',
   jitter: 'up to this many more ms per message, drawn from the seed; frames bunch up, never reorder',
-  loss: 'share (0 to <1) of caller frames lost before Twilio got them: never sent, the next timestamp jumps',
+  loss: 'share of caller frames lost before Twilio got them (0.02 or 2%, below 1): never sent, the next timestamp jumps',
 } as const;
 
 /** A rate from 0 up to (not including) 1, or a percentage like 5%. */

@@ -143,6 +143,10 @@ Examples:
   # on a bad line: 80 ms each way, up to 40 ms of jitter, 2 % of the caller's frames lost, seeded
   $ callsim replay --latency-ms 80 --jitter-ms 40 --packet-loss 2% --seed 7 fixtures/hello-8k-mulaw.wav
 
+  # your server and the callsim simulator it uses as its model: judge the model leg too
+  $ callsim replay --url ws://localhost:8080/media --simulator-url http://127.0.0.1:8089/v1 \
+      --expect-first-speaker inbound=caller --model-close-ms 1000 fixtures/hello-8k-mulaw.wav
+
   # DTMF after the audio, keep what the agent said
   $ callsim replay --url wss://agent.example.com/media --webhook-path /twiml \\
       --stats-url https://agent.example.com --dtmf 1# --save-audio agent.wav call.wav
@@ -341,7 +345,7 @@ export function replayCommand(): Command {
     .addOption(new Option('--speed <n>', 'playback speed; 1 = real time').argParser(parseSpeed).default(1))
     .addOption(new Option('--burst', 'send the audio as fast as possible (no pacing)').conflicts('speed'))
     .addOption(new Option('--early-media', 'send the first frames in the same tick as start (race test)').conflicts('startDelay'))
-    .addOption(new Option('--start-delay <ms>', 'pause between start and the first media frame').argParser(parseMs))
+    .addOption(new Option('--start-delay <ms>', 'pause between start and the first media frame (default 0)').argParser(parseMs))
     .addOption(new Option('--dtmf <digits>', 'press these keys (0-9 * #), by default right after the audio').argParser(parseDigits))
     .addOption(new Option('--dtmf-at <ms>', 'audio time of the first DTMF digit').argParser(parseMs))
     .addOption(
@@ -363,7 +367,7 @@ export function replayCommand(): Command {
     )
     .option('--expect-audio', 'fail unless the server sends audio back')
     .addOption(new Option('--simulator-url <url>', "a --url server's model: the callsim simulator it uses (its baseURL), read to judge the model side").argParser(parseSimulatorUrl))
-    .addOption(new Option('--expect-first-speaker <list>', 'who must speak first: inbound=caller,outbound=agent (model-first-speaker)').argParser(parseFirstSpeaker))
+    .addOption(new Option('--expect-first-speaker <list>', 'who must speak first, per direction (inbound=caller,outbound=agent), judged by the model-first-speaker check').argParser(parseFirstSpeaker))
     .addOption(new Option('--model-close-ms <ms>', 'how soon after the stream ends a model session must be closed (default 2000)').argParser(parseMs))
     .option('--json', 'print only the JSON report on stdout')
     .option('--reporter <name[=file]>', REPORTER_OPTION_HELP + ' (the text report)', collectReporter)

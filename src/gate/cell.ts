@@ -42,6 +42,7 @@ export async function runCell(cell: GateCell, audio: MulawAudio | null, scenario
     return { result, statsNote: null, streamSid: null, report: null };
   }
   const placement = options.placement ?? {};
+  const simulator = target.simulator;
   // The built-in server and server commands are tried at callsim serve's own webhook first.
   const defaultWebhook = options.target.kind === 'url' ? null : { path: DEFAULT_WEBHOOK_PATH };
   const webhook = placement.webhook === undefined ? defaultWebhook : placement.webhook;
@@ -70,7 +71,7 @@ export async function runCell(cell: GateCell, audio: MulawAudio | null, scenario
       ...(placement.agentAudio !== undefined ? { agentAudio: placement.agentAudio } : {}),
       ...(placement.badLine !== undefined ? { badLine: placement.badLine } : {}),
       ...(placement.seed !== undefined ? { networkSeed: placement.seed } : {}),
-      ...(target.modelSessions !== undefined ? { modelSessions: target.modelSessions } : {}),
+      ...(simulator ? { modelSessions: (callSid: string) => simulator.sessionsFor(callSid) } : {}),
       ...artifactPaths,
       timing: cell.timing === 'burst' ? { mode: 'burst' } : { mode: 'realtime', speed: options.speed },
       earlyMedia: cell.timing === 'early-media',

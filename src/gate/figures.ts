@@ -17,6 +17,16 @@ export type Thresholds = Partial<Record<FigureName, number>>;
 /** Figures measured turn by turn: their percentiles pool every turn of every call, and their thresholds bound each turn. */
 const PER_TURN: ReadonlySet<FigureName> = new Set<FigureName>(['responseMs', 'bargeInMs']);
 
+/** Whether `name` is measured turn by turn (else once a call). */
+export function isPerTurn(name: FigureName): boolean {
+  return PER_TURN.has(name);
+}
+
+/** The turns a per-turn figure is measured on: barge-ins for the reaction, spoken and keyed turns for the response. */
+function measuredOn(name: FigureName): (turn: TurnFigures) => boolean {
+  return name === 'bargeInMs' ? (t) => t.kind === 'barge-in' : (t) => t.kind === 'turn' || t.kind === 'keys';
+}
+
 export const FIGURE_LABELS: Readonly<Record<FigureName, { label: string; unit: 'ms' | 'count' | 'x' }>> = {
   firstAudioMs: { label: 'first audio', unit: 'ms' },
   firstHeardMs: { label: 'first heard', unit: 'ms' },
@@ -26,7 +36,7 @@ export const FIGURE_LABELS: Readonly<Record<FigureName, { label: string; unit: '
   talkOverMs: { label: 'talk-over', unit: 'ms' },
   deadAirMs: { label: 'dead air', unit: 'ms' },
   burstFactor: { label: 'burst sending', unit: 'x' },
-  listeningAfterSendMs: { label: 'listening after send', unit: 'ms' },
+  listeningAfterSendMs: { label: 'heard after sending', unit: 'ms' },
 };
 
 /** One turn's figures: what a threshold or a percentile reads of it. */
@@ -88,9 +98,8 @@ export interface MeasuredCall {
 /** The values of `name` across `calls`: every applicable turn for a per-turn figure, else every call that has it. */
 function valuesOf(calls: readonly MeasuredCall[], name: FigureName): Array<number | null> {
   if (PER_TURN.has(name)) {
-    const applies = name === 'bargeInMs' ? (t: TurnFigures) => t.kind === 'barge-in' : (t: TurnFigures) => t.kind === 'turn' || t.kind === 'keys';
     const key = name as 'responseMs' | 'bargeInMs';
-    return calls.flatMap((call) => call.turns.filter(applies).map((t) => t[key]));
+    return calls.flatMap((call) => call.turns.filter(measuredOn(name)).map((t) => t[key]));
   }
   return calls.filter((call) => Object.hasOwn(call.figures, name)).map((call) => call.figures[name] ?? null);
 }
@@ -129,8 +138,7 @@ export function breachesOf(call: MeasuredCall, thresholds: Thresholds): Threshol
     if (limit === undefined) continue;
     const label = FIGURE_LABELS[name].label;
     if (PER_TURN.has(name)) {
-      const applies = name === 'bargeInMs' ? (t: TurnFigures) => t.kind === 'barge-in' : (t: TurnFigures) => t.kind === 'turn' || t.kind === 'keys';
-      for (const turn of call.turns.filter(applies)) {
+      for (const turn of call.turns.filter(measuredOn(name))) {
         const value = turn[name as 'responseMs' | 'bargeInMs'];
         if (value !== null && value <= limit) continue;
         const said = value === null ? (name === 'bargeInMs' ? 'the agent never stopped for the caller' : 'the agent never answered') : `${label} ${formatFigure(name, value)}`;

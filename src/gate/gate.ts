@@ -5,9 +5,8 @@
 // signatures (crash-scan.ts), the model side of every call (witness/) and the thresholds on its
 // figures (figures.ts); target.ts starts or reaches the server, config.ts reads
 // callsim.config.json, cell.ts runs one cell, baseline.ts and artifacts.ts keep what a run leaves
-// behind. It may import
-// caller/, scenario/, audio/, twilio/ and, to run the built-in target, server/; never cli/ or
-// report/ (reporters are fed through its hooks).
+// behind. It may import caller/, scenario/, audio/, twilio/ and, to run the built-in target,
+// server/; never cli/ or report/ (reporters are fed through its hooks).
 import path from 'node:path';
 import type { CallDirection } from '../twilio/codec.js';
 import { loadWavAsMulawFrames, type MulawAudio } from '../audio/wav.js';

@@ -1,18 +1,17 @@
 // The server under test: the built-in one in-process, a running one at a URL, or any process
 // (any language) started from a command line, watched until it is ready and stopped afterwards.
-import { sleep } from '../caller/clock.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { sleep } from '../caller/clock.js';
 import { createLogger, redactSecrets } from '../log.js';
 import { redactCommand } from '../text/redact.js';
 import type { RunningSimulator } from '../model/simulator/simulator.js';
 import type { RunningMediaServer } from '../server/media-server.js';
 import { printable } from '../text/printable.js';
 import { LogCollector } from './crash-scan.js';
-import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 
 export type TargetSpec =
   | { kind: 'builtin' }
@@ -32,11 +31,12 @@ export interface GateTarget {
   exitedAt(): number | null;
   /** A server command's process (the leader of its own process group); null for the built-in server and a URL. */
   pid: number | null;
-  /** The built-in server's embedded simulator (its model, whose sessions the witness reads); absent for the others. */
+  /**
+   * The built-in server's embedded simulator, whose session records the gate reads (the witness,
+   * a scenario's response split); absent for the others, whose model the witness watches.
+   */
   simulator?: RunningSimulator | null;
   stop(): Promise<TargetStopReport>;
-  /** The model's session records of a call, where the gate can read them (the built-in server's simulator). */
-  modelSessions?: (callSid: string) => SimulatorSessionRecord[];
 }
 
 /** What stopping a server command found: what it left behind, and whether its port is free again. */
@@ -59,11 +59,6 @@ export class TargetError extends Error {
   }
 }
 
-/**
- * Starts or reaches the server. With a `signal`, the caller owns SIGINT/SIGTERM and aborts it
- * to stop a server command still starting (a TargetError); without one, a signal stops the
- * server command's processes and exits, so Ctrl-C never orphans them.
- */
 /** How the reports name a target: the URL, the built-in server, or the command with its secrets redacted. */
 export function targetLabel(spec: TargetSpec): string {
   switch (spec.kind) {
@@ -83,6 +78,11 @@ function inheritedSecrets(): string[] {
   return [process.env.OPENAI_API_KEY ?? '', process.env.TWILIO_AUTH_TOKEN ?? ''];
 }
 
+/**
+ * Starts or reaches the server. With a `signal`, the caller owns SIGINT/SIGTERM and aborts it
+ * to stop a server command still starting (a TargetError); without one, a signal stops the
+ * server command's processes and exits, so Ctrl-C never orphans them.
+ */
 export async function startTarget(spec: TargetSpec, signal?: AbortSignal): Promise<GateTarget> {
   switch (spec.kind) {
     case 'builtin':
@@ -123,7 +123,6 @@ async function startBuiltin(): Promise<GateTarget> {
       await server.close();
       return NOTHING_LEFT;
     },
-    ...(server.simulator !== null ? { modelSessions: (callSid: string) => server.simulator!.sessionsFor(callSid) } : {}),
   };
 }
 
@@ -283,7 +282,6 @@ function accepts(port: number): Promise<boolean> {
     req.once('error', () => resolve(false));
   });
 }
-
 
 const KILL_AFTER_MS = 3000;
 const RUN_TOKEN_VAR = 'CALLSIM_GATE_RUN';

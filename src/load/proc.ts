@@ -3,6 +3,7 @@
 // can say how much of the machine other processes took. Elsewhere every reader returns null,
 // and the figures built on them are null: never measured is never 0.
 import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 
 /** /proc/<pid>/stat counts CPU in clock ticks of USER_HZ, which Linux fixes at 100 for user space. */
 const TICKS_PER_SECOND = 100;
@@ -116,4 +117,20 @@ export function machineTimes(): MachineTimes | null {
   } catch {
     return null;
   }
+}
+
+export interface MachineBusy {
+  /** CPU the whole machine used between two readings, in % of one core (two cores flat out: 200). */
+  busyPercent: number;
+  /** Of that, interrupt time. */
+  irqPercent: number;
+}
+
+/** How busy the machine was between two readings; null when either is missing or no time passed. */
+export function machineBusyBetween(from: MachineTimes | null, to: MachineTimes | null): MachineBusy | null {
+  if (from === null || to === null || to.totalMs <= from.totalMs) return null;
+  const total = to.totalMs - from.totalMs;
+  // /proc/stat adds up every CPU of the machine.
+  const percent = (ms: number): number => (ms / total) * 100 * os.cpus().length;
+  return { busyPercent: percent(total - (to.idleMs - from.idleMs)), irqPercent: percent(to.irqMs - from.irqMs) };
 }

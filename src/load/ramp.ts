@@ -18,14 +18,14 @@ import { DEFAULT_NETWORK_DELAY } from '../caller/network.js';
 import { DEFAULT_WEBHOOK_PATH } from '../caller/replay.js';
 import { loadCallAudio } from './call-audio.js';
 import { LoadGenerator } from './generator.js';
-import { machineTimes } from './proc.js';
+import { machineBusyBetween, machineTimes } from './proc.js';
 import type { LoadPlacement } from './protocol.js';
 import { packageRoot } from './paths.js';
 import { monoMicros } from './stamp.js';
 import { capacityOf, refinementStep, stepFigures } from './step-figures.js';
 import { sleep } from '../caller/clock.js';
 import { StepAborted, measureStep, type StepContext } from './step-run.js';
-import { startLoadTarget, type LoadTarget, type LoadTargetSpec } from './target.js';
+import { startLoadTarget, waitUntilAnswering, type LoadTarget, type LoadTargetSpec } from './target.js';
 import type { LoadOptions, LoadResult, LoadStep } from './types.js';
 
 export const LOAD_DEFAULTS = Object.freeze({
@@ -53,6 +53,8 @@ export const DEFAULT_CALL_AUDIO = (): string => path.join(packageRoot(), 'fixtur
 const BUSY_PERCENT = 20;
 /** The machine counts as quiet below this (% of a core). */
 const QUIET_PERCENT = 15;
+/** How long a server gets to finish with a failed step's calls before that step is run again. */
+const SERVER_RECOVERY_WAIT_MS = 10_000;
 
 export function defaultWorkers(): number {
   return os.availableParallelism();
@@ -94,7 +96,8 @@ function describePlacement(placement: LoadPlacement): string {
 /** Whether the server answers GET /calls with its calls (callsim serve does): then each call's counts are checked. */
 async function hasServerCounts(target: LoadTarget): Promise<boolean> {
   try {
-    const response = await fetch(`${target.httpUrl}/calls`, { signal: AbortSignal.timeout(2000) });
+    const headers: Record<string, string> = target.callsToken === null ? {} : { authorization: `Bearer ${target.callsToken}` };
+    const response = await fetch(`${target.httpUrl}/calls`, { headers, signal: AbortSignal.timeout(2000) });
     if (!response.ok) {
       await response.body?.cancel();
       return false;
@@ -112,9 +115,8 @@ async function waitForQuiet(maxWaitMs: number, say: (text: string) => void): Pro
   for (;;) {
     const a = machineTimes();
     await sleep(500);
-    const b = machineTimes();
-    if (a === null || b === null || b.totalMs <= a.totalMs) return;
-    const busy = ((b.totalMs - a.totalMs - (b.idleMs - a.idleMs)) / (b.totalMs - a.totalMs)) * 100 * os.cpus().length;
+    const busy = machineBusyBetween(a, machineTimes())?.busyPercent;
+    if (busy === undefined) return;
     if (busy < QUIET_PERCENT) return;
     if (performance.now() > until) {
       say(`the machine is still ${Math.round(busy)}% busy with other work; going ahead`);
@@ -145,7 +147,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (audio.speechEndFrame === null) notes.push(`${audio.name} has no speech: no turn ends, so no response latency is measured`);
 
   say(`starting ${options.target.kind === 'builtin' ? 'the built-in callsim serve' : options.target.kind === 'url' ? options.target.url : options.target.command}`);
-  const target = await startLoadTarget(options.target, { answerMs: options.answerMs, epochMicros }, options.signal);
+  const target = await startLoadTarget(options.target, { answerMs: options.answerMs, epochMicros, callsToken: options.statsToken }, options.signal);
   const measured: LoadStep[] = [];
   let interrupted = false;
   let placementText = '';
@@ -182,9 +184,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, say);
       let step = stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge);
       if (step.verdict !== 'pass' && options.retryWhenBusy && step.machine !== null && step.machine.otherPercent > BUSY_PERCENT) {
-        say(`${calls} calls: other processes took ${Math.round(step.machine.otherPercent)}% of a core during the window; running the step once more`);
-        const first = step;
-        step = { ...stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge), firstAttempt: first };
+        const busy = `other processes took ${Math.round(step.machine.otherPercent)}% of a core during the window`;
+        // A server still working through the hung-up calls (a backlog of their frames) would fail
+        // the second run for the first one's sake: it is run again once the server answers again.
+        const answering = await waitUntilAnswering(target.httpUrl, SERVER_RECOVERY_WAIT_MS, options.signal);
+        if (options.signal?.aborted) throw new StepAborted(`interrupted at ${calls} calls`);
+        if (!answering) {
+          notes.push(`${calls} calls: ${busy}, but the server still did not answer ${SERVER_RECOVERY_WAIT_MS / 1000} s after the step's calls hung up, so the step was not run again`);
+        } else {
+          say(`${calls} calls: ${busy}; running the step once more`);
+          const first = step;
+          step = { ...stepFigures(await measureStep(ctx, calls, rampFor(calls, options), options.settleS, options.holdS), judge), firstAttempt: first };
+        }
       }
       measured.push(step);
       options.onStep?.(step);
@@ -274,6 +285,7 @@ export function loadOptions(target: LoadTargetSpec, overrides: Partial<LoadOptio
     setupTimeoutMs: LOAD_DEFAULTS.setupTimeoutMs,
     retryWhenBusy: false,
     quietWaitMs: 0,
+    statsToken: null,
     ...overrides,
   };
 }

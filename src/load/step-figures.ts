@@ -153,6 +153,7 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
     droppedCalls: dropped.length,
     firstCallError: m.open.firstError ?? outcomes.find((o) => o.error !== null)?.error ?? null,
     callerFrames: { sent, discarded, unsentAtHangUp: unsent, notCountedByServer: notCounted, lostOnModelLeg, lost: lostCaller },
+    serverUnreportedCalls: m.serverCounts?.unreported ?? null,
     model: witnessed === null ? null : { sessions: witnessed.sessions, leftOpen: witnessed.leftOpen, framesAppended: witnessed.framesAppended },
     agentAudio: { frames: sum(windows, (w) => w.agentFrames), jitterMs: jitter, gaps, gapMs: Math.round(sum(windows, (w) => w.gapMs)), lost: agentLost },
     turns: { ended: sum(windows, (w) => w.turns), answered: sum(windows, (w) => w.answered) },

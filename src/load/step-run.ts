@@ -2,14 +2,13 @@
 // (the generator's windows, the server's process tree, the model thread, the whole machine),
 // hung up, then checked against the server's own counts and the model's session records.
 import { sleep } from '../caller/clock.js';
-import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { FRAME_MS } from '../audio/format.js';
 import { countersOf, fetchServerSnapshot, statsUrlFor } from '../caller/stats.js';
 import { printable } from '../text/printable.js';
 import type { CallDirection } from '../twilio/codec.js';
 import type { LoadGenerator } from './generator.js';
-import { machineTimes, sampleProcessTree, threadCpuMs, type TreeSample } from './proc.js';
+import { machineBusyBetween, machineTimes, sampleProcessTree, threadCpuMs, type TreeSample } from './proc.js';
 import type { CallOutcome, OpenResult, WorkerWindow } from './protocol.js';
 import type { ModelLeg, ServerCounts, ServerSample, StepMeasures } from './step-figures.js';
 import type { LoadTarget } from './target.js';
@@ -101,19 +100,15 @@ async function measureWindow(ctx: StepContext, holdS: number, calls: number, idl
           crashLines: newCrashes,
           firstCrashLine: newCrashes > 0 && hits.length > 0 ? printable(target.redact(hits[Math.max(0, hits.length - newCrashes)]?.line.text ?? '')).slice(0, 300) : null,
         };
-  let machine: StepMeasures['machine'] = null;
-  if (from.machine !== null && machineNow !== null && machineNow.totalMs > from.machine.totalMs) {
-    const total = machineNow.totalMs - from.machine.totalMs;
-    // /proc/stat adds up every CPU of the machine.
-    const cores = os.cpus().length;
-    const percent = (ms: number): number => (ms / total) * 100 * cores;
-    machine = {
-      busyPercent: percent(total - (machineNow.idleMs - from.machine.idleMs)),
-      irqPercent: percent(machineNow.irqMs - from.machine.irqMs),
-      oursPercent: ((ours.user + ours.system) / 1000 / wallMs) * 100,
-      serverPercent: serverCpuMs === null ? 0 : (serverCpuMs / wallMs) * 100,
-    };
-  }
+  const busy = machineBusyBetween(from.machine, machineNow);
+  const machine: StepMeasures['machine'] =
+    busy === null
+      ? null
+      : {
+          ...busy,
+          oursPercent: ((ours.user + ours.system) / 1000 / wallMs) * 100,
+          serverPercent: serverCpuMs === null ? 0 : (serverCpuMs / wallMs) * 100,
+        };
   const modelThread = model === null ? null : { cpuMs: mainCpuMs !== null && from.mainCpuMs !== null ? mainCpuMs - from.mainCpuMs : null, wallMs, eventLoopDelayP99Ms: eld };
   return { windows, server, modelThread, machine };
 }
@@ -124,7 +119,7 @@ async function readServerCounts(ctx: StepContext, outcomes: CallOutcome[]): Prom
   const queue = outcomes.filter((o) => o.streamed);
   const worker = async (): Promise<void> => {
     for (let o = queue.pop(); o !== undefined; o = queue.pop()) {
-      const fetched = await fetchServerSnapshot(statsUrlFor(ctx.target.wsUrl, o.callSid), SERVER_COUNTS_WAIT_MS);
+      const fetched = await fetchServerSnapshot(statsUrlFor(ctx.target.wsUrl, o.callSid), SERVER_COUNTS_WAIT_MS, ctx.target.callsToken);
       const counters = countersOf(fetched.snapshot);
       const inChunks = counters?.audioInChunks ?? null;
       const outChunks = counters?.audioOutChunks ?? null;

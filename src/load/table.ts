@@ -16,7 +16,8 @@ export const VERDICT_TEXT: Record<LoadStep['verdict'], string> = {
   'model-saturated': 'MODEL',
 };
 
-const HEADERS = ['calls', 'result', 'up', 'failed', 'sent', 'lost', 'jit p50', 'p99', 'max', 'gaps', 'resp p50', 'p95', 'fwd p99', 'srv CPU%', 'µs/frame', 'KiB/call', 'gen CPU%', 'µs/frame', 'slip p99', 'other%'];
+/** The table's columns, in order (the README's 'callsim load' section says what each one is). */
+export const LOAD_COLUMNS: readonly string[] = ['calls', 'result', 'up', 'failed', 'sent', 'lost', 'jit p50', 'p99', 'max', 'gaps', 'resp p50', 'p95', 'fwd p99', 'srv CPU%', 'µs/frame', 'KiB/call', 'gen CPU%', 'µs/frame', 'slip p99', 'other%'];
 
 function row(step: LoadStep): string[] {
   const lost = step.callerFrames.lost + (step.agentAudio.lost ?? 0);
@@ -47,9 +48,9 @@ function row(step: LoadStep): string[] {
 /** The steps as a table; `paint` may colour the result cell (it must not change its visible width). */
 export function formatLoadTable(steps: readonly LoadStep[], paint: (verdict: LoadStep['verdict'], text: string) => string = (_v, t) => t): string {
   const rows = steps.map(row);
-  const widths = HEADERS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 1 ? padEndVisible(c, widths[i]!) : padStartVisible(c, widths[i]!))).join('  ');
-  const out = [line(HEADERS), widths.map((w) => '─'.repeat(w)).join('  ')];
+  const widths = LOAD_COLUMNS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 1 ? padEndVisible(c, widths[i]!) : padStartVisible(c, widths[i]!))).join('  ');
+  const out = [line(LOAD_COLUMNS), widths.map((w) => '─'.repeat(w)).join('  ')];
   rows.forEach((cells, i) => {
     const painted = [...cells];
     painted[1] = paint(steps[i]!.verdict, padEndVisible(cells[1]!, widths[1]!));
@@ -84,14 +85,21 @@ export const LOAD_LEGEND = [
   "other%: CPU that neither the server nor callsim load used (other processes: noise). A GENERATOR or MODEL step measured callsim load, not the server: it is never counted.",
 ];
 
+/** What the report says of a step under the table: why it did not pass, and what else went wrong in it. */
+export function stepNotes(step: LoadStep): string[] {
+  const lines: string[] = [];
+  if (step.verdict !== 'pass') lines.push(`${step.calls} calls: ${step.reasons.join('; ')}`);
+  if (step.server !== null && step.server.crashLines > 0) lines.push(`${step.calls} calls: the server printed ${step.server.crashLines} crash line${step.server.crashLines === 1 ? '' : 's'}: ${step.server.firstCrashLine ?? ''}`);
+  const unreported = step.serverUnreportedCalls ?? 0;
+  if (unreported > 0) lines.push(`${step.calls} calls: the server did not report ${unreported} of them on GET /calls/:callSid, so their frames were not checked against its counts`);
+  if (step.model !== null && step.model.leftOpen > 0) lines.push(`${step.calls} calls: ${step.model.leftOpen} model session${step.model.leftOpen === 1 ? '' : 's'} still open after the calls hung up`);
+  return lines;
+}
+
 export function formatLoadReport(result: LoadResult, paint?: (verdict: LoadStep['verdict'], text: string) => string): string {
   const lines = [`callsim load: ${printable(result.target.label)} — ${result.config.callAudio}; hold ${result.config.holdS} s per step; ${result.config.workers} generator worker${result.config.workers === 1 ? '' : 's'}`, ''];
   if (result.steps.length > 0) lines.push(formatLoadTable(result.steps, paint), '');
-  for (const step of result.steps) {
-    if (step.verdict !== 'pass') lines.push(`${step.calls} calls: ${step.reasons.join('; ')}`);
-    if (step.server !== null && step.server.crashLines > 0) lines.push(`${step.calls} calls: the server printed ${step.server.crashLines} crash line${step.server.crashLines === 1 ? '' : 's'}: ${step.server.firstCrashLine ?? ''}`);
-    if (step.model !== null && step.model.leftOpen > 0) lines.push(`${step.calls} calls: ${step.model.leftOpen} model session${step.model.leftOpen === 1 ? '' : 's'} still open after the calls hung up`);
-  }
+  for (const step of result.steps) lines.push(...stepNotes(step));
   for (const note of result.notes) lines.push(`note: ${note}`);
   lines.push('', describeCapacity(result.capacity), '', ...LOAD_LEGEND);
   return lines.join('\n');

@@ -2,14 +2,18 @@
 // built-in server (`callsim serve`, started as a command of its own so its CPU and memory are
 // read from /proc like any other server's) are started through the gate's target (process
 // group, readiness, strays) and given the load's own realtime simulator as their model, in their
-// environment: the simulator then witnesses the model leg (what reached the model) and stamps
-// nothing the server must know of. A URL target is reached as it is, with whatever model it has.
+// environment and their command's placeholders, as the gate hands its own (gate/witness/model.ts):
+// the simulator then witnesses the model leg (what reached the model) and stamps nothing the
+// server must know of. A URL target is reached as it is, with whatever model it has.
 import { startRealtimeSimulator, type RunningSimulator, type SimulatorSessionRecord } from '../model/simulator/simulator.js';
 import { LogCollector } from '../gate/crash-scan.js';
 import { startTarget, type GateTarget } from '../gate/target.js';
+import { fillPlaceholders, modelHandover, type ModelHandover } from '../gate/witness/model.js';
 import { newHistogram, type Histogram } from './histogram.js';
 import { packageRoot } from './paths.js';
 import { monoMicros, readStamp } from './stamp.js';
+import { sleep } from '../caller/clock.js';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 export type LoadTargetSpec =
@@ -20,12 +24,11 @@ export type LoadTargetSpec =
 
 /** The load's own simulator as the model of the server under test. */
 export interface LoadModel {
-  /** Plain (http://, ws://) and TLS (https://, wss://) URLs, and the CA that signs the TLS certificate. */
+  /** Its plain (http://, ws://) URLs. */
   baseURL: string;
   realtimeUrl: string;
-  tlsBaseURL: string | null;
-  tlsRealtimeUrl: string | null;
-  caPath: string | null;
+  /** What a server command is given of it, exactly as the gate gives its own simulator (issue 13). */
+  handover: ModelHandover;
   sessions(): SimulatorSessionRecord[];
   /** Caller frame sent -> its audio appended at the model, from the stamp in each frame. */
   readonly forwardLatency: Histogram;
@@ -42,6 +45,8 @@ export interface LoadTarget {
   httpUrl: string;
   /** The server command's process group leader: its CPU and memory come from /proc; null for a URL. */
   pid: number | null;
+  /** What its GET /calls needs as `Authorization: Bearer` (callsim serve's --calls-token); null: nothing. */
+  callsToken: string | null;
   logs: LogCollector;
   /** A line of its output as it may be shown: the secrets it was given scrubbed. */
   redact(text: string): string;
@@ -56,29 +61,8 @@ export interface LoadTargetOptions {
   answerMs: number;
   /** The run's epoch on the monotonic clock (µs), as the stamps count it. */
   epochMicros: number;
-}
-
-/**
- * The environment a server command gets, as issue 13's gate gives it: its model is the load's
- * simulator, with a dummy key. OPENAI_BASE_URL is the TLS one (what an unmodified SDK client
- * dials), trusted through NODE_EXTRA_CA_CERTS (Node) and SSL_CERT_FILE (OpenSSL: Python), which
- * replaces that process's default CA bundle: loopback needs no other.
- */
-export function modelEnvironment(model: LoadModel): Record<string, string> {
-  const tls: Record<string, string> =
-    model.tlsBaseURL !== null && model.tlsRealtimeUrl !== null && model.caPath !== null
-      ? { OPENAI_BASE_URL: model.tlsBaseURL, CALLSIM_REALTIME_WSS_URL: model.tlsRealtimeUrl, NODE_EXTRA_CA_CERTS: model.caPath, SSL_CERT_FILE: model.caPath }
-      : { OPENAI_BASE_URL: model.baseURL };
-  return { OPENAI_API_KEY: 'callsim-load', CALLSIM_REALTIME_URL: model.realtimeUrl, ...tls };
-}
-
-/** The command with the model's placeholders filled in ({port} is the gate target's). */
-function withModelPlaceholders(command: string, model: LoadModel): string {
-  return command
-    .replaceAll('{realtimeUrl}', model.realtimeUrl)
-    .replaceAll('{realtimeWssUrl}', model.tlsRealtimeUrl ?? model.realtimeUrl)
-    .replaceAll('{openaiBaseUrl}', model.tlsBaseURL ?? model.baseURL)
-    .replaceAll('{caFile}', model.caPath ?? '');
+  /** The bearer token of the server's GET /calls (CALLSIM_CALLS_TOKEN); the built-in server gets one of its own when null. */
+  callsToken: string | null;
 }
 
 function shellQuote(text: string): string {
@@ -99,9 +83,7 @@ async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
   const model: LoadModel = {
     baseURL: '',
     realtimeUrl: '',
-    tlsBaseURL: null,
-    tlsRealtimeUrl: null,
-    caPath: null,
+    handover: { env: {}, placeholders: {} },
     sessions: () => simulator?.sessions() ?? [],
     forwardLatency,
     unstamped: 0,
@@ -124,9 +106,7 @@ async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
   });
   model.baseURL = simulator.baseURL;
   model.realtimeUrl = simulator.realtimeURL;
-  model.tlsBaseURL = simulator.tlsBaseURL;
-  model.tlsRealtimeUrl = simulator.tlsRealtimeURL;
-  model.caPath = simulator.caPath;
+  model.handover = modelHandover(simulator);
   return model;
 }
 
@@ -136,8 +116,9 @@ function httpOriginOf(wsUrl: string): string {
   return url.origin;
 }
 
-function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string): LoadTarget {
+function fromGateTarget(target: GateTarget, model: LoadModel | null, label: string, callsToken: string | null): LoadTarget {
   return {
+    callsToken,
     label: target.redact(label),
     redact: (text) => target.redact(text),
     wsUrl: target.wsUrl,
@@ -157,21 +138,50 @@ function fromGateTarget(target: GateTarget, model: LoadModel | null, label: stri
 export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetOptions, signal?: AbortSignal): Promise<LoadTarget> {
   if (spec.kind === 'url') {
     const target = await startTarget(spec, signal);
-    return fromGateTarget(target, null, spec.url);
+    return fromGateTarget(target, null, spec.url, options.callsToken);
   }
   const model = await startModel(options);
   try {
     const command =
       spec.kind === 'builtin'
         ? builtinCommand(model, spec.nodeArgs)
-        : withModelPlaceholders(spec.command, model);
+        : fillPlaceholders(spec.command, model.handover);
+    // callsim serve guards GET /calls with a token whenever TWILIO_AUTH_TOKEN is set (which it
+    // inherits): the built-in one is given the load's, or one of its own, so its counts are read.
+    const callsToken = spec.kind === 'builtin' ? (options.callsToken ?? randomBytes(16).toString('hex')) : options.callsToken;
+    const env = spec.kind === 'builtin' && callsToken !== null ? { ...model.handover.env, CALLSIM_CALLS_TOKEN: callsToken } : model.handover.env;
     const target = await startTarget(
-      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env: modelEnvironment(model) },
+      { kind: 'command', command, wsPath: spec.kind === 'builtin' ? '/media' : spec.wsPath, readyTimeoutMs: spec.kind === 'builtin' ? 20_000 : spec.readyTimeoutMs, env },
       signal,
     );
-    return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label);
+    return fromGateTarget(target, model, spec.kind === 'builtin' ? "built-in callsim serve (its model: the load's realtime simulator)" : target.label, callsToken);
   } catch (err) {
     await model.close();
     throw err;
   }
 }
+
+/**
+ * Waits, at most `maxWaitMs`, until the server answers an HTTP request on its origin (any status)
+ * within a second: one still working through a backlog (its event loop blocked, asleep or
+ * spinning) does not. False when it had not answered by then; true as soon as it does, when
+ * nothing listens there any more (nothing to wait for), or when `signal` aborts.
+ */
+export async function waitUntilAnswering(httpUrl: string, maxWaitMs: number, signal?: AbortSignal): Promise<boolean> {
+  const until = performance.now() + maxWaitMs;
+  for (;;) {
+    if (signal?.aborted) return true;
+    try {
+      const response = await fetch(`${httpUrl}/`, { signal: AbortSignal.timeout(Math.max(1, Math.min(ANSWER_WITHIN_MS, until - performance.now()))) });
+      await response.body?.cancel();
+      return true;
+    } catch (err) {
+      const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+      if (code === 'ECONNREFUSED') return true;
+    }
+    if (performance.now() >= until) return false;
+    await sleep(100, signal);
+  }
+}
+
+const ANSWER_WITHIN_MS = 1000;

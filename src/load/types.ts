@@ -69,6 +69,8 @@ export interface LoadOptions {
   retryWhenBusy: boolean;
   /** Before each step, wait up to this long for the machine to go quiet; 0: do not wait. */
   quietWaitMs: number;
+  /** Bearer token for the server's GET /calls (callsim serve's --calls-token); null: none (the built-in server gets its own). */
+  statsToken: string | null;
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
   onStep?: (step: LoadStep) => void;
@@ -115,6 +117,8 @@ export interface LoadStep {
     /** Twilio leg (discarded + unsent + not counted) plus model leg. */
     lost: number;
   };
+  /** Calls the server did not report on GET /calls/:callSid (it keeps few finished calls, or lost track): their frames are in no server count; null: the server reports no counts. */
+  serverUnreportedCalls: number | null;
   model: { sessions: number; leftOpen: number; framesAppended: number } | null;
   agentAudio: {
     /** Frames received in the window. */

@@ -2,7 +2,7 @@
 // response latency and barge-in pooled over every turn of every call, the rest over calls) with
 // what each figure is, in a line, and the figures a report always lists said as absent when the
 // run did not measure them, never as 0.
-import { formatFigure, summarizeFigures as summarizeRun, type FigureName } from '../gate/figures.js';
+import { FIGURE_LABELS, formatFigure, isPerTurn, summarizeFigures as summarizeRun, type FigureName } from '../gate/figures.js';
 import type { GateCallResult } from '../gate/gate.js';
 
 export { percentile } from '../gate/figures.js';
@@ -10,6 +10,7 @@ export { percentile } from '../gate/figures.js';
 export interface FigureKind {
   /** The key in GateCallResult.figures. */
   name: FigureName;
+  /** Its name in every report (gate/figures.ts's FIGURE_LABELS). */
   label: string;
   /** What it is, and the clock it is read from, in a line. */
   what: string;
@@ -17,17 +18,19 @@ export interface FigureKind {
   always: boolean;
 }
 
+const figureKind = (name: FigureName, always: boolean, what: string): FigureKind => ({ name, label: FIGURE_LABELS[name].label, always, what });
+
 /** Every figure a report can show, in order; the `always` ones are listed even when a run did not measure them. */
 export const FIGURE_KINDS: readonly FigureKind[] = [
-  { name: 'firstAudioMs', label: 'first audio', always: true, what: "the caller's first media frame (or start, when the agent speaks first) to the first audio back, on the caller's clock" },
-  { name: 'firstHeardMs', label: 'first heard', always: false, what: '`start` to the first agent audio the caller heard' },
-  { name: 'responseMs', label: 'response latency', always: true, what: "end of the caller's speech (or its last key) to the first agent audio the caller hears, per turn" },
-  { name: 'bargeInMs', label: 'barge-in reaction', always: true, what: "the caller starts talking over the agent to a clear or the agent's audio stopping, per barge-in" },
-  { name: 'falseYields', label: 'false yields', always: false, what: 'backchannels the agent stopped for' },
-  { name: 'talkOverMs', label: 'talk-over', always: false, what: 'agent audio begun while the caller was talking' },
-  { name: 'deadAirMs', label: 'dead air', always: false, what: 'the longest gap inside one answer the playout could not cover' },
-  { name: 'burstFactor', label: 'burst sending', always: false, what: "the agent's fastest run of sending, in times real time" },
-  { name: 'listeningAfterSendMs', label: 'heard after sending', always: false, what: "how long the caller still heard an answer after its last frame was sent" },
+  figureKind('firstAudioMs', true, "the caller's first media frame (or start, when the agent speaks first) to the first audio back, on the caller's clock"),
+  figureKind('firstHeardMs', false, '`start` to the first agent audio the caller heard'),
+  figureKind('responseMs', true, "end of the caller's speech (or its last key) to the first agent audio the caller hears, per turn"),
+  figureKind('bargeInMs', true, "the caller starts talking over the agent to a clear or the agent's audio stopping, per barge-in"),
+  figureKind('falseYields', false, 'backchannels the agent stopped for'),
+  figureKind('talkOverMs', false, 'agent audio begun while the caller was talking'),
+  figureKind('deadAirMs', false, 'the longest gap inside one answer the playout could not cover'),
+  figureKind('burstFactor', false, "the agent's fastest run of sending, in times real time"),
+  figureKind('listeningAfterSendMs', false, 'how long the caller still heard an answer after its last frame was sent'),
 ];
 
 export interface FigureSummary extends FigureKind {
@@ -47,7 +50,7 @@ export function summarizeFigures(calls: readonly GateCallResult[]): FigureSummar
   const measured = new Map(summarizeRun(calls).map((s) => [s.name, s]));
   return FIGURE_KINDS.filter((kind) => kind.always || measured.has(kind.name)).map((kind) => {
     const summary = measured.get(kind.name);
-    const over = kind.name === 'responseMs' || kind.name === 'bargeInMs' ? 'turn' : 'call';
+    const over = isPerTurn(kind.name) ? 'turn' : 'call';
     return { ...kind, over, count: summary?.count ?? 0, missing: summary?.missing ?? 0, p50: summary?.p50 ?? null, p95: summary?.p95 ?? null, max: summary?.max ?? null };
   });
 }
