@@ -262,15 +262,7 @@ class SimulatedCall {
     const tailAudioMs = (frameIndex - this.options.frames.length) * FRAME_MS;
     if (tailAudioMs < this.options.tailMs) return false;
     if (this.mouthpiece.dtmfPending) return false;
-    return !this.agentStillTalking(now);
-  }
-
-  /** The agent sent audio within quietMs, or what it sent is still playing (or a mark echo still on the wire). */
-  private agentStillTalking(now: number): boolean {
-    const lastServerMediaAt = this.ledger.lastServerMediaAt;
-    if (lastServerMediaAt !== null && now - lastServerMediaAt < this.options.quietMs) return true;
-    // Played is not yet heard of: a mark echo still on the wire keeps the caller on the line.
-    return !this.handset.isDrained(now);
+    return !this.handset.agentTalking(now, this.options.quietMs);
   }
 
   /**
@@ -279,7 +271,7 @@ class SimulatedCall {
    * (its tail, or a scenario's steps).
    */
   private reachedCutoff(now: number): void {
-    if (this.agentStillTalking(now)) this.ledger.tailCappedByTimeout = true;
+    if (this.handset.agentTalking(now, this.options.quietMs)) this.ledger.tailCappedByTimeout = true;
     else this.endingOverride ??= 'timeout';
   }
 

@@ -67,6 +67,14 @@ export class Handset {
     return this.playback.isDrained(now) && this.echoes.inFlight === 0;
   }
 
+  /** The agent sent audio within `quietMs`, or what it sent is still playing (or a mark echo still on the wire). */
+  agentTalking(now: number, quietMs: number): boolean {
+    const last = this.ledger.lastServerMediaAt;
+    if (last !== null && now - last < quietMs) return true;
+    // Played is not yet heard of: a mark echo still on the wire keeps the caller on the line.
+    return !this.isDrained(now);
+  }
+
   /** What a scripted caller hears. */
   ear(): CallerEar {
     const heard = this.heard;
