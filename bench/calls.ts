@@ -34,10 +34,10 @@ const peer = (file: string): string => quote(path.join(ROOT, 'bench', 'peers', f
 const READY_MS = 20_000;
 
 /** The servers, their Node ones under `nodeArgs` (a profiler's flags, or none). */
-const servers = (nodeArgs: readonly string[]): BenchServer[] => {
+const servers = (nodeArgs: readonly string[], serveArgs: readonly string[]): BenchServer[] => {
   const node = [process.execPath, ...nodeArgs].map(quote).join(' ');
   return [
-    { key: 'callsim', label: 'callsim serve', spec: { kind: 'builtin', nodeArgs }, placement: {} },
+    { key: 'callsim', label: 'callsim serve', spec: { kind: 'builtin', nodeArgs, serveArgs }, placement: {} },
     { key: 'echo', label: 'bare ws echo', spec: { kind: 'command', command: `${node} ${peer('ws-echo.mjs')} --port {port}`, wsPath: '/media', readyTimeoutMs: READY_MS }, placement: { webhook: null } },
     {
       key: 'fastify',
@@ -66,6 +66,8 @@ interface BenchOptions {
   only: PeerKey[];
   out: string;
   profileDir: string | null;
+  /** More `callsim serve` options, to compare its settings (say --playout-chunk-frames 1) in one machine state. */
+  serveArgs: string[];
   full: boolean;
 }
 
@@ -96,12 +98,13 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--quick', 'steps 10,25, 3 s hold, no refinement')
     .addOption(new Option('--only <list>', 'only these servers: callsim,echo,fastify,python').argParser(keys))
     .option('--out <file>', 'results JSON (default: bench/results/latest.json for a full default run, partial.json otherwise)')
+    .option('--serve-args <args>', 'more options for callsim serve, split on spaces (e.g. "--playout-chunk-frames 1"); not a full run')
     .option('--profile <dir>', 'run every Node server under --cpu-prof, profiles written to <dir> (see profile-summary.ts)')
     .exitOverride();
   program.parse(argv, { from: 'user' });
-  const o = program.opts<{ steps?: number[]; hold: number; refine: number; workers?: number; quick?: boolean; only?: PeerKey[]; out?: string; profile?: string }>();
+  const o = program.opts<{ steps?: number[]; hold: number; refine: number; workers?: number; quick?: boolean; only?: PeerKey[]; out?: string; profile?: string; serveArgs?: string }>();
   const quick = o.quick === true;
-  const full = !quick && o.steps === undefined && o.hold === 6 && o.refine === 2 && o.only === undefined && o.profile === undefined && o.workers === undefined;
+  const full = !quick && o.steps === undefined && o.hold === 6 && o.refine === 2 && o.only === undefined && o.profile === undefined && o.workers === undefined && o.serveArgs === undefined;
   return {
     steps: o.steps ?? (quick ? [10, 25] : DEFAULT_STEPS),
     holdS: quick ? 3 : o.hold,
@@ -110,6 +113,7 @@ function parseOptions(argv: string[]): BenchOptions {
     only: o.only ?? [...SERVER_KEYS],
     out: path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', full ? 'latest.json' : 'partial.json')),
     profileDir: o.profile ? path.resolve(o.profile) : null,
+    serveArgs: (o.serveArgs ?? '').split(' ').filter((a) => a.length > 0),
     full,
   };
 }
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   // Each Node server writes its profile when it exits (--cpu-prof is not allowed in NODE_OPTIONS).
   if (opts.profileDir !== null) mkdirSync(opts.profileDir, { recursive: true });
-  const SERVERS = servers(opts.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`]);
+  const SERVERS = servers(opts.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`], opts.serveArgs);
   say(out.bold(`callsim bench: ${opts.only.join(', ')}; steps ${opts.steps.join(', ')}, hold ${opts.holdS} s, ${opts.refine} refinements; one generator and one model simulator for all`));
   const results = new Map<PeerKey, LoadResult>();
   for (const server of SERVERS.filter((s) => opts.only.includes(s.key))) {
@@ -244,7 +248,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     full: opts.full,
     machine: callsim?.machine ?? [...results.values()][0]?.machine ?? null,
-    config: { steps: opts.steps, holdS: opts.holdS, refine: opts.refine, servers: SERVERS.filter((s) => results.has(s.key)).map((s) => ({ key: s.key, label: s.label })), profiled: opts.profileDir !== null },
+    config: { steps: opts.steps, holdS: opts.holdS, refine: opts.refine, servers: SERVERS.filter((s) => results.has(s.key)).map((s) => ({ key: s.key, label: s.label })), profiled: opts.profileDir !== null, serveArgs: opts.serveArgs },
     headline,
     servers: Object.fromEntries([...results.entries()]),
     ...(echoExtra ? { echoAtCallsimCapacity: echoExtra } : {}),

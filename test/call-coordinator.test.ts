@@ -44,7 +44,8 @@ describe('a call, end to end through its parts', () => {
     session.listener.onAudioDelta(audio(160 * 11), 'item_1');
     session.listener.onResponseDone('completed');
     ticker.tick(0);
-    expect(socket.events()).toEqual([...Array(10).fill('media'), 'mark 1:200', 'media', 'mark 1:220']);
+    // 220 ms: two 100 ms chunks, the mark at 200, the last frame and the end mark.
+    expect(socket.events()).toEqual(['media', 'media', 'mark 1:200', 'media', 'mark 1:220']);
     socket.message({ event: 'mark', streamSid: 'MZ1', mark: { name: '1:200' } });
 
     socket.message({ event: 'stop', streamSid: 'MZ1', stop: { accountSid: 'AC1', callSid: 'CA1' } });
@@ -55,7 +56,7 @@ describe('a call, end to end through its parts', () => {
     expect(finished).toHaveLength(1);
     const snapshot = finished[0];
     expect(snapshot).toMatchObject({ callSid: 'CA1', streamSid: 'MZ1', direction: 'inbound', state: 'stopped', endReason: 'stop', errors: [], model: { backend: 'simulator', state: 'closed' } });
-    expect(snapshot?.counters).toMatchObject({ audioInChunks: 4, modelAudioAppends: 4, modelAudioDeltas: 1, audioOutChunks: 11, marksSent: 2, marksReceived: 1 });
+    expect(snapshot?.counters).toMatchObject({ audioInChunks: 4, modelAudioAppends: 4, modelAudioDeltas: 1, audioOutChunks: 3, marksSent: 2, marksReceived: 1 });
     expect(log.records.find((r) => r.msg === 'call ended')).toMatchObject({ callSid: 'CA1', reason: 'stop', audioInChunks: 4, unsentModelAudio: 0, errors: 0 });
   });
 

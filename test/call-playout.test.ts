@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { BargeIn } from '../src/server/call/barge-in.js';
 import { Playout, type PlayoutConfig } from '../src/server/call/playout.js';
+import { DEFAULT_CALL_CONFIG } from '../src/server/call/config.js';
 import { FakeSocket, FakeTicker, audio, keptLog, newRecord, testConfig } from './helpers/call-fakes.js';
 
 function playout(overrides: Partial<PlayoutConfig> = {}) {
@@ -15,7 +16,8 @@ function playout(overrides: Partial<PlayoutConfig> = {}) {
   const socket = new FakeSocket();
   const ticker = new FakeTicker();
   const stalls: string[] = [];
-  const out = new Playout(socket, ticker, testConfig(overrides), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
+  // One frame a message unless a test asks for chunks: the frame-by-frame order is what most tests read.
+  const out = new Playout(socket, ticker, testConfig({ playoutChunkFrames: 1, ...overrides }), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
   const truncations: Array<[string, number]> = [];
   const bargeIn = new BargeIn(out, { truncate: (id, ms) => truncations.push([id, ms]) }, record, log.logger);
   return { out, socket, ticker, record, log, stalls, bargeIn, truncations };
@@ -92,7 +94,7 @@ describe('playout', () => {
     };
     const ticker = new FakeTicker();
     const log = keptLog();
-    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 200 }), newRecord(log, 200), log.logger, { close: () => undefined });
+    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 200, playoutChunkFrames: 1 }), newRecord(log, 200), log.logger, { close: () => undefined });
     out.begin('MZ1');
     out.enqueueAudio(audio(160 * 3), 'item_1');
     ticker.tick(1000);
@@ -144,7 +146,7 @@ describe('playout', () => {
     const record = newRecord(log, 0);
     const ticker = new FakeTicker();
     const stalls: string[] = [];
-    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, ...overrides }), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
+    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, playoutChunkFrames: 1, ...overrides }), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
     out.begin('MZ1');
     return { out, socket, wire, ticker, record, stalls };
   }
@@ -210,6 +212,36 @@ describe('playout', () => {
     expect(socket.events().filter((e) => e === 'media')).toHaveLength(7);
     ticker.tick(5000);
     expect(socket.events().filter((e) => e === 'media')).toHaveLength(10);
+  });
+
+  it('by default sends 100 ms chunks, never across a mark, and never waits for one to fill', () => {
+    const { out, socket, ticker, record } = playout({ playoutChunkFrames: DEFAULT_CALL_CONFIG.playoutChunkFrames, sendLeadMs: 60 });
+    const sizes = () => socket.messages().flatMap((m) => (m.event === 'media' ? [Buffer.from(m.media.payload, 'base64').length] : []));
+    out.begin('MZ1');
+    // A first delta of 60 ms goes at once, as it is: no waiting for a fifth frame.
+    out.enqueueAudio(audio(160 * 3), 'item_1');
+    ticker.tick(1000);
+    expect(sizes()).toEqual([480]);
+    // 1.2 s more: chunks of five frames, each sent once the playhead is less than 60 ms ahead.
+    out.enqueueAudio(audio(160 * 60), 'item_1');
+    ticker.tick(1010);
+    expect(sizes()).toEqual([480, 800]);
+    ticker.tick(1050);
+    expect(sizes()).toEqual([480, 800]);
+    // 160 ms sent: the first mark is due after 200, so this chunk is two frames, then the mark.
+    ticker.tick(1110);
+    expect(sizes()).toEqual([480, 800, 320]);
+    expect(socket.events().at(-1)).toBe('mark 1:200');
+    out.endAnswer();
+    for (let t = 1120; t <= 2400; t += 10) ticker.tick(t);
+    // Between marks, two chunks of five; the answer's last three frames are the last chunk.
+    expect(sizes()).toEqual([480, 800, 320, ...Array(10).fill(800), 480]);
+    expect(sizes().reduce((a, b) => a + b, 0)).toBe(160 * 63);
+    expect(record.counters.audioOutChunks).toBe(14);
+    expect(out.framesQueued).toBe(0);
+    // Every mark lands on the 200 ms of audio it names, as with one frame a message.
+    const marks = socket.events().filter((e) => e.startsWith('mark'));
+    expect(marks).toEqual(['mark 1:200', 'mark 1:400', 'mark 1:600', 'mark 1:800', 'mark 1:1000', 'mark 1:1200', 'mark 1:1260']);
   });
 
   it('backed-up socket: pauses with rate-limited warnings, keeps every frame, resumes when it drains', () => {

@@ -98,8 +98,8 @@ describe('playback marks', () => {
   it('marks every 200 ms of an answer and its end, so barge-in knows what was played', async () => {
     const sim = await startMediaServer({ port: 0, quiet: true, model: { backend: 'simulator', simulator: { answerMs: 500 } } });
     try {
-      const call = await startedCall(sim, 'outbound'); // the model greets: 500 ms = 25 frames
-      await call.until(() => call.media().length === 25 && call.count('mark') === 3, 10_000, 'the whole greeting and its marks');
+      const call = await startedCall(sim, 'outbound'); // the model greets: 500 ms
+      await call.until(() => call.mediaMs() === 500 && call.count('mark') === 3, 10_000, 'the whole greeting and its marks');
       expect(call.received.filter((m) => m.event === 'mark').map((m) => (m.event === 'mark' ? m.mark.name : ''))).toEqual(['1:200', '1:400', '1:500']);
       call.stop();
       await call.closed;
@@ -297,7 +297,7 @@ describe('ordering and guards', () => {
     }, 20);
     try {
       // Nothing is confirmed played. Talk over the end of the greeting: the first clear.
-      await call.until(() => call.media().length >= 45, 10_000, '45 frames of the greeting');
+      await call.until(() => call.mediaMs() >= 900, 10_000, '900 ms of the greeting');
       talking = true;
       await call.until(() => call.count('clear') === 1, 10_000, 'the first clear');
       talking = false;
@@ -335,7 +335,7 @@ describe('ordering and guards', () => {
       let echoed = 0;
       const feed = setInterval(() => {
         i += 1;
-        call.sendMedia(call.media().length >= 25 ? loudFrame(i) : SILENT_FRAME);
+        call.sendMedia(call.mediaMs() >= 500 ? loudFrame(i) : SILENT_FRAME);
         // Play back like Twilio: confirm marks as they arrive.
         for (; echoed < call.received.length; echoed++) {
           const m = call.received[echoed];
@@ -351,16 +351,17 @@ describe('ordering and guards', () => {
       call.stop();
       await call.closed;
       const media = call.media().length;
+      const mediaMs = call.mediaMs();
       const snapshot = await eventually(() => sim.call(call.callSid), (s) => s?.endedAt != null);
       expect(snapshot?.counters.bargeIns).toBe(1);
       expect(snapshot?.counters.clearsSent).toBe(1);
       expect(snapshot?.counters.audioOutChunks).toBe(media);
       // The answer was 4 s; the caller cut in well before its end.
-      expect(media).toBeLessThan(4000 / 20);
+      expect(mediaMs).toBeLessThan(4000);
       const session = sim.simulator?.sessionsFor(call.callSid)[0];
       expect(session?.truncations).toHaveLength(1);
       expect(session?.truncations[0]?.audioEndMs).toBeGreaterThan(0);
-      expect(session?.truncations[0]?.audioEndMs).toBeLessThanOrEqual(media * 20);
+      expect(session?.truncations[0]?.audioEndMs).toBeLessThanOrEqual(mediaMs);
       expect(session?.responsesCancelled).toBe(1);
     } finally {
       await sim.close();

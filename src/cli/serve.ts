@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type LogFormat, type LogLevel } from '../log.js';
-import { DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
+import { DEFAULT_CALL_CONFIG, DEFAULT_VOICE, type FirstSpeaker } from '../server/call/config.js';
 import type { ModelOptions, RunningMediaServer } from '../server/media-server.js';
 import { MIN_CALLS_TOKEN_CHARS } from '../server/calls-token.js';
 import { parseIntegerOption, UsageError } from './options.js';
@@ -32,6 +32,7 @@ interface ServeOptions {
   voice: string;
   answerMs: number;
   modelBatchFrames: number;
+  playoutChunkFrames: number;
   drainTimeout: number;
 }
 
@@ -69,6 +70,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--inbound-first-speaker <who>', 'who talks first on inbound calls').choices(['model', 'caller']).default('caller'))
     .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
     .addOption(new Option('--model-batch-frames <n>', 'caller frames per append to the model: 1 = lowest latency; 3 = about a third less CPU per frame for 40 ms more latency').default(1).argParser(parseIntegerOption('--model-batch-frames', 1, 10)))
+    .addOption(new Option('--playout-chunk-frames <n>', "20 ms frames per media message to Twilio, at most: 5 = 100 ms chunks, a fifth of the writes of 1, no added latency (a chunk takes what is queued, never waits to fill)").default(DEFAULT_CALL_CONFIG.playoutChunkFrames).argParser(parseIntegerOption('--playout-chunk-frames', 1, 50)))
     .option('--instructions <text>', 'system instructions for the model')
     .option('--voice <voice>', 'model voice', DEFAULT_VOICE)
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated answer (simulator only)').default(1200).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
@@ -164,6 +166,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
         firstSpeaker: { inbound: opts.inboundFirstSpeaker, outbound: opts.outboundFirstSpeaker },
         voice: opts.voice,
         modelAppendFrames: opts.modelBatchFrames,
+        playoutChunkFrames: opts.playoutChunkFrames,
         ...(opts.instructions ? { instructions: opts.instructions } : {}),
       },
     });

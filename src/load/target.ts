@@ -17,8 +17,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 export type LoadTargetSpec =
-  /** `nodeArgs`: flags for the server's node (a profiler's, say). */
-  | { kind: 'builtin'; nodeArgs?: readonly string[] }
+  /** `nodeArgs`: flags for the server's node (a profiler's, say); `serveArgs`: more `callsim serve` options. */
+  | { kind: 'builtin'; nodeArgs?: readonly string[]; serveArgs?: readonly string[] }
   | { kind: 'url'; url: string }
   | { kind: 'command'; command: string; wsPath: string; readyTimeoutMs: number };
 
@@ -70,11 +70,11 @@ function shellQuote(text: string): string {
 }
 
 /** `callsim serve` as a command, its model the load's simulator. */
-export function builtinCommand(model: LoadModel, nodeArgs: readonly string[] = []): string {
+export function builtinCommand(model: LoadModel, nodeArgs: readonly string[] = [], serveArgs: readonly string[] = []): string {
   const bin = path.join(packageRoot(), 'bin', 'callsim.js');
   const node = [process.execPath, ...nodeArgs].map(shellQuote).join(' ');
   // --max-calls: a load step is not refused at the door; warnings only: a line per call would be noise.
-  return `${node} ${shellQuote(bin)} serve --host 127.0.0.1 --port {port} --simulator-url ${shellQuote(model.baseURL)} --max-calls 1000000 --log-format json --log-level warn`;
+  return `${node} ${shellQuote(bin)} serve --host 127.0.0.1 --port {port} --simulator-url ${shellQuote(model.baseURL)} --max-calls 1000000 --log-format json --log-level warn${serveArgs.map((a) => ' ' + shellQuote(a)).join('')}`;
 }
 
 async function startModel(options: LoadTargetOptions): Promise<LoadModel> {
@@ -144,7 +144,7 @@ export async function startLoadTarget(spec: LoadTargetSpec, options: LoadTargetO
   try {
     const command =
       spec.kind === 'builtin'
-        ? builtinCommand(model, spec.nodeArgs)
+        ? builtinCommand(model, spec.nodeArgs, spec.serveArgs)
         : fillPlaceholders(spec.command, model.handover);
     // callsim serve guards GET /calls with a token whenever TWILIO_AUTH_TOKEN is set (which it
     // inherits): the built-in one is given the load's, or one of its own, so its counts are read.

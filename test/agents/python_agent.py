@@ -343,8 +343,9 @@ async def media_stream(request):
                     log(f"call {call.call_sid} stopped after {call.stats['frames_in']} frames")
             except Exception:
                 import traceback
-                log(f'call {call.call_sid} failed')
-                traceback.print_exc()
+                # As logging.exception does: the message and its traceback in one write to stderr,
+                # so no line of another stream can come between them.
+                sys.stderr.write(f'call {call.call_sid} failed\n' + traceback.format_exc())
                 sys.stderr.flush()
                 await twilio_ws.close(code=1011, message=b'internal error')
                 return

@@ -85,6 +85,11 @@ export class RawTwilio {
     return this.received.filter((m): m is Extract<TwilioOutboundMessage, { event: 'media' }> => m.event === 'media');
   }
 
+  /** Audio ms the server sent, whatever the length of each media message (8 mu-law bytes a ms). */
+  mediaMs(): number {
+    return this.media().reduce((ms, m) => ms + Buffer.from(m.media.payload, 'base64').length / 8, 0);
+  }
+
   count(event: TwilioOutboundMessage['event']): number {
     return this.received.filter((m) => m.event === event).length;
   }

@@ -22,8 +22,18 @@ export interface CallConfig {
   backlogWarnIntervalMs: number;
   /** Model reconnect delays; the call ends after the last one fails. */
   modelReconnectDelaysMs: number[];
-  /** How far ahead of real time audio goes to Twilio (its jitter buffer absorbs late ticks). */
+  /**
+   * Audio goes to Twilio once it is due within this many ms of real time (Twilio's jitter buffer
+   * absorbs late ticks), a chunk at a time: so Twilio holds up to sendLeadMs + a chunk ahead.
+   */
   sendLeadMs: number;
+  /**
+   * 20 ms frames per `media` message to Twilio, at most. Twilio takes a payload of any length and
+   * buffers what is sent ahead (up to 10 minutes: error 31931), so 100 ms chunks cost a fifth of
+   * the writes of 20 ms ones and add no latency: a chunk never waits to fill, it takes what is
+   * queued, and stops at a mark so marks still fall every 200 ms of audio.
+   */
+  playoutChunkFrames: number;
   /** Stop writing to the model socket (queue instead) while it buffers more than this. */
   modelHighWaterBytes: number;
   /** Caller audio queued for the model beyond this ends the call: the model is not coming back. */
@@ -61,6 +71,7 @@ export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfi
   backlogWarnIntervalMs: 5000,
   modelReconnectDelaysMs: [250, 500, 1000],
   sendLeadMs: 60,
+  playoutChunkFrames: 5,
   modelHighWaterBytes: 1024 * 1024,
   // 60 s of 20 ms frames: far beyond any reconnect schedule, small enough to bound a flood.
   maxPendingModelChunks: 3000,

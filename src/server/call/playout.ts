@@ -1,7 +1,7 @@
 // Playout: the model's answers on their way to Twilio. Audio is cut into 20 ms frames with a
 // mark every 200 ms of each answer and at its end (Twilio echoes a mark once the audio before it
 // has played: "Media Streams - WebSocket Messages", mark), and sent paced at real time, a little
-// ahead, from the one shared ticker. While the Twilio socket is backed up, sending pauses and the
+// ahead, from the one shared ticker, up to playoutChunkFrames frames to a media message. While the Twilio socket is backed up, sending pauses and the
 // audio stays queued; a peer that never reads again ends the call.
 import type { Logger } from '../../log.js';
 import type { SharedTicker, Tickable } from '../../ticker.js';
@@ -62,7 +62,7 @@ type PlayoutState =
   | 'scheduled' //   audio or marks queued; on the ticker
   | 'released'; //   the call is over
 
-export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames' | 'maxPendingTwilioFrames'>;
+export type PlayoutConfig = Pick<CallConfig, 'sendLeadMs' | 'playoutChunkFrames' | 'twilioHighWaterBytes' | 'twilioStallMs' | 'twilioBacklogFrames' | 'maxPendingTwilioFrames'>;
 
 export class Playout implements Tickable {
   private state: PlayoutState;
@@ -272,21 +272,40 @@ export class Playout implements Tickable {
           break;
         }
         this.blockedSince = null;
-        queue.shift();
         if (typeof item === 'string') {
+          queue.shift();
           socket.send(frames.mark(item));
           this.record.counters.marksSent += 1;
         } else {
-          socket.send(frames.media(item.toString('base64')));
+          const chunk = this.takeChunk();
+          socket.send(frames.media(chunk.toString('base64')));
           if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
-          this.queuedFrames -= 1;
-          this.playheadMs += mulawMs(item.length);
+          this.playheadMs += mulawMs(chunk.length);
         }
       }
     } finally {
       wire?.uncork();
     }
     return queue.size > 0 && this.state === 'scheduled' ? true : this.unschedule();
+  }
+
+  /** The frames at the head of the queue, up to a chunk's worth and never past a mark, as one payload. */
+  private takeChunk(): Buffer {
+    const queue = this.queue;
+    const first = queue.shift() as Buffer;
+    this.queuedFrames -= 1;
+    const max = this.config.playoutChunkFrames;
+    if (max <= 1 || queue.size === 0 || typeof queue.peek() === 'string') return first;
+    const parts = [first];
+    let bytes = first.length;
+    while (parts.length < max && queue.size > 0) {
+      const next = queue.peek();
+      if (typeof next === 'string') break;
+      parts.push(queue.shift() as Buffer);
+      bytes += (next as Buffer).length;
+      this.queuedFrames -= 1;
+    }
+    return Buffer.concat(parts, bytes);
   }
 
   private unschedule(): false {
