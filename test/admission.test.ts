@@ -3,6 +3,7 @@
 // strangers that connect and never start cannot keep a real call out. One live call per callSid,
 // and a started call that sends no audio goes idle whatever else it sends. Last, the soak: a
 // thousand strangers against --max-calls 20 while real calls come and go.
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMediaServer, type MediaServerOptions, type RunningMediaServer } from '../src/server/media-server.js';
 import { RawTwilio, SILENT_FRAME, eventually, sleep } from './helpers/raw-twilio.js';
@@ -83,6 +84,24 @@ describe('sockets awaiting their start, bounded apart from the calls', () => {
     call.stop();
     expect(await call.closed).toBe(1000);
     expect((await finishedCall(server, call.callSid)).counters.audioInChunks).toBe(1);
+  });
+
+  it('a handshake ws refuses (400) at the bound lets no waiting socket go', async () => {
+    const server = await serve({ maxCalls: 2, maxAwaitingStart: 2 });
+    const crowd = [await stranger(server), await stranger(server)];
+    const { port } = new URL(server.wsUrl);
+    // An upgrade with no Sec-WebSocket-Key: ws answers 400 and no socket is made.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const raw = net.connect(Number(port), '127.0.0.1', () => raw.write(`GET /media HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`));
+      let text = '';
+      raw.on('data', (chunk) => (text += chunk.toString()));
+      raw.on('close', () => resolve(text));
+      raw.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    await sleep(100);
+    expect(crowd.map((s) => s.socket.closeCode)).toEqual([null, null]);
+    expect(server.stats()).toMatchObject({ awaitingStart: 2, evictedBeforeStart: 0 });
   });
 
   it('strangers hold no call slot: with maxCalls 2 and 10 of them connected, two real calls still go live', async () => {

@@ -15,6 +15,8 @@ function playout(overrides: Partial<PlayoutConfig> = {}) {
   const record = newRecord(log, 200);
   const socket = new FakeSocket();
   const ticker = new FakeTicker();
+  // The clock reads 1000 as the test begins: audio due then goes as it is enqueued, as in a call.
+  ticker.time = 1000;
   const stalls: string[] = [];
   // One frame a message unless a test asks for chunks: the frame-by-frame order is what most tests read.
   const out = new Playout(socket, ticker, testConfig({ playoutChunkFrames: 1, ...overrides }), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
@@ -27,8 +29,8 @@ function playout(overrides: Partial<PlayoutConfig> = {}) {
 function backedUp(twilioStallMs: number) {
   const p = playout({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, twilioStallMs });
   p.out.begin('MZ1');
-  p.out.enqueueAudio(audio(160 * 5), 'item_1');
   p.socket.bufferedAmount = 2000;
+  p.out.enqueueAudio(audio(160 * 5), 'item_1');
   return p;
 }
 
@@ -37,10 +39,10 @@ describe('playout', () => {
     const { out, socket, ticker, record } = playout({ sendLeadMs: 10_000 });
     out.enqueueAudio(audio(160 * 12), 'item_1');
     expect(ticker.subscribers.size).toBe(0);
+    // Known: all of it is due (10 s of lead), and goes at once, then the end mark with the end.
     out.begin('MZ1');
-    expect(ticker.subscribers.size).toBe(1);
+    expect(socket.events()).toEqual([...Array(10).fill('media'), 'mark 1:200', 'media', 'media']);
     out.endAnswer();
-    ticker.tick(0);
     expect(socket.events()).toEqual([...Array(10).fill('media'), 'mark 1:200', 'media', 'media', 'mark 1:240']);
     expect(socket.messages().every((m) => m.streamSid === 'MZ1')).toBe(true);
     expect(record.counters.audioOutChunks).toBe(12);
@@ -101,6 +103,48 @@ describe('playout', () => {
     expect(order).toEqual(['cork', 'send', 'send', 'send', 'uncork']);
   });
 
+  it("decides by the tick's grid point, not the instant its timer fired: the same chunk goes at the same tick, early or late", () => {
+    for (const [early, late] of [
+      [1039.6, 1049.6],
+      [1040.4, 1050.4],
+    ] as const) {
+      const { out, socket } = playout({ playoutChunkFrames: 5, sendLeadMs: 60 });
+      const media = (): number => socket.events().filter((e) => e === 'media').length;
+      out.begin('MZ1');
+      // At 1000, the first 100 ms goes at once; the next chunk is due once less than 60 ms is left: after 1040.
+      out.enqueueAudio(audio(160 * 10), 'item_1');
+      expect(media()).toBe(1);
+      out.tick(early, 1040);
+      expect(media()).toBe(1);
+      out.tick(late, 1050);
+      expect(media()).toBe(2);
+    }
+  });
+
+  it('a tick with nothing due leaves the socket alone: no cork, no write', () => {
+    const order: string[] = [];
+    const socket = new FakeSocket();
+    Object.assign(socket, { _socket: { cork: () => order.push('cork'), uncork: () => order.push('uncork') } });
+    const ticker = new FakeTicker();
+    ticker.time = 1000;
+    const log = keptLog();
+    const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 60, playoutChunkFrames: 5 }), newRecord(log, 200), log.logger, { close: () => undefined });
+    out.begin('MZ1');
+    // Due as it comes: the first chunk goes at once, in one corked write.
+    out.enqueueAudio(audio(160 * 20), 'item_1');
+    expect(order).toEqual(['cork', 'uncork']);
+    ticker.tick(1000);
+    expect(order).toEqual(['cork', 'uncork']);
+    // 100 ms went out; the next chunk is due once less than 60 ms is left, at 1050.
+    for (const t of [1010, 1020, 1030, 1040]) ticker.tick(t);
+    expect(order).toEqual(['cork', 'uncork']);
+    expect(ticker.subscribers.size).toBe(1);
+    ticker.tick(1050);
+    expect(order).toEqual(['cork', 'uncork', 'cork', 'uncork']);
+    // The second chunk ends at 200 ms: its mark goes in the same write.
+    expect(socket.events()).toEqual(['media', 'media', 'mark 1:200']);
+  });
+
   it("reaches a real ws WebSocket's net.Socket, which playout corks", async () => {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -145,6 +189,7 @@ describe('playout', () => {
     const log = keptLog();
     const record = newRecord(log, 0);
     const ticker = new FakeTicker();
+    ticker.time = 1000;
     const stalls: string[] = [];
     const out = new Playout(socket, ticker, testConfig({ sendLeadMs: 10_000, twilioHighWaterBytes: 1000, playoutChunkFrames: 1, ...overrides }), record, log.logger, { close: (reason, code) => stalls.push(`${code} ${reason}`) });
     out.begin('MZ1');
@@ -170,9 +215,10 @@ describe('playout', () => {
 
   it('corked, a peer that does not read: what the tick wrote stays buffered, the next tick backs up, the stall ends the call', () => {
     const { out, socket, wire, ticker, record, stalls } = corkedPlayout(false, { twilioStallMs: 400 });
+    // Sent as it is enqueued, up to the high-water mark.
     out.enqueueAudio(audio(160 * 20), 'item_1');
-    ticker.tick(1000);
     const first = socket.events().length;
+    expect(first).toBeGreaterThan(0);
     expect(record.counters.backlogWarnings).toBe(0);
     ticker.tick(1010);
     expect(socket.events()).toHaveLength(first);
@@ -189,10 +235,10 @@ describe('playout', () => {
 
   it('a send that throws inside a corked tick still uncorks', () => {
     const { out, socket, wire, ticker, record } = corkedPlayout(true);
-    out.enqueueAudio(audio(160 * 2), 'item_1');
     socket.send = () => {
       throw new Error('write after end');
     };
+    out.enqueueAudio(audio(160 * 2), 'item_1');
     ticker.tick(1000);
     expect(record.errorCount).toBe(1);
     expect(wire).toEqual({ corks: 1, uncorks: 1 });
@@ -290,16 +336,17 @@ describe('playout', () => {
   it('a socket that is no longer open: off the ticker, the audio kept', () => {
     const { out, socket, ticker } = playout();
     out.begin('MZ1');
-    out.enqueueAudio(audio(160 * 5), 'item_1');
     socket.readyState = 2;
-    ticker.tick(0);
+    out.enqueueAudio(audio(160 * 5), 'item_1');
+    ticker.tick(1010);
     expect(ticker.subscribers.size).toBe(0);
     expect(out.framesQueued).toBe(5);
+    expect(socket.sent).toEqual([]);
   });
 
   it('warns when more than twilioBacklogFrames wait', () => {
+    // Before the stream is known, so nothing goes out and everything waits.
     const { out, record } = playout({ twilioBacklogFrames: 4 });
-    out.begin('MZ1');
     out.enqueueAudio(audio(160 * 4), 'item_1');
     expect(record.counters.backlogWarnings).toBe(0);
     out.enqueueAudio(audio(160), 'item_1');
@@ -308,7 +355,6 @@ describe('playout', () => {
 
   it('past maxPendingTwilioFrames a delta ends the call (1011 model audio overflow) unqueued; release counts what never went out', () => {
     const { out, stalls, record } = playout({ maxPendingTwilioFrames: 10 });
-    out.begin('MZ1');
     out.enqueueAudio(audio(160 * 8), 'item_1');
     expect(out.framesQueued).toBe(8);
     out.enqueueAudio(audio(160 * 3), 'item_1');
@@ -327,27 +373,32 @@ describe('playout', () => {
     const { out, socket, ticker } = playout();
     out.begin('MZ1');
     out.enqueueAudio(audio(160 * 5), 'item_1');
-    out.release();
+    // 60 ms went out as it came; two frames wait.
+    expect(socket.events()).toEqual(['media', 'media', 'media']);
+    expect(out.release()).toBe(2);
     expect(ticker.subscribers.size).toBe(0);
     expect(out.framesQueued).toBe(0);
-    expect(out.tick(0)).toBe(false);
-    expect(socket.sent).toEqual([]);
+    expect(out.tick(5000)).toBe(false);
+    out.enqueueAudio(audio(160), 'item_1');
+    expect(socket.events()).toEqual(['media', 'media', 'media']);
   });
 
   it('a throw inside a tick is recorded on the call, and the loop can be scheduled again', () => {
     const { out, socket, ticker, record } = playout({ sendLeadMs: 10_000 });
     out.begin('MZ1');
-    out.enqueueAudio(audio(160), 'item_1');
     const send = socket.send.bind(socket);
     socket.send = () => {
       throw new Error('write after end');
     };
-    ticker.tick(0);
+    out.enqueueAudio(audio(160), 'item_1');
     expect(record.errorCount).toBe(1);
     expect(ticker.subscribers.size).toBe(0);
     socket.send = send;
+    // Scheduled again by the next delta, which goes; the frame whose write threw is counted as never sent.
     out.enqueueAudio(audio(160), 'item_1');
-    expect(ticker.subscribers.size).toBe(1);
+    expect(socket.events()).toEqual(['media']);
+    expect(ticker.subscribers.size).toBe(0);
+    expect(out.release()).toBe(1);
   });
 });
 

@@ -11,7 +11,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { FRAME_BYTES, MULAW_SILENCE } from '../src/audio/format.js';
 import { loadWavAsMulawFrames } from '../src/audio/wav.js';
 import { placeCall } from '../src/caller/call.js';
-import { MAX_HEARD_CHUNKS } from '../src/caller/heard.js';
+import { MAX_HEARD_CHUNKS, MAX_HEARD_CLEARS } from '../src/caller/heard.js';
+import { MAX_PLAYBACK_CLEARS } from '../src/caller/playback.js';
 import { runReplay } from '../src/caller/replay.js';
 import { MAX_STATS_BODY_BYTES } from '../src/caller/stats.js';
 import { CallTape, MAX_TAPE_CHARS, MAX_TAPE_MESSAGES } from '../src/caller/tape.js';
@@ -117,6 +118,27 @@ describe("the agent's audio", () => {
     expect(recorded.chunks).toBeLessThanOrEqual(MAX_HEARD_CHUNKS);
     expect(recorded.playedBytes).toBe(payloads * FRAME_BYTES);
     expect(recorded.keptBytes).toBe(payloads * FRAME_BYTES);
+  }, 120_000);
+});
+
+describe("the server's clears", () => {
+  it('a flood of clears is counted and obeyed, and kept only up to its bound (what played and what was heard)', async () => {
+    const clears = MAX_PLAYBACK_CLEARS + 5000;
+    const { url } = await hostile((ws, streamSid) => {
+      const clear = JSON.stringify({ event: 'clear', streamSid });
+      for (let i = 0; i < clears; i++) {
+        ws.send(media(streamSid));
+        ws.send(clear);
+      }
+    });
+    const record = await placeCall({ url, frames: silence(5), timing: { mode: 'realtime', speed: 1 }, tailMs: 1000, quietMs: 300, timeoutMs: 60_000 });
+    expect(record.clearsReceived).toBe(clears);
+    expect(record.playback.clears).toHaveLength(MAX_PLAYBACK_CLEARS);
+    expect(record.playback.clearsDropped).toBe(clears - MAX_PLAYBACK_CLEARS);
+    expect(record.detail.heard!.clears).toHaveLength(MAX_HEARD_CLEARS);
+    expect(record.detail.heard!.clearsDropped).toBe(clears - MAX_HEARD_CLEARS);
+    // Each clear still cut the frame before it: almost nothing of the flood was heard.
+    expect(record.audioClearedMs).toBeGreaterThan(0);
   }, 120_000);
 });
 

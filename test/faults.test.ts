@@ -221,9 +221,15 @@ describe('a runaway model', () => {
       const snapshot = await finishedCall(server, call.callSid);
       expect(snapshot.endReason).toBe('model audio overflow');
       expect(snapshot.errors.map((e) => e.code)).toContain('model_audio_overflow');
-      // Every frame the model sent is either sent to Twilio or counted as not sent.
+      // Every frame of the deltas taken is either sent to Twilio (the caller got it) or counted as
+      // not sent; deltas read after the call ended are counted as read and never played.
+      const sentFrames = call.mediaMs() / 20;
+      const deltaFrames = kind === 'huge' ? 7_500_000 / 160 : 5;
       expect(snapshot.queues.toTwilio).toBeGreaterThan(0);
-      expect(snapshot.queues.toTwilio + snapshot.counters.audioOutChunks).toBeGreaterThan(3000);
+      expect(snapshot.queues.toTwilio + sentFrames).toBeGreaterThan(3000);
+      expect(snapshot.queues.toTwilio + sentFrames).toBeLessThanOrEqual(snapshot.counters.modelAudioDeltas * deltaFrames);
+      // One 10 MB delta: refused whole, never decoded, every frame of it counted as not sent.
+      if (kind === 'huge') expect([snapshot.counters.modelAudioDeltas, sentFrames, snapshot.queues.toTwilio]).toEqual([1, 0, 7_500_000 / 160]);
       const ended = log.forCall(call.callSid).find((r) => r.msg === 'call ended');
       expect(ended?.unsentTwilioAudio).toBe(snapshot.queues.toTwilio);
       expect(log.forCall(call.callSid).some((r) => r.msg === 'model audio overflow; ending call')).toBe(true);
@@ -256,7 +262,8 @@ describe('a runaway model', () => {
 
 describe('Twilio-side faults', () => {
   it('disconnects abruptly mid-answer (no stop, no close frame): the call ends, the model socket closes, nothing is left', async () => {
-    const { server } = await serverWith({ answerMs: 3000 });
+    // Streamed ahead of real time (as the live API does), so the answer waits in the send loop.
+    const { server } = await serverWith({ answerMs: 3000, streamSpeed: 10 });
     const call = await startedCall(server, 'outbound'); // the model speaks first
     await call.until(() => call.mediaMs() > 100, 10_000, 'the greeting');
     expect(server.stats().tickerSubscribers).toBe(1);

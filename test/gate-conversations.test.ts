@@ -139,6 +139,32 @@ describe('callsim gate with scenarios', () => {
     const log = readFileSync(kept.serverLog!, 'utf8');
     expect(log).toContain(failed.callSid!);
   }, 60_000);
+
+  it("a --server-cmd agent's wire trace has its model leg too: the sessions the witness tied to the call, on the caller's clock", async () => {
+    const demanding = parseScenario('name: demanding\nsteps:\n  - say: ../speech/question.wav\n    expect: { agent_audio_within_ms: 1 }\n  - wait_for: agent_audio\n  - wait_for: agent_silence\n', 'fixtures/scenarios/demanding.yaml');
+    const dir = path.join(tmp, 'artifacts-agent');
+    const result = await runGate({
+      fixtures: [],
+      scenarios: [demanding],
+      directions: ['inbound'],
+      timings: ['realtime'],
+      speed: 2,
+      concurrency: 1,
+      target: { kind: 'command', command: 'node test/agents/node-agent.mjs --port {port}', wsPath: '/media-stream', readyTimeoutMs: 15_000 },
+      expectAudio: true,
+      placement: { webhook: { path: '/incoming-call' } },
+      artifactsDir: dir,
+    });
+    const call = result.calls[0]!;
+    expect(call.verdict).toBe('fail');
+    const lines = readFileSync(call.artifacts!.trace!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const model = lines.filter((l) => l.leg === 'model');
+    expect(model.map((l) => l.event)).toEqual(expect.arrayContaining(['session.opened', 'session.update', 'input_audio_buffer.committed', 'response.created', 'response.done']));
+    // On one clock: the model began its answer before the agent's audio of it reached the caller.
+    const t = (event: string, leg = 'model', dir?: string): number => lines.find((l) => l.leg === leg && l.event === event && (dir === undefined || l.dir === dir))!.t as number;
+    expect(Number.isFinite(t('session.opened'))).toBe(true);
+    expect(t('response.created')).toBeLessThan(t('media', 'twilio', 'from-server'));
+  }, 60_000);
 });
 
 describe('baselines', () => {

@@ -10,7 +10,7 @@ import { defaultSession } from '../src/model/simulator/config.js';
 import type { PlaybackLog } from '../src/caller/playback.js';
 import type { CallClock } from '../src/gate/witness/call-clock.js';
 import { CallRegistry, type CallWindow } from '../src/gate/witness/correlate.js';
-import { HeardAudio } from '../src/gate/witness/heard.js';
+import { HeardAnswers } from '../src/gate/witness/heard.js';
 import { analyseInput, audioInCheck, configuredFirstCheck } from '../src/gate/witness/input-checks.js';
 import { audioOutCheck, truncationCheck } from '../src/gate/witness/output-checks.js';
 import { modelAnswers } from '../src/gate/witness/answers.js';
@@ -147,7 +147,7 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     for (let i = 0; i < audio.length; i += 800) frames.push(audio.subarray(i, i + 800));
     const bytes = cutAtMs === null ? audio.length : cutAtMs * 8;
     return {
-      record: { receivedAudio: frames, receivedFramesNotKept: 0, playback: { speed: 1, runs: [{ at, fromByte: 0, bytes }], runsDropped: 0, clears } },
+      record: { receivedAudio: frames, receivedFramesNotKept: 0, playback: { speed: 1, runs: [{ at, fromByte: 0, bytes }], runsDropped: 0, clears, clearsDropped: 0 } },
       clock: { receivedAt: frames.map((_, i) => at + i * 50), complete: true, stopSentAt: at + 9000, closedAt: at + 9100 },
     };
   }
@@ -156,7 +156,7 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const audio = tone(1000, 7);
     const { record, clock } = received(audio, T0, [T0 + 400], 400);
     const responses = [answer('a', T0, 1000, audio)];
-    const heard = new HeardAudio(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0);
+    const heard = new HeardAnswers(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0);
     const at = (audioEndMs: number, itemId = 'item_a'): SessionView => ({ ...session([]), responses, truncations: [{ at: T0 + 420, itemId, audioEndMs, audioSentMs: 1000, accepted: true }] });
     expect(truncationCheck([at(360)], heard, { minMs: 20, maxMs: 40 })).toMatchObject({ status: 'pass', reason: expect.stringMatching(/item_a at 360 ms of 400 ms heard/) });
     const stale = truncationCheck([at(800)], heard, { minMs: 20, maxMs: 40 });
@@ -170,10 +170,10 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const reply = tone(1200, 5);
     // The greeting's one delta reaches the caller 5 ms after the reply's first delta left the model.
     const frames = [greeting, ...Array.from({ length: 12 }, (_, i) => reply.subarray(i * 800, (i + 1) * 800))];
-    const record = { receivedAudio: frames, receivedFramesNotKept: 0, playback: { speed: 1, runs: [{ at: T0 + 105, fromByte: 0, bytes: 10_400 }], runsDropped: 0, clears: [] } };
+    const record = { receivedAudio: frames, receivedFramesNotKept: 0, playback: { speed: 1, runs: [{ at: T0 + 105, fromByte: 0, bytes: 10_400 }], runsDropped: 0, clears: [], clearsDropped: 0 } };
     const clock = { receivedAt: frames.map((_, i) => T0 + 105 + i * 50), complete: true, stopSentAt: T0 + 9000, closedAt: T0 + 9100 };
     const responses = [answer('g', T0, 100, greeting), answer('r', T0 + 100, 1200, reply)];
-    const heard = new HeardAudio(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0);
+    const heard = new HeardAnswers(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0);
     expect(heard.spans.map((s) => [s.response.id, s.bytes])).toEqual([['g', 800], ['r', 9600]]);
     expect(audioOutCheck(heard, record, clock)).toMatchObject({ status: 'pass', reason: expect.stringMatching(/2 answers \(1\.3 s of model audio\): 2 reached the caller byte for byte/) });
     // The other way round (a reader's clock a little ahead): the reply's first frame seen before its first delta.
@@ -184,7 +184,7 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
       ['g', null, null, 105, 100],
       ['r', T0 + 50, 50, 55, 1200],
     ]);
-    const shifted = new HeardAudio(record, early, [answer('g', T0, 100, greeting), answer('r', T0 + 100, 1200, reply)].map((response) => ({ response, sessionId: 's' })), 0);
+    const shifted = new HeardAnswers(record, early, [answer('g', T0, 100, greeting), answer('r', T0 + 100, 1200, reply)].map((response) => ({ response, sessionId: 's' })), 0);
     expect(shifted.spans.map((s) => [s.response.id, s.bytes, s.fromByte])).toEqual([['g', 800, 0], ['r', 9600, 800]]);
   });
 
@@ -193,7 +193,7 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const responses = [answer('a', T0, 1000, audio)];
     const judge = (frames: Buffer, clears: number[] = []) => {
       const { record, clock } = received(frames, T0, clears);
-      return audioOutCheck(new HeardAudio(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0), record, clock);
+      return audioOutCheck(new HeardAnswers(record, clock, responses.map((response) => ({ response, sessionId: 's' })), 0), record, clock);
     };
     expect(judge(audio).status).toBe('pass');
     expect(judge(audio.subarray(0, 4000))).toMatchObject({ status: 'fail', reason: expect.stringMatching(/the caller got 500 ms of the 1\.0 s the model produced, and no clear or hang-up cut it/) });
@@ -202,6 +202,10 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const altered = Buffer.from(audio);
     altered[4321] ^= 0x55;
     expect(judge(altered).reason).toMatch(/as long as the model's, but not the same bytes/);
+    // Past the clears a call keeps, the lost tail may be a clear's cut: never a false fail.
+    const { record, clock } = received(audio.subarray(0, 4000), T0);
+    const flooded = { ...record, playback: { ...record.playback, clearsDropped: 1 } };
+    expect(audioOutCheck(new HeardAnswers(flooded, clock, responses.map((response) => ({ response, sessionId: 's' })), 0), flooded, clock)).toMatchObject({ status: 'skip', reason: expect.stringMatching(/more than 10000 clears/) });
   });
 
   it("says it could not compare when the call kept only part of the agent's audio or of its arrivals: never a false pass or fail", () => {
@@ -212,16 +216,16 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
     const truncated: SessionView = { ...session([]), responses, truncations: [{ at: T0 + 420, itemId: 'item_a', audioEndMs: 360, audioSentMs: 1000, accepted: true }] };
     // The call kept the first 4 of the 10 payloads (past what it keeps of the agent's audio), all 10 timed.
     const unkept = { ...record, receivedAudio: record.receivedAudio.slice(0, 4), receivedFramesNotKept: 6 };
-    const partial = new HeardAudio(unkept, clock, tied, 0);
+    const partial = new HeardAnswers(unkept, clock, tied, 0);
     expect(audioOutCheck(partial, unkept, clock)).toMatchObject({ status: 'skip', reason: expect.stringMatching(/kept 4 of the 10 payloads of the agent's audio/) });
     expect(truncationCheck([truncated], partial, { fixedMs: 30 })).toMatchObject({ status: 'skip', reason: expect.stringMatching(/kept 4 of the 10 payloads/) });
     expect(modelAnswers([{ ...session([]), responses }], partial).map((a) => a.receivedMs)).toEqual([null]);
     // Every payload kept, but the timeline timed only the first 6 arrivals (its cap).
     const untimed = { ...clock, receivedAt: clock.receivedAt.slice(0, 6), complete: false };
-    const early = new HeardAudio(record, untimed, tied, 0);
+    const early = new HeardAnswers(record, untimed, tied, 0);
     expect(audioOutCheck(early, record, untimed)).toMatchObject({ status: 'skip', reason: expect.stringMatching(/timed 6 of the 10 payloads/) });
     // The healthy twin: everything kept and timed.
-    const whole = new HeardAudio(record, clock, tied, 0);
+    const whole = new HeardAnswers(record, clock, tied, 0);
     expect(audioOutCheck(whole, record, clock).status).toBe('pass');
     expect(truncationCheck([truncated], whole, { fixedMs: 30 }).status).toBe('pass');
     expect(modelAnswers([{ ...session([]), responses }], whole).map((a) => a.receivedMs)).toEqual([1000]);

@@ -13,6 +13,8 @@ export const JOIN_GAP_MS = 200;
  * last piece is folded into it (a server flooding payloads must cost the caller counters, not memory).
  */
 export const MAX_HEARD_CHUNKS = 90_000;
+/** Clears kept: a server that floods clears must not grow the caller without bound. */
+export const MAX_HEARD_CLEARS = 10_000;
 
 /** One piece of agent audio as the handset played it. */
 export interface HeardChunk {
@@ -70,7 +72,10 @@ export class HeardAudio {
   readonly chunks: HeardChunk[] = [];
   /** Chunks a clear dropped before any of them played (what the agent sent and no one heard). */
   readonly dropped: HeardChunk[] = [];
+  /** The first MAX_HEARD_CLEARS clears; past them a cut still ends its chunk, so the audio is seen to stop. */
   readonly clears: HeardClear[] = [];
+  /** Clears past MAX_HEARD_CLEARS, not kept (each still cut what was playing). */
+  clearsDropped = 0;
   /** Where the next chunk may start: the end of the last one queued. */
   private playheadFreeAt = 0;
   /** Index of the first chunk that may still be playing at a later `now` (queries go forward in time). */
@@ -136,7 +141,8 @@ export class HeardAudio {
     }
     this.playheadFreeAt = Math.min(this.playheadFreeAt, now);
     this.cursor = Math.min(this.cursor, this.chunks.length);
-    this.clears.push({ at: now, cutMs });
+    if (this.clears.length < MAX_HEARD_CLEARS) this.clears.push({ at: now, cutMs });
+    else this.clearsDropped += 1;
   }
 
   /** Nothing queued is still to play at `now`. */

@@ -25,12 +25,16 @@ export interface PlaybackLog {
   runs: PlaybackRun[];
   /** Runs past MAX_PLAYBACK_RUNS, not kept. */
   runsDropped: number;
-  /** Epoch ms of every clear. */
+  /** Epoch ms of each clear, the first MAX_PLAYBACK_CLEARS. */
   clears: number[];
+  /** Clears past MAX_PLAYBACK_CLEARS, not kept: a server that floods clears must not grow the caller without bound. */
+  clearsDropped: number;
 }
 
 /** Runs kept per call: an answer sent slower than real time starts a run per frame. */
 export const MAX_PLAYBACK_RUNS = 10_000;
+/** Clears kept per call; past it they are counted (and still obeyed). */
+export const MAX_PLAYBACK_CLEARS = 10_000;
 const EPOCH = performance.timeOrigin;
 
 export class PlaybackQueue {
@@ -47,6 +51,7 @@ export class PlaybackQueue {
   /** The run playing now (its `at` still on performance.now()'s clock), or null. */
   private current: PlaybackRun | null = null;
   private readonly clears: number[] = [];
+  private clearsDropped = 0;
 
   constructor(
     private readonly speed: number | null,
@@ -80,7 +85,7 @@ export class PlaybackQueue {
 
   /** What played when, on the epoch-ms clock. */
   log(): PlaybackLog {
-    return { speed: this.speed, runs: this.runs.map((r) => ({ ...r, at: EPOCH + r.at })), runsDropped: this.runsDropped, clears: this.clears.map((at) => EPOCH + at) };
+    return { speed: this.speed, runs: this.runs.map((r) => ({ ...r, at: EPOCH + r.at })), runsDropped: this.runsDropped, clears: this.clears.map((at) => EPOCH + at), clearsDropped: this.clearsDropped };
   }
 
   addMark(name: string, now: number): void {
@@ -97,7 +102,8 @@ export class PlaybackQueue {
 
   clear(now: number): void {
     if (this.stopped) return;
-    this.clears.push(now);
+    if (this.clears.length < MAX_PLAYBACK_CLEARS) this.clears.push(now);
+    else this.clearsDropped += 1;
     this.cutRun(now);
     if (this.speed !== null && this.playheadFreeAt > now) {
       this.audioClearedMs += (this.playheadFreeAt - now) * this.speed;

@@ -320,6 +320,6 @@ export function notDialledRecord(call: { ids: Readonly<StreamIds>; direction: Ca
     audioClearedMs: 0,
     startedAt: new Date().toISOString(),
     watermark: null,
-    playback: { speed: null, runs: [], runsDropped: 0, clears: [] },
+    playback: { speed: null, runs: [], runsDropped: 0, clears: [], clearsDropped: 0 },
   });
 }

@@ -40,7 +40,7 @@ import { toCallSummary, type CallRecord, type CallSummary } from './record.js';
 import type { CallTimelineData } from './timeline.js';
 import { DEFAULT_STATS_WAIT_MS, readServerStats, type JsonObject, type ServerStats } from './stats.js';
 import type { RunningMediaServer } from '../server/media-server.js';
-import type { CallWitness, ModelLegReport, ModelTurnRecord, WitnessTicket } from './witness.js';
+import type { CallWitness, ModelLegReport, ModelLegVerdict, ModelTurnRecord, WitnessTicket } from './witness.js';
 
 // The names this module has always exported stay importable from here.
 export type { CheckStatus, ReplayCheck } from './checks.js';
@@ -301,7 +301,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     const checks = [...checked.checks];
     const failures = [...checked.failures];
     let model: ModelLegReport | null = null;
-    let witnessed: readonly ModelTurnRecord[] = [];
+    let witnessed: ModelLegVerdict['sessions'] = [];
     if (options.witness !== undefined && ticket !== null) {
       const judged = await options.witness.judge(ticket, { record, flow, timing, networkDelay, builtIn });
       ticket = null;
@@ -330,7 +330,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayReport> {
     const speed = timing.mode === 'realtime' ? timing.speed : 1;
     const recording = options.recordPath === undefined || !keep || tape === null ? null : { file: options.recordPath, error: writeRecording(options.recordPath, tape, record.detail.heard, speed) };
     const secrets = options.authToken ? [options.authToken] : [];
-    const trace = options.tracePath === undefined || !keep || tape === null ? null : { file: options.tracePath, error: writeTrace(options.tracePath, tape, sessions ?? [], secrets) };
+    const trace = options.tracePath === undefined || !keep || tape === null ? null : { file: options.tracePath, error: writeTrace(options.tracePath, tape, judgedSessions === witnessed ? witnessed : (sessions ?? []), secrets) };
 
     let savedAudio: ReplayReport['savedAudio'] = null;
     if (options.saveAudioPath !== undefined) {

@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { redactSecrets } from '../log.js';
-import type { SimulatorSessionRecord } from '../model/simulator/record.js';
 import type { CallTape, WireMessage } from './tape.js';
 
 /** A parameter name that holds a secret: it ends in key, token, secret, password or passwd. */
@@ -44,14 +43,32 @@ function traceLine(message: WireMessage, origin: number): JsonRecord {
   return { ...base, ...copy };
 }
 
+/**
+ * What the trace shows of a model session, epoch ms on the caller's clock: the built-in
+ * simulator's own record, or the witness's view of a session it tied to the call (a --server-cmd
+ * or --url server's, which names no callSid), whose commits do not carry their item and size.
+ */
+export interface TraceSession {
+  id: string;
+  openedAt: number;
+  configs: ReadonlyArray<{ at: number; accepted: boolean }>;
+  commits: ReadonlyArray<{ at: number; by: string; itemId?: string | null; bytes?: number }>;
+  responses: ReadonlyArray<{ id: string; trigger: string; createdAt: number; firstDeltaAt: number | null; doneAt: number | null; status: string; audioMs: number; audioSha256: string | null }>;
+  truncations: ReadonlyArray<{ at: number; itemId: string; audioEndMs: number; audioSentMs: number | null; accepted: boolean }>;
+  errors: ReadonlyArray<{ at: number; code: string | null; clientEventType: string | null }>;
+  closedAt: number | null;
+  closedBy: string | null;
+  closeCode: number | null;
+}
+
 /** The model leg's events from the session record, on the same clock (its times are epoch ms). */
-function modelLines(sessions: readonly SimulatorSessionRecord[], originEpoch: number): JsonRecord[] {
+function modelLines(sessions: readonly TraceSession[], originEpoch: number): JsonRecord[] {
   const t = (epoch: number): number => round1(epoch - originEpoch);
   const lines: JsonRecord[] = [];
   for (const s of sessions) {
     lines.push({ t: t(s.openedAt), leg: 'model', session: s.id, event: 'session.opened' });
     for (const c of s.configs) lines.push({ t: t(c.at), leg: 'model', session: s.id, event: 'session.update', accepted: c.accepted });
-    for (const c of s.commits) lines.push({ t: t(c.at), leg: 'model', session: s.id, event: 'input_audio_buffer.committed', by: c.by, item: c.itemId, bytes: c.bytes });
+    for (const c of s.commits) lines.push({ t: t(c.at), leg: 'model', session: s.id, event: 'input_audio_buffer.committed', by: c.by, item: c.itemId ?? null, bytes: c.bytes ?? null });
     for (const r of s.responses) {
       lines.push({ t: t(r.createdAt), leg: 'model', session: s.id, event: 'response.created', response: r.id, trigger: r.trigger });
       if (r.firstDeltaAt !== null) lines.push({ t: t(r.firstDeltaAt), leg: 'model', session: s.id, event: 'response.output_audio.delta (first)', response: r.id });
@@ -65,7 +82,7 @@ function modelLines(sessions: readonly SimulatorSessionRecord[], originEpoch: nu
 }
 
 /** The trace's text: one JSON object a line, in time order. */
-export function renderTrace(tape: CallTape, sessions: readonly SimulatorSessionRecord[] = [], secrets: readonly string[] = []): string {
+export function renderTrace(tape: CallTape, sessions: readonly TraceSession[] = [], secrets: readonly string[] = []): string {
   const lines = tape.wire.map((m) => traceLine(m, tape.origin));
   lines.push(...modelLines(sessions, performance.timeOrigin + tape.origin));
   lines.sort((a, b) => (a.t as number) - (b.t as number));
@@ -74,7 +91,7 @@ export function renderTrace(tape: CallTape, sessions: readonly SimulatorSessionR
 }
 
 /** Writes it; the error as a string (null when written), never thrown. */
-export function writeTrace(file: string, tape: CallTape, sessions: readonly SimulatorSessionRecord[] = [], secrets: readonly string[] = []): string | null {
+export function writeTrace(file: string, tape: CallTape, sessions: readonly TraceSession[] = [], secrets: readonly string[] = []): string | null {
   try {
     writeFileSync(file, renderTrace(tape, sessions, secrets));
     return null;

@@ -12,6 +12,7 @@ import type { CallTiming } from './clock.js';
 import type { NetworkDelay } from './network.js';
 import type { CallRecord } from './record.js';
 import type { TimelineEvent } from './timeline.js';
+import type { TraceSession } from './trace.js';
 
 export interface WitnessTicket {
   /** The 24-bit watermark for the call's audio; null: the witness asks for none. */
@@ -105,7 +106,7 @@ export interface ModelTurnRecord {
 
 export interface ModelLegVerdict {
   /** The sessions the witness tied to the call (none when it tied none, or could not read them). */
-  sessions: readonly ModelTurnRecord[];
+  sessions: ReadonlyArray<ModelTurnRecord & TraceSession>;
   checks: ReplayCheck[];
   /** One line per failed check, each naming its check. */
   failures: string[];

@@ -189,8 +189,11 @@ export function upgradeHandler(ctx: RouteContext, wss: WebSocketServer, onCall: 
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
-    if (ctx.registry.awaitingStartCount >= ctx.maxAwaitingStart) evictOldestAwaiting(ctx);
-    wss.handleUpgrade(req, socket, head, onCall);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // Only a handshake ws completed may push the oldest waiting socket out: a malformed one (400) lets no one go.
+      if (ctx.registry.awaitingStartCount >= ctx.maxAwaitingStart) evictOldestAwaiting(ctx);
+      onCall(ws);
+    });
   };
 }
 

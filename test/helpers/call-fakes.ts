@@ -174,6 +174,12 @@ export class FakeSocket implements CallSocket {
 /** The shared ticker, driven by hand: tick(now) runs every subscriber once, as the real one does. */
 export class FakeTicker {
   readonly subscribers = new Set<Tickable>();
+  /** The last tick's time: what a subscriber acting between ticks reads as now. */
+  time = 0;
+
+  now(): number {
+    return this.time;
+  }
 
   subscribe(subscriber: Tickable): void {
     this.subscribers.add(subscriber);
@@ -184,7 +190,8 @@ export class FakeTicker {
   }
 
   tick(now: number): void {
-    for (const subscriber of [...this.subscribers]) if (!subscriber.tick(now)) this.subscribers.delete(subscriber);
+    this.time = now;
+    for (const subscriber of [...this.subscribers]) if (!subscriber.tick(now, now)) this.subscribers.delete(subscriber);
   }
 }
 

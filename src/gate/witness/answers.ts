@@ -4,13 +4,13 @@
 // per-turn figures read them from here).
 import { MULAW_BYTES_PER_MS } from '../../audio/format.js';
 import type { ModelAnswer } from '../../caller/witness.js';
-import type { HeardAudio } from './heard.js';
+import type { HeardAnswers } from './heard.js';
 import type { SessionView } from './session-view.js';
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 const minus = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : round1(a - b));
 
-export function modelAnswers(sessions: readonly SessionView[], heard: HeardAudio): ModelAnswer[] {
+export function modelAnswers(sessions: readonly SessionView[], heard: HeardAnswers): ModelAnswer[] {
   const sessionOf = new Map<string, SessionView>(sessions.flatMap((s) => s.responses.map((r) => [r.id, s] as const)));
   const spans = new Map(heard.spans.map((span) => [span.response.id, span]));
   return sessions

@@ -26,7 +26,7 @@ export interface AnswerSpan {
   frames: number[];
 }
 
-export class HeardAudio {
+export class HeardAnswers {
   readonly spans: AnswerSpan[];
   /** Audio that arrived before the model's first answer: the agent's own (a canned greeting, say). */
   readonly ownBytes: number;

@@ -8,10 +8,11 @@
 import { createHash } from 'node:crypto';
 import { FRAME_MS, MULAW_BYTES_PER_MS } from '../../audio/format.js';
 import type { CallRecord } from '../../caller/record.js';
+import { MAX_PLAYBACK_CLEARS } from '../../caller/playback.js';
 import type { NetworkDelay } from '../../caller/network.js';
 import { failed, ms, passed, plural, skipped, type ModelCheck } from './check.js';
 import { streamEndedAt, type CallClock } from './call-clock.js';
-import type { AnswerSpan, HeardAudio } from './heard.js';
+import type { AnswerSpan, HeardAnswers } from './heard.js';
 import type { SessionView } from './session-view.js';
 import { quoted } from './session-checks.js';
 
@@ -31,9 +32,9 @@ export function truncationToleranceMs(delay: NetworkDelay): number {
   return FRAME_MS + longestDelayMs(delay);
 }
 
-const heardMsOf = (heard: HeardAudio, span: AnswerSpan, at: number): number => heard.heardBytes(at, span.fromByte, span.fromByte + span.bytes) / MULAW_BYTES_PER_MS;
+const heardMsOf = (heard: HeardAnswers, span: AnswerSpan, at: number): number => heard.heardBytes(at, span.fromByte, span.fromByte + span.bytes) / MULAW_BYTES_PER_MS;
 
-export function truncationCheck(sessions: readonly SessionView[], heard: HeardAudio, delay: NetworkDelay): ModelCheck {
+export function truncationCheck(sessions: readonly SessionView[], heard: HeardAnswers, delay: NetworkDelay): ModelCheck {
   const truncations = sessions.flatMap((s) => s.truncations).sort((a, b) => a.at - b.at);
   if (truncations.length === 0) return passed(TRUNCATION, 'no truncation: the agent never cut an answer short');
   if (heard.playbackGap !== null) return skipped(TRUNCATION, heard.playbackGap);
@@ -76,10 +77,12 @@ function cutBy(span: AnswerSpan, record: Pick<CallRecord, 'playback'>, clock: Ca
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The model's answers reached the caller: byte for byte for mu-law, by duration when the agent transcodes. */
-export function audioOutCheck(heard: HeardAudio, record: Pick<CallRecord, 'playback'>, clock: CallClock): ModelCheck {
+export function audioOutCheck(heard: HeardAnswers, record: Pick<CallRecord, 'playback'>, clock: CallClock): ModelCheck {
   const spans = heard.spans.filter((s) => s.response.audioBytes > 0);
   if (spans.length === 0) return skipped(AUDIO_OUT, 'the model produced no audio on this call');
   if (heard.audioGap !== null) return skipped(AUDIO_OUT, heard.audioGap);
+  // An answer cut short by a clear the caller did not keep would read as audio lost.
+  if (record.playback.clearsDropped > 0) return skipped(AUDIO_OUT, `the server sent more than ${MAX_PLAYBACK_CLEARS} clears, and past them the call kept none, so a cut answer cannot be told from lost audio`);
   const problems: string[] = [];
   const notes: string[] = [];
   let exact = 0;

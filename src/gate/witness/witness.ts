@@ -21,7 +21,7 @@ import { MAX_WATERMARK_TAG } from '../../audio/watermark.js';
 import { skipped, type ModelCheck } from './check.js';
 import { CallRegistry, type CallWindow, type Correlation, type TiedSession } from './correlate.js';
 import { callClock, streamEndedAt, type CallClock } from './call-clock.js';
-import { HeardAudio } from './heard.js';
+import { HeardAnswers } from './heard.js';
 import { modelTimelineEvents } from './timeline-events.js';
 import { modelAnswers } from './answers.js';
 import { analyseInput, audioInCheck, AUDIO_IN, CONFIGURED_FIRST, configuredFirstCheck } from './input-checks.js';
@@ -145,7 +145,7 @@ export class ModelWitness implements CallWitness {
     }
     const sessions = correlation.sessions.map((t) => t.session);
     const answers = sessions.flatMap((s) => s.responses.filter((r) => r.outOfBand !== true).map((response) => ({ response, sessionId: s.id })));
-    const heard = new HeardAudio(record, clock, answers, slackMs);
+    const heard = new HeardAnswers(record, clock, answers, slackMs);
     const checks = this.checks(call, clock, correlation, heard, window.endedAt);
     report.correlation.detail = checks[0]!.reason;
     report.answers = modelAnswers(sessions, heard);
@@ -213,7 +213,7 @@ export class ModelWitness implements CallWitness {
     }
   }
 
-  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, heard: HeardAudio, endedAt: number): ModelCheck[] {
+  private checks(call: WitnessedCall, clock: CallClock, correlation: Correlation, heard: HeardAnswers, endedAt: number): ModelCheck[] {
     const now = performance.timeOrigin + performance.now();
     const sessions: SessionView[] = correlation.sessions.map((t) => t.session);
     const { record } = call;

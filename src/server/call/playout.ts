@@ -31,7 +31,7 @@ function wireOf(socket: PlayoutSocket): Corkable | null {
 }
 
 /** The shared ticker, as far as playout subscribes to it. */
-export type PlayoutTicker = Pick<SharedTicker, 'subscribe' | 'unsubscribe'>;
+export type PlayoutTicker = Pick<SharedTicker, 'subscribe' | 'unsubscribe' | 'now'>;
 
 /** The Twilio socket, as far as playout writes to it (a ws WebSocket). */
 export interface PlayoutSocket {
@@ -78,7 +78,7 @@ export class Playout implements Tickable {
   private answers: number;
   /** performance.now() since when the socket has been above high water; null while it is not. */
   private blockedSince: number | null;
-  /** Frames of a delta refused for overflow: never queued, counted as not sent. */
+  /** Frames refused for overflow (never queued) or whose write threw: counted as not sent. */
   private refusedFrames: number;
   /** Frames that never went to Twilio, once released; null while the call runs. */
   private unsent: number | null;
@@ -206,10 +206,10 @@ export class Playout implements Tickable {
     return this.unsent;
   }
 
-  /** Sends what is due, paced at real time; keeps (never drops) audio while the socket is backed up. */
-  tick(now: number): boolean {
+  /** Sends what is due at `at` (the tick's grid point), paced at real time; keeps (never drops) audio while the socket is backed up. */
+  tick(now: number, at: number = now): boolean {
     try {
-      return this.sendDue(now);
+      return this.sendDue(now, at);
     } catch (err) {
       // The ticker would drop a throwing subscriber; do it here so the loop can be rescheduled.
       if (this.state === 'scheduled') this.state = 'idle';
@@ -229,10 +229,22 @@ export class Playout implements Tickable {
     this.call.close('model audio overflow', CLOSE_CODE.internalError);
   }
 
+  /**
+   * On the ticker while audio waits, and what is due goes now: a delta that arrives due (the model
+   * streaming at real time) must not wait up to a tick for its send, which the caller would hear as
+   * that much jitter.
+   */
   private schedule(): void {
-    if (this.state !== 'idle' || this.queue.size === 0) return;
-    this.state = 'scheduled';
-    this.ticker.subscribe(this);
+    if (this.queue.size === 0) return;
+    if (this.state === 'idle') {
+      this.state = 'scheduled';
+      this.ticker.subscribe(this);
+    }
+    // Done at once (all sent, or the socket closed): off the ticker as a tick would be.
+    if (this.state === 'scheduled') {
+      const now = this.ticker.now();
+      if (!this.tick(now, now)) this.ticker.unsubscribe(this);
+    }
   }
 
   private enqueueFrame(frame: Buffer, answer: PlayingAnswer): void {
@@ -247,13 +259,20 @@ export class Playout implements Tickable {
     answer.markedMs = answer.queuedMs;
   }
 
-  private sendDue(now: number): boolean {
+  /**
+   * Pacing reads `at`, records read `now`: a chunk due right at a tick's grid point goes at that
+   * tick every time, not at that one or the next as the timer fired a hair early or late (a
+   * 10 ms swing the caller would hear as jitter).
+   */
+  private sendDue(now: number, at: number): boolean {
     const socket = this.socket;
     const frames = this.frames;
     if (this.state !== 'scheduled' || frames === null || socket.readyState !== socket.OPEN) return this.unschedule();
-    if (this.playheadMs < now) this.playheadMs = now;
+    if (this.playheadMs < at) this.playheadMs = at;
     const queue = this.queue;
-    const until = now + this.config.sendLeadMs;
+    const until = at + this.config.sendLeadMs;
+    // Most ticks of a chunked answer have nothing due: they return before touching the socket.
+    if (queue.size > 0 && typeof queue.peek() !== 'string' && this.playheadMs >= until) return true;
     const highWater = this.config.twilioHighWaterBytes;
     // Corked, what this tick sends stays in the socket's buffer until the uncork hands it to the
     // kernel: only what was buffered before the tick's first write is Twilio's backlog.
@@ -278,7 +297,13 @@ export class Playout implements Tickable {
           this.record.counters.marksSent += 1;
         } else {
           const chunk = this.takeChunk();
-          socket.send(frames.media(chunk.toString('base64')));
+          try {
+            socket.send(frames.media(chunk.toString('base64')));
+          } catch (err) {
+            // Taken from the queue and never written: counted with the frames that never went out.
+            this.refusedFrames += Math.ceil(chunk.length / FRAME_BYTES);
+            throw err;
+          }
           if (++this.record.counters.audioOutChunks === 1) this.record.firstAudioSent(now);
           this.playheadMs += mulawMs(chunk.length);
         }
