@@ -1,8 +1,9 @@
 // Playout: the model's answers on their way to Twilio. Audio is cut into 20 ms frames with a
 // mark every 200 ms of each answer and at its end (Twilio echoes a mark once the audio before it
 // has played: "Media Streams - WebSocket Messages", mark), and sent paced at real time, a little
-// ahead, from the one shared ticker, up to playoutChunkFrames frames to a media message. While the Twilio socket is backed up, sending pauses and the
-// audio stays queued; a peer that never reads again ends the call.
+// ahead, from the one shared ticker, up to playoutChunkFrames frames to a media message. While
+// the Twilio socket is backed up, sending pauses and the audio stays queued; a peer that never
+// reads again ends the call.
 import type { Logger } from '../../log.js';
 import type { SharedTicker, Tickable } from '../../ticker.js';
 import { FRAME_BYTES, FRAME_MS, mulawMs } from '../../audio/format.js';
@@ -206,7 +207,7 @@ export class Playout implements Tickable {
     return this.unsent;
   }
 
-  /** Sends what is due at `at` (the tick's grid point), paced at real time; keeps (never drops) audio while the socket is backed up. */
+  /** Sends what is due at `at` (the tick's grid point), paced at real time; keeps (never drops) audio while backed up. */
   tick(now: number, at: number = now): boolean {
     try {
       return this.sendDue(now, at);
