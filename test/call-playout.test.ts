@@ -1,5 +1,5 @@
 // Playout and barge-in against a fake Twilio socket and a hand-driven ticker: frames and marks in
-// order, paced a little ahead of real time, paused (never dropped) while the socket is backed
+// order, sent up to the lead ahead of real time, paused (never dropped) while the socket is backed
 // up, a stalled peer ended; barge-in clears and truncates only while the caller may still hear
 // the answer, and a cut answer's late deltas are not played.
 import type { AddressInfo } from 'node:net';
@@ -244,6 +244,23 @@ describe('playout', () => {
     expect(wire).toEqual({ corks: 1, uncorks: 1 });
   });
 
+  it('by default forwards what the model streams as it arrives, up to 5 s ahead of real time, then paces', () => {
+    const { out, socket, ticker } = playout({ playoutChunkFrames: DEFAULT_CALL_CONFIG.playoutChunkFrames, sendLeadMs: DEFAULT_CALL_CONFIG.sendLeadMs });
+    const sentMs = () => socket.messages().reduce((ms, m) => ms + (m.event === 'media' ? Buffer.from(m.media.payload, 'base64').length / 8 : 0), 0);
+    expect(DEFAULT_CALL_CONFIG.sendLeadMs).toBe(5000);
+    out.begin('MZ1');
+    // A model bursting 2 s of answer goes to Twilio at once, with no tick.
+    out.enqueueAudio(audio(8 * 2000), 'item_1');
+    expect(sentMs()).toBe(2000);
+    // 4 s more: only up to the lead goes; the rest waits for real time.
+    out.enqueueAudio(audio(8 * 4000), 'item_1');
+    expect(sentMs()).toBe(5000);
+    ticker.tick(1100);
+    expect(sentMs()).toBe(5100);
+    ticker.tick(2000);
+    expect(sentMs()).toBe(6000);
+  });
+
   it('paces at real time, sendLeadMs ahead of the clock', () => {
     const { out, socket, ticker } = playout({ sendLeadMs: 60 });
     out.begin('MZ1');
@@ -370,7 +387,7 @@ describe('playout', () => {
   });
 
   it('release: off the ticker, nothing queued, nothing sent after', () => {
-    const { out, socket, ticker } = playout();
+    const { out, socket, ticker } = playout({ sendLeadMs: 60 });
     out.begin('MZ1');
     out.enqueueAudio(audio(160 * 5), 'item_1');
     // 60 ms went out as it came; two frames wait.

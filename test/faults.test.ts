@@ -262,8 +262,8 @@ describe('a runaway model', () => {
 
 describe('Twilio-side faults', () => {
   it('disconnects abruptly mid-answer (no stop, no close frame): the call ends, the model socket closes, nothing is left', async () => {
-    // Streamed ahead of real time (as the live API does), so the answer waits in the send loop.
-    const { server } = await serverWith({ answerMs: 3000, streamSpeed: 10 });
+    // Streamed ahead of real time (as the live API does) and past a short send lead, so the answer waits in the send loop.
+    const { server } = await serverWith({ answerMs: 3000, streamSpeed: 10 }, { sendLeadMs: 60 });
     const call = await startedCall(server, 'outbound'); // the model speaks first
     await call.until(() => call.mediaMs() > 100, 10_000, 'the greeting');
     expect(server.stats().tickerSubscribers).toBe(1);

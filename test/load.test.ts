@@ -54,6 +54,17 @@ describe('callsim load', () => {
     expect(twin.result!.steps[0]).toMatchObject({ verdict: 'pass', droppedCalls: 0, setup: { opened: 50, failed: 0, placement: 'direct' } });
   }, 150_000);
 
+  it("does not claim memory per call for a step after a larger one: the server still holds the heap that one grew", async () => {
+    const run = await load(['--server-cmd', 'node test/servers/slow-above.mjs --slow-above 40', '--steps', '25,50', '--refine', '1', '--hold', '2', '--setup-timeout', '3000']);
+    expect(run.code, run.stderr).toBe(0);
+    const steps = run.result!.steps;
+    expect(steps.map((s) => s.calls)).toEqual([25, 50, 40]);
+    // The first step grows the heap from idle (a figure); the refinement after the larger one cannot.
+    expect(steps[0]!.server?.memoryPerCallKiB).toBeGreaterThan(0);
+    expect(steps[2]!.server?.rssMiB).not.toBeNull();
+    expect(steps[2]!.server?.memoryPerCallKiB).toBeNull();
+  }, 90_000);
+
   it("counts caller audio a server never gave its model, which the Twilio leg cannot see, and passes the twin that forwards all", async () => {
     // What this checks is the witness, not the machine: a step the generator was starved in still counts its frames.
     const lossy = await load(['--server-cmd', 'node test/servers/model-agent.mjs --lose-every 10', '--steps', '8', '--hold', '3']);

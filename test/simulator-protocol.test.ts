@@ -2,6 +2,7 @@
 // merged updates, the item lifecycle, turns (server VAD with its parameters, manual), responses
 // with content and usage, text modality, audio formats, and every error the real API returns
 // for the cases an agent gets wrong, each carrying the offending event's event_id.
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRealtimeSimulator, type RunningSimulator } from '../src/model/simulator/simulator.js';
 import { RawRealtime, mulawFrame, pcm24Frame, sleep, type ServerEvent } from './agents/raw-realtime.js';
@@ -210,6 +211,29 @@ describe('turns', () => {
     expect(record.responses[0]!.firstDeltaAt!).toBeGreaterThanOrEqual(commit.speechStoppedAt!);
     expect(record.responses[0]!.audioSha256).toMatch(/^[0-9a-f]{64}$/);
     await rt.close();
+  });
+
+  it('a socket closed mid-answer leaves the record the digest of the audio sent so far (no response.done came)', async () => {
+    const whole = await session(manual);
+    whole.send({ type: 'response.create' });
+    await whole.next('response.done');
+    const full = Buffer.concat(whole.of('response.output_audio.delta').map((e) => Buffer.from(String(e.delta), 'base64')));
+    await whole.close();
+    const cut = await session(manual);
+    const sessionId = String((cut.of('session.created')[0]!.session as Record<string, unknown>).id);
+    cut.send({ type: 'response.create' });
+    await cut.next('response.output_audio.delta');
+    await cut.close();
+    let record = sim.sessions().find((s) => s.id === sessionId);
+    for (let i = 0; i < 100 && record?.closedAt == null; i++) {
+      await sleep(10);
+      record = sim.sessions().find((s) => s.id === sessionId);
+    }
+    const response = record!.responses[0]!;
+    expect(response).toMatchObject({ status: 'in_progress', doneAt: null });
+    expect(response.audioBytes).toBeGreaterThan(0);
+    expect(response.audioBytes).toBeLessThan(full.length);
+    expect(response.audioSha256).toBe(createHash('sha256').update(full.subarray(0, response.audioBytes)).digest('hex'));
   });
 
   it('honours silence_duration_ms and threshold; create_response false commits without answering', async () => {

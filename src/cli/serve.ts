@@ -33,6 +33,7 @@ interface ServeOptions {
   answerMs: number;
   modelBatchFrames: number;
   playoutChunkFrames: number;
+  sendLeadMs: number;
   drainTimeout: number;
 }
 
@@ -71,6 +72,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--outbound-first-speaker <who>', 'who talks first on outbound calls (caller = the callee answers first)').choices(['model', 'caller']).default('model'))
     .addOption(new Option('--model-batch-frames <n>', 'caller frames per append to the model: 1 = lowest latency; 3 = about a third less CPU per frame for 40 ms more latency').default(1).argParser(parseIntegerOption('--model-batch-frames', 1, 10)))
     .addOption(new Option('--playout-chunk-frames <n>', "20 ms frames per media message to Twilio, at most: 5 = 100 ms chunks, a fifth of the writes of 1, no added latency (a chunk takes what is queued, never waits to fill)").default(DEFAULT_CALL_CONFIG.playoutChunkFrames).argParser(parseIntegerOption('--playout-chunk-frames', 1, 50)))
+    .addOption(new Option('--send-lead-ms <ms>', "audio goes to Twilio once it is due within this many ms of real time: Twilio buffers what is sent ahead and a clear empties it").default(DEFAULT_CALL_CONFIG.sendLeadMs).argParser(parseIntegerOption('--send-lead-ms', 20, 60_000)))
     .option('--instructions <text>', 'system instructions for the model')
     .option('--voice <voice>', 'model voice', DEFAULT_VOICE)
     .addOption(new Option('--answer-ms <ms>', 'length of each simulated answer (simulator only)').default(1200).argParser(parseIntegerOption('--answer-ms', 20, 60_000)))
@@ -167,6 +169,7 @@ async function runServe(opts: ServeOptions): Promise<void> {
         voice: opts.voice,
         modelAppendFrames: opts.modelBatchFrames,
         playoutChunkFrames: opts.playoutChunkFrames,
+        sendLeadMs: opts.sendLeadMs,
         ...(opts.instructions ? { instructions: opts.instructions } : {}),
       },
     });

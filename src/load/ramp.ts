@@ -175,6 +175,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       directions: options.directions,
       serverCounts,
       placed: 0,
+      largestStep: 0,
       hangUpTimeoutMs: options.hangUpTimeoutMs,
       signal: options.signal,
       say,

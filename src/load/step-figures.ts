@@ -72,6 +72,12 @@ function perFrame(cpuMs: number | null, frames: number): number | null {
   return cpuMs === null || frames === 0 ? null : (cpuMs * 1000) / frames;
 }
 
+/** The server's memory growth over the step, per call; null where none can be told (RSS fell: the heap's own churn). */
+function memoryPerCallKiB(server: ServerSample, opened: number): number | null {
+  if (server.rssBytes === null || server.idleRssBytes === null || opened === 0 || server.rssBytes < server.idleRssBytes) return null;
+  return (server.rssBytes - server.idleRssBytes) / opened / 1024;
+}
+
 export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
   const t = options.thresholds;
   const windows = m.windows;
@@ -166,7 +172,7 @@ export function stepFigures(m: StepMeasures, options: JudgeOptions): LoadStep {
             cpuPercent: percentOf(server.cpuMs, server.wallMs),
             cpuMicrosPerFrame: perFrame(server.cpuMs, windowFrames),
             rssMiB: server.rssBytes === null ? null : server.rssBytes / 2 ** 20,
-            memoryPerCallKiB: server.rssBytes === null || server.idleRssBytes === null || m.open.opened === 0 ? null : (server.rssBytes - server.idleRssBytes) / m.open.opened / 1024,
+            memoryPerCallKiB: memoryPerCallKiB(server, m.open.opened),
             processes: server.processes,
             crashLines: server.crashLines,
             firstCrashLine: server.firstCrashLine,

@@ -32,6 +32,8 @@ export interface StepContext {
   serverCounts: boolean;
   /** Calls placed so far in the run (call indexes keep counting across steps). */
   placed: number;
+  /** The most calls any step so far held at once. */
+  largestStep: number;
   hangUpTimeoutMs: number;
   signal: AbortSignal | undefined;
   say(text: string): void;
@@ -157,8 +159,10 @@ export async function measureStep(ctx: StepContext, calls: number, rampMs: numbe
   const { generator, target } = ctx;
   const before = new Set(target.model?.sessions().map((s) => s.id) ?? []);
   // The server's memory with none of this step's calls: what they add is theirs (a heap that
-  // grew in an earlier step is not).
-  const idleRssBytes = target.pid === null ? null : (sampleProcessTree(target.pid)?.rssBytes ?? null);
+  // grew in an earlier step is not). After a larger step the server still holds the heap that
+  // one grew (V8 keeps it), so a smaller step's calls add nothing to see: not measured.
+  const idleRssBytes = target.pid === null || calls <= ctx.largestStep ? null : (sampleProcessTree(target.pid)?.rssBytes ?? null);
+  ctx.largestStep = Math.max(ctx.largestStep, calls);
   ctx.say(`${calls} calls: setting up over ${(rampMs / 1000).toFixed(1)} s`);
   const first = ctx.placed;
   ctx.placed += calls;

@@ -81,7 +81,7 @@ export const LOAD_LEGEND = [
   'lost: caller frames discarded (socket backed up, as Twilio discards), unsent at hang-up, not counted by the server or never appended at the model, plus agent frames the server sent and the caller never got;',
   "jit: each agent frame's lateness after the one before it (inter-arrival minus that frame's audio length), ms; gaps: the caller's playout buffer ran dry mid-answer;",
   "resp: end of the caller's speech -> the agent's first audio, ms; fwd: caller frame sent -> appended at the model, ms;",
-  "srv: the server's whole process tree (CPU % of one core, µs per caller frame, memory per call); gen: the generator's threads; slip: how late the generator sent frames, ms;",
+  "srv: the server's whole process tree (CPU % of one core, µs per caller frame, memory per call, – after a larger step); gen: the generator's threads; slip: how late the generator sent frames, ms;",
   "other%: CPU that neither the server nor callsim load used (other processes: noise). A GENERATOR or MODEL step measured callsim load, not the server: it is never counted.",
 ];
 

@@ -87,7 +87,7 @@ export interface ResponseRecord {
   doneAt: number | null;
   audioBytes: number;
   audioMs: number;
-  /** SHA-256 (hex) of the audio bytes sent, once the response is done (null without audio). */
+  /** SHA-256 (hex) of the audio bytes sent so far (null before any): kept current while it streams. */
   audioSha256: string | null;
   transcript: string;
   functionCall: { name: string; callId: string; arguments: string } | null;

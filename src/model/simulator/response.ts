@@ -65,6 +65,8 @@ export class ActiveResponse implements Tickable {
   private streamStartedAt = 0;
   private item: StoredItem | null = null;
   private offset = 0;
+  /** Over the audio sent so far: the record carries its digest after every delta, so a response the socket closed on mid-answer (no response.done) can still be compared byte for byte. */
+  private readonly audioHash = createHash('sha256');
   private readonly words: string[];
   private wordsSent = 0;
   private transcriptAtMs = -Infinity;
@@ -207,6 +209,8 @@ export class ActiveResponse implements Tickable {
     if (this.plan.inConversation) this.host.conversation.keptAudio(chunk.length);
     item.audioMs = this.audioSentMs;
     this.record.audioBytes = this.offset;
+    this.audioHash.update(chunk);
+    this.record.audioSha256 = this.audioHash.copy().digest('hex');
     this.record.audioMs = item.audioMs;
     this.host.recorder.record.audioDeltasSent += 1;
     // The transcript keeps pace with the audio (it runs slightly ahead on the live API).
@@ -265,7 +269,6 @@ export class ActiveResponse implements Tickable {
     this.record.reason = details?.reason ?? null;
     this.record.doneAt = nowMs();
     this.record.transcript = this.sentText();
-    if (this.plan.audio && this.offset > 0) this.record.audioSha256 = createHash('sha256').update(this.plan.audio.subarray(0, this.offset)).digest('hex');
     this.host.send({ type: 'response.done', response: this.resource(status, details) });
     this.host.ended(this);
   }

@@ -23,8 +23,14 @@ export interface CallConfig {
   /** Model reconnect delays; the call ends after the last one fails. */
   modelReconnectDelaysMs: number[];
   /**
-   * Audio goes to Twilio once it is due within this many ms of real time (Twilio's jitter buffer
-   * absorbs late ticks), a chunk at a time: so Twilio holds up to sendLeadMs + a chunk ahead.
+   * Audio goes to Twilio once it is due within this many ms of real time, a chunk at a time. The
+   * model streams answers faster than real time; up to this lead each delta goes on as it arrives,
+   * as the widely copied Twilio samples forward it. Twilio buffers what is sent ahead and a clear
+   * empties that buffer ("Media Streams - WebSocket Messages": media, clear), barge-in truncates
+   * at what marks confirmed played, so sending ahead costs no precision; and a stall of this
+   * process shorter than the lead is never heard. Pacing to real time instead showed the event
+   * loop's lag at the caller as jitter (p99 25 ms at 350 calls in `npm run bench -- --serve-args`). The bound keeps a
+   * runaway model from filling Twilio's buffer (error 31931); the rest waits here.
    */
   sendLeadMs: number;
   /**
@@ -70,7 +76,7 @@ export const DEFAULT_CALL_CONFIG: Readonly<CallConfig> = Object.freeze<CallConfi
   twilioHighWaterBytes: 256 * 1024,
   backlogWarnIntervalMs: 5000,
   modelReconnectDelaysMs: [250, 500, 1000],
-  sendLeadMs: 60,
+  sendLeadMs: 5000,
   playoutChunkFrames: 5,
   modelHighWaterBytes: 1024 * 1024,
   // 60 s of 20 ms frames: far beyond any reconnect schedule, small enough to bound a flood.

@@ -1,9 +1,9 @@
 // Playout: the model's answers on their way to Twilio. Audio is cut into 20 ms frames with a
 // mark every 200 ms of each answer and at its end (Twilio echoes a mark once the audio before it
-// has played: "Media Streams - WebSocket Messages", mark), and sent paced at real time, a little
-// ahead, from the one shared ticker, up to playoutChunkFrames frames to a media message. While
-// the Twilio socket is backed up, sending pauses and the audio stays queued; a peer that never
-// reads again ends the call.
+// has played: "Media Streams - WebSocket Messages", mark), and sent as it arrives up to sendLeadMs
+// ahead of real time, then paced from the one shared ticker, up to playoutChunkFrames frames to a
+// media message. While the Twilio socket is backed up, sending pauses and the audio stays queued;
+// a peer that never reads again ends the call.
 import type { Logger } from '../../log.js';
 import type { SharedTicker, Tickable } from '../../ticker.js';
 import { FRAME_BYTES, FRAME_MS, mulawMs } from '../../audio/format.js';
