@@ -29,8 +29,8 @@ export interface CallConfig {
    * empties that buffer ("Media Streams - WebSocket Messages": media, clear), barge-in truncates
    * at what marks confirmed played, so sending ahead costs no precision; and a stall of this
    * process shorter than the lead is never heard. Pacing to real time instead showed the event
-   * loop's lag at the caller as jitter (p99 25 ms at 350 calls in `npm run bench -- --serve-args`). The bound keeps a
-   * runaway model from filling Twilio's buffer (error 31931); the rest waits here.
+   * loop's lag at the caller as jitter (p99 25 ms at 350 calls, `npm run bench -- --serve-args`).
+   * The bound keeps a runaway model from filling Twilio's buffer (error 31931); the rest waits here.
    */
   sendLeadMs: number;
   /**
