@@ -1,5 +1,5 @@
 // The witness in the gate beyond the planted bugs: callsim serve passes every model-side check
-// (in-process, and as a server command reached through the environment the gate hands it, with
+// (in-process, on a bad line, and as a server command reached through the environment the gate hands it, with
 // the openai SDK's own TLS client); a transcoding agent is tied to its sessions by time at
 // --concurrency 1 and said to be ambiguous when calls overlap; who spoke first; the wire-only
 // mode says why each check could not run; a simulator URL that answers nonsense is refused.
@@ -38,6 +38,22 @@ describe('callsim serve passes every model-side check', () => {
     }
     expect(result.notes).toContain('model sessions tied to calls by call-sid-header (6 calls)');
   }, 90_000);
+
+  it('on a bad line (80 ms latency, 40 ms jitter, 2 % loss): every model-side check passes for serve and the planted twin, and an agent losing caller frames still fails model-audio-in', async () => {
+    const line = { badLine: { latencyMs: 80, jitterMs: 40, packetLoss: 0.02 }, seed: 7 };
+    const clean = await gate({ directions: ['inbound'], timings: ['realtime'] });
+    const served = await gate({ placement: line });
+    expect(served.calls.flatMap(modelProblems)).toEqual([]);
+    expect(served.verdict).toBe('pass');
+    // Loss is audio Twilio never had: fewer frames sent, and every one of them reached the model.
+    expect(served.calls[0]!.framesSent).toBeLessThan(clean.calls[0]!.framesSent);
+    for (const call of served.calls) expect(call.checks.find((c) => c.name === 'model-audio-in')?.reason).toBe(`all ${call.framesSent} caller frames (${(call.framesSent * 0.02).toFixed(1)} s) reached session ${call.model!.sessions[0]!.id} in order, byte for byte (SHA-256 equal)`);
+    const twin = await gate({ timings: ['realtime', 'early-media'], target: agentTarget(''), placement: { ...agentPlacement, ...line } });
+    expect(twin.calls.flatMap(modelProblems)).toEqual([]);
+    // An agent that loses every 10th caller frame on its way to the model is still caught there.
+    const lossy = await gate({ directions: ['inbound'], timings: ['realtime'], target: { kind: 'command', command: 'node test/servers/model-agent.mjs --port {port} --lose-every 10', wsPath: '/media', readyTimeoutMs: 15_000 }, placement: line });
+    expect(modelStatuses(lossy.calls[0]!)['model-audio-in']).toBe('fail');
+  }, 120_000);
 
   it("lays the model leg on the call's timeline, on the caller's clock: the session opens after the call was dialled and closes after the caller's stop", async () => {
     const report = await runReplay({ file: FIXTURE, direction: 'outbound', witness: new ModelWitness({ source: 'built-in' }) });
