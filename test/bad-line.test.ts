@@ -28,7 +28,7 @@ interface Received {
 }
 
 /** A server that takes everything and says nothing (no marks: the caller's side of the wire is all the caller's own doing). */
-async function sink(onStart?: (ws: WebSocket, streamSid: string) => void): Promise<{ url: string; calls: Received[][] }> {
+async function sink(onStart?: (ws: WebSocket, streamSid: string) => void, stallMsPerMessage = 0): Promise<{ url: string; calls: Received[][] }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const calls: Received[][] = [];
@@ -38,6 +38,8 @@ async function sink(onStart?: (ws: WebSocket, streamSid: string) => void): Promi
     ws.on('message', (data) => {
       const text = data.toString();
       received.push({ at: performance.now(), text });
+      // A stalled event loop (this process is the caller's too): every timer of the call fires late.
+      for (const until = performance.now() + stallMsPerMessage; performance.now() < until;);
       const message = JSON.parse(text) as { event: string; start?: { streamSid: string } };
       if (message.event === 'start') onStart?.(ws, message.start!.streamSid);
       if (message.event === 'stop') ws.close(1000);
@@ -93,6 +95,9 @@ describe('a seeded bad line', () => {
     // What the caller scheduled: every frame, and when it was due to reach the server.
     expect(schedule(second)).toEqual(schedule(first));
     expect(schedule(other)).not.toEqual(schedule(first));
+    // However late the event loop wakes the caller, even its hang-up is due when its plan says.
+    const stalled = await sink(undefined, 8);
+    expect(schedule(await call(stalled.url, 42))).toEqual(schedule(first));
     expect(first.callerFramesLost).toBe(second.callerFramesLost);
     expect(first.callerFramesLost).toBeGreaterThan(0);
     expect(first.badLine).toEqual(LINE);

@@ -80,6 +80,8 @@ class SimulatedCall {
   private readonly line: MediaLine;
   private phase: CallProgress['phase'] = 'connecting';
   private stopSent = false;
+  /** When the caller's own plan hung up (its tail over, its voice done): stop is due then, not when the event loop got to it. */
+  private hangUpDueAt: number | null = null;
   /** The voice's last frame held speech (a burst sends the next one at once). */
   private lastVoiceFrameWasSpeech = false;
   /** The voice hung up during the early-media frames. */
@@ -190,7 +192,10 @@ class SimulatedCall {
   /** Asks the voice for frame `n` and sends it; false once the caller hangs up. */
   private sendVoiceFrame(n: number, dueAt: number): boolean {
     const said: VoiceFrame | 'hangup' = this.voice!.next(n, dueAt);
-    if (said === 'hangup') return false;
+    if (said === 'hangup') {
+      this.hangUpDueAt = dueAt;
+      return false;
+    }
     if (said.digit !== undefined) this.mouthpiece.sendDigit(said.digit, dueAt);
     this.lastVoiceFrameWasSpeech = said.speech;
     this.sendFrame(n, said.audio, said.speech, dueAt);
@@ -227,7 +232,10 @@ class SimulatedCall {
       await tailClock.waitForFrame(n - tailFrameOffset, signal);
       if (signal.aborted) return;
       const now = performance.now();
-      if (this.tailIsOver(n, now)) return;
+      if (this.tailIsOver(n, now)) {
+        this.hangUpDueAt = tailClock.dueAt(n - tailFrameOffset);
+        return;
+      }
       if (now >= this.tailCutoff) return this.reachedCutoff(now);
       this.sendFrame(n, SILENCE_FRAME, false, tailClock.dueAt(n - tailFrameOffset));
     }
@@ -293,7 +301,7 @@ class SimulatedCall {
   private sendStop(): void {
     // Audio not yet played when the caller hangs up is never played, and its marks never echo.
     this.endPlayback();
-    if (this.wire.send({ type: 'hangup' })) {
+    if (this.wire.send({ type: 'hangup' }, this.hangUpDueAt)) {
       this.stopSent = true;
       this.timeline.event(performance.now(), 'caller', 'stop');
     }
