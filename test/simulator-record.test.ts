@@ -50,6 +50,19 @@ describe('the session record', () => {
     expect(whole!.audioIn.checkpoints.map((c) => c.offset)).toEqual([8000, 16000]);
     expect(whole!.audioIn.checkpoints[0]!.sha256).toBe(createHash('sha256').update(Buffer.concat(frames).subarray(0, 8000)).digest('hex'));
     expect(Buffer.from(whole!.audioIn.head, 'base64')).toEqual(Buffer.concat(frames).subarray(0, 2048));
+    expect(Buffer.from(whole!.audioIn.tail, 'base64')).toEqual(Buffer.concat(frames).subarray(-2048));
+    // Short of the ring, and in appends of odd sizes, some larger than it: the last bytes in order.
+    const [dropped] = sim.sessionsFor('CAdropped');
+    expect(Buffer.from(dropped!.audioIn.tail, 'base64')).toEqual(Buffer.concat(variants.dropped!).subarray(-2048));
+    const odd = await RawRealtime.open(`${sim.realtimeURL}?model=gpt-realtime`, { headers: { 'x-callsim-call-sid': 'CAodd' } });
+    odd.send({ type: 'session.update', session: pcmuManual });
+    const chunks = [700, 3001, 1, 999, 1500].map((n, i) => Buffer.alloc(n, i + 1).map((b, j) => (b * 31 + j) & 0xff));
+    for (const chunk of chunks.slice(0, 1)) odd.append(Buffer.from(chunk));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(Buffer.from(sim.sessionsFor('CAodd')[0]!.audioIn.tail, 'base64')).toEqual(Buffer.from(chunks[0]!));
+    for (const chunk of chunks.slice(1)) odd.append(Buffer.from(chunk));
+    await odd.close();
+    expect(Buffer.from(sim.sessionsFor('CAodd')[0]!.audioIn.tail, 'base64')).toEqual(Buffer.concat(chunks).subarray(-2048));
   });
 
   it('records audio that came before session.update (negative offset), configs, commits, responses, errors and the close', async () => {

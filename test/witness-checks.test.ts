@@ -247,6 +247,23 @@ describe('correlation: call-sid header, watermark, time, and ambiguity said', ()
     expect(registry.correlate(b, [byHeader, markedB], 1)).toMatchObject({ method: 'watermark', sessions: [{ session: { id: 'sess_w' }, tiedBy: 'watermark' }] });
   });
 
+  it('an agent that lost the caller\'s first words to loud speech is still tied by watermark: the last audio carries it', () => {
+    const registry = new CallRegistry();
+    const a = window(T0, T0 + 4000, 0xaaaaaa, 'CAa');
+    const b = window(T0 + 100, T0 + 4100, 0xbbbbbb, 'CAb');
+    registry.open(a);
+    registry.open(b);
+    // Loud from the first byte: no frame has room for the mark, as in the middle of a word.
+    const loud = Array.from({ length: 30 }, (_, i) => watermarkFrame(Buffer.alloc(FRAME_BYTES, 0x20 + (i % 8)), 0xbbbbbb, i));
+    const late = session([...loud, ...callerAudio(0xbbbbbb).slice(30, 60)], { id: 'sess_late' });
+    expect(Buffer.from(late.audioIn.head, 'base64')).toEqual(Buffer.concat(loud).subarray(0, 2048));
+    expect(registry.correlate(b, [late], 1)).toMatchObject({ method: 'watermark', sessions: [{ session: { id: 'sess_late' }, tiedBy: 'watermark' }], ambiguous: [] });
+    expect(registry.correlate(a, [late], 1)).toMatchObject({ method: 'none', sessions: [], ambiguous: [] });
+    // A record from a simulator older than the tail: the head alone, and time cannot tell two calls apart.
+    const { tail: _tail, ...older } = late.audioIn;
+    expect(registry.correlate(b, [{ ...late, openedAt: T0 + 200, audioIn: older }], 1)).toMatchObject({ method: 'none', ambiguous: [{ rivals: 1 }] });
+  });
+
   it('ties by time only when one call was running; two overlapping calls make an unmarked session ambiguous', () => {
     const registry = new CallRegistry();
     const a = window(T0, T0 + 4000, 1);

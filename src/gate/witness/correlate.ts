@@ -1,7 +1,7 @@
 // Which model sessions are a call's. Three ways, strongest first: the session's upgrade named the
-// call (x-callsim-call-sid, which callsim's own bridge sends); its first appended audio carries
-// the call's watermark (audio/watermark.ts: it survives an agent that forwards Twilio's mu-law
-// untouched); or it opened while this call, and no other, was running. A session that could be
+// call (x-callsim-call-sid, which callsim's own bridge sends); its first (or last) appended audio
+// carries the call's watermark (audio/watermark.ts: it survives an agent that forwards Twilio's
+// mu-law untouched); or it opened while this call, and no other, was running. A session that could be
 // this call's or another's is said to be ambiguous and is left out, never guessed.
 import { FRAME_BYTES } from '../../audio/format.js';
 import { findWatermarks } from '../../audio/watermark.js';
@@ -30,13 +30,19 @@ export interface Correlation {
 }
 
 /**
- * The watermark tag a session's first appended audio carries, or null. A tag counts once two
- * frames agree on it and on where they sit (their indexes as far apart as their offsets): one
- * frame of natural audio passes a code's checks about once in 65,536; two that agree, never.
+ * The watermark tag a session's first appended audio carries, else its last, or null. A tag
+ * counts once two frames of one stretch agree on it and on where they sit (their indexes as far
+ * apart as their offsets): one frame of natural audio passes a code's checks about once in
+ * 65,536; two that agree, never. The last audio is read too: an agent that lost the caller's
+ * first words can leave a head of loud speech, which has no room for the mark.
  */
 export function sessionWatermark(session: SessionView): number | null {
-  if (session.audioIn.head.length === 0) return null;
-  const hits = findWatermarks(Buffer.from(session.audioIn.head, 'base64'));
+  return stretchWatermark(session.audioIn.head) ?? stretchWatermark(session.audioIn.tail ?? '');
+}
+
+function stretchWatermark(base64: string): number | null {
+  if (base64.length === 0) return null;
+  const hits = findWatermarks(Buffer.from(base64, 'base64'));
   const votes = new Map<number, number>();
   for (let i = 0; i < hits.length; i++) {
     for (let j = i + 1; j < hits.length; j++) {

@@ -29,6 +29,8 @@ const audioInSchema = z.object({
   sha256: text,
   checkpoints: z.array(z.object({ offset: z.number(), sha256: text })),
   head: text,
+  // Added after the first simulators: an older record has no tail to read.
+  tail: text.optional(),
   firstAppendAt: time.nullable(),
   lastAppendAt: time.nullable(),
 });

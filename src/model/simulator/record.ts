@@ -20,8 +20,9 @@ export const CHECKPOINT_BYTES = 8000;
 const CHECKPOINT_LIMIT = 3600;
 /** Appended bytes hashed in one go (a quarter of a checkpoint, so checkpoints fall on a batch end). */
 const HASH_BATCH_BYTES = CHECKPOINT_BYTES / 4;
-/** Bytes of the first appended audio kept verbatim (for a watermark search). */
+/** Bytes of the first appended audio kept verbatim (for a watermark search), and of the last. */
 export const HEAD_BYTES = 2048;
+export const TAIL_BYTES = 2048;
 
 export type SessionTransport = 'ws' | 'wss' | 'in-process';
 export type ClosedBy = 'client' | 'simulator' | 'fault' | 'shutdown';
@@ -49,6 +50,12 @@ export interface AudioInRecord {
   checkpoints: Array<{ offset: number; sha256: string }>;
   /** The first HEAD_BYTES appended, base64. */
   head: string;
+  /**
+   * The last TAIL_BYTES appended, base64: an agent that drops the caller's first words (its
+   * model socket not yet open) may leave a head of loud speech with no room for a watermark,
+   * while a call ends with the caller waiting in silence.
+   */
+  tail: string;
   firstAppendAt: number | null;
   lastAppendAt: number | null;
   /** First append minus first session.update (negative: audio came first); null if either never happened. */
@@ -170,12 +177,14 @@ export class SessionRecorder {
   private hashDirty = false;
   private headChunks: Buffer[] = [];
   private headBytes = 0;
+  /** The last TAIL_BYTES appended, as a ring: byte n of the session's audio sits at n % TAIL_BYTES. */
+  private readonly tailRing = Buffer.allocUnsafe(TAIL_BYTES);
 
   constructor(id: string, callSid: string | null, model: string, transport: SessionTransport) {
     this.record = {
       id, callSid, model, transport, open: true, openedAt: nowMs(), closedAt: null, closedBy: null, closeCode: null, closeReason: null,
       configs: [], commits: [], responses: [], truncations: [], items: [], errors: [],
-      audioIn: { format: null, formats: [], appends: 0, bytes: 0, ms: 0, sha256: createHash('sha256').digest('hex'), checkpoints: [], head: '', firstAppendAt: null, lastAppendAt: null, firstAppendAfterSessionUpdateMs: null },
+      audioIn: { format: null, formats: [], appends: 0, bytes: 0, ms: 0, sha256: createHash('sha256').digest('hex'), checkpoints: [], head: '', tail: '', firstAppendAt: null, lastAppendAt: null, firstAppendAfterSessionUpdateMs: null },
       dropped: { configs: 0, commits: 0, responses: 0, truncations: 0, items: 0, errors: 0 },
       sessionUpdates: 0, appendsReceived: 0, audioBytesReceived: 0, speechStarted: 0, speechStopped: 0,
       responsesStarted: 0, responsesCompleted: 0, responsesCancelled: 0, audioDeltasSent: 0, clientErrors: 0,
@@ -219,6 +228,12 @@ export class SessionRecorder {
         if (offset % CHECKPOINT_BYTES === 0 && a.checkpoints.length < CHECKPOINT_LIMIT) a.checkpoints.push({ offset, sha256: this.hash.copy().digest('hex') });
       }
     }
+    // Into the ring, at most its size: the rest would be overwritten at once.
+    const kept = bytes.length > TAIL_BYTES ? bytes.subarray(bytes.length - TAIL_BYTES) : bytes;
+    const at0 = (a.bytes - kept.length) % TAIL_BYTES;
+    const first = Math.min(kept.length, TAIL_BYTES - at0);
+    kept.copy(this.tailRing, at0, 0, first);
+    if (first < kept.length) kept.copy(this.tailRing, 0, first);
     if (this.headBytes < HEAD_BYTES) {
       const take = bytes.subarray(0, HEAD_BYTES - this.headBytes);
       this.headChunks.push(Buffer.from(take));
@@ -241,9 +256,17 @@ export class SessionRecorder {
       if (this.pendingBytes > 0) this.hash.update(this.pending.subarray(0, this.pendingBytes));
       this.pendingBytes = 0;
       this.record.audioIn.sha256 = this.hash.copy().digest('hex');
+      this.record.audioIn.tail = this.tail().toString('base64');
       this.hashDirty = false;
     }
     return this.record;
+  }
+
+  private tail(): Buffer {
+    const total = this.record.audioIn.bytes;
+    if (total <= TAIL_BYTES) return this.tailRing.subarray(0, total);
+    const start = total % TAIL_BYTES;
+    return Buffer.concat([this.tailRing.subarray(start), this.tailRing.subarray(0, start)]);
   }
 
   close(by: ClosedBy, code: number | null, reason: string | null): void {
