@@ -234,13 +234,17 @@ describe('what the caller heard: model-truncation and model-audio-out', () => {
 
 describe('correlation: call-sid header, watermark, time, and ambiguity said', () => {
   const window = (placedAt: number, endedAt: number | null, watermark: number | null, callSid = 'CA1'): CallWindow => ({ callSid, watermark, placedAt, endedAt });
-
-  it('ties by header and by watermark whatever the timing, and never takes another call\'s', () => {
+  const twoOverlappingCalls = (): { registry: CallRegistry; a: CallWindow; b: CallWindow } => {
     const registry = new CallRegistry();
     const a = window(T0, T0 + 4000, 0xaaaaaa, 'CAa');
     const b = window(T0 + 100, T0 + 4100, 0xbbbbbb, 'CAb');
     registry.open(a);
     registry.open(b);
+    return { registry, a, b };
+  };
+
+  it('ties by header and by watermark whatever the timing, and never takes another call\'s', () => {
+    const { registry, a, b } = twoOverlappingCalls();
     const byHeader = session([], { id: 'sess_h', callSid: 'CAa' });
     const markedB = session(callerAudio(0xbbbbbb).slice(3, 15), { id: 'sess_w' });
     expect(registry.correlate(a, [byHeader, markedB], 1)).toMatchObject({ method: 'call-sid-header', sessions: [{ session: { id: 'sess_h' }, tiedBy: 'call-sid-header' }], ambiguous: [] });
@@ -248,11 +252,7 @@ describe('correlation: call-sid header, watermark, time, and ambiguity said', ()
   });
 
   it('an agent that lost the caller\'s first words to loud speech is still tied by watermark: the last audio carries it', () => {
-    const registry = new CallRegistry();
-    const a = window(T0, T0 + 4000, 0xaaaaaa, 'CAa');
-    const b = window(T0 + 100, T0 + 4100, 0xbbbbbb, 'CAb');
-    registry.open(a);
-    registry.open(b);
+    const { registry, a, b } = twoOverlappingCalls();
     // Loud from the first byte: no frame has room for the mark, as in the middle of a word.
     const loud = Array.from({ length: 30 }, (_, i) => watermarkFrame(Buffer.alloc(FRAME_BYTES, 0x20 + (i % 8)), 0xbbbbbb, i));
     const late = session([...loud, ...callerAudio(0xbbbbbb).slice(30, 60)], { id: 'sess_late' });
